@@ -1,0 +1,433 @@
+//! Cadence files: `cadences/<name>.toml` parsed into a checked [`Cadence`]
+//! (steps, waits, send window, compiled templates). Nothing here touches the
+//! database or the clock.
+
+mod templates;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::config::Config;
+use crate::location::{FileErrors, SourceError, toml_message};
+use crate::schedule::{Wait, Window};
+
+pub use templates::{Fields, RenderError, Rendered, Templates};
+
+/// What a step asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Email,
+    Call,
+    Linkedin,
+    Task,
+}
+
+impl StepKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Email => "email",
+            StepKind::Call => "call",
+            StepKind::Linkedin => "linkedin",
+            StepKind::Task => "task",
+        }
+    }
+
+    fn parse(text: &str) -> Option<StepKind> {
+        Some(match text {
+            "email" => StepKind::Email,
+            "call" => StepKind::Call,
+            "linkedin" => StepKind::Linkedin,
+            "task" => StepKind::Task,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for StepKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One touchpoint of a cadence.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub id: String,
+    pub wait: Wait,
+    pub kind: StepKind,
+}
+
+/// Inbound events that end a lead's enrollment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StopOn {
+    Reply,
+    Bounce,
+    Unsubscribe,
+}
+
+/// A checked cadence: every step valid, every template compiled.
+#[derive(Debug)]
+pub struct Cadence {
+    pub name: String,
+    pub file: PathBuf,
+    pub description: String,
+    pub mailbox: String,
+    pub window: Option<Window>,
+    pub stop_on: BTreeSet<StopOn>,
+    pub steps: Vec<Step>,
+    pub templates: Templates,
+}
+
+impl Cadence {
+    pub fn step_index(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+
+    /// The window that applies to `step`: emails wait for the send window,
+    /// manual steps fall due at their plain time.
+    pub fn window_for(&self, step: &Step) -> Option<&Window> {
+        if step.kind == StepKind::Email {
+            self.window.as_ref()
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCadence {
+    description: Option<String>,
+    mailbox: Option<Spanned<String>>,
+    window: Option<Spanned<String>>,
+    stop_on: Option<Vec<Spanned<String>>>,
+    steps: Spanned<Vec<Spanned<RawStep>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    id: Spanned<String>,
+    wait: Spanned<String>,
+    kind: Spanned<String>,
+    subject: Option<Spanned<String>>,
+    body: Option<Spanned<String>>,
+    template: Option<Spanned<String>>,
+}
+
+/// Every cadence in the folder that loaded, and every file that did not.
+#[derive(Debug, Default)]
+pub struct Cadences {
+    pub by_name: BTreeMap<String, Cadence>,
+    pub broken: Vec<FileErrors>,
+}
+
+impl Cadences {
+    /// Loads `config.cadences_dir/*.toml`, in name order.
+    pub fn load(config: &Config) -> Cadences {
+        let dir = &config.cadences_dir;
+        let mut out = Cadences::default();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                out.broken.push(FileErrors {
+                    file: dir.clone(),
+                    errors: vec![SourceError::at(
+                        dir,
+                        "",
+                        None,
+                        format!("cannot read cadence folder: {e}"),
+                    )],
+                });
+                return out;
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+            .collect();
+        files.sort();
+        for file in files {
+            match Cadence::load(&file, config) {
+                Ok(c) => {
+                    out.by_name.insert(c.name.clone(), c);
+                }
+                Err(e) => out.broken.push(e),
+            }
+        }
+        out
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Cadence> {
+        self.by_name.get(name)
+    }
+
+    /// Names of the cadences that loaded.
+    pub fn names(&self) -> Vec<String> {
+        self.by_name.keys().cloned().collect()
+    }
+}
+
+impl Cadence {
+    pub fn load(file: &Path, config: &Config) -> Result<Cadence, FileErrors> {
+        let source = std::fs::read_to_string(file).map_err(|e| FileErrors {
+            file: file.to_path_buf(),
+            errors: vec![SourceError::at(
+                file,
+                "",
+                None,
+                format!("cannot read cadence file: {e}"),
+            )],
+        })?;
+        Cadence::parse(file, &source, config)
+    }
+
+    /// Checks `source`, the text of cadence file `file`; lists every problem found.
+    pub fn parse(file: &Path, source: &str, config: &Config) -> Result<Cadence, FileErrors> {
+        let fail = |errors| FileErrors {
+            file: file.to_path_buf(),
+            errors,
+        };
+        let raw: RawCadence = toml::from_str(source).map_err(|e| {
+            fail(vec![SourceError::at(
+                file,
+                source,
+                e.span(),
+                toml_message(&e),
+            )])
+        })?;
+        let mut errors = Vec::new();
+        let mut located = Vec::new();
+        let mut err = |span: Option<Range<usize>>, msg: String| {
+            errors.push(SourceError::at(file, source, span, msg))
+        };
+
+        let name = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !is_identifier(&name) {
+            err(
+                None,
+                format!(
+                    "cadence name {name:?} (the file name) may use only letters, digits, '-' and '_'"
+                ),
+            );
+        }
+
+        let mailbox = match &raw.mailbox {
+            Some(m) if config.mailboxes.contains_key(m.get_ref()) => m.get_ref().clone(),
+            Some(m) => {
+                let known: Vec<_> = config.mailboxes.keys().cloned().collect();
+                err(
+                    Some(m.span()),
+                    format!(
+                        "mailbox: unknown mailbox {:?} (configured: {})",
+                        m.get_ref(),
+                        known.join(", ")
+                    ),
+                );
+                String::new()
+            }
+            None if config.mailboxes.len() == 1 => {
+                config.mailboxes.keys().next().cloned().unwrap_or_default()
+            }
+            None => {
+                let known: Vec<_> = config.mailboxes.keys().cloned().collect();
+                err(
+                    None,
+                    format!(
+                        "mailbox: required when more than one mailbox is configured (one of: {})",
+                        known.join(", ")
+                    ),
+                );
+                String::new()
+            }
+        };
+
+        let window = raw.window.as_ref().and_then(|w| {
+            w.get_ref()
+                .parse::<Window>()
+                .map_err(|e| err(Some(w.span()), format!("window: {e}")))
+                .ok()
+        });
+
+        let mut stop_on = BTreeSet::new();
+        match &raw.stop_on {
+            None => stop_on.extend([StopOn::Reply, StopOn::Bounce, StopOn::Unsubscribe]),
+            Some(list) => {
+                for item in list {
+                    match item.get_ref().as_str() {
+                        "reply" => stop_on.insert(StopOn::Reply),
+                        "bounce" => stop_on.insert(StopOn::Bounce),
+                        "unsubscribe" => stop_on.insert(StopOn::Unsubscribe),
+                        other => {
+                            err(
+                                Some(item.span()),
+                                format!(
+                                    "stop_on: unknown event {other:?} (expected reply, bounce or unsubscribe)"
+                                ),
+                            );
+                            false
+                        }
+                    };
+                }
+            }
+        }
+
+        if raw.steps.get_ref().is_empty() {
+            err(
+                Some(raw.steps.span()),
+                "steps: a cadence needs at least one [[steps]] table".into(),
+            );
+        }
+        let mut steps = Vec::new();
+        let mut templates = Templates::new(&name);
+        let mut seen = BTreeSet::new();
+        for raw_step in raw.steps.get_ref() {
+            let s = raw_step.get_ref();
+            let id = s.id.get_ref().clone();
+            let at = |f: &str| format!("step {id:?}: {f}");
+            if !is_identifier(&id) {
+                err(
+                    Some(s.id.span()),
+                    at("id may use only letters, digits, '-' and '_' and must not be empty"),
+                );
+            } else if !seen.insert(id.clone()) {
+                err(Some(s.id.span()), at("id is used twice in this cadence"));
+            }
+            let wait = s
+                .wait
+                .get_ref()
+                .parse::<Wait>()
+                .map_err(|e| err(Some(s.wait.span()), at(&format!("wait: {e}"))))
+                .ok();
+            let kind = StepKind::parse(s.kind.get_ref());
+            if kind.is_none() {
+                err(
+                    Some(s.kind.span()),
+                    at(&format!(
+                        "kind: unknown kind {:?} (expected email, call, linkedin or task)",
+                        s.kind.get_ref()
+                    )),
+                );
+            }
+            match (kind, &s.subject) {
+                (Some(StepKind::Email), None) => err(
+                    Some(raw_step.span()),
+                    at("subject: an email step needs a subject"),
+                ),
+                (Some(k), Some(subj)) if k != StepKind::Email => {
+                    err(
+                        Some(subj.span()),
+                        at(&format!(
+                            "subject: only email steps have a subject, this one is a {k}"
+                        )),
+                    );
+                }
+                _ => {}
+            }
+            if let Some(subject) = &s.subject {
+                let base = body_position(source, subject.span());
+                if let Err(e) = templates.add(&id, "subject", subject.get_ref()) {
+                    located.push(e.locate(file, base));
+                }
+            }
+            let body = match (&s.body, &s.template) {
+                (Some(_), Some(t)) => {
+                    err(
+                        Some(t.span()),
+                        at("template: set either body or template, not both"),
+                    );
+                    None
+                }
+                (None, None) => {
+                    err(
+                        Some(raw_step.span()),
+                        at("body: a step needs a body or a template file"),
+                    );
+                    None
+                }
+                (Some(b), None) => Some((
+                    file.to_path_buf(),
+                    b.get_ref().clone(),
+                    body_position(source, b.span()),
+                )),
+                (None, Some(t)) => {
+                    let dir = file.parent().unwrap_or(Path::new("."));
+                    let path = dir.join(t.get_ref());
+                    match std::fs::read_to_string(&path) {
+                        Ok(text) => Some((path, text, (1, 1))),
+                        Err(e) => {
+                            err(
+                                Some(t.span()),
+                                at(&format!("template: cannot read {}: {e}", path.display())),
+                            );
+                            None
+                        }
+                    }
+                }
+            };
+            if let Some((body_file, text, base)) = body
+                && let Err(e) = templates.add(&id, "body", &text)
+            {
+                located.push(e.locate(&body_file, base));
+            }
+            if let (Some(wait), Some(kind)) = (wait, kind) {
+                steps.push(Step { id, wait, kind });
+            }
+        }
+        for problem in templates.check_renders() {
+            located.push(problem.locate(file, (1, 1)));
+        }
+        errors.extend(located);
+        errors.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
+
+        if !errors.is_empty() {
+            return Err(fail(errors));
+        }
+        Ok(Cadence {
+            name,
+            file: file.to_path_buf(),
+            description: raw.description.unwrap_or_default(),
+            mailbox,
+            window,
+            stop_on,
+            steps,
+            templates,
+        })
+    }
+}
+
+/// Letters, digits, '-' and '_', not empty.
+pub fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Line and column where the text of the TOML string at `span` starts: a
+/// multi-line string's content starts on the line after its opening quotes.
+fn body_position(source: &str, span: Range<usize>) -> (usize, usize) {
+    let (line, col) = crate::location::line_col(source, span.start);
+    let raw = source.get(span).unwrap_or("");
+    for q in ["\"\"\"", "'''"] {
+        if let Some(rest) = raw.strip_prefix(q) {
+            return if rest.starts_with('\n') || rest.starts_with("\r\n") {
+                (line + 1, 1)
+            } else {
+                (line, col + 3)
+            };
+        }
+    }
+    (line, col + 1)
+}
+
+#[cfg(test)]
+mod tests;

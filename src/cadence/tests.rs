@@ -1,0 +1,154 @@
+//! Every cadence error a user can meet names file, line, column and field.
+
+use std::path::Path;
+
+use super::*;
+
+fn config() -> Config {
+    Config::parse(
+        Path::new("/p/config.toml"),
+        "[mailboxes.sales]\nfrom = \"a@seller.test\"\noutbox = \"o\"\n[mailboxes.other]\nfrom = \"b@seller.test\"\noutbox = \"o\"\n",
+    )
+    .unwrap()
+}
+
+fn parse(text: &str) -> Result<Cadence, String> {
+    Cadence::parse(Path::new("/p/cadences/c.toml"), text, &config()).map_err(|e| e.to_string())
+}
+
+const STEP: &str = "[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"email\"\nsubject = \"Hi {{ first_name }}\"\nbody = \"\"\"\nHello {{ first_name }},\nbye\n\"\"\"\n";
+
+#[test]
+fn a_valid_cadence_loads_with_its_variables() {
+    let c = parse(&format!(
+        "mailbox = \"sales\"\nwindow = \"0 * 9-16 * * Mon-Fri\"\n{STEP}"
+    ))
+    .unwrap();
+    assert_eq!(c.name, "c");
+    assert_eq!(c.mailbox, "sales");
+    assert_eq!(c.steps.len(), 1);
+    assert_eq!(c.stop_on.len(), 3);
+    assert_eq!(
+        c.templates.variables().into_iter().collect::<Vec<_>>(),
+        ["first_name"]
+    );
+    let fields: Fields = [("first_name".to_string(), "Jane".to_string())].into();
+    let r = c.templates.render("a", "j@x.test", &fields).unwrap();
+    assert_eq!(r.subject.as_deref(), Some("Hi Jane"));
+    assert_eq!(r.body, "Hello Jane,\nbye");
+}
+
+#[test]
+fn missing_variable_is_an_error_naming_it() {
+    let c = parse(&format!("mailbox = \"sales\"\n{STEP}")).unwrap();
+    let err = c
+        .templates
+        .render("a", "j@x.test", &Fields::new())
+        .unwrap_err();
+    assert_eq!(err.missing, ["first_name"]);
+    assert!(
+        err.to_string()
+            .contains("uses first_name that the lead lacks"),
+        "{err}"
+    );
+}
+
+#[test]
+fn default_filter_covers_a_missing_variable() {
+    let c = parse("mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"0d\"\nkind = \"call\"\nbody = \"Call {{ phone | default('n/a') }}\"\n").unwrap();
+    assert_eq!(
+        c.templates
+            .render("a", "j@x.test", &Fields::new())
+            .unwrap()
+            .body,
+        "Call n/a"
+    );
+}
+
+#[test]
+fn each_error_names_its_place() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwiat = \"2d\"\n",
+            "c.toml:4:1: unknown field `wiat`",
+        ),
+        (
+            "mailbox = \"nope\"\nsteps = []\n",
+            "c.toml:1:11: mailbox: unknown mailbox \"nope\"",
+        ),
+        (
+            "steps = []\n",
+            "mailbox: required when more than one mailbox is configured",
+        ),
+        (
+            "mailbox = \"sales\"\nwindow = \"every day\"\nsteps = []\n",
+            "c.toml:2:10: window:",
+        ),
+        (
+            "mailbox = \"sales\"\nstop_on = [\"reply\", \"sunset\"]\nsteps = []\n",
+            "c.toml:2:21: stop_on: unknown event \"sunset\"",
+        ),
+        (
+            "mailbox = \"sales\"\nsteps = []\n",
+            "steps: a cadence needs at least one",
+        ),
+        (
+            "mailbox = \"sales\"\n[[steps]]\nid = \"a b\"\nwait = \"1d\"\nkind = \"task\"\nbody = \"x\"\n",
+            "c.toml:3:6: step \"a b\": id may use only",
+        ),
+        (
+            "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1x\"\nkind = \"task\"\nbody = \"x\"\n",
+            "c.toml:4:8: step \"a\": wait:",
+        ),
+        (
+            "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"sms\"\nbody = \"x\"\n",
+            "c.toml:5:8: step \"a\": kind: unknown kind \"sms\"",
+        ),
+        (
+            "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"email\"\nbody = \"x\"\n",
+            "step \"a\": subject: an email step needs a subject",
+        ),
+        (
+            "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"call\"\nsubject = \"s\"\nbody = \"x\"\n",
+            "c.toml:6:11: step \"a\": subject: only email steps",
+        ),
+        (
+            "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"task\"\n",
+            "step \"a\": body: a step needs a body",
+        ),
+        (
+            "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"task\"\nbody = \"x\"\ntemplate = \"t.md\"\n",
+            "c.toml:7:12: step \"a\": template: set either",
+        ),
+        (
+            "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"task\"\ntemplate = \"missing.md\"\n",
+            "template: cannot read /p/cadences/missing.md",
+        ),
+        (
+            "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"task\"\nbody = \"\"\"\nline one\nHi {{ first_name \n\"\"\"\n",
+            "c.toml:8:1: step \"a\" body: syntax error",
+        ),
+        (
+            "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"task\"\nbody = \"{{ x | nosuchfilter }}\"\n",
+            "step \"a\" body: unknown filter",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = parse(text).unwrap_err();
+        assert!(err.contains(want), "{text:?}:\nexpected {want:?} in\n{err}");
+    }
+}
+
+#[test]
+fn all_problems_of_a_file_are_listed_in_line_order() {
+    let err = parse("mailbox = \"nope\"\nwindow = \"bad\"\n[[steps]]\nid = \"a\"\nwait = \"zz\"\nkind = \"fax\"\nbody = \"x\"\n").unwrap_err();
+    let lines: Vec<_> = err.lines().collect();
+    assert_eq!(lines.len(), 4, "{err}");
+    assert!(
+        lines[0].contains(":1:")
+            && lines[1].contains(":2:")
+            && lines[2].contains(":5:")
+            && lines[3].contains(":6:"),
+        "{err}"
+    );
+}

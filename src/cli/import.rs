@@ -1,0 +1,163 @@
+//! `cadenced import FILE.csv --cadence NAME [--at TIME]`: bulk enrollment. Bad
+//! rows are reported with their line and skipped; the good ones go in in one
+//! transaction.
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::intake::{self, LeadInput};
+use crate::store::{EnrollOutcome, NewEnrollment};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// CSV file with a header row; an `email` column is required, other columns
+    /// are fields (`timezone` sets the lead's zone).
+    file: PathBuf,
+    /// The cadence to enroll every row in.
+    #[arg(long, value_name = "NAME")]
+    cadence: String,
+    /// Act as if the clock read TIME (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+}
+
+/// A row that could not be enrolled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub line: u64,
+    pub message: String,
+}
+
+/// Reads and checks every row: the rows to enroll, and the rejected ones.
+pub fn read_rows(
+    file: &Path,
+    reader: impl std::io::Read,
+    progress: &ProgressBar,
+    mut check: impl FnMut(&LeadInput) -> Result<NewEnrollment, intake::IntakeError>,
+) -> Result<(Vec<NewEnrollment>, Vec<RowError>)> {
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .from_reader(reader);
+    let headers = csv
+        .headers()
+        .with_context(|| format!("{}: reading the header row", file.display()))?
+        .clone();
+    let email_col = headers
+        .iter()
+        .position(|h| h.eq_ignore_ascii_case("email"))
+        .ok_or_else(|| anyhow!("{}:1: no `email` column in the header row", file.display()))?;
+    let mut seen = HashSet::new();
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = csv.position().line();
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(line, csv::Position::line);
+                bad.push(RowError {
+                    line,
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        }
+        let line = record.position().map_or(line, csv::Position::line);
+        progress.set_position(record.position().map_or(0, csv::Position::byte));
+        let mut lead = LeadInput {
+            email: record.get(email_col).unwrap_or("").to_string(),
+            ..LeadInput::default()
+        };
+        for (i, (name, value)) in headers.iter().zip(record.iter()).enumerate() {
+            if i == email_col || value.is_empty() {
+                continue;
+            }
+            if name.eq_ignore_ascii_case("timezone") {
+                lead.timezone = Some(value.to_string());
+            } else {
+                lead.fields.insert(name.to_string(), value.to_string());
+            }
+        }
+        if !seen.insert(lead.email.to_lowercase()) {
+            bad.push(RowError {
+                line,
+                message: format!("email: {} appears earlier in the file", lead.email),
+            });
+            continue;
+        }
+        match check(&lead) {
+            Ok(row) => good.push(row),
+            Err(e) => bad.push(RowError {
+                line,
+                message: e.to_string(),
+            }),
+        }
+    }
+    Ok((good, bad))
+}
+
+pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
+    let config = super::load_config(config_path)?;
+    let cadences = super::load_cadences(&config, false)?;
+    let cadence = cadences.get(&args.cadence).ok_or_else(|| {
+        anyhow!(
+            "unknown cadence {:?} (loaded: {})",
+            args.cadence,
+            cadences.names().join(", ")
+        )
+    })?;
+    let now = super::now_or(args.at.as_deref())?;
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("opening {}", args.file.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    // A bar on a terminal for large files; nothing at all in scripts and logs.
+    let progress = if std::io::stderr().is_terminal() && size > 1 << 20 {
+        let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {eta}") {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let (rows, errors) = read_rows(
+        &args.file,
+        std::io::BufReader::new(file),
+        &progress,
+        |lead| intake::prepare(lead, cadence, &config, now),
+    )?;
+    progress.finish_and_clear();
+    for e in &errors {
+        eprintln!("{}:{}: {}", args.file.display(), e.line, e.message);
+    }
+    let mut store = super::open_store(&config)?;
+    let outcomes = store.enroll_many(&rows, now).context("importing")?;
+    let enrolled = outcomes
+        .iter()
+        .filter(|o| **o == EnrollOutcome::Enrolled)
+        .count();
+    let already = outcomes.len() - enrolled;
+    println!(
+        "{}: {} rows read, {enrolled} enrolled in {}, {already} already enrolled (unchanged), {} skipped",
+        args.file.display(),
+        rows.len() + errors.len(),
+        cadence.name,
+        errors.len()
+    );
+    if !errors.is_empty() {
+        bail!(
+            "{} rows skipped (listed above); the other {} were imported",
+            errors.len(),
+            rows.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,142 @@
+//! The command line: argument definitions (clap derive) and one file per
+//! subcommand. Each subcommand loads what it needs, calls the library, and
+//! prints a table for people or, with `--json`, one JSON document.
+
+mod check;
+mod due;
+mod enroll;
+mod import;
+mod leads;
+mod run;
+mod state;
+mod status;
+mod tick;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+
+use crate::cadence::Cadences;
+use crate::config::Config;
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cadenced",
+    version,
+    about = "Self-hosted follow-up cadence daemon"
+)]
+pub struct Cli {
+    /// The config file.
+    #[arg(
+        long,
+        global = true,
+        default_value = "config.toml",
+        value_name = "FILE"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: tick on an interval until SIGTERM or SIGINT.
+    Run,
+    /// One pass over everything due at TIME (default now), then exit.
+    Tick {
+        /// Act as if the clock read TIME (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+    /// Validate the config, every cadence, window and template.
+    Check,
+    /// Add or update a lead and enroll it in a cadence.
+    Enroll(enroll::Args),
+    /// Enroll every row of a CSV file (header row; `email` column required).
+    Import(import::Args),
+    /// A lead, its enrollments, next steps and touchpoint timeline.
+    Status {
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List leads with state and next due time.
+    Leads(leads::Args),
+    /// Pause a lead's active enrollments.
+    Pause(state::Args),
+    /// Resume a lead's paused enrollments.
+    Resume(state::Args),
+    /// Stop a lead's enrollments for good.
+    Stop(state::Args),
+    /// What will fire, and when.
+    Due(due::Args),
+}
+
+/// Parses the process arguments and runs the command.
+pub fn main() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    run_command(cli)
+}
+
+fn run_command(cli: Cli) -> Result<ExitCode> {
+    let config_path = cli.config;
+    match cli.command {
+        Command::Run => run::run(&config_path),
+        Command::Tick { at } => tick::run(&config_path, at.as_deref()),
+        Command::Check => check::run(&config_path),
+        Command::Enroll(args) => enroll::run(&config_path, args),
+        Command::Import(args) => import::run(&config_path, args),
+        Command::Status { email, json } => status::run(&config_path, &email, json),
+        Command::Leads(args) => leads::run(&config_path, args),
+        Command::Pause(args) => state::run(&config_path, args, crate::store::Action::Pause),
+        Command::Resume(args) => state::run(&config_path, args, crate::store::Action::Resume),
+        Command::Stop(args) => state::run(&config_path, args, crate::store::Action::Stop),
+        Command::Due(args) => due::run(&config_path, args),
+    }
+}
+
+/// Loads and checks the config; its errors already name file, line and column.
+pub(crate) fn load_config(path: &Path) -> Result<Config> {
+    Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Loads the cadences. With `strict`, any broken file is an error (the daemon
+/// and `tick` refuse to send with part of the cadences missing); otherwise it
+/// is reported on stderr and the good cadences are used.
+pub(crate) fn load_cadences(config: &Config, strict: bool) -> Result<Cadences> {
+    let cadences = Cadences::load(config);
+    if let Some(first) = cadences.broken.first() {
+        if strict {
+            bail!("{first}\n(fix the cadence, `cadenced check` lists every problem)");
+        }
+        for broken in &cadences.broken {
+            eprintln!(
+                "warning: {} is not loaded (run `cadenced check`)",
+                broken.file.display()
+            );
+        }
+    }
+    Ok(cadences)
+}
+
+pub(crate) fn open_store(config: &Config) -> Result<Store> {
+    Store::open(&config.database).with_context(|| format!("opening {}", config.database.display()))
+}
+
+/// `--at TIME` or the real clock: the one place the CLI reads it.
+pub(crate) fn now_or(at: Option<&str>) -> Result<DateTime<Utc>> {
+    match at {
+        Some(text) => crate::time::parse_instant(text).map_err(|e| anyhow::anyhow!("--at: {e}")),
+        None => Ok(crate::time::from_unix(Utc::now().timestamp())),
+    }
+}
+
+/// Prints `value` as one JSON document.
+pub(crate) fn print_json(value: &serde_json::Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! `cadenced pause|resume|stop EMAIL [--cadence NAME] [--at TIME]`
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+use crate::store::Action;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    email: String,
+    /// Only this cadence's enrollment (default: all of the lead's).
+    #[arg(long, value_name = "NAME")]
+    cadence: Option<String>,
+    /// Act as if the clock read TIME (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+}
+
+pub fn run(config_path: &Path, args: Args, action: Action) -> Result<ExitCode> {
+    let config = super::load_config(config_path)?;
+    let now = super::now_or(args.at.as_deref())?;
+    let mut store = super::open_store(&config)?;
+    let Some(changed) =
+        store.change_state(args.email.trim(), args.cadence.as_deref(), action, now)?
+    else {
+        bail!("no lead {}", args.email);
+    };
+    if changed.is_empty() {
+        let verb = match action {
+            Action::Pause => "active",
+            Action::Resume => "paused",
+            Action::Stop => "active or paused",
+        };
+        println!("{}: no {verb} enrollment, nothing changed", args.email);
+    }
+    for c in changed {
+        println!(
+            "{}: {} {} -> {}",
+            args.email,
+            c.cadence,
+            c.from.as_str(),
+            c.to.as_str()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,123 @@
+//! `cadenced status EMAIL [--json]`: where is this lead?
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use chrono_tz::Tz;
+use serde_json::{Value, json};
+
+use crate::store::LeadView;
+use crate::time::{human, rfc3339};
+
+pub fn run(config_path: &Path, email: &str, as_json: bool) -> Result<ExitCode> {
+    let config = super::load_config(config_path)?;
+    let store = super::open_store(&config)?;
+    let Some(lead) = store.lead(email.trim())? else {
+        bail!("no lead {email}");
+    };
+    let tz: Tz = lead
+        .timezone
+        .as_deref()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(config.timezone);
+    if as_json {
+        super::print_json(&to_json(&lead, tz))?;
+    } else {
+        print!("{}", to_text(&lead, tz));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn to_json(lead: &LeadView, tz: Tz) -> Value {
+    let enrollments: Vec<Value> = lead
+        .enrollments
+        .iter()
+        .map(|e| {
+            let touchpoints: Vec<Value> = e
+                .touchpoints
+                .iter()
+                .map(|t| {
+                    json!({
+                        "step": t.step, "kind": t.kind, "status": t.status, "at": rfc3339(t.at),
+                        "message_id": t.message_id, "subject": t.subject, "detail": t.detail,
+                    })
+                })
+                .collect();
+            json!({
+                "cadence": e.cadence,
+                "state": e.state,
+                "next_step": e.next_step.as_ref().filter(|_| e.state == "active" || e.state == "paused"),
+                "next_due_at": e.next_due_at.filter(|_| e.state == "active" || e.state == "paused").map(rfc3339),
+                "reason": e.reason,
+                "enrolled_at": rfc3339(e.enrolled_at),
+                "attempts": e.attempts,
+                "last_error": e.last_error,
+                "touchpoints": touchpoints,
+            })
+        })
+        .collect();
+    json!({
+        "email": lead.email,
+        "fields": lead.fields,
+        "timezone": tz.name(),
+        "enrollments": enrollments,
+    })
+}
+
+pub fn to_text(lead: &LeadView, tz: Tz) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}  ({})", lead.email, tz.name());
+    for (k, v) in &lead.fields {
+        let _ = writeln!(out, "  {k}: {v}");
+    }
+    if lead.enrollments.is_empty() {
+        let _ = writeln!(out, "\n  not enrolled in any cadence");
+    }
+    for e in &lead.enrollments {
+        let _ = writeln!(out, "\n{}: {}", e.cadence, e.state);
+        let _ = writeln!(out, "  enrolled     {}", human(e.enrolled_at, tz));
+        for t in &e.touchpoints {
+            let extra = t
+                .subject
+                .as_deref()
+                .map(|s| format!("  \"{s}\""))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {}  {:<12} {:<8} {:<9}{extra}",
+                human(t.at, tz),
+                t.step,
+                t.kind,
+                t.status
+            );
+            if let Some(d) = &t.detail {
+                let _ = writeln!(out, "      {d}");
+            }
+        }
+        if let (Some(step), Some(due), "active" | "paused") =
+            (&e.next_step, e.next_due_at, e.state.as_str())
+        {
+            let why = e
+                .reason
+                .as_deref()
+                .map(|r| format!("  (later than planned: {r})"))
+                .unwrap_or_default();
+            let held = if e.state == "paused" {
+                "  [paused]"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  next         {step} due {}{why}{held}",
+                human(due, tz)
+            );
+        }
+        if let Some(err) = &e.last_error {
+            let _ = writeln!(out, "  last error   {err} (attempt {})", e.attempts);
+        }
+    }
+    out
+}

@@ -1,0 +1,172 @@
+//! `config.toml`: raw serde structs, then a checked [`Config`] whose invariants
+//! hold (paths resolved, zones parsed, secrets read), so nothing downstream
+//! re-validates. Errors name `file:line:col` and the field.
+
+pub(crate) mod mailbox;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::location::{FileErrors, SourceError, toml_message};
+use crate::schedule::Calendar;
+
+pub use mailbox::{Mailbox, Secret, Security, SmtpSettings, Transport};
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file itself.
+    pub path: PathBuf,
+    pub database: PathBuf,
+    pub cadences_dir: PathBuf,
+    /// Zone of leads that have none.
+    pub timezone: Tz,
+    pub tick_interval: Duration,
+    pub mailboxes: BTreeMap<String, Mailbox>,
+    /// Business days and holidays; Monday to Friday for now.
+    pub calendar: Calendar,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    database: Option<Spanned<String>>,
+    cadences: Option<Spanned<String>>,
+    timezone: Option<Spanned<String>>,
+    tick_interval: Option<Spanned<String>>,
+    #[serde(default)]
+    mailboxes: BTreeMap<String, Spanned<mailbox::RawMailbox>>,
+}
+
+impl Config {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> Result<Config, FileErrors> {
+        let source = std::fs::read_to_string(path).map_err(|e| FileErrors {
+            file: path.to_path_buf(),
+            errors: vec![SourceError::at(
+                path,
+                "",
+                None,
+                format!("cannot read config file: {e}"),
+            )],
+        })?;
+        Config::parse(path, &source)
+    }
+
+    /// Checks `source`, the text of `path` (relative paths in it resolve against its folder).
+    pub fn parse(path: &Path, source: &str) -> Result<Config, FileErrors> {
+        let fail = |errors| FileErrors {
+            file: path.to_path_buf(),
+            errors,
+        };
+        let raw: RawConfig = toml::from_str(source).map_err(|e| {
+            fail(vec![SourceError::at(
+                path,
+                source,
+                e.span(),
+                toml_message(&e),
+            )])
+        })?;
+        let dir = path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let mut errors = Vec::new();
+        let mut err = |span: std::ops::Range<usize>, msg: String| {
+            errors.push(SourceError::at(path, source, Some(span), msg));
+        };
+        let resolve = |p: &str| {
+            let p = Path::new(p);
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                dir.join(p)
+            }
+        };
+
+        let database = raw
+            .database
+            .as_ref()
+            .map_or_else(|| resolve("cadenced.db"), |d| resolve(d.get_ref()));
+        let cadences_dir = raw
+            .cadences
+            .as_ref()
+            .map_or_else(|| resolve("cadences"), |d| resolve(d.get_ref()));
+        let timezone = match &raw.timezone {
+            None => Tz::UTC,
+            Some(tz) => crate::time::parse_zone(tz.get_ref()).unwrap_or_else(|e| {
+                err(tz.span(), format!("timezone: {e}"));
+                Tz::UTC
+            }),
+        };
+        let tick_interval = match &raw.tick_interval {
+            None => Duration::from_secs(30),
+            Some(t) => parse_interval(t.get_ref()).unwrap_or_else(|e| {
+                err(t.span(), format!("tick_interval: {e}"));
+                Duration::from_secs(30)
+            }),
+        };
+        if raw.mailboxes.is_empty() {
+            err(
+                0..0,
+                "no [mailboxes.NAME] table: at least one sending mailbox is needed".into(),
+            );
+        }
+        let mut mailboxes = BTreeMap::new();
+        for (name, raw_mb) in raw.mailboxes {
+            let span = raw_mb.span();
+            match mailbox::check(name.clone(), raw_mb.into_inner(), &resolve) {
+                Ok(mb) => {
+                    mailboxes.insert(name, mb);
+                }
+                Err(problems) => {
+                    for (field_span, msg) in problems {
+                        err(
+                            field_span.unwrap_or_else(|| span.clone()),
+                            format!("mailboxes.{name}: {msg}"),
+                        );
+                    }
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(fail(errors));
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            database,
+            cadences_dir,
+            timezone,
+            tick_interval,
+            mailboxes,
+            calendar: Calendar::default(),
+        })
+    }
+}
+
+/// `30s`, `5m`, `1h`: how often the daemon ticks.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?} (expected e.g. 30s, 5m, 1h)"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("invalid duration {text:?}: unit must be s, m or h")),
+    };
+    if secs == 0 {
+        return Err(format!("invalid duration {text:?}: must be more than zero"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,162 @@
+//! Every config error a user can meet names its field and place.
+
+use std::path::Path;
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, String> {
+    Config::parse(Path::new("/etc/cadenced/config.toml"), text).map_err(|e| e.to_string())
+}
+
+const MAILBOX: &str = "[mailboxes.sales]\nfrom = \"Ada <ada@seller.test>\"\noutbox = \"outbox\"\n";
+
+#[test]
+fn minimal_config_gets_defaults_relative_to_its_folder() {
+    let c = parse(MAILBOX).unwrap();
+    assert_eq!(c.database, Path::new("/etc/cadenced/cadenced.db"));
+    assert_eq!(c.cadences_dir, Path::new("/etc/cadenced/cadences"));
+    assert_eq!(c.timezone, Tz::UTC);
+    assert_eq!(c.tick_interval, Duration::from_secs(30));
+    assert!(
+        matches!(&c.mailboxes["sales"].transport, Transport::Outbox(p) if p == Path::new("/etc/cadenced/outbox"))
+    );
+}
+
+#[test]
+fn each_error_names_file_line_col_and_field() {
+    let cases = [
+        (
+            "databse = \"x\"\n",
+            "config.toml:1:1: unknown field `databse`",
+        ),
+        (
+            "timezone = \"Nowhere/Place\"\n",
+            "config.toml:1:12: timezone: unknown time zone",
+        ),
+        (
+            "tick_interval = \"0s\"\n",
+            "config.toml:1:17: tick_interval: invalid duration \"0s\": must be more than zero",
+        ),
+        (
+            "tick_interval = \"5 minutes\"\n",
+            "tick_interval: invalid duration",
+        ),
+        ("", "no [mailboxes.NAME] table"),
+    ];
+    for (prefix, want) in cases {
+        let text = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}{MAILBOX}")
+        };
+        let err = parse(&text).unwrap_err();
+        assert!(
+            err.contains(want),
+            "{prefix:?}: expected {want:?} in {err:?}"
+        );
+    }
+}
+
+#[test]
+fn mailbox_errors_name_the_mailbox_and_field() {
+    let cases = [
+        (
+            "from = \"not an address\"\noutbox = \"o\"\n",
+            "mailboxes.m: from: invalid address",
+        ),
+        ("from = \"a@b.test\"\n", "mailboxes.m: needs smtp"),
+        (
+            "from = \"a@b.test\"\nsmtp = \"smtp://h\"\noutbox = \"o\"\n",
+            "set either smtp or outbox",
+        ),
+        (
+            "from = \"a@b.test\"\nsmtp = \"http://h\"\n",
+            "smtp: unknown scheme \"http\"",
+        ),
+        (
+            "from = \"a@b.test\"\nsmtp = \"smtp://u:p@h\"\n",
+            "credentials in username and password_file",
+        ),
+        (
+            "from = \"a@b.test\"\nsmtp = \"smtp://h:99999\"\n",
+            "invalid port",
+        ),
+        (
+            "from = \"a@b.test\"\nsmtp = \"smtps://h\"\nusername = \"u\"\n",
+            "neither password_file nor password_env",
+        ),
+        (
+            "from = \"a@b.test\"\nsmtps = \"x\"\n",
+            "unknown field `smtps`",
+        ),
+        (
+            "from = \"a@b.test\"\nsmtp = \"smtp://h\"\nusername = \"u\"\npassword_env = \"PATH\"\n",
+            "refusing to send a password over an unencrypted smtp:// connection",
+        ),
+        ("from = \"a@b.test\"\nsmtps = \"x\"\n", "config.toml:3:1"),
+        (
+            "from = \"a@b.test\"\nsmtp = \"smtps://h\"\nusername = \"u\"\npassword_env = \"CADENCED_TEST_PW_UNSET\"\n",
+            "environment variable CADENCED_TEST_PW_UNSET is not set",
+        ),
+    ];
+    for (body, want) in cases {
+        let err = parse(&format!("[mailboxes.m]\n{body}")).unwrap_err();
+        assert!(err.contains(want), "{body:?}: expected {want:?} in {err:?}");
+    }
+}
+
+#[test]
+fn password_never_shows_in_debug_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "hunter2\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = format!(
+        "[mailboxes.m]\nfrom = \"a@b.test\"\nsmtp = \"smtps://h\"\nusername = \"u\"\npassword_file = \"{}\"\n",
+        pw.display()
+    );
+    let c = Config::parse(&dir.path().join("config.toml"), &text).unwrap();
+    let Transport::Smtp(s) = &c.mailboxes["m"].transport else {
+        panic!("smtp")
+    };
+    assert_eq!(s.password.as_ref().unwrap().expose(), "hunter2");
+    assert!(!format!("{c:?}").contains("hunter2"));
+}
+
+#[test]
+fn world_readable_password_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "hunter2").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let text = "[mailboxes.m]\nfrom = \"a@b.test\"\nsmtp = \"smtps://h\"\nusername = \"u\"\npassword_file = \"pw\"\n";
+    let err = Config::parse(&dir.path().join("config.toml"), text)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("readable by every user"), "{err}");
+    assert!(!err.contains("hunter2"));
+}
+
+#[test]
+fn smtp_urls() {
+    use mailbox::parse_smtp_url;
+    assert_eq!(
+        parse_smtp_url("smtp://127.0.0.1:2525").unwrap(),
+        ("127.0.0.1".into(), 2525, Security::Plain)
+    );
+    assert_eq!(
+        parse_smtp_url("smtp+starttls://mx.test").unwrap(),
+        ("mx.test".into(), 587, Security::StartTls)
+    );
+    assert_eq!(
+        parse_smtp_url("smtps://mx.test/").unwrap(),
+        ("mx.test".into(), 465, Security::Tls)
+    );
+    assert_eq!(
+        parse_smtp_url("smtp://[::1]:25").unwrap(),
+        ("::1".into(), 25, Security::Plain)
+    );
+    assert!(parse_smtp_url("smtp://").is_err());
+}

@@ -1,0 +1,89 @@
+//! Checking a lead before it is enrolled: its address, zone and fields, and that
+//! every step of the cadence renders for it. Pure: the enrollment instant is an
+//! argument, the result is a row for the store.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::cadence::{Cadence, Fields, is_identifier};
+use crate::config::Config;
+use crate::plan;
+use crate::store::{NewEnrollment, Next};
+
+/// A lead as given on the command line or in a CSV row.
+#[derive(Debug, Clone, Default)]
+pub struct LeadInput {
+    pub email: String,
+    pub fields: Fields,
+    pub timezone: Option<String>,
+}
+
+/// Why a lead cannot be enrolled, with the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct IntakeError {
+    pub field: String,
+    pub message: String,
+}
+
+fn bad(field: &str, message: String) -> IntakeError {
+    IntakeError {
+        field: field.to_string(),
+        message,
+    }
+}
+
+/// Checks `lead` for `cadence` and works out its first step's due time.
+pub fn prepare(
+    lead: &LeadInput,
+    cadence: &Cadence,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<NewEnrollment, IntakeError> {
+    let email = lead.email.trim().to_string();
+    email
+        .parse::<lettre::Address>()
+        .map_err(|e| bad("email", format!("invalid address {email:?}: {e}")))?;
+    for key in lead.fields.keys() {
+        if !is_identifier(key) || key.contains('-') {
+            return Err(bad(
+                key,
+                "field names may use only letters, digits and '_'".into(),
+            ));
+        }
+        if key == "email" {
+            return Err(bad(key, "the address is not a field".into()));
+        }
+    }
+    let tz: Tz = match &lead.timezone {
+        Some(name) => crate::time::parse_zone(name).map_err(|e| bad("timezone", e))?,
+        None => config.timezone,
+    };
+    for step in &cadence.steps {
+        cadence
+            .templates
+            .render(&step.id, &email, &lead.fields)
+            .map_err(|e| {
+                let field = e
+                    .missing
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "template".into());
+                bad(&field, e.to_string())
+            })?;
+    }
+    let (first_step, due_at, reason) = match plan::next(cadence, None, now, tz, &config.calendar) {
+        Next::Step { id, due_at, reason } => (id, due_at, reason),
+        Next::Hold(why) => return Err(bad("cadence", why)),
+        Next::Finished | Next::End(_) => return Err(bad("cadence", "has no steps".into())),
+    };
+    Ok(NewEnrollment {
+        email,
+        fields: lead.fields.clone(),
+        timezone: lead.timezone.as_ref().map(|_| tz.name().to_string()),
+        cadence: cadence.name.clone(),
+        first_step,
+        due_at,
+        reason,
+    })
+}

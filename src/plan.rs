@@ -1,0 +1,96 @@
+//! PURE: where a lead goes next in a cadence. Takes the instant of the last
+//! step as an argument; reads no clock and touches no I/O.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::cadence::Cadence;
+use crate::schedule::{self, Calendar};
+use crate::store::Next;
+
+/// What is next after step `index` (or the first step when `None`) happened at `at`.
+pub fn next(
+    cadence: &Cadence,
+    index: Option<usize>,
+    at: DateTime<Utc>,
+    tz: Tz,
+    cal: &Calendar,
+) -> Next {
+    let next_index = index.map_or(0, |i| i + 1);
+    let Some(step) = cadence.steps.get(next_index) else {
+        return Next::Finished;
+    };
+    match schedule::due(at, &step.wait, cadence.window_for(step), tz, cal) {
+        Ok(due) => Next::Step {
+            id: step.id.clone(),
+            due_at: due.at,
+            reason: due.reason.map(|r| r.as_str().to_string()),
+        },
+        Err(e) => Next::Hold(format!("step {:?}: no send slot: {e}", step.id)),
+    }
+}
+
+/// One row of a cadence's timeline for a lead enrolled at `start`, sending on
+/// time: what `preview` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub step: String,
+    pub kind: &'static str,
+    pub at: DateTime<Utc>,
+    pub reason: Option<String>,
+}
+
+/// The whole timeline, each step at its due time with the next one counted
+/// from it, exactly as ticks at those instants would go.
+pub fn timeline(
+    cadence: &Cadence,
+    start: DateTime<Utc>,
+    tz: Tz,
+    cal: &Calendar,
+) -> Result<Vec<Planned>, String> {
+    let mut out = Vec::new();
+    let mut at = start;
+    let mut index = None;
+    loop {
+        match next(cadence, index, at, tz, cal) {
+            Next::Step { id, due_at, reason } => {
+                let i = cadence
+                    .step_index(&id)
+                    .ok_or_else(|| format!("step {id:?} vanished"))?;
+                out.push(Planned {
+                    step: id,
+                    kind: cadence.steps[i].kind.as_str(),
+                    at: due_at,
+                    reason,
+                });
+                at = due_at;
+                index = Some(i);
+            }
+            Next::Finished => return Ok(out),
+            Next::Hold(why) => return Err(why),
+            Next::End(state) => return Err(format!("cadence ends as {}", state.as_str())),
+        }
+    }
+}
+
+/// How late after a window slot a tick may still send in it: ticks come every
+/// few seconds, so "the 09:30 slot" means 09:30:00 to 09:30:59.
+pub const SLOT_GRACE: chrono::Duration = chrono::Duration::seconds(59);
+
+/// `None` when an email of `step` may leave at `now`; otherwise the next window
+/// slot it must wait for (after downtime, or when a tick ran late).
+pub fn wait_for_window(
+    cadence: &Cadence,
+    step: &crate::cadence::Step,
+    now: DateTime<Utc>,
+    tz: Tz,
+    cal: &Calendar,
+) -> Option<DateTime<Utc>> {
+    let window = cadence.window_for(step)?;
+    match window.next_slot(now - SLOT_GRACE, tz, cal) {
+        Some(slot) if slot <= now => None,
+        Some(slot) => Some(slot),
+        // No slot for years: keep it off the due list for a day rather than send outside the window.
+        None => Some(now + chrono::Duration::days(1)),
+    }
+}

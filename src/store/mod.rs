@@ -1,0 +1,827 @@
+//! Every SQL statement of cadenced, behind domain operations (enroll, claim a
+//! due step, record a touchpoint, ...). The scheduler never sees SQL or a
+//! connection. SQLite in WAL mode with a busy timeout, so that the admin CLI and
+//! the daemon share one file; every transaction that reads then writes begins
+//! IMMEDIATE so that a second process waits instead of failing.
+
+mod lock;
+mod schema;
+
+use std::fs::OpenOptions;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::cadence::Fields;
+use crate::time::from_unix;
+
+pub use lock::DispatchLock;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("database {path}: migrating the schema: {source}")]
+    Migrate {
+        path: String,
+        source: rusqlite_migration::Error,
+    },
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("database: stored fields are not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("database {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Enrollment state, as in SPEC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    Active,
+    Paused,
+    Finished,
+    Stopped,
+    Replied,
+    Bounced,
+    Unsubscribed,
+}
+
+impl State {
+    pub const ALL: [State; 7] = [
+        State::Active,
+        State::Paused,
+        State::Finished,
+        State::Stopped,
+        State::Replied,
+        State::Bounced,
+        State::Unsubscribed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Active => "active",
+            State::Paused => "paused",
+            State::Finished => "finished",
+            State::Stopped => "stopped",
+            State::Replied => "replied",
+            State::Bounced => "bounced",
+            State::Unsubscribed => "unsubscribed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// Touchpoint status, as in SPEC, plus `sending` while a send is in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Sending,
+    Sent,
+    Skipped,
+    Failed,
+    Uncertain,
+    Open,
+    Done,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Sending => "sending",
+            Status::Sent => "sent",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+            Status::Uncertain => "uncertain",
+            Status::Open => "open",
+            Status::Done => "done",
+        }
+    }
+}
+
+/// A lead to add or update and enroll.
+#[derive(Debug, Clone)]
+pub struct NewEnrollment {
+    pub email: String,
+    pub fields: Fields,
+    pub timezone: Option<String>,
+    pub cadence: String,
+    pub first_step: String,
+    pub due_at: DateTime<Utc>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnrollOutcome {
+    Enrolled,
+    /// The lead already has an enrollment in that cadence; it was left as it was.
+    AlreadyEnrolled(State),
+}
+
+/// An active enrollment whose next step is due.
+#[derive(Debug, Clone)]
+pub struct DueStep {
+    pub enrollment_id: i64,
+    pub lead_id: i64,
+    pub email: String,
+    pub fields: Fields,
+    pub timezone: Option<String>,
+    pub cadence: String,
+    pub step: String,
+    pub due_at: DateTime<Utc>,
+    pub attempts: u32,
+}
+
+/// What happens to an enrollment after a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    Step {
+        id: String,
+        due_at: DateTime<Utc>,
+        reason: Option<String>,
+    },
+    Finished,
+    /// The enrollment ends in this state (bounced, ...).
+    End(State),
+    /// Paused for a person, with the reason.
+    Hold(String),
+}
+
+/// The outcome of a claimed step.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: Status,
+    pub at: DateTime<Utc>,
+    pub message_id: Option<String>,
+    pub subject: Option<String>,
+    pub body: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// A send that was in flight when a process died.
+#[derive(Debug, Clone)]
+pub struct Interrupted {
+    pub touchpoint_id: i64,
+    pub due: DueStep,
+    pub message_id: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Touchpoint {
+    pub step: String,
+    pub kind: String,
+    pub status: String,
+    pub at: DateTime<Utc>,
+    pub message_id: Option<String>,
+    pub subject: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EnrollmentView {
+    pub cadence: String,
+    pub state: String,
+    pub next_step: Option<String>,
+    pub next_due_at: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+    pub enrolled_at: DateTime<Utc>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub touchpoints: Vec<Touchpoint>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LeadView {
+    pub email: String,
+    pub fields: Fields,
+    pub timezone: Option<String>,
+    pub enrollments: Vec<EnrollmentView>,
+}
+
+/// One row of `leads` or `due`: a lead in one cadence.
+#[derive(Debug, Clone)]
+pub struct EnrollmentRow {
+    pub email: String,
+    pub timezone: Option<String>,
+    pub cadence: Option<String>,
+    pub state: Option<String>,
+    pub step: Option<String>,
+    pub next_due_at: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+}
+
+/// A change asked of a lead's enrollments from the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Pause,
+    Resume,
+    Stop,
+}
+
+/// One enrollment a state change touched, or left alone and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    pub cadence: String,
+    pub from: State,
+    pub to: State,
+}
+
+/// The SQLite database.
+pub struct Store {
+    conn: Connection,
+    path: String,
+}
+
+impl Store {
+    /// Opens (creating it mode 0600 when missing) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let shown = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: shown.clone(),
+                source,
+            })?;
+        }
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Lead data is personal data: only the service's user may read it.
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|source| StoreError::Io {
+                    path: shown.clone(),
+                    source,
+                })?;
+        }
+        let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: shown.clone(),
+            source,
+        })?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a claim is on disk before the first SMTP byte, even across a power loss.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrations()
+            .to_latest(&mut conn)
+            .map_err(|source| StoreError::Migrate {
+                path: shown.clone(),
+                source,
+            })?;
+        let store = Store { conn, path: shown };
+        store.ensure_instance_id()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn ensure_instance_id(&self) -> Result<()> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let id = format!("{:x}{:x}", nanos, std::process::id());
+        self.conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('instance', ?1)",
+            [id],
+        )?;
+        Ok(())
+    }
+
+    /// A token unique to this database, part of every Message-ID it sends.
+    pub fn instance_id(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// Adds or updates each lead (fields merge, new values win) and enrolls it,
+    /// all in one transaction. A lead already in the cadence, in whatever state,
+    /// is left exactly as it is.
+    pub fn enroll_many(
+        &mut self,
+        rows: &[NewEnrollment],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EnrollOutcome>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut outcomes = Vec::with_capacity(rows.len());
+        {
+            let mut find_lead =
+                tx.prepare_cached("SELECT id, fields FROM leads WHERE email = ?1")?;
+            let mut insert_lead = tx.prepare_cached(
+                "INSERT INTO leads (email, fields, timezone, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+            )?;
+            let mut update_lead = tx.prepare_cached(
+                "UPDATE leads SET fields = ?2, timezone = COALESCE(?3, timezone), updated_at = ?4 WHERE id = ?1",
+            )?;
+            let mut find_enrollment = tx.prepare_cached(
+                "SELECT state FROM enrollments WHERE lead_id = ?1 AND cadence = ?2",
+            )?;
+            let mut insert_enrollment = tx.prepare_cached(
+                "INSERT INTO enrollments (lead_id, cadence, state, step, next_due_at, reason, enrolled_at, updated_at)
+                 VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?6, ?6)",
+            )?;
+            let now_s = now.timestamp();
+            for row in rows {
+                let existing: Option<(i64, String)> = find_lead
+                    .query_row([&row.email], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let lead_id = match existing {
+                    Some((id, fields)) => {
+                        let state: Option<String> = find_enrollment
+                            .query_row(params![id, row.cadence], |r| r.get(0))
+                            .optional()?;
+                        if let Some(state) = state {
+                            // Already in this cadence: nothing changes, not even the fields.
+                            let state = State::parse(&state).unwrap_or(State::Active);
+                            outcomes.push(EnrollOutcome::AlreadyEnrolled(state));
+                            continue;
+                        }
+                        let mut merged: Fields = serde_json::from_str(&fields)?;
+                        merged.extend(row.fields.clone());
+                        update_lead.execute(params![
+                            id,
+                            serde_json::to_string(&merged)?,
+                            row.timezone,
+                            now_s
+                        ])?;
+                        id
+                    }
+                    None => {
+                        insert_lead.execute(params![
+                            row.email,
+                            serde_json::to_string(&row.fields)?,
+                            row.timezone,
+                            now_s
+                        ])?;
+                        tx.last_insert_rowid()
+                    }
+                };
+                insert_enrollment.execute(params![
+                    lead_id,
+                    row.cadence,
+                    row.first_step,
+                    row.due_at.timestamp(),
+                    row.reason,
+                    now_s
+                ])?;
+                outcomes.push(EnrollOutcome::Enrolled);
+            }
+        }
+        tx.commit()?;
+        Ok(outcomes)
+    }
+
+    /// Up to `limit` active enrollments of the given cadences whose next step is
+    /// due at or before `now`, oldest due first.
+    pub fn due_steps(
+        &self,
+        now: DateTime<Utc>,
+        cadences: &[String],
+        limit: usize,
+    ) -> Result<Vec<DueStep>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT e.id, e.lead_id, l.email, l.fields, l.timezone, e.cadence, e.step, e.next_due_at, e.attempts
+             FROM enrollments e JOIN leads l ON l.id = e.lead_id
+             WHERE e.state = 'active' AND e.next_due_at <= ?1
+               AND e.cadence IN (SELECT value FROM json_each(?2))
+             ORDER BY e.next_due_at, e.id
+             LIMIT ?3",
+        )?;
+        let names = serde_json::to_string(cadences)?;
+        let rows = stmt.query_map(params![now.timestamp(), names, limit as i64], RawDue::read)?;
+        rows.map(|r| r?.parse()).collect()
+    }
+
+    /// Claims `due` for sending: records a `sending` touchpoint and commits it
+    /// durably, so that the step can never be sent twice. `None` when the
+    /// enrollment changed meanwhile (paused, stopped, already claimed).
+    pub fn claim(&mut self, due: &DueStep, kind: &str, now: DateTime<Utc>) -> Result<Option<i64>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let still_due: bool = tx
+            .query_row(
+                "SELECT 1 FROM enrollments WHERE id = ?1 AND state = 'active' AND step = ?2 AND next_due_at <= ?3",
+                params![due.enrollment_id, due.step, now.timestamp()],
+                |_| Ok(true),
+            )
+            .optional()?
+            .unwrap_or(false);
+        if !still_due {
+            return Ok(None);
+        }
+        let inserted = tx.execute(
+            "INSERT INTO touchpoints (enrollment_id, lead_id, cadence, step, kind, status, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'sending', ?6)
+             ON CONFLICT (lead_id, cadence, step) DO NOTHING",
+            params![
+                due.enrollment_id,
+                due.lead_id,
+                due.cadence,
+                due.step,
+                kind,
+                now.timestamp()
+            ],
+        )?;
+        if inserted == 0 {
+            return Ok(None);
+        }
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(Some(id))
+    }
+
+    /// Records the outcome of claimed touchpoint `touchpoint_id` and moves its
+    /// enrollment on, in one transaction.
+    pub fn complete(&mut self, touchpoint_id: i64, outcome: &Outcome, next: &Next) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE touchpoints SET status = ?2, at = ?3, message_id = ?4, subject = ?5, body = ?6, detail = ?7
+             WHERE id = ?1",
+            params![
+                touchpoint_id,
+                outcome.status.as_str(),
+                outcome.at.timestamp(),
+                outcome.message_id,
+                outcome.subject,
+                outcome.body,
+                outcome.detail
+            ],
+        )?;
+        let enrollment_id: i64 = tx.query_row(
+            "SELECT enrollment_id FROM touchpoints WHERE id = ?1",
+            [touchpoint_id],
+            |r| r.get(0),
+        )?;
+        advance(&tx, enrollment_id, next, outcome.at)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Gives a claimed step back after a failure that certainly sent nothing,
+    /// to be tried again at `retry_at`.
+    pub fn release(
+        &mut self,
+        touchpoint_id: i64,
+        due: &DueStep,
+        retry_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "DELETE FROM touchpoints WHERE id = ?1 AND status = 'sending'",
+            [touchpoint_id],
+        )?;
+        defer_in(&tx, due.enrollment_id, retry_at, error)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Puts off an unclaimed due step to `retry_at` (its mailbox is unreachable).
+    pub fn defer(&mut self, due: &DueStep, retry_at: DateTime<Utc>, error: &str) -> Result<()> {
+        defer_in(&self.conn, due.enrollment_id, retry_at, error)
+    }
+
+    /// Moves an unclaimed due step to `at` (its next send slot), with the reason.
+    pub fn reschedule(&mut self, due: &DueStep, at: DateTime<Utc>, reason: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE enrollments SET next_due_at = ?2, reason = ?3 WHERE id = ?1 AND state = 'active'",
+            params![due.enrollment_id, at.timestamp(), reason],
+        )?;
+        Ok(())
+    }
+
+    /// Pauses an enrollment for a person, with the reason (a template that no
+    /// longer renders for the lead, a step that vanished from its cadence).
+    pub fn hold(&mut self, due: &DueStep, reason: &str, now: DateTime<Utc>) -> Result<()> {
+        advance(
+            &self.conn,
+            due.enrollment_id,
+            &Next::Hold(reason.to_string()),
+            now,
+        )
+    }
+
+    /// Sends left `sending` by a process that died mid-send. Only call while
+    /// holding the [`DispatchLock`], so that no live send is among them.
+    pub fn interrupted(&self) -> Result<Vec<Interrupted>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT e.id, e.lead_id, l.email, l.fields, l.timezone, e.cadence, t.step, e.next_due_at, e.attempts,
+                    t.id, t.message_id, t.at
+             FROM touchpoints t JOIN enrollments e ON e.id = t.enrollment_id JOIN leads l ON l.id = t.lead_id
+             WHERE t.status = 'sending'
+             ORDER BY t.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                RawDue::read(r)?,
+                r.get::<_, i64>(9)?,
+                r.get::<_, Option<String>>(10)?,
+                r.get::<_, i64>(11)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (due, touchpoint_id, message_id, at) = row?;
+            out.push(Interrupted {
+                touchpoint_id,
+                due: due.parse()?,
+                message_id,
+                at: from_unix(at),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Stores the Message-ID a claimed send is about to use, before it leaves.
+    pub fn set_message_id(&mut self, touchpoint_id: i64, message_id: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE touchpoints SET message_id = ?2 WHERE id = ?1",
+            params![touchpoint_id, message_id],
+        )?;
+        Ok(())
+    }
+
+    /// The lead with all enrollments and touchpoints, or `None` if unknown.
+    pub fn lead(&self, email: &str) -> Result<Option<LeadView>> {
+        let lead: Option<(i64, String, String, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT id, email, fields, timezone FROM leads WHERE email = ?1",
+                [email],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let Some((lead_id, email, fields, timezone)) = lead else {
+            return Ok(None);
+        };
+        let mut enrollments_stmt = self.conn.prepare_cached(
+            "SELECT id, cadence, state, step, next_due_at, reason, enrolled_at, attempts, last_error
+             FROM enrollments WHERE lead_id = ?1 ORDER BY enrolled_at, id",
+        )?;
+        let mut touch_stmt = self.conn.prepare_cached(
+            "SELECT step, kind, status, at, message_id, subject, detail
+             FROM touchpoints WHERE enrollment_id = ?1 ORDER BY at, id",
+        )?;
+        let mut enrollments = Vec::new();
+        let rows = enrollments_stmt.query_map([lead_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                EnrollmentView {
+                    cadence: r.get(1)?,
+                    state: r.get(2)?,
+                    next_step: r.get(3)?,
+                    next_due_at: r.get::<_, Option<i64>>(4)?.map(from_unix),
+                    reason: r.get(5)?,
+                    enrolled_at: from_unix(r.get(6)?),
+                    attempts: r.get(7)?,
+                    last_error: r.get(8)?,
+                    touchpoints: Vec::new(),
+                },
+            ))
+        })?;
+        for row in rows {
+            let (id, mut view) = row?;
+            let touches = touch_stmt.query_map([id], |r| {
+                Ok(Touchpoint {
+                    step: r.get(0)?,
+                    kind: r.get(1)?,
+                    status: r.get(2)?,
+                    at: from_unix(r.get(3)?),
+                    message_id: r.get(4)?,
+                    subject: r.get(5)?,
+                    detail: r.get(6)?,
+                })
+            })?;
+            view.touchpoints = touches.collect::<rusqlite::Result<_>>()?;
+            enrollments.push(view);
+        }
+        Ok(Some(LeadView {
+            email,
+            fields: serde_json::from_str(&fields)?,
+            timezone,
+            enrollments,
+        }))
+    }
+
+    /// Leads with their enrollments, optionally filtered, by email.
+    pub fn leads(&self, cadence: Option<&str>, state: Option<State>) -> Result<Vec<EnrollmentRow>> {
+        let filtered = cadence.is_some() || state.is_some();
+        let sql = if filtered {
+            "SELECT l.email, l.timezone, e.cadence, e.state, e.step, e.next_due_at, e.reason
+             FROM enrollments e JOIN leads l ON l.id = e.lead_id
+             WHERE (?1 IS NULL OR e.cadence = ?1) AND (?2 IS NULL OR e.state = ?2)
+             ORDER BY l.email, e.cadence"
+        } else {
+            "SELECT l.email, l.timezone, e.cadence, e.state, e.step, e.next_due_at, e.reason
+             FROM leads l LEFT JOIN enrollments e ON l.id = e.lead_id
+             WHERE ?1 IS NULL AND ?2 IS NULL
+             ORDER BY l.email, e.cadence"
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![cadence, state.map(State::as_str)], enrollment_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Active enrollments due at or before `until`, soonest first.
+    pub fn upcoming(&self, until: DateTime<Utc>) -> Result<Vec<EnrollmentRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT l.email, l.timezone, e.cadence, e.state, e.step, e.next_due_at, e.reason
+             FROM enrollments e JOIN leads l ON l.id = e.lead_id
+             WHERE e.state = 'active' AND e.next_due_at <= ?1
+             ORDER BY e.next_due_at, e.id",
+        )?;
+        let rows = stmt.query_map([until.timestamp()], enrollment_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Pauses, resumes or stops the lead's enrollments (in `cadence` only, when
+    /// given). Returns what changed; `None` when the lead is unknown.
+    pub fn change_state(
+        &mut self,
+        email: &str,
+        cadence: Option<&str>,
+        action: Action,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<Changed>>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let lead_id: Option<i64> = tx
+            .query_row("SELECT id FROM leads WHERE email = ?1", [email], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(lead_id) = lead_id else {
+            return Ok(None);
+        };
+        let (from, to) = match action {
+            Action::Pause => (vec![State::Active], State::Paused),
+            Action::Resume => (vec![State::Paused], State::Active),
+            Action::Stop => (vec![State::Active, State::Paused], State::Stopped),
+        };
+        let mut changed = Vec::new();
+        {
+            let mut select = tx.prepare_cached(
+                "SELECT id, cadence, state FROM enrollments WHERE lead_id = ?1 AND (?2 IS NULL OR cadence = ?2)",
+            )?;
+            let mut update = tx.prepare_cached(
+                "UPDATE enrollments SET state = ?2, attempts = 0, last_error = NULL, updated_at = ?3 WHERE id = ?1",
+            )?;
+            let rows: Vec<(i64, String, String)> = select
+                .query_map(params![lead_id, cadence], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            for (id, cadence, state) in rows {
+                let Some(state) = State::parse(&state) else {
+                    continue;
+                };
+                if from.contains(&state) {
+                    update.execute(params![id, to.as_str(), now.timestamp()])?;
+                    changed.push(Changed {
+                        cadence,
+                        from: state,
+                        to,
+                    });
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(Some(changed))
+    }
+
+    /// Counts enrollments by state (for `check` and the daemon's start line).
+    pub fn counts(&self) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT state, count(*) FROM enrollments GROUP BY state ORDER BY state",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// A due step as read, before its JSON fields are parsed.
+struct RawDue {
+    enrollment_id: i64,
+    lead_id: i64,
+    email: String,
+    fields: String,
+    timezone: Option<String>,
+    cadence: String,
+    step: Option<String>,
+    due_at: Option<i64>,
+    attempts: u32,
+}
+
+impl RawDue {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawDue> {
+        Ok(RawDue {
+            enrollment_id: r.get(0)?,
+            lead_id: r.get(1)?,
+            email: r.get(2)?,
+            fields: r.get(3)?,
+            timezone: r.get(4)?,
+            cadence: r.get(5)?,
+            step: r.get(6)?,
+            due_at: r.get(7)?,
+            attempts: r.get(8)?,
+        })
+    }
+
+    fn parse(self) -> Result<DueStep> {
+        Ok(DueStep {
+            enrollment_id: self.enrollment_id,
+            lead_id: self.lead_id,
+            email: self.email,
+            fields: serde_json::from_str(&self.fields)?,
+            timezone: self.timezone,
+            cadence: self.cadence,
+            step: self.step.unwrap_or_default(),
+            due_at: from_unix(self.due_at.unwrap_or_default()),
+            attempts: self.attempts,
+        })
+    }
+}
+
+fn enrollment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EnrollmentRow> {
+    Ok(EnrollmentRow {
+        email: r.get(0)?,
+        timezone: r.get(1)?,
+        cadence: r.get(2)?,
+        state: r.get(3)?,
+        step: r.get(4)?,
+        next_due_at: r.get::<_, Option<i64>>(5)?.map(from_unix),
+        reason: r.get(6)?,
+    })
+}
+
+fn defer_in(
+    conn: &Connection,
+    enrollment_id: i64,
+    retry_at: DateTime<Utc>,
+    error: &str,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE enrollments SET next_due_at = ?2, attempts = attempts + 1, last_error = ?3, reason = 'retry',
+                updated_at = ?2
+         WHERE id = ?1",
+        params![enrollment_id, retry_at.timestamp(), error],
+    )?;
+    Ok(())
+}
+
+fn advance(conn: &Connection, enrollment_id: i64, next: &Next, at: DateTime<Utc>) -> Result<()> {
+    let at = at.timestamp();
+    match next {
+        Next::Step { id, due_at, reason } => conn.execute(
+            "UPDATE enrollments SET step = ?2, next_due_at = ?3, reason = ?4, attempts = 0, last_error = NULL,
+                    updated_at = ?5
+             WHERE id = ?1",
+            params![enrollment_id, id, due_at.timestamp(), reason, at],
+        )?,
+        Next::Finished => conn.execute(
+            "UPDATE enrollments SET state = 'finished', step = NULL, next_due_at = NULL, reason = NULL,
+                    attempts = 0, last_error = NULL, updated_at = ?2
+             WHERE id = ?1",
+            params![enrollment_id, at],
+        )?,
+        Next::End(state) => conn.execute(
+            "UPDATE enrollments SET state = ?2, next_due_at = NULL, reason = NULL, updated_at = ?3 WHERE id = ?1",
+            params![enrollment_id, state.as_str(), at],
+        )?,
+        Next::Hold(why) => conn.execute(
+            "UPDATE enrollments SET state = 'paused', last_error = ?2, updated_at = ?3 WHERE id = ?1",
+            params![enrollment_id, why, at],
+        )?,
+    };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

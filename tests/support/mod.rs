@@ -1,0 +1,139 @@
+//! The test harness: a temporary project folder (config, cadences, database),
+//! a real SMTP server on a loopback port, and the real `cadenced` binary.
+
+pub mod smtp;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub use smtp::{Fault, SmtpServer};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_cadenced");
+
+/// A project folder with its own config, cadences and database.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+    pub smtp: SmtpServer,
+}
+
+#[allow(dead_code)]
+impl Project {
+    /// A project whose one mailbox `sales` sends to a fresh SMTP server, in
+    /// zone `Europe/Berlin` by default.
+    pub fn new() -> Project {
+        let smtp = SmtpServer::start();
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("cadences")).expect("cadences dir");
+        let project = Project { dir, smtp };
+        project.write_config("");
+        project
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes config.toml, with `extra` lines appended to the `sales` mailbox.
+    pub fn write_config(&self, extra: &str) {
+        let text = format!(
+            "database = \"cadenced.db\"\ncadences = \"cadences\"\ntimezone = \"Europe/Berlin\"\ntick_interval = \"1s\"\n\n\
+             [mailboxes.sales]\nfrom = \"Ada Sales <ada@seller.test>\"\nsmtp = \"{}\"\n{extra}\n",
+            self.smtp.url()
+        );
+        self.write("config.toml", &text);
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.path(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, text).expect("write");
+    }
+
+    pub fn cadence(&self, name: &str, text: &str) {
+        self.write(&format!("cadences/{name}.toml"), text);
+    }
+
+    /// Runs `cadenced --config <project>/config.toml ARGS...`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(self.path("config.toml"))
+            .args(args)
+            .env("CADENCED_LOG", "warn")
+            .output()
+            .expect("run cadenced")
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "cadenced {args:?} failed: {}\nstdout: {}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs and expects failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "cadenced {args:?} should have failed; stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    }
+
+    pub fn status(&self, email: &str) -> Value {
+        self.json(&["status", email, "--json"])
+    }
+
+    pub fn tick(&self, at: &str) -> String {
+        self.ok(&["tick", "--at", at])
+    }
+
+    /// One number from the database (`SELECT count(*) ...`).
+    pub fn count(&self, sql: &str) -> i64 {
+        let db = self.path("cadenced.db");
+        if !db.exists() {
+            return 0;
+        }
+        let conn = rusqlite::Connection::open(db).expect("open db");
+        conn.query_row(sql, [], |r| r.get(0)).expect("query")
+    }
+
+    /// Ticks at each next due time of `email`'s first enrollment until it has
+    /// no next step; returns the instants ticked. Bounded.
+    pub fn run_to_end(&self, email: &str) -> Vec<String> {
+        let mut ticks = Vec::new();
+        for _ in 0..50 {
+            let status = self.status(email);
+            let e = &status["enrollments"][0];
+            if e["state"] != "active" {
+                return ticks;
+            }
+            let due = e["next_due_at"].as_str().expect("next_due_at").to_string();
+            self.tick(&due);
+            ticks.push(due);
+        }
+        panic!("{email} did not finish in 50 ticks");
+    }
+}
+
+/// The repository's own folder (for the shipped config and cadences).
+#[allow(dead_code)]
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
