@@ -20,10 +20,7 @@ use crate::time::from_unix;
 pub fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CADENCED_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 /// What a tick needs, handed to the blocking pool and back.
@@ -37,14 +34,7 @@ struct Worker {
 impl Worker {
     fn tick(&mut self, stop: &AtomicBool) {
         let now = from_unix(Utc::now().timestamp());
-        match dispatch::tick(
-            &mut self.store,
-            &self.config,
-            &self.cadences,
-            &mut self.transports,
-            now,
-            stop,
-        ) {
+        match dispatch::tick(&mut self.store, &self.config, &self.cadences, &mut self.transports, now, stop) {
             Ok(report) if !report.is_empty() => info!(?report, "tick done"),
             Ok(_) => {}
             // A busy or failing database must not end the daemon: the next tick tries again.
@@ -55,16 +45,8 @@ impl Worker {
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(config: Config, cadences: Cadences, store: Store) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting tokio")?;
-    runtime.block_on(serve(Worker {
-        store,
-        config,
-        cadences,
-        transports: Transports::new(),
-    }))
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
+    runtime.block_on(serve(Worker { store, config, cadences, transports: Transports::new() }))
 }
 
 async fn serve(worker: Worker) -> Result<()> {

@@ -1,17 +1,21 @@
 //! One tick: claim what is due, render it, send it, record the touchpoint and
 //! move the enrollment on. The clock is an argument: the daemon passes the real
 //! time, `cadenced tick --at` and the tests pass a virtual one.
+//!
+//! Before an email leaves, three rules may hold it back, each recorded as the
+//! step's reason: the cadence's send window in the lead's zone, the mailbox's
+//! caps (`daily_limit`, `min_gap`), and `late_after` (too late: skipped).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
-use crate::cadence::{Cadence, Cadences, StepKind};
-use crate::config::Config;
-use crate::plan;
+use crate::cadence::{Cadence, Cadences, Rendered, Step, StepKind};
+use crate::config::{Config, Mailbox};
+use crate::pacing::{self, Caps, Load};
+use crate::plan::{self, LeadTime};
 use crate::schedule::retry_delay;
 use crate::send::{self, SendError, Transport};
 use crate::store::{DispatchLock, DueStep, Next, Outcome, State, Status, Store, StoreError};
@@ -31,6 +35,9 @@ pub struct Report {
     pub retrying: usize,
     pub uncertain: usize,
     pub held: usize,
+    pub skipped: usize,
+    /// Emails moved to a later slot (window, daily limit, min gap).
+    pub postponed: usize,
 }
 
 impl Report {
@@ -47,18 +54,11 @@ pub struct Transports {
 
 impl Transports {
     pub fn new() -> Transports {
-        Transports {
-            open: BTreeMap::new(),
-        }
+        Transports { open: BTreeMap::new() }
     }
 
-    fn get(&mut self, config: &Config, mailbox: &str) -> Option<&mut Box<dyn Transport>> {
-        if !self.open.contains_key(mailbox) {
-            let mb = config.mailboxes.get(mailbox)?;
-            self.open
-                .insert(mailbox.to_string(), send::transport_for(mb));
-        }
-        self.open.get_mut(mailbox)
+    fn get(&mut self, mailbox: &Mailbox) -> &mut Box<dyn Transport> {
+        self.open.entry(mailbox.name.clone()).or_insert_with(|| send::transport_for(mailbox))
     }
 
     fn close_all(&mut self) {
@@ -71,6 +71,27 @@ impl Transports {
 impl Default for Transports {
     fn default() -> Self {
         Transports::new()
+    }
+}
+
+/// How late past its due time a step may go before the delay is put down to
+/// downtime rather than to the tick interval.
+pub fn downtime_after(config: &Config) -> Duration {
+    let tick = Duration::from_std(config.tick_interval).unwrap_or(Duration::seconds(30));
+    (tick * 2).max(Duration::minutes(2))
+}
+
+/// The zone and calendar of the lead of `due` in `cadence`.
+pub fn lead_time<'a>(
+    config: &'a Config,
+    cadence: Option<&Cadence>,
+    timezone: Option<&str>,
+    fields: &crate::cadence::Fields,
+) -> LeadTime<'a> {
+    LeadTime {
+        tz: timezone.and_then(|t| t.parse().ok()).unwrap_or(config.timezone),
+        calendar: config
+            .calendar(fields.get("calendar").map(String::as_str), cadence.and_then(|c| c.calendar.as_deref())),
     }
 }
 
@@ -93,6 +114,7 @@ pub fn tick(
         now,
         report: Report::default(),
         down: BTreeMap::new(),
+        loads: BTreeMap::new(),
     };
     let result = run.all(stop);
     run.transports.close_all();
@@ -108,6 +130,8 @@ struct Tick<'a> {
     report: Report,
     /// Mailboxes found unreachable in this tick, with the reason.
     down: BTreeMap<String, String>,
+    /// Each mailbox's sends today, read once per tick and kept up to date.
+    loads: BTreeMap<String, Load>,
 }
 
 impl Tick<'_> {
@@ -129,26 +153,17 @@ impl Tick<'_> {
         }
     }
 
-    fn zone(&self, due: &DueStep) -> Tz {
-        due.timezone
-            .as_deref()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(self.config.timezone)
-    }
-
     /// A send left `sending` by a process that died: it may have left, so it is
     /// recorded `uncertain` and never repeated; the cadence goes on.
     fn settle_interrupted(&mut self) -> Result<(), StoreError> {
         for stuck in self.store.interrupted()? {
             let due = &stuck.due;
-            let next = match self.cadences.get(&due.cadence) {
-                Some(c) => plan::next(
-                    c,
-                    c.step_index(&due.step),
-                    stuck.at,
-                    self.zone(due),
-                    &self.config.calendar,
-                ),
+            let cadence = self.cadences.get(&due.cadence);
+            let next = match cadence {
+                Some(c) => {
+                    let lead = lead_time(self.config, Some(c), due.timezone.as_deref(), &due.fields);
+                    plan::next(c, c.step_index(&due.step), stuck.at, lead)
+                }
                 None => Next::Hold(format!("cadence {:?} is not loaded", due.cadence)),
             };
             warn!(lead = %due.email, cadence = %due.cadence, step = %due.step,
@@ -160,9 +175,8 @@ impl Tick<'_> {
                 message_id: stuck.message_id.clone(),
                 subject: None,
                 body: None,
-                detail: Some(
-                    "interrupted: the process stopped during the send; not sent again".into(),
-                ),
+                detail: Some("interrupted: the process stopped during the send; not sent again".into()),
+                reason: due.reason.clone(),
             };
             self.store.complete(stuck.touchpoint_id, &outcome, &next)?;
             self.report.uncertain += 1;
@@ -175,10 +189,7 @@ impl Tick<'_> {
             return Ok(());
         };
         let Some(index) = cadence.step_index(&due.step) else {
-            let why = format!(
-                "step {:?} is no longer in cadence {:?}",
-                due.step, due.cadence
-            );
+            let why = format!("step {:?} is no longer in cadence {:?}", due.step, due.cadence);
             warn!(lead = %due.email, cadence = %due.cadence, "{why}; enrollment paused");
             self.report.held += 1;
             return self.store.hold(due, &why, self.now);
@@ -192,12 +203,14 @@ impl Tick<'_> {
                 return self.store.hold(due, &e.to_string(), self.now);
             }
         };
-        let tz = self.zone(due);
-        let next = plan::next(cadence, Some(index), self.now, tz, &self.config.calendar);
+        let lead = lead_time(self.config, Some(cadence), due.timezone.as_deref(), &due.fields);
+        let next = plan::next(cadence, Some(index), self.now, lead);
+        let deadline = cadence.late_after.map(|late| late.after(due.planned_at, lead.tz, lead.calendar));
+        if deadline.is_some_and(|d| self.now > d) {
+            return self.skip_late(due, cadence, index, step, lead);
+        }
         if step.kind != StepKind::Email {
-            let Some(id) = self.store.claim(due, step.kind.as_str(), self.now)? else {
-                return Ok(());
-            };
+            let Some(id) = self.store.claim(due, step.kind.as_str(), None, self.now)? else { return Ok(()) };
             let outcome = Outcome {
                 status: Status::Open,
                 at: self.now,
@@ -205,39 +218,129 @@ impl Tick<'_> {
                 subject: None,
                 body: Some(rendered.body),
                 detail: None,
+                reason: self.reason_for(due),
             };
             self.store.complete(id, &outcome, &next)?;
             info!(lead = %due.email, cadence = %due.cadence, step = %due.step, kind = %step.kind, "task opened");
             self.report.opened += 1;
             return Ok(());
         }
-        if let Some(slot) =
-            plan::wait_for_window(cadence, step, self.now, tz, &self.config.calendar)
-        {
+        if let Some(slot) = plan::wait_for_window(cadence, step, self.now, lead) {
             // Due while outside the window (downtime, a long tick): the next slot, never now.
-            return self.store.reschedule(due, slot, "window");
+            let why = self.reason_for(due).unwrap_or_else(|| "window".into());
+            return self.postpone(due, cadence, index, step, lead, slot, &why, deadline);
         }
-        if let Some(why) = self.down.get(&cadence.mailbox) {
+        let Some(mailbox) = self.config.mailboxes.get(&cadence.mailbox) else {
+            return Ok(());
+        };
+        if let Some(why) = self.down.get(&mailbox.name) {
             let why = why.clone();
             return self.retry_later(due, None, &why);
         }
-        self.send_email(due, cadence, &rendered, next, instance)
+        let caps = Caps {
+            daily_limit: mailbox.daily_limit,
+            min_gap: mailbox.min_gap.and_then(|g| Duration::from_std(g).ok()),
+            tz: mailbox.timezone,
+        };
+        let load = self.load(&mailbox.name, caps.tz)?;
+        if let Some((until, hold)) = pacing::hold(&caps, &load, self.now) {
+            return self.postpone(due, cadence, index, step, lead, until, hold.as_str(), deadline);
+        }
+        self.send_email(due, mailbox, &rendered, next, instance)
+    }
+
+    /// The mailbox's sends on the local day of `now`.
+    fn load(&mut self, mailbox: &str, tz: chrono_tz::Tz) -> Result<Load, StoreError> {
+        if let Some(load) = self.loads.get(mailbox) {
+            return Ok(*load);
+        }
+        let (day, start, end) = pacing::local_day(self.now, tz);
+        let sends = self.store.mailbox_sends(mailbox, start, end.max(self.now + Duration::seconds(1)))?;
+        let load = Load { day, sent: sends.count, last: sends.last };
+        self.loads.insert(mailbox.to_string(), load);
+        Ok(load)
+    }
+
+    /// Why `due` goes out later than planned, if it does: the reason recorded
+    /// when it was moved, or downtime when it is well past its due time.
+    fn reason_for(&self, due: &DueStep) -> Option<String> {
+        if self.now - due.due_at > downtime_after(self.config) {
+            return Some("downtime".into());
+        }
+        due.reason.clone()
+    }
+
+    /// Moves an email to `until`, or skips it when that is past `late_after`.
+    #[allow(clippy::too_many_arguments)]
+    fn postpone(
+        &mut self,
+        due: &DueStep,
+        cadence: &Cadence,
+        index: usize,
+        step: &Step,
+        lead: LeadTime<'_>,
+        until: DateTime<Utc>,
+        why: &str,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        if deadline.is_some_and(|d| until > d) {
+            return self.skip_late(due, cadence, index, step, lead);
+        }
+        self.report.postponed += 1;
+        // The first cause of a delay is the one worth telling: a step held by
+        // the daily limit and then by the window is late because of the limit.
+        let why = match due.reason.as_deref() {
+            Some(first) if first != "retry" && due.due_at < self.now => first,
+            _ => why,
+        };
+        self.store.reschedule(due, until, why)
+    }
+
+    /// Records the step as skipped (`late`) and moves the cadence on.
+    fn skip_late(
+        &mut self,
+        due: &DueStep,
+        cadence: &Cadence,
+        index: usize,
+        step: &Step,
+        lead: LeadTime<'_>,
+    ) -> Result<(), StoreError> {
+        let Some(id) = self.store.claim(due, step.kind.as_str(), None, self.now)? else { return Ok(()) };
+        let late = cadence.late_after.map(|l| l.to_string()).unwrap_or_default();
+        let detail = format!(
+            "planned for {}, could not go out within late_after = {late}",
+            crate::time::rfc3339(due.planned_at)
+        );
+        warn!(lead = %due.email, cadence = %due.cadence, step = %due.step, "skipped: {detail}");
+        let outcome = Outcome {
+            status: Status::Skipped,
+            at: self.now,
+            message_id: None,
+            subject: None,
+            body: None,
+            detail: Some(detail),
+            reason: Some("late".into()),
+        };
+        self.report.skipped += 1;
+        let next = plan::next(cadence, Some(index), self.now, lead);
+        self.store.complete(id, &outcome, &next)
     }
 
     fn send_email(
         &mut self,
         due: &DueStep,
-        cadence: &Cadence,
-        rendered: &crate::cadence::Rendered,
+        mailbox: &Mailbox,
+        rendered: &Rendered,
         next: Next,
         instance: &str,
     ) -> Result<(), StoreError> {
-        let Some(mailbox) = self.config.mailboxes.get(&cadence.mailbox) else {
+        let Some(id) = self.store.claim(due, StepKind::Email.as_str(), Some(&mailbox.name), self.now)? else {
             return Ok(());
         };
-        let Some(id) = self.store.claim(due, StepKind::Email.as_str(), self.now)? else {
-            return Ok(());
-        };
+        if let Some(load) = self.loads.get_mut(&mailbox.name) {
+            load.sent += 1;
+            load.last = Some((self.now, id));
+        }
         let message_id = send::message_id(instance, id, &mailbox.from);
         self.store.set_message_id(id, &message_id)?;
         let subject = rendered.subject.clone().unwrap_or_default();
@@ -249,28 +352,18 @@ impl Tick<'_> {
             message_id: &message_id,
             date: self.now,
         };
-        let label = format!(
-            "{}-{}-{}-{id}",
-            self.now.format("%Y%m%dT%H%M%SZ"),
-            due.cadence,
-            due.step
-        );
-        let result = send::build(&email).and_then(|message| {
-            match self.transports.get(self.config, &cadence.mailbox) {
-                Some(t) => t.send(&message, &label),
-                None => Err(SendError::Unavailable(format!(
-                    "mailbox {:?} is not configured",
-                    cadence.mailbox
-                ))),
-            }
-        });
+        let label = format!("{}-{}-{}-{id}", self.now.format("%Y%m%dT%H%M%SZ"), due.cadence, due.step);
+        let result = send::build(&email).and_then(|message| self.transports.get(mailbox).send(&message, &label));
+        let reason = self.reason_for(due);
+        let now = self.now;
         let outcome = |status, detail: Option<String>| Outcome {
             status,
-            at: self.now,
+            at: now,
             message_id: Some(message_id.clone()),
             subject: Some(subject.clone()),
             body: Some(rendered.body.clone()),
             detail,
+            reason: reason.clone(),
         };
         match result {
             Ok(()) => {
@@ -281,45 +374,41 @@ impl Tick<'_> {
             Err(SendError::Permanent(reply)) => {
                 warn!(lead = %due.email, cadence = %due.cadence, step = %due.step, "refused for good: {reply}; lead marked bounced");
                 self.report.failed += 1;
-                self.store.complete(
-                    id,
-                    &outcome(Status::Failed, Some(reply)),
-                    &Next::End(State::Bounced),
-                )
+                self.store.complete(id, &outcome(Status::Failed, Some(reply)), &Next::End(State::Bounced))
             }
             Err(SendError::Uncertain(why)) => {
                 warn!(lead = %due.email, cadence = %due.cadence, step = %due.step, message_id = %message_id,
                       "send interrupted, it may have been delivered: {why}; recorded as uncertain, not sent again");
                 self.report.uncertain += 1;
-                self.store
-                    .complete(id, &outcome(Status::Uncertain, Some(why)), &next)
+                self.store.complete(id, &outcome(Status::Uncertain, Some(why)), &next)
             }
             Err(SendError::Unavailable(why)) => {
-                self.down.insert(cadence.mailbox.clone(), why.clone());
+                self.down.insert(mailbox.name.clone(), why.clone());
+                self.unclaimed_send(&mailbox.name);
                 self.retry_later(due, Some(id), &why)
             }
             Err(SendError::Temporary(why)) => {
                 if due.attempts + 1 >= MAX_ATTEMPTS {
-                    let detail =
-                        format!("gave up after {MAX_ATTEMPTS} temporary failures, the last: {why}");
+                    let detail = format!("gave up after {MAX_ATTEMPTS} temporary failures, the last: {why}");
                     warn!(lead = %due.email, cadence = %due.cadence, step = %due.step, "{detail}");
                     self.report.failed += 1;
-                    return self
-                        .store
-                        .complete(id, &outcome(Status::Failed, Some(detail)), &next);
+                    return self.store.complete(id, &outcome(Status::Failed, Some(detail)), &next);
                 }
+                self.unclaimed_send(&mailbox.name);
                 self.retry_later(due, Some(id), &why)
             }
         }
     }
 
+    /// A claimed send that certainly did not leave does not count against the caps.
+    fn unclaimed_send(&mut self, mailbox: &str) {
+        if let Some(load) = self.loads.get_mut(mailbox) {
+            load.sent = load.sent.saturating_sub(1);
+        }
+    }
+
     /// Nothing was sent: try `due` again after the backoff for its attempt count.
-    fn retry_later(
-        &mut self,
-        due: &DueStep,
-        claim: Option<i64>,
-        why: &str,
-    ) -> Result<(), StoreError> {
+    fn retry_later(&mut self, due: &DueStep, claim: Option<i64>, why: &str) -> Result<(), StoreError> {
         let attempt = due.attempts + 1;
         let retry_at = self.now + retry_delay(attempt);
         warn!(lead = %due.email, cadence = %due.cadence, step = %due.step, attempt,

@@ -27,10 +27,7 @@ pub struct IntakeError {
 }
 
 fn bad(field: &str, message: String) -> IntakeError {
-    IntakeError {
-        field: field.to_string(),
-        message,
-    }
+    IntakeError { field: field.to_string(), message }
 }
 
 /// Checks `lead` for `cadence` and works out its first step's due time.
@@ -41,15 +38,10 @@ pub fn prepare(
     now: DateTime<Utc>,
 ) -> Result<NewEnrollment, IntakeError> {
     let email = lead.email.trim().to_string();
-    email
-        .parse::<lettre::Address>()
-        .map_err(|e| bad("email", format!("invalid address {email:?}: {e}")))?;
+    email.parse::<lettre::Address>().map_err(|e| bad("email", format!("invalid address {email:?}: {e}")))?;
     for key in lead.fields.keys() {
         if !is_identifier(key) || key.contains('-') {
-            return Err(bad(
-                key,
-                "field names may use only letters, digits and '_'".into(),
-            ));
+            return Err(bad(key, "field names may use only letters, digits and '_'".into()));
         }
         if key == "email" {
             return Err(bad(key, "the address is not a field".into()));
@@ -60,20 +52,21 @@ pub fn prepare(
         None => config.timezone,
     };
     for step in &cadence.steps {
-        cadence
-            .templates
-            .render(&step.id, &email, &lead.fields)
-            .map_err(|e| {
-                let field = e
-                    .missing
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| "template".into());
-                bad(&field, e.to_string())
-            })?;
+        cadence.templates.render(&step.id, &email, &lead.fields).map_err(|e| {
+            let field = e.missing.first().cloned().unwrap_or_else(|| "template".into());
+            bad(&field, e.to_string())
+        })?;
     }
-    let (first_step, due_at, reason) = match plan::next(cadence, None, now, tz, &config.calendar) {
-        Next::Step { id, due_at, reason } => (id, due_at, reason),
+    let calendar_name = lead.fields.get("calendar");
+    if let Some(name) = calendar_name
+        && !config.calendars.contains_key(name)
+    {
+        let known: Vec<_> = config.calendars.keys().cloned().collect();
+        return Err(bad("calendar", format!("unknown calendar {name:?} (configured: {})", known.join(", "))));
+    }
+    let when = crate::dispatch::lead_time(config, Some(cadence), Some(tz.name()), &lead.fields);
+    let (first_step, due_at, planned_at, reason) = match plan::next(cadence, None, now, when) {
+        Next::Step { id, due_at, planned_at, reason } => (id, due_at, planned_at, reason),
         Next::Hold(why) => return Err(bad("cadence", why)),
         Next::Finished | Next::End(_) => return Err(bad("cadence", "has no steps".into())),
     };
@@ -84,6 +77,7 @@ pub fn prepare(
         cadence: cadence.name.clone(),
         first_step,
         due_at,
+        planned_at,
         reason,
     })
 }

@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod dispatch;
 pub mod intake;
 pub mod location;
+pub mod pacing;
 pub mod plan;
 pub mod schedule;
 pub mod send;

@@ -15,32 +15,15 @@ pub struct SourceError {
 
 impl SourceError {
     /// A problem at byte offset `span.start` of `source`, the text of `file`.
-    pub fn at(
-        file: &Path,
-        source: &str,
-        span: Option<Range<usize>>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn at(file: &Path, source: &str, span: Option<Range<usize>>, message: impl Into<String>) -> Self {
         let (line, col) = span.map_or((1, 1), |s| line_col(source, s.start));
-        SourceError {
-            file: file.to_path_buf(),
-            line,
-            col,
-            message: message.into(),
-        }
+        SourceError { file: file.to_path_buf(), line, col, message: message.into() }
     }
 }
 
 impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line,
-            self.col,
-            self.message
-        )
+        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.col, self.message)
     }
 }
 
@@ -73,9 +56,7 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     let before = source.get(..offset).unwrap_or(source);
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let col = before
-        .get(line_start..)
-        .map_or(1, |s| s.chars().count() + 1);
+    let col = before.get(line_start..).map_or(1, |s| s.chars().count() + 1);
     (line, col)
 }
 

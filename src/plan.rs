@@ -4,26 +4,28 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::cadence::Cadence;
+use crate::cadence::{Cadence, Step};
 use crate::schedule::{self, Calendar};
 use crate::store::Next;
 
+/// A lead's own time: its zone and the calendar that applies to it.
+#[derive(Debug, Clone, Copy)]
+pub struct LeadTime<'a> {
+    pub tz: Tz,
+    pub calendar: &'a Calendar,
+}
+
 /// What is next after step `index` (or the first step when `None`) happened at `at`.
-pub fn next(
-    cadence: &Cadence,
-    index: Option<usize>,
-    at: DateTime<Utc>,
-    tz: Tz,
-    cal: &Calendar,
-) -> Next {
+pub fn next(cadence: &Cadence, index: Option<usize>, at: DateTime<Utc>, lead: LeadTime<'_>) -> Next {
     let next_index = index.map_or(0, |i| i + 1);
     let Some(step) = cadence.steps.get(next_index) else {
         return Next::Finished;
     };
-    match schedule::due(at, &step.wait, cadence.window_for(step), tz, cal) {
+    match schedule::due(at, &step.wait, cadence.window_for(step), lead.tz, lead.calendar) {
         Ok(due) => Next::Step {
             id: step.id.clone(),
             due_at: due.at,
+            planned_at: due.planned,
             reason: due.reason.map(|r| r.as_str().to_string()),
         },
         Err(e) => Next::Hold(format!("step {:?}: no send slot: {e}", step.id)),
@@ -42,27 +44,15 @@ pub struct Planned {
 
 /// The whole timeline, each step at its due time with the next one counted
 /// from it, exactly as ticks at those instants would go.
-pub fn timeline(
-    cadence: &Cadence,
-    start: DateTime<Utc>,
-    tz: Tz,
-    cal: &Calendar,
-) -> Result<Vec<Planned>, String> {
+pub fn timeline(cadence: &Cadence, start: DateTime<Utc>, lead: LeadTime<'_>) -> Result<Vec<Planned>, String> {
     let mut out = Vec::new();
     let mut at = start;
     let mut index = None;
     loop {
-        match next(cadence, index, at, tz, cal) {
-            Next::Step { id, due_at, reason } => {
-                let i = cadence
-                    .step_index(&id)
-                    .ok_or_else(|| format!("step {id:?} vanished"))?;
-                out.push(Planned {
-                    step: id,
-                    kind: cadence.steps[i].kind.as_str(),
-                    at: due_at,
-                    reason,
-                });
+        match next(cadence, index, at, lead) {
+            Next::Step { id, due_at, reason, .. } => {
+                let i = cadence.step_index(&id).ok_or_else(|| format!("step {id:?} vanished"))?;
+                out.push(Planned { step: id, kind: cadence.steps[i].kind.as_str(), at: due_at, reason });
                 at = due_at;
                 index = Some(i);
             }
@@ -81,13 +71,12 @@ pub const SLOT_GRACE: chrono::Duration = chrono::Duration::seconds(59);
 /// slot it must wait for (after downtime, or when a tick ran late).
 pub fn wait_for_window(
     cadence: &Cadence,
-    step: &crate::cadence::Step,
+    step: &Step,
     now: DateTime<Utc>,
-    tz: Tz,
-    cal: &Calendar,
+    lead: LeadTime<'_>,
 ) -> Option<DateTime<Utc>> {
     let window = cadence.window_for(step)?;
-    match window.next_slot(now - SLOT_GRACE, tz, cal) {
+    match window.next_slot(now - SLOT_GRACE, lead.tz, lead.calendar) {
         Some(slot) if slot <= now => None,
         Some(slot) => Some(slot),
         // No slot for years: keep it off the due list for a day rather than send outside the window.

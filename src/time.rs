@@ -6,24 +6,21 @@ use chrono_tz::Tz;
 
 /// Parses `--at`/`--start` values: RFC 3339 (`2026-03-02T09:00:00Z`), truncated to the second.
 pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
-    let parsed = DateTime::parse_from_rfc3339(text.trim()).map_err(|e| {
-        format!("invalid time {text:?}: {e} (expected RFC 3339, e.g. 2026-03-02T09:00:00Z)")
-    })?;
+    let parsed = DateTime::parse_from_rfc3339(text.trim())
+        .map_err(|e| format!("invalid time {text:?}: {e} (expected RFC 3339, e.g. 2026-03-02T09:00:00Z)"))?;
     Ok(from_unix(parsed.timestamp()))
 }
 
 /// Parses an IANA zone name (`Europe/Berlin`).
 pub fn parse_zone(text: &str) -> Result<Tz, String> {
-    text.trim().parse::<Tz>().map_err(|_| {
-        format!("unknown time zone {text:?} (expected an IANA name such as Europe/Berlin)")
-    })
+    text.trim()
+        .parse::<Tz>()
+        .map_err(|_| format!("unknown time zone {text:?} (expected an IANA name such as Europe/Berlin)"))
 }
 
 /// The instant `secs` seconds after the Unix epoch (clamped into chrono's range).
 pub fn from_unix(secs: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(secs, 0)
-        .single()
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    Utc.timestamp_opt(secs, 0).single().unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// `2026-03-02T14:00:00Z`: the form every JSON document uses.
@@ -34,17 +31,12 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 /// `2026-03-02 09:00 EST (14:00 UTC)`: local first, for people.
 pub fn human(t: DateTime<Utc>, tz: Tz) -> String {
     let local = t.with_timezone(&tz);
-    format!(
-        "{} ({} UTC)",
-        local.format("%a %Y-%m-%d %H:%M %Z"),
-        t.format("%H:%M")
-    )
+    format!("{} ({} UTC)", local.format("%a %Y-%m-%d %H:%M %Z"), t.format("%H:%M"))
 }
 
 /// `2026-03-02T09:00:00-05:00`: local time with its offset.
 pub fn local_rfc3339(t: DateTime<Utc>, tz: Tz) -> String {
-    t.with_timezone(&tz)
-        .to_rfc3339_opts(SecondsFormat::Secs, true)
+    t.with_timezone(&tz).to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 #[cfg(test)]
@@ -66,9 +58,6 @@ mod tests {
     #[test]
     fn human_shows_local_and_utc() {
         let t = parse_instant("2026-03-02T14:00:00Z").unwrap();
-        assert_eq!(
-            human(t, chrono_tz::America::New_York),
-            "Mon 2026-03-02 09:00 EST (14:00 UTC)"
-        );
+        assert_eq!(human(t, chrono_tz::America::New_York), "Mon 2026-03-02 09:00 EST (14:00 UTC)");
     }
 }

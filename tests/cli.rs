@@ -84,43 +84,22 @@ fn cadence_across_weekend_and_dst_runs_to_end_inside_the_window() {
     let e = &status["enrollments"][0];
     assert_eq!(e["state"], "finished");
     let tps = e["touchpoints"].as_array().unwrap();
-    let statuses: Vec<_> = tps
-        .iter()
-        .map(|t| (t["step"].as_str().unwrap(), t["status"].as_str().unwrap()))
-        .collect();
-    assert_eq!(
-        statuses,
-        [
-            ("intro", "sent"),
-            ("bump", "sent"),
-            ("call", "open"),
-            ("follow", "sent"),
-            ("last", "sent")
-        ]
-    );
+    let statuses: Vec<_> = tps.iter().map(|t| (t["step"].as_str().unwrap(), t["status"].as_str().unwrap())).collect();
+    assert_eq!(statuses, [("intro", "sent"), ("bump", "sent"), ("call", "open"), ("follow", "sent"), ("last", "sent")]);
 
     let msgs = p.smtp.messages();
     assert_eq!(msgs.len(), 4);
     let tz: chrono_tz::Tz = "America/New_York".parse().unwrap();
     for (m, tp) in msgs.iter().zip(tps.iter().filter(|t| t["kind"] == "email")) {
         assert_eq!(m.rcpt_to, ["jane@acme.test"]);
-        assert_eq!(
-            m.message_id().as_deref(),
-            tp["message_id"].as_str(),
-            "Message-ID recorded as sent"
-        );
+        assert_eq!(m.message_id().as_deref(), tp["message_id"].as_str(), "Message-ID recorded as sent");
         let body = m.body();
         assert!(body.starts_with("Hi Jane,"), "rendered body: {body:?}");
         assert!(!body.contains("{{"), "unrendered template: {body:?}");
         // Sent inside the window in the lead's own zone.
-        let at = chrono::DateTime::parse_from_rfc3339(tp["at"].as_str().unwrap())
-            .unwrap()
-            .with_timezone(&tz);
+        let at = chrono::DateTime::parse_from_rfc3339(tp["at"].as_str().unwrap()).unwrap().with_timezone(&tz);
         use chrono::{Datelike, Timelike};
-        assert!(
-            at.weekday().num_days_from_monday() < 5 && (9..17).contains(&at.hour()),
-            "outside window: {at}"
-        );
+        assert!(at.weekday().num_days_from_monday() < 5 && (9..17).contains(&at.hour()), "outside window: {at}");
     }
     assert_eq!(msgs[0].header("Subject").as_deref(), Some("Hello Acme"));
     assert_eq!(msgs[3].body(), "Hi Jane, last one from Acme.");
@@ -163,10 +142,7 @@ fn one_connection_carries_every_message_of_a_tick() {
     p.tick("2026-03-05T20:00:30Z");
     let msgs = p.smtp.messages();
     assert_eq!(msgs.len(), 3);
-    assert!(
-        msgs.iter().all(|m| m.connection == msgs[0].connection),
-        "one connection per tick"
-    );
+    assert!(msgs.iter().all(|m| m.connection == msgs[0].connection), "one connection per tick");
 }
 
 #[test]
@@ -193,10 +169,7 @@ fn email_due_outside_the_window_waits_for_the_next_slot() {
     assert_eq!(s["enrollments"][0]["reason"], "window");
     // A tick during downtime-like lateness (Monday 20:00 EDT, outside the window) holds it to Tuesday 09:00.
     p.tick("2026-03-10T00:00:00Z");
-    assert!(
-        p.smtp.messages().is_empty(),
-        "nothing may leave outside the window"
-    );
+    assert!(p.smtp.messages().is_empty(), "nothing may leave outside the window");
     let s = p.status("late@acme.test");
     assert_eq!(s["enrollments"][0]["next_due_at"], "2026-03-10T13:00:00Z");
     p.tick("2026-03-10T13:00:00Z");
@@ -224,14 +197,8 @@ fn status_json_has_the_spec_shape() {
     assert!(t["message_id"].as_str().unwrap().starts_with('<'));
 
     let human = p.ok(&["status", "jane@acme.test"]);
-    assert!(
-        human.contains("Thu 2026-03-05 15:00 EST (20:00 UTC)"),
-        "{human}"
-    );
-    assert!(
-        human.contains("Mon 2026-03-09 15:00 EDT (19:00 UTC)"),
-        "{human}"
-    );
+    assert!(human.contains("Thu 2026-03-05 15:00 EST (20:00 UTC)"), "{human}");
+    assert!(human.contains("Mon 2026-03-09 15:00 EDT (19:00 UTC)"), "{human}");
 }
 
 #[test]
@@ -244,31 +211,14 @@ fn leads_and_due_list_enrollments() {
     let none = p.json(&["leads", "--state", "paused", "--json"]);
     assert!(none["leads"].as_array().unwrap().is_empty());
 
-    let due = p.json(&[
-        "due",
-        "--within",
-        "1h",
-        "--at",
-        "2026-03-05T19:30:00Z",
-        "--json",
-    ]);
+    let due = p.json(&["due", "--within", "1h", "--at", "2026-03-05T19:30:00Z", "--json"]);
     assert_eq!(due["due"][0]["step"], "intro");
     assert_eq!(due["due"][0]["kind"], "email");
     assert_eq!(due["due"][0]["due_at"], "2026-03-05T20:00:00Z");
-    let later = p.json(&[
-        "due",
-        "--within",
-        "10m",
-        "--at",
-        "2026-03-05T19:00:00Z",
-        "--json",
-    ]);
+    let later = p.json(&["due", "--within", "10m", "--at", "2026-03-05T19:00:00Z", "--json"]);
     assert!(later["due"].as_array().unwrap().is_empty());
     let table = p.ok(&["leads"]);
-    assert!(
-        table.contains("jane@acme.test") && table.contains("Thu 2026-03-05 15:00 EST (20:00 UTC)"),
-        "{table}"
-    );
+    assert!(table.contains("jane@acme.test") && table.contains("Thu 2026-03-05 15:00 EST (20:00 UTC)"), "{table}");
 }
 
 #[test]
@@ -277,24 +227,14 @@ fn pause_resume_and_stop_change_what_is_sent() {
     p.ok(&["pause", "jane@acme.test"]);
     p.tick("2026-03-05T20:00:00Z");
     assert!(p.smtp.messages().is_empty(), "a paused lead gets nothing");
-    assert_eq!(
-        p.status("jane@acme.test")["enrollments"][0]["state"],
-        "paused"
-    );
+    assert_eq!(p.status("jane@acme.test")["enrollments"][0]["state"], "paused");
     p.ok(&["resume", "jane@acme.test"]);
     p.tick("2026-03-05T20:01:00Z");
     assert_eq!(p.smtp.messages().len(), 1);
     p.ok(&["stop", "jane@acme.test"]);
     p.tick("2026-03-09T19:00:00Z");
-    assert_eq!(
-        p.smtp.messages().len(),
-        1,
-        "a stopped lead gets nothing more"
-    );
-    assert_eq!(
-        p.status("jane@acme.test")["enrollments"][0]["state"],
-        "stopped"
-    );
+    assert_eq!(p.smtp.messages().len(), 1, "a stopped lead gets nothing more");
+    assert_eq!(p.status("jane@acme.test")["enrollments"][0]["state"], "stopped");
     let again = p.ok(&["resume", "jane@acme.test"]);
     assert!(again.contains("nothing changed"), "{again}");
 }
@@ -314,10 +254,7 @@ fn enrolling_twice_changes_nothing_and_says_so() {
         "--at",
         "2026-03-06T20:00:00Z",
     ]);
-    assert!(
-        out.contains("already in dst (active): nothing changed"),
-        "{out}"
-    );
+    assert!(out.contains("already in dst (active): nothing changed"), "{out}");
     let s = p.status("jane@acme.test");
     assert_eq!(s["fields"]["first_name"], "Jane");
     assert_eq!(s["enrollments"][0]["next_due_at"], "2026-03-05T20:00:00Z");
@@ -338,13 +275,7 @@ fn permanent_smtp_failure_records_failed_with_the_reply_and_stops_the_lead() {
     let s = p.status("jane@acme.test");
     let e = &s["enrollments"][0];
     assert_eq!(e["touchpoints"][0]["status"], "failed");
-    assert!(
-        e["touchpoints"][0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("User unknown"),
-        "{e}"
-    );
+    assert!(e["touchpoints"][0]["detail"].as_str().unwrap().contains("User unknown"), "{e}");
     assert_eq!(e["state"], "bounced");
     p.smtp.set_faults(vec![]);
     p.run_to_end("jane@acme.test");
@@ -354,22 +285,12 @@ fn permanent_smtp_failure_records_failed_with_the_reply_and_stops_the_lead() {
 #[test]
 fn temporary_smtp_failure_is_retried_with_backoff_then_sent_once() {
     let p = dst_project();
-    p.smtp.set_faults(vec![Fault::RejectData {
-        times: 2,
-        code: 451,
-        text: "4.3.0 try again later".into(),
-    }]);
+    p.smtp.set_faults(vec![Fault::RejectData { times: 2, code: 451, text: "4.3.0 try again later".into() }]);
     p.tick("2026-03-05T20:00:00Z");
     let e = &p.status("jane@acme.test")["enrollments"][0];
-    assert_eq!(
-        e["next_due_at"], "2026-03-05T20:01:00Z",
-        "first retry after 60 s"
-    );
+    assert_eq!(e["next_due_at"], "2026-03-05T20:01:00Z", "first retry after 60 s");
     assert_eq!(e["attempts"], 1);
-    assert!(
-        e["touchpoints"].as_array().unwrap().is_empty(),
-        "nothing recorded as sent"
-    );
+    assert!(e["touchpoints"].as_array().unwrap().is_empty(), "nothing recorded as sent");
     // Not in a tight loop: a tick before the backoff ends does nothing.
     p.tick("2026-03-05T20:00:30Z");
     assert_eq!(p.status("jane@acme.test")["enrollments"][0]["attempts"], 1);
@@ -397,10 +318,7 @@ fn connection_refused_is_retried_and_sends_nothing() {
     let e = &p.status("jane@acme.test")["enrollments"][0];
     assert_eq!(e["state"], "active");
     assert_eq!(e["attempts"], 1);
-    assert!(
-        e["last_error"].as_str().unwrap().contains("cannot connect"),
-        "{e}"
-    );
+    assert!(e["last_error"].as_str().unwrap().contains("cannot connect"), "{e}");
     assert_eq!(p.count("SELECT count(*) FROM touchpoints"), 0);
 }
 
@@ -413,10 +331,7 @@ fn connection_dropped_after_data_is_uncertain_and_never_repeated() {
     assert_eq!(e["touchpoints"][0]["status"], "uncertain");
     assert_eq!(e["next_step"], "bump", "the cadence goes on");
     p.tick("2026-03-05T20:05:00Z");
-    assert!(
-        p.smtp.messages().is_empty(),
-        "an uncertain send is not repeated"
-    );
+    assert!(p.smtp.messages().is_empty(), "an uncertain send is not repeated");
 }
 
 #[test]
@@ -443,7 +358,10 @@ fn a_send_left_in_flight_by_a_dead_process_becomes_uncertain() {
 #[test]
 fn misspelt_cadence_key_is_named_with_file_line_and_column() {
     let p = Project::new();
-    p.cadence("typo", "[[steps]]\nid = \"a\"\nwiat = \"2d\"\nwait = \"1d\"\nkind = \"email\"\nsubject = \"s\"\nbody = \"b\"\n");
+    p.cadence(
+        "typo",
+        "[[steps]]\nid = \"a\"\nwiat = \"2d\"\nwait = \"1d\"\nkind = \"email\"\nsubject = \"s\"\nbody = \"b\"\n",
+    );
     let err = p.fails(&["check"]);
     assert!(err.contains("cadences/typo.toml:3:1:"), "{err}");
     assert!(err.contains("unknown field `wiat`"), "{err}");
@@ -457,10 +375,7 @@ fn check_lists_every_problem_of_the_first_bad_file() {
         "window = \"0 * 25 * * *\"\n\n[[steps]]\nid = \"a\"\nwait = \"2x\"\nkind = \"email\"\nsubject = \"s\"\nbody = \"Hi {{ name \"\n\n\
          [[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"fax\"\nbody = \"b\"\n",
     );
-    p.cadence(
-        "zzz",
-        "[[steps]]\nid = \"a\"\nwait = \"nope\"\nkind = \"email\"\nsubject = \"s\"\nbody = \"b\"\n",
-    );
+    p.cadence("zzz", "[[steps]]\nid = \"a\"\nwait = \"nope\"\nkind = \"email\"\nsubject = \"s\"\nbody = \"b\"\n");
     let err = p.fails(&["check"]);
     for needle in [
         "bad.toml:1:10: window",
@@ -471,10 +386,7 @@ fn check_lists_every_problem_of_the_first_bad_file() {
     ] {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }
-    assert!(
-        !err.contains("zzz.toml"),
-        "stops at the first bad file:\n{err}"
-    );
+    assert!(!err.contains("zzz.toml"), "stops at the first bad file:\n{err}");
 }
 
 #[test]
@@ -482,16 +394,10 @@ fn config_errors_name_the_field() {
     let p = Project::new();
     p.write("config.toml", "timezone = \"Mars/Olympus\"\ntick_interval = \"soon\"\n[mailboxes.sales]\nfrom = \"ada@seller.test\"\noutbox = \"out\"\nimap = \"x\"\n");
     let err = p.fails(&["check"]);
-    assert!(
-        err.contains("config.toml:6:1: unknown field `imap`"),
-        "{err}"
-    );
+    assert!(err.contains("config.toml:6:1: unknown field `imap`"), "{err}");
     p.write("config.toml", "timezone = \"Mars/Olympus\"\ntick_interval = \"soon\"\n[mailboxes.sales]\nfrom = \"ada@seller.test\"\noutbox = \"out\"\n");
     let err = p.fails(&["check"]);
-    assert!(
-        err.contains("config.toml:1:12: timezone: unknown time zone \"Mars/Olympus\""),
-        "{err}"
-    );
+    assert!(err.contains("config.toml:1:12: timezone: unknown time zone \"Mars/Olympus\""), "{err}");
     assert!(err.contains("config.toml:2:17: tick_interval"), "{err}");
 }
 
@@ -499,25 +405,10 @@ fn config_errors_name_the_field() {
 fn enrolling_a_lead_missing_a_template_variable_fails_and_writes_nothing() {
     let p = Project::new();
     p.cadence("dst", DST_CADENCE);
-    let err = p.fails(&[
-        "enroll",
-        "jane@acme.test",
-        "--cadence",
-        "dst",
-        "--field",
-        "first_name=Jane",
-    ]);
+    let err = p.fails(&["enroll", "jane@acme.test", "--cadence", "dst", "--field", "first_name=Jane"]);
     assert!(err.contains("company"), "names the missing field: {err}");
-    let err = p.fails(&[
-        "enroll",
-        "not-an-address",
-        "--cadence",
-        "dst",
-        "--field",
-        "first_name=J",
-        "--field",
-        "company=C",
-    ]);
+    let err =
+        p.fails(&["enroll", "not-an-address", "--cadence", "dst", "--field", "first_name=J", "--field", "company=C"]);
     assert!(err.contains("email: invalid address"), "{err}");
     let err = p.fails(&[
         "enroll",
@@ -552,57 +443,24 @@ fn import_skips_bad_rows_with_line_numbers_and_enrolls_the_rest() {
          ANN@acme.test,Ann2,Acme,\n\
          eve@acme.test,Eve,Evil Corp,\n",
     );
-    let out = p.run(&[
-        "import",
-        p.path("leads.csv").to_str().unwrap(),
-        "--cadence",
-        "dst",
-        "--at",
-        "2026-03-05T20:00:00Z",
-    ]);
+    let out =
+        p.run(&["import", p.path("leads.csv").to_str().unwrap(), "--cadence", "dst", "--at", "2026-03-05T20:00:00Z"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        !out.status.success(),
-        "skipped rows make the exit status non-zero"
-    );
-    assert!(
-        stderr.contains("leads.csv:3: email: invalid address"),
-        "{stderr}"
-    );
+    assert!(!out.status.success(), "skipped rows make the exit status non-zero");
+    assert!(stderr.contains("leads.csv:3: email: invalid address"), "{stderr}");
     assert!(stderr.contains("leads.csv:4: company:"), "{stderr}");
-    assert!(
-        stderr.contains("leads.csv:5: timezone: unknown time zone"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("leads.csv:6: email: ANN@acme.test appears earlier"),
-        "{stderr}"
-    );
-    assert!(
-        stdout
-            .contains("6 rows read, 2 enrolled in dst, 0 already enrolled (unchanged), 4 skipped"),
-        "{stdout}"
-    );
+    assert!(stderr.contains("leads.csv:5: timezone: unknown time zone"), "{stderr}");
+    assert!(stderr.contains("leads.csv:6: email: ANN@acme.test appears earlier"), "{stderr}");
+    assert!(stdout.contains("6 rows read, 2 enrolled in dst, 0 already enrolled (unchanged), 4 skipped"), "{stdout}");
     assert_eq!(p.count("SELECT count(*) FROM enrollments"), 2);
     assert_eq!(p.status("ann@acme.test")["timezone"], "America/New_York");
     assert_eq!(p.status("eve@acme.test")["timezone"], "Europe/Berlin");
 
     // Importing again changes nothing and says so.
-    p.write(
-        "again.csv",
-        "email,first_name,company\nann@acme.test,Ann,Acme\n",
-    );
-    let again = p.ok(&[
-        "import",
-        p.path("again.csv").to_str().unwrap(),
-        "--cadence",
-        "dst",
-    ]);
-    assert!(
-        again.contains("0 enrolled in dst, 1 already enrolled (unchanged)"),
-        "{again}"
-    );
+    p.write("again.csv", "email,first_name,company\nann@acme.test,Ann,Acme\n");
+    let again = p.ok(&["import", p.path("again.csv").to_str().unwrap(), "--cadence", "dst"]);
+    assert!(again.contains("0 enrolled in dst, 1 already enrolled (unchanged)"), "{again}");
 }
 
 #[test]
@@ -610,12 +468,7 @@ fn import_without_email_column_imports_nothing() {
     let p = Project::new();
     p.cadence("dst", DST_CADENCE);
     p.write("leads.csv", "mail,first_name\nann@acme.test,Ann\n");
-    let err = p.fails(&[
-        "import",
-        p.path("leads.csv").to_str().unwrap(),
-        "--cadence",
-        "dst",
-    ]);
+    let err = p.fails(&["import", p.path("leads.csv").to_str().unwrap(), "--cadence", "dst"]);
     assert!(err.contains("leads.csv:1: no `email` column"), "{err}");
     assert_eq!(p.count("SELECT count(*) FROM leads"), 0);
 }
@@ -640,23 +493,10 @@ fn bad_at_value_is_rejected() {
 
 #[test]
 fn shipped_config_and_cadences_pass_check() {
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(repo().join("config.toml"))
-        .arg("check")
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).arg("--config").arg(repo().join("config.toml")).arg("check").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        stdout,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("seven-touch.toml: 7 steps (5 emails, 2 manual)"),
-        "{stdout}"
-    );
+    assert!(out.status.success(), "{}{}", stdout, String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("seven-touch.toml: 7 steps (5 emails, 2 manual)"), "{stdout}");
 }
 
 #[test]
@@ -667,24 +507,11 @@ fn shipped_config_writes_eml_files_to_the_outbox() {
     std::fs::create_dir(dir.path().join("cadences")).unwrap();
     for entry in std::fs::read_dir(repo().join("cadences")).unwrap() {
         let path = entry.unwrap().path();
-        std::fs::copy(
-            &path,
-            dir.path().join("cadences").join(path.file_name().unwrap()),
-        )
-        .unwrap();
+        std::fs::copy(&path, dir.path().join("cadences").join(path.file_name().unwrap())).unwrap();
     }
     let run = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .arg("--config")
-            .arg(dir.path().join("config.toml"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = Command::new(BIN).arg("--config").arg(dir.path().join("config.toml")).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     run(&[
@@ -702,30 +529,17 @@ fn shipped_config_writes_eml_files_to_the_outbox() {
         "2026-03-02T14:00:00Z",
     ]);
     run(&["tick", "--at", "2026-03-02T14:00:00Z"]);
-    let emls: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let emls: Vec<_> = std::fs::read_dir(dir.path().join("outbox")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(emls.len(), 1, "{emls:?}");
     assert!(emls[0].extension().is_some_and(|x| x == "eml"));
     let text = std::fs::read_to_string(&emls[0]).unwrap();
-    assert!(
-        text.contains("Subject: Quick question about Acme"),
-        "{text}"
-    );
+    assert!(text.contains("Subject: Quick question about Acme"), "{text}");
     assert!(text.contains("To: jane@acme.test"), "{text}");
-    let status: serde_json::Value =
-        serde_json::from_str(&run(&["status", "jane@acme.test", "--json"])).unwrap();
-    let mid = status["enrollments"][0]["touchpoints"][0]["message_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let status: serde_json::Value = serde_json::from_str(&run(&["status", "jane@acme.test", "--json"])).unwrap();
+    let mid = status["enrollments"][0]["touchpoints"][0]["message_id"].as_str().unwrap().to_string();
     assert!(text.contains(&format!("Message-ID: {mid}")), "{text}");
     assert_eq!(status["enrollments"][0]["next_step"], "bump-1");
-    assert_eq!(
-        status["enrollments"][0]["next_due_at"],
-        "2026-03-04T14:00:00Z"
-    );
+    assert_eq!(status["enrollments"][0]["next_due_at"], "2026-03-04T14:00:00Z");
 }
 
 // ---- the daemon ----
@@ -734,14 +548,7 @@ fn shipped_config_writes_eml_files_to_the_outbox() {
 fn daemon_sends_what_is_due_and_exits_zero_on_sigterm() {
     let p = Project::new();
     p.cadence("now", "[[steps]]\nid = \"hello\"\nwait = \"0d\"\nkind = \"email\"\nsubject = \"Hi {{ first_name }}\"\nbody = \"Hello\"\n");
-    p.ok(&[
-        "enroll",
-        "jo@acme.test",
-        "--cadence",
-        "now",
-        "--field",
-        "first_name=Jo",
-    ]);
+    p.ok(&["enroll", "jo@acme.test", "--cadence", "now", "--field", "first_name=Jo"]);
     let child = Command::new(BIN)
         .arg("--config")
         .arg(p.path("config.toml"))
@@ -751,25 +558,12 @@ fn daemon_sends_what_is_due_and_exits_zero_on_sigterm() {
         .unwrap();
     let got = p.smtp.wait_for(1, std::time::Duration::from_secs(30));
     assert_eq!(got.len(), 1, "the daemon sent the due email");
-    let kill = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
+    let kill = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
     assert!(kill.success());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "exit status {:?}", out.status);
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        log.contains("sent") && log.contains("jo@acme.test") && log.contains("hello"),
-        "{log}"
-    );
-    assert!(
-        log.contains(got[0].message_id().unwrap().as_str()),
-        "log line names the Message-ID: {log}"
-    );
-    assert_eq!(
-        p.status("jo@acme.test")["enrollments"][0]["state"],
-        "finished"
-    );
+    assert!(log.contains("sent") && log.contains("jo@acme.test") && log.contains("hello"), "{log}");
+    assert!(log.contains(got[0].message_id().unwrap().as_str()), "log line names the Message-ID: {log}");
+    assert_eq!(p.status("jo@acme.test")["enrollments"][0]["state"], "finished");
 }

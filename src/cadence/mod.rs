@@ -78,6 +78,10 @@ pub struct Cadence {
     pub description: String,
     pub mailbox: String,
     pub window: Option<Window>,
+    /// Name of the calendar of its leads that have none of their own.
+    pub calendar: Option<String>,
+    /// A step that would go out later than this past its planned time is skipped.
+    pub late_after: Option<Wait>,
     pub stop_on: BTreeSet<StopOn>,
     pub steps: Vec<Step>,
     pub templates: Templates,
@@ -91,11 +95,7 @@ impl Cadence {
     /// The window that applies to `step`: emails wait for the send window,
     /// manual steps fall due at their plain time.
     pub fn window_for(&self, step: &Step) -> Option<&Window> {
-        if step.kind == StepKind::Email {
-            self.window.as_ref()
-        } else {
-            None
-        }
+        if step.kind == StepKind::Email { self.window.as_ref() } else { None }
     }
 }
 
@@ -105,6 +105,8 @@ struct RawCadence {
     description: Option<String>,
     mailbox: Option<Spanned<String>>,
     window: Option<Spanned<String>>,
+    calendar: Option<Spanned<String>>,
+    late_after: Option<Spanned<String>>,
     stop_on: Option<Vec<Spanned<String>>>,
     steps: Spanned<Vec<Spanned<RawStep>>>,
 }
@@ -137,12 +139,7 @@ impl Cadences {
             Err(e) => {
                 out.broken.push(FileErrors {
                     file: dir.clone(),
-                    errors: vec![SourceError::at(
-                        dir,
-                        "",
-                        None,
-                        format!("cannot read cadence folder: {e}"),
-                    )],
+                    errors: vec![SourceError::at(dir, "", None, format!("cannot read cadence folder: {e}"))],
                 });
                 return out;
             }
@@ -178,47 +175,23 @@ impl Cadence {
     pub fn load(file: &Path, config: &Config) -> Result<Cadence, FileErrors> {
         let source = std::fs::read_to_string(file).map_err(|e| FileErrors {
             file: file.to_path_buf(),
-            errors: vec![SourceError::at(
-                file,
-                "",
-                None,
-                format!("cannot read cadence file: {e}"),
-            )],
+            errors: vec![SourceError::at(file, "", None, format!("cannot read cadence file: {e}"))],
         })?;
         Cadence::parse(file, &source, config)
     }
 
     /// Checks `source`, the text of cadence file `file`; lists every problem found.
     pub fn parse(file: &Path, source: &str, config: &Config) -> Result<Cadence, FileErrors> {
-        let fail = |errors| FileErrors {
-            file: file.to_path_buf(),
-            errors,
-        };
-        let raw: RawCadence = toml::from_str(source).map_err(|e| {
-            fail(vec![SourceError::at(
-                file,
-                source,
-                e.span(),
-                toml_message(&e),
-            )])
-        })?;
+        let fail = |errors| FileErrors { file: file.to_path_buf(), errors };
+        let raw: RawCadence = toml::from_str(source)
+            .map_err(|e| fail(vec![SourceError::at(file, source, e.span(), toml_message(&e))]))?;
         let mut errors = Vec::new();
         let mut located = Vec::new();
-        let mut err = |span: Option<Range<usize>>, msg: String| {
-            errors.push(SourceError::at(file, source, span, msg))
-        };
+        let mut err = |span: Option<Range<usize>>, msg: String| errors.push(SourceError::at(file, source, span, msg));
 
-        let name = file
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         if !is_identifier(&name) {
-            err(
-                None,
-                format!(
-                    "cadence name {name:?} (the file name) may use only letters, digits, '-' and '_'"
-                ),
-            );
+            err(None, format!("cadence name {name:?} (the file name) may use only letters, digits, '-' and '_'"));
         }
 
         let mailbox = match &raw.mailbox {
@@ -227,17 +200,11 @@ impl Cadence {
                 let known: Vec<_> = config.mailboxes.keys().cloned().collect();
                 err(
                     Some(m.span()),
-                    format!(
-                        "mailbox: unknown mailbox {:?} (configured: {})",
-                        m.get_ref(),
-                        known.join(", ")
-                    ),
+                    format!("mailbox: unknown mailbox {:?} (configured: {})", m.get_ref(), known.join(", ")),
                 );
                 String::new()
             }
-            None if config.mailboxes.len() == 1 => {
-                config.mailboxes.keys().next().cloned().unwrap_or_default()
-            }
+            None if config.mailboxes.len() == 1 => config.mailboxes.keys().next().cloned().unwrap_or_default(),
             None => {
                 let known: Vec<_> = config.mailboxes.keys().cloned().collect();
                 err(
@@ -251,11 +218,23 @@ impl Cadence {
             }
         };
 
-        let window = raw.window.as_ref().and_then(|w| {
-            w.get_ref()
-                .parse::<Window>()
-                .map_err(|e| err(Some(w.span()), format!("window: {e}")))
-                .ok()
+        let window = raw
+            .window
+            .as_ref()
+            .and_then(|w| w.get_ref().parse::<Window>().map_err(|e| err(Some(w.span()), format!("window: {e}"))).ok());
+
+        let calendar = raw.calendar.as_ref().map(|c| {
+            if !config.calendars.contains_key(c.get_ref()) {
+                let known: Vec<_> = config.calendars.keys().cloned().collect();
+                err(
+                    Some(c.span()),
+                    format!("calendar: unknown calendar {:?} (configured: {})", c.get_ref(), known.join(", ")),
+                );
+            }
+            c.get_ref().clone()
+        });
+        let late_after = raw.late_after.as_ref().and_then(|l| {
+            l.get_ref().parse::<Wait>().map_err(|e| err(Some(l.span()), format!("late_after: {e}"))).ok()
         });
 
         let mut stop_on = BTreeSet::new();
@@ -270,9 +249,7 @@ impl Cadence {
                         other => {
                             err(
                                 Some(item.span()),
-                                format!(
-                                    "stop_on: unknown event {other:?} (expected reply, bounce or unsubscribe)"
-                                ),
+                                format!("stop_on: unknown event {other:?} (expected reply, bounce or unsubscribe)"),
                             );
                             false
                         }
@@ -282,10 +259,7 @@ impl Cadence {
         }
 
         if raw.steps.get_ref().is_empty() {
-            err(
-                Some(raw.steps.span()),
-                "steps: a cadence needs at least one [[steps]] table".into(),
-            );
+            err(Some(raw.steps.span()), "steps: a cadence needs at least one [[steps]] table".into());
         }
         let mut steps = Vec::new();
         let mut templates = Templates::new(&name);
@@ -295,41 +269,25 @@ impl Cadence {
             let id = s.id.get_ref().clone();
             let at = |f: &str| format!("step {id:?}: {f}");
             if !is_identifier(&id) {
-                err(
-                    Some(s.id.span()),
-                    at("id may use only letters, digits, '-' and '_' and must not be empty"),
-                );
+                err(Some(s.id.span()), at("id may use only letters, digits, '-' and '_' and must not be empty"));
             } else if !seen.insert(id.clone()) {
                 err(Some(s.id.span()), at("id is used twice in this cadence"));
             }
-            let wait = s
-                .wait
-                .get_ref()
-                .parse::<Wait>()
-                .map_err(|e| err(Some(s.wait.span()), at(&format!("wait: {e}"))))
-                .ok();
+            let wait =
+                s.wait.get_ref().parse::<Wait>().map_err(|e| err(Some(s.wait.span()), at(&format!("wait: {e}")))).ok();
             let kind = StepKind::parse(s.kind.get_ref());
             if kind.is_none() {
                 err(
                     Some(s.kind.span()),
-                    at(&format!(
-                        "kind: unknown kind {:?} (expected email, call, linkedin or task)",
-                        s.kind.get_ref()
-                    )),
+                    at(&format!("kind: unknown kind {:?} (expected email, call, linkedin or task)", s.kind.get_ref())),
                 );
             }
             match (kind, &s.subject) {
-                (Some(StepKind::Email), None) => err(
-                    Some(raw_step.span()),
-                    at("subject: an email step needs a subject"),
-                ),
+                (Some(StepKind::Email), None) => {
+                    err(Some(raw_step.span()), at("subject: an email step needs a subject"))
+                }
                 (Some(k), Some(subj)) if k != StepKind::Email => {
-                    err(
-                        Some(subj.span()),
-                        at(&format!(
-                            "subject: only email steps have a subject, this one is a {k}"
-                        )),
-                    );
+                    err(Some(subj.span()), at(&format!("subject: only email steps have a subject, this one is a {k}")));
                 }
                 _ => {}
             }
@@ -341,34 +299,21 @@ impl Cadence {
             }
             let body = match (&s.body, &s.template) {
                 (Some(_), Some(t)) => {
-                    err(
-                        Some(t.span()),
-                        at("template: set either body or template, not both"),
-                    );
+                    err(Some(t.span()), at("template: set either body or template, not both"));
                     None
                 }
                 (None, None) => {
-                    err(
-                        Some(raw_step.span()),
-                        at("body: a step needs a body or a template file"),
-                    );
+                    err(Some(raw_step.span()), at("body: a step needs a body or a template file"));
                     None
                 }
-                (Some(b), None) => Some((
-                    file.to_path_buf(),
-                    b.get_ref().clone(),
-                    body_position(source, b.span()),
-                )),
+                (Some(b), None) => Some((file.to_path_buf(), b.get_ref().clone(), body_position(source, b.span()))),
                 (None, Some(t)) => {
                     let dir = file.parent().unwrap_or(Path::new("."));
                     let path = dir.join(t.get_ref());
                     match std::fs::read_to_string(&path) {
                         Ok(text) => Some((path, text, (1, 1))),
                         Err(e) => {
-                            err(
-                                Some(t.span()),
-                                at(&format!("template: cannot read {}: {e}", path.display())),
-                            );
+                            err(Some(t.span()), at(&format!("template: cannot read {}: {e}", path.display())));
                             None
                         }
                     }
@@ -398,6 +343,8 @@ impl Cadence {
             description: raw.description.unwrap_or_default(),
             mailbox,
             window,
+            calendar,
+            late_after,
             stop_on,
             steps,
             templates,
@@ -407,9 +354,7 @@ impl Cadence {
 
 /// Letters, digits, '-' and '_', not empty.
 pub fn is_identifier(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Line and column where the text of the TOML string at `span` starts: a
@@ -419,11 +364,7 @@ fn body_position(source: &str, span: Range<usize>) -> (usize, usize) {
     let raw = source.get(span).unwrap_or("");
     for q in ["\"\"\"", "'''"] {
         if let Some(rest) = raw.strip_prefix(q) {
-            return if rest.starts_with('\n') || rest.starts_with("\r\n") {
-                (line + 1, 1)
-            } else {
-                (line, col + 3)
-            };
+            return if rest.starts_with('\n') || rest.starts_with("\r\n") { (line + 1, 1) } else { (line, col + 3) };
         }
     }
     (line, col + 1)

@@ -33,12 +33,7 @@ impl TemplateProblem {
             Some(l) if l > 1 => (base.0 + l - 1, 1),
             _ => base,
         };
-        SourceError {
-            file: file.to_path_buf(),
-            line,
-            col,
-            message: self.message,
-        }
+        SourceError { file: file.to_path_buf(), line, col, message: self.message }
     }
 }
 
@@ -57,13 +52,7 @@ impl fmt::Display for RenderError {
         if self.missing.is_empty() {
             write!(f, "step {:?} {}: {}", self.step, self.part, self.detail)
         } else {
-            write!(
-                f,
-                "step {:?} {} uses {} that the lead lacks",
-                self.step,
-                self.part,
-                self.missing.join(", ")
-            )
+            write!(f, "step {:?} {} uses {} that the lead lacks", self.step, self.part, self.missing.join(", "))
         }
     }
 }
@@ -77,9 +66,7 @@ pub struct Templates {
 
 impl fmt::Debug for Templates {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Templates")
-            .field("templates", &self.vars.keys())
-            .finish()
+        f.debug_struct("Templates").field("templates", &self.vars.keys()).finish()
     }
 }
 
@@ -94,31 +81,17 @@ impl Templates {
     pub fn new(_cadence: &str) -> Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        Templates {
-            env,
-            vars: BTreeMap::new(),
-        }
+        Templates { env, vars: BTreeMap::new() }
     }
 
     /// Compiles `source` as `part` ("subject" or "body") of step `step`.
-    pub fn add(
-        &mut self,
-        step: &str,
-        part: &'static str,
-        source: &str,
-    ) -> Result<(), TemplateProblem> {
+    pub fn add(&mut self, step: &str, part: &'static str, source: &str) -> Result<(), TemplateProblem> {
         let name = format!("{step}.{part}");
-        self.env
-            .add_template_owned(name.clone(), source.to_string())
-            .map_err(|e| TemplateProblem {
-                line: e.line(),
-                message: format!("step {step:?} {part}: {}", describe(&e)),
-            })?;
-        let vars = self
-            .env
-            .get_template(&name)
-            .map(|t| t.undeclared_variables(false))
-            .unwrap_or_default();
+        self.env.add_template_owned(name.clone(), source.to_string()).map_err(|e| TemplateProblem {
+            line: e.line(),
+            message: format!("step {step:?} {part}: {}", describe(&e)),
+        })?;
+        let vars = self.env.get_template(&name).map(|t| t.undeclared_variables(false)).unwrap_or_default();
         self.vars.insert(name, vars.into_iter().collect());
         Ok(())
     }
@@ -128,10 +101,7 @@ impl Templates {
     pub fn check_renders(&self) -> Vec<TemplateProblem> {
         let mut problems = Vec::new();
         for (name, vars) in &self.vars {
-            let ctx: Fields = vars
-                .iter()
-                .map(|v| (v.clone(), "example".to_string()))
-                .collect();
+            let ctx: Fields = vars.iter().map(|v| (v.clone(), "example".to_string())).collect();
             let result = self.env.get_template(name).and_then(|t| t.render(&ctx));
             if let Err(e) = result {
                 let (step, part) = name.rsplit_once('.').unwrap_or((name, ""));
@@ -150,12 +120,7 @@ impl Templates {
     }
 
     /// Renders step `step` for a lead with address `email` and `fields`.
-    pub fn render(
-        &self,
-        step: &str,
-        email: &str,
-        fields: &Fields,
-    ) -> Result<Rendered, RenderError> {
+    pub fn render(&self, step: &str, email: &str, fields: &Fields) -> Result<Rendered, RenderError> {
         let mut ctx = fields.clone();
         ctx.insert("email".into(), email.to_string());
         let subject = self.render_part(step, "subject", &ctx)?;
@@ -163,12 +128,7 @@ impl Templates {
         Ok(Rendered { subject, body })
     }
 
-    fn render_part(
-        &self,
-        step: &str,
-        part: &'static str,
-        ctx: &Fields,
-    ) -> Result<Option<String>, RenderError> {
+    fn render_part(&self, step: &str, part: &'static str, ctx: &Fields) -> Result<Option<String>, RenderError> {
         let name = format!("{step}.{part}");
         let Ok(template) = self.env.get_template(&name) else {
             return Ok(None);
@@ -179,12 +139,7 @@ impl Templates {
             missing: self
                 .vars
                 .get(&name)
-                .map(|vars| {
-                    vars.iter()
-                        .filter(|v| !ctx.contains_key(*v))
-                        .cloned()
-                        .collect()
-                })
+                .map(|vars| vars.iter().filter(|v| !ctx.contains_key(*v)).cloned().collect())
                 .unwrap_or_default(),
             detail: describe(&e),
         })

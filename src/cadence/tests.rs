@@ -20,18 +20,12 @@ const STEP: &str = "[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"email\"\nsubj
 
 #[test]
 fn a_valid_cadence_loads_with_its_variables() {
-    let c = parse(&format!(
-        "mailbox = \"sales\"\nwindow = \"0 * 9-16 * * Mon-Fri\"\n{STEP}"
-    ))
-    .unwrap();
+    let c = parse(&format!("mailbox = \"sales\"\nwindow = \"0 * 9-16 * * Mon-Fri\"\n{STEP}")).unwrap();
     assert_eq!(c.name, "c");
     assert_eq!(c.mailbox, "sales");
     assert_eq!(c.steps.len(), 1);
     assert_eq!(c.stop_on.len(), 3);
-    assert_eq!(
-        c.templates.variables().into_iter().collect::<Vec<_>>(),
-        ["first_name"]
-    );
+    assert_eq!(c.templates.variables().into_iter().collect::<Vec<_>>(), ["first_name"]);
     let fields: Fields = [("first_name".to_string(), "Jane".to_string())].into();
     let r = c.templates.render("a", "j@x.test", &fields).unwrap();
     assert_eq!(r.subject.as_deref(), Some("Hi Jane"));
@@ -41,57 +35,29 @@ fn a_valid_cadence_loads_with_its_variables() {
 #[test]
 fn missing_variable_is_an_error_naming_it() {
     let c = parse(&format!("mailbox = \"sales\"\n{STEP}")).unwrap();
-    let err = c
-        .templates
-        .render("a", "j@x.test", &Fields::new())
-        .unwrap_err();
+    let err = c.templates.render("a", "j@x.test", &Fields::new()).unwrap_err();
     assert_eq!(err.missing, ["first_name"]);
-    assert!(
-        err.to_string()
-            .contains("uses first_name that the lead lacks"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("uses first_name that the lead lacks"), "{err}");
 }
 
 #[test]
 fn default_filter_covers_a_missing_variable() {
     let c = parse("mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"0d\"\nkind = \"call\"\nbody = \"Call {{ phone | default('n/a') }}\"\n").unwrap();
-    assert_eq!(
-        c.templates
-            .render("a", "j@x.test", &Fields::new())
-            .unwrap()
-            .body,
-        "Call n/a"
-    );
+    assert_eq!(c.templates.render("a", "j@x.test", &Fields::new()).unwrap().body, "Call n/a");
 }
 
 #[test]
 fn each_error_names_its_place() {
     let cases: &[(&str, &str)] = &[
-        (
-            "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwiat = \"2d\"\n",
-            "c.toml:4:1: unknown field `wiat`",
-        ),
-        (
-            "mailbox = \"nope\"\nsteps = []\n",
-            "c.toml:1:11: mailbox: unknown mailbox \"nope\"",
-        ),
-        (
-            "steps = []\n",
-            "mailbox: required when more than one mailbox is configured",
-        ),
-        (
-            "mailbox = \"sales\"\nwindow = \"every day\"\nsteps = []\n",
-            "c.toml:2:10: window:",
-        ),
+        ("mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwiat = \"2d\"\n", "c.toml:4:1: unknown field `wiat`"),
+        ("mailbox = \"nope\"\nsteps = []\n", "c.toml:1:11: mailbox: unknown mailbox \"nope\""),
+        ("steps = []\n", "mailbox: required when more than one mailbox is configured"),
+        ("mailbox = \"sales\"\nwindow = \"every day\"\nsteps = []\n", "c.toml:2:10: window:"),
         (
             "mailbox = \"sales\"\nstop_on = [\"reply\", \"sunset\"]\nsteps = []\n",
             "c.toml:2:21: stop_on: unknown event \"sunset\"",
         ),
-        (
-            "mailbox = \"sales\"\nsteps = []\n",
-            "steps: a cadence needs at least one",
-        ),
+        ("mailbox = \"sales\"\nsteps = []\n", "steps: a cadence needs at least one"),
         (
             "mailbox = \"sales\"\n[[steps]]\nid = \"a b\"\nwait = \"1d\"\nkind = \"task\"\nbody = \"x\"\n",
             "c.toml:3:6: step \"a b\": id may use only",
@@ -141,14 +107,14 @@ fn each_error_names_its_place() {
 
 #[test]
 fn all_problems_of_a_file_are_listed_in_line_order() {
-    let err = parse("mailbox = \"nope\"\nwindow = \"bad\"\n[[steps]]\nid = \"a\"\nwait = \"zz\"\nkind = \"fax\"\nbody = \"x\"\n").unwrap_err();
+    let err = parse(
+        "mailbox = \"nope\"\nwindow = \"bad\"\n[[steps]]\nid = \"a\"\nwait = \"zz\"\nkind = \"fax\"\nbody = \"x\"\n",
+    )
+    .unwrap_err();
     let lines: Vec<_> = err.lines().collect();
     assert_eq!(lines.len(), 4, "{err}");
     assert!(
-        lines[0].contains(":1:")
-            && lines[1].contains(":2:")
-            && lines[2].contains(":5:")
-            && lines[3].contains(":6:"),
+        lines[0].contains(":1:") && lines[1].contains(":2:") && lines[2].contains(":5:") && lines[3].contains(":6:"),
         "{err}"
     );
 }

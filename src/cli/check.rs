@@ -24,17 +24,9 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
     );
     let cadences = Cadences::load(&config);
     // The first file with problems, with all of its problems.
-    let mut broken = cadences
-        .broken
-        .iter()
-        .min_by(|a, b| a.file.cmp(&b.file))
-        .into_iter();
+    let mut broken = cadences.broken.iter().min_by(|a, b| a.file.cmp(&b.file)).into_iter();
     if let Some(first) = broken.next() {
-        let good_before: Vec<_> = cadences
-            .by_name
-            .values()
-            .filter(|c| c.file < first.file)
-            .collect();
+        let good_before: Vec<_> = cadences.by_name.values().filter(|c| c.file < first.file).collect();
         for c in good_before {
             println!("ok {}", c.file.display());
         }
@@ -42,10 +34,7 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     if cadences.by_name.is_empty() {
-        eprintln!(
-            "{}: no cadence files (*.toml)",
-            config.cadences_dir.display()
-        );
+        eprintln!("{}: no cadence files (*.toml)", config.cadences_dir.display());
         return Ok(ExitCode::FAILURE);
     }
     for c in cadences.by_name.values() {
@@ -57,15 +46,9 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
             c.steps.len(),
             emails,
             c.steps.len() - emails,
-            c.window
-                .as_ref()
-                .map_or_else(|| "none".to_string(), ToString::to_string),
+            c.window.as_ref().map_or_else(|| "none".to_string(), ToString::to_string),
             c.mailbox,
-            if vars.is_empty() {
-                "no fields".to_string()
-            } else {
-                vars.join(", ")
-            }
+            if vars.is_empty() { "no fields".to_string() } else { vars.join(", ") }
         );
     }
     Ok(ExitCode::SUCCESS)

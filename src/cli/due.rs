@@ -26,9 +26,7 @@ fn parse_within(text: &str) -> Result<chrono::Duration> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: i64 = num
-        .parse()
-        .map_err(|_| anyhow!("--within {text:?}: expected e.g. 30m, 12h, 7d, 2w"))?;
+    let n: i64 = num.parse().map_err(|_| anyhow!("--within {text:?}: expected e.g. 30m, 12h, 7d, 2w"))?;
     let d = match unit {
         "m" => chrono::Duration::try_minutes(n),
         "h" => chrono::Duration::try_hours(n),

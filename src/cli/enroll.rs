@@ -30,23 +30,13 @@ pub struct Args {
 pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
     let cadences = super::load_cadences(&config, false)?;
-    let cadence = cadences.get(&args.cadence).ok_or_else(|| {
-        anyhow!(
-            "unknown cadence {:?} (loaded: {})",
-            args.cadence,
-            cadences.names().join(", ")
-        )
-    })?;
+    let cadence = cadences
+        .get(&args.cadence)
+        .ok_or_else(|| anyhow!("unknown cadence {:?} (loaded: {})", args.cadence, cadences.names().join(", ")))?;
     let now = super::now_or(args.at.as_deref())?;
-    let mut lead = LeadInput {
-        email: args.email.clone(),
-        timezone: args.tz.clone(),
-        ..LeadInput::default()
-    };
+    let mut lead = LeadInput { email: args.email.clone(), timezone: args.tz.clone(), ..LeadInput::default() };
     for pair in &args.fields {
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| anyhow!("--field {pair:?}: expected KEY=VALUE"))?;
+        let (key, value) = pair.split_once('=').ok_or_else(|| anyhow!("--field {pair:?}: expected KEY=VALUE"))?;
         let (key, value) = (key.trim(), value.trim());
         match key {
             "timezone" if lead.timezone.is_none() => lead.timezone = Some(value.to_string()),
@@ -56,27 +46,14 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
             _ => {}
         }
     }
-    let row = intake::prepare(&lead, cadence, &config, now)
-        .map_err(|e| anyhow!("cannot enroll {}: {e}", args.email))?;
+    let row =
+        intake::prepare(&lead, cadence, &config, now).map_err(|e| anyhow!("cannot enroll {}: {e}", args.email))?;
     let mut store = super::open_store(&config)?;
-    let outcome = store
-        .enroll_many(std::slice::from_ref(&row), now)
-        .context("enrolling")?
-        .into_iter()
-        .next();
-    let tz = row
-        .timezone
-        .as_deref()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(config.timezone);
+    let outcome = store.enroll_many(std::slice::from_ref(&row), now).context("enrolling")?.into_iter().next();
+    let tz = row.timezone.as_deref().and_then(|t| t.parse().ok()).unwrap_or(config.timezone);
     match outcome {
         Some(EnrollOutcome::AlreadyEnrolled(state)) => {
-            println!(
-                "{} is already in {} ({}): nothing changed",
-                row.email,
-                row.cadence,
-                state.as_str()
-            );
+            println!("{} is already in {} ({}): nothing changed", row.email, row.cadence, state.as_str());
         }
         _ => println!(
             "enrolled {} in {}: first step {} due {}",

@@ -40,14 +40,8 @@ pub fn read_rows(
     progress: &ProgressBar,
     mut check: impl FnMut(&LeadInput) -> Result<NewEnrollment, intake::IntakeError>,
 ) -> Result<(Vec<NewEnrollment>, Vec<RowError>)> {
-    let mut csv = csv::ReaderBuilder::new()
-        .flexible(false)
-        .trim(csv::Trim::All)
-        .from_reader(reader);
-    let headers = csv
-        .headers()
-        .with_context(|| format!("{}: reading the header row", file.display()))?
-        .clone();
+    let mut csv = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).from_reader(reader);
+    let headers = csv.headers().with_context(|| format!("{}: reading the header row", file.display()))?.clone();
     let email_col = headers
         .iter()
         .position(|h| h.eq_ignore_ascii_case("email"))
@@ -63,19 +57,13 @@ pub fn read_rows(
             Ok(true) => {}
             Err(e) => {
                 let line = e.position().map_or(line, csv::Position::line);
-                bad.push(RowError {
-                    line,
-                    message: e.to_string(),
-                });
+                bad.push(RowError { line, message: e.to_string() });
                 continue;
             }
         }
         let line = record.position().map_or(line, csv::Position::line);
         progress.set_position(record.position().map_or(0, csv::Position::byte));
-        let mut lead = LeadInput {
-            email: record.get(email_col).unwrap_or("").to_string(),
-            ..LeadInput::default()
-        };
+        let mut lead = LeadInput { email: record.get(email_col).unwrap_or("").to_string(), ..LeadInput::default() };
         for (i, (name, value)) in headers.iter().zip(record.iter()).enumerate() {
             if i == email_col || value.is_empty() {
                 continue;
@@ -87,18 +75,12 @@ pub fn read_rows(
             }
         }
         if !seen.insert(lead.email.to_lowercase()) {
-            bad.push(RowError {
-                line,
-                message: format!("email: {} appears earlier in the file", lead.email),
-            });
+            bad.push(RowError { line, message: format!("email: {} appears earlier in the file", lead.email) });
             continue;
         }
         match check(&lead) {
             Ok(row) => good.push(row),
-            Err(e) => bad.push(RowError {
-                line,
-                message: e.to_string(),
-            }),
+            Err(e) => bad.push(RowError { line, message: e.to_string() }),
         }
     }
     Ok((good, bad))
@@ -107,16 +89,11 @@ pub fn read_rows(
 pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
     let cadences = super::load_cadences(&config, false)?;
-    let cadence = cadences.get(&args.cadence).ok_or_else(|| {
-        anyhow!(
-            "unknown cadence {:?} (loaded: {})",
-            args.cadence,
-            cadences.names().join(", ")
-        )
-    })?;
+    let cadence = cadences
+        .get(&args.cadence)
+        .ok_or_else(|| anyhow!("unknown cadence {:?} (loaded: {})", args.cadence, cadences.names().join(", ")))?;
     let now = super::now_or(args.at.as_deref())?;
-    let file = std::fs::File::open(&args.file)
-        .with_context(|| format!("opening {}", args.file.display()))?;
+    let file = std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     // A bar on a terminal for large files; nothing at all in scripts and logs.
     let progress = if std::io::stderr().is_terminal() && size > 1 << 20 {
@@ -128,22 +105,16 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     } else {
         ProgressBar::hidden()
     };
-    let (rows, errors) = read_rows(
-        &args.file,
-        std::io::BufReader::new(file),
-        &progress,
-        |lead| intake::prepare(lead, cadence, &config, now),
-    )?;
+    let (rows, errors) = read_rows(&args.file, std::io::BufReader::new(file), &progress, |lead| {
+        intake::prepare(lead, cadence, &config, now)
+    })?;
     progress.finish_and_clear();
     for e in &errors {
         eprintln!("{}:{}: {}", args.file.display(), e.line, e.message);
     }
     let mut store = super::open_store(&config)?;
     let outcomes = store.enroll_many(&rows, now).context("importing")?;
-    let enrolled = outcomes
-        .iter()
-        .filter(|o| **o == EnrollOutcome::Enrolled)
-        .count();
+    let enrolled = outcomes.iter().filter(|o| **o == EnrollOutcome::Enrolled).count();
     let already = outcomes.len() - enrolled;
     println!(
         "{}: {} rows read, {enrolled} enrolled in {}, {already} already enrolled (unchanged), {} skipped",
@@ -153,11 +124,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
         errors.len()
     );
     if !errors.is_empty() {
-        bail!(
-            "{} rows skipped (listed above); the other {} were imported",
-            errors.len(),
-            rows.len()
-        );
+        bail!("{} rows skipped (listed above); the other {} were imported", errors.len(), rows.len());
     }
     Ok(ExitCode::SUCCESS)
 }

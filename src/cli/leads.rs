@@ -50,31 +50,17 @@ fn row_json(r: &EnrollmentRow) -> serde_json::Value {
 
 /// A table with the due time in the lead's zone and in UTC.
 pub fn print_table(rows: &[EnrollmentRow], default_tz: Tz) {
-    println!(
-        "{:<32} {:<16} {:<10} {:<12} NEXT DUE",
-        "EMAIL", "CADENCE", "STATE", "NEXT STEP"
-    );
+    println!("{:<32} {:<16} {:<10} {:<12} NEXT DUE", "EMAIL", "CADENCE", "STATE", "NEXT STEP");
     for r in rows {
-        let tz: Tz = r
-            .timezone
-            .as_deref()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(default_tz);
+        let tz: Tz = r.timezone.as_deref().and_then(|t| t.parse().ok()).unwrap_or(default_tz);
         let active = r.state.as_deref() == Some("active");
-        let due = r
-            .next_due_at
-            .filter(|_| active)
-            .map(|t| human(t, tz))
-            .unwrap_or_else(|| "-".into());
+        let due = r.next_due_at.filter(|_| active).map(|t| human(t, tz)).unwrap_or_else(|| "-".into());
         println!(
             "{:<32} {:<16} {:<10} {:<12} {due}",
             r.email,
             r.cadence.as_deref().unwrap_or("-"),
             r.state.as_deref().unwrap_or("-"),
-            r.step
-                .as_deref()
-                .filter(|_| active || r.state.as_deref() == Some("paused"))
-                .unwrap_or("-"),
+            r.step.as_deref().filter(|_| active || r.state.as_deref() == Some("paused")).unwrap_or("-"),
         );
     }
     println!("({} rows)", rows.len());

@@ -24,19 +24,10 @@ use crate::config::Config;
 use crate::store::Store;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "cadenced",
-    version,
-    about = "Self-hosted follow-up cadence daemon"
-)]
+#[command(name = "cadenced", version, about = "Self-hosted follow-up cadence daemon")]
 pub struct Cli {
     /// The config file.
-    #[arg(
-        long,
-        global = true,
-        default_value = "config.toml",
-        value_name = "FILE"
-    )]
+    #[arg(long, global = true, default_value = "config.toml", value_name = "FILE")]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -114,10 +105,7 @@ pub(crate) fn load_cadences(config: &Config, strict: bool) -> Result<Cadences> {
             bail!("{first}\n(fix the cadence, `cadenced check` lists every problem)");
         }
         for broken in &cadences.broken {
-            eprintln!(
-                "warning: {} is not loaded (run `cadenced check`)",
-                broken.file.display()
-            );
+            eprintln!("warning: {} is not loaded (run `cadenced check`)", broken.file.display());
         }
     }
     Ok(cadences)

@@ -22,9 +22,7 @@ pub fn run(config_path: &Path, args: Args, action: Action) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
     let now = super::now_or(args.at.as_deref())?;
     let mut store = super::open_store(&config)?;
-    let Some(changed) =
-        store.change_state(args.email.trim(), args.cadence.as_deref(), action, now)?
-    else {
+    let Some(changed) = store.change_state(args.email.trim(), args.cadence.as_deref(), action, now)? else {
         bail!("no lead {}", args.email);
     };
     if changed.is_empty() {
@@ -36,13 +34,7 @@ pub fn run(config_path: &Path, args: Args, action: Action) -> Result<ExitCode> {
         println!("{}: no {verb} enrollment, nothing changed", args.email);
     }
     for c in changed {
-        println!(
-            "{}: {} {} -> {}",
-            args.email,
-            c.cadence,
-            c.from.as_str(),
-            c.to.as_str()
-        );
+        println!("{}: {} {} -> {}", args.email, c.cadence, c.from.as_str(), c.to.as_str());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -16,11 +16,7 @@ pub fn run(config_path: &Path, email: &str, as_json: bool) -> Result<ExitCode> {
     let Some(lead) = store.lead(email.trim())? else {
         bail!("no lead {email}");
     };
-    let tz: Tz = lead
-        .timezone
-        .as_deref()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(config.timezone);
+    let tz: Tz = lead.timezone.as_deref().and_then(|t| t.parse().ok()).unwrap_or(config.timezone);
     if as_json {
         super::print_json(&to_json(&lead, tz))?;
     } else {
@@ -79,41 +75,16 @@ pub fn to_text(lead: &LeadView, tz: Tz) -> String {
         let _ = writeln!(out, "\n{}: {}", e.cadence, e.state);
         let _ = writeln!(out, "  enrolled     {}", human(e.enrolled_at, tz));
         for t in &e.touchpoints {
-            let extra = t
-                .subject
-                .as_deref()
-                .map(|s| format!("  \"{s}\""))
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "  {}  {:<12} {:<8} {:<9}{extra}",
-                human(t.at, tz),
-                t.step,
-                t.kind,
-                t.status
-            );
+            let extra = t.subject.as_deref().map(|s| format!("  \"{s}\"")).unwrap_or_default();
+            let _ = writeln!(out, "  {}  {:<12} {:<8} {:<9}{extra}", human(t.at, tz), t.step, t.kind, t.status);
             if let Some(d) = &t.detail {
                 let _ = writeln!(out, "      {d}");
             }
         }
-        if let (Some(step), Some(due), "active" | "paused") =
-            (&e.next_step, e.next_due_at, e.state.as_str())
-        {
-            let why = e
-                .reason
-                .as_deref()
-                .map(|r| format!("  (later than planned: {r})"))
-                .unwrap_or_default();
-            let held = if e.state == "paused" {
-                "  [paused]"
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                out,
-                "  next         {step} due {}{why}{held}",
-                human(due, tz)
-            );
+        if let (Some(step), Some(due), "active" | "paused") = (&e.next_step, e.next_due_at, e.state.as_str()) {
+            let why = e.reason.as_deref().map(|r| format!("  (later than planned: {r})")).unwrap_or_default();
+            let held = if e.state == "paused" { "  [paused]" } else { "" };
+            let _ = writeln!(out, "  next         {step} due {}{why}{held}", human(due, tz));
         }
         if let Some(err) = &e.last_error {
             let _ = writeln!(out, "  last error   {err} (attempt {})", e.attempts);

@@ -15,15 +15,8 @@ pub fn run(config_path: &Path, at: Option<&str>) -> Result<ExitCode> {
     let cadences = super::load_cadences(&config, true)?;
     let now = super::now_or(at)?;
     let mut store = super::open_store(&config)?;
-    let report = dispatch::tick(
-        &mut store,
-        &config,
-        &cadences,
-        &mut Transports::new(),
-        now,
-        &AtomicBool::new(false),
-    )
-    .context("tick")?;
+    let report = dispatch::tick(&mut store, &config, &cadences, &mut Transports::new(), now, &AtomicBool::new(false))
+        .context("tick")?;
     println!(
         "tick at {}: {} sent, {} tasks opened, {} failed, {} to retry, {} uncertain, {} held",
         rfc3339(now),

@@ -56,6 +56,12 @@ pub struct Mailbox {
     pub name: String,
     pub from: Address,
     pub transport: Transport,
+    /// At most this many emails per local day of `timezone`.
+    pub daily_limit: Option<u32>,
+    /// At least this long between two sends (plus a jitter of up to as much again).
+    pub min_gap: Option<std::time::Duration>,
+    /// The zone whose days `daily_limit` counts (default: the config's).
+    pub timezone: chrono_tz::Tz,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +74,9 @@ pub(super) struct RawMailbox {
     password_file: Option<Spanned<String>>,
     password_env: Option<Spanned<String>>,
     allow_plaintext_auth: Option<bool>,
+    daily_limit: Option<Spanned<i64>>,
+    min_gap: Option<Spanned<String>>,
+    timezone: Option<Spanned<String>>,
 }
 
 type Problems = Vec<(Option<Range<usize>>, String)>;
@@ -76,28 +85,38 @@ pub(super) fn check(
     name: String,
     raw: RawMailbox,
     resolve: &dyn Fn(&str) -> PathBuf,
+    default_tz: chrono_tz::Tz,
 ) -> Result<Mailbox, Problems> {
     let mut problems: Problems = Vec::new();
-    let from = raw.from.get_ref().parse::<Address>().map_err(|e| {
-        problems.push((
-            Some(raw.from.span()),
-            format!("from: invalid address {:?}: {e}", raw.from.get_ref()),
-        ));
+    let daily_limit = raw.daily_limit.as_ref().and_then(|l| match u32::try_from(*l.get_ref()) {
+        Ok(n) if n > 0 => Some(n),
+        _ => {
+            problems
+                .push((Some(l.span()), format!("daily_limit: must be a positive whole number, not {}", l.get_ref())));
+            None
+        }
     });
-    let password = read_password(&raw, resolve)
-        .map_err(|p| problems.push(p))
-        .ok()
-        .flatten();
+    let min_gap = raw.min_gap.as_ref().and_then(|g| {
+        super::parse_interval(g.get_ref()).map_err(|e| problems.push((Some(g.span()), format!("min_gap: {e}")))).ok()
+    });
+    let timezone = match &raw.timezone {
+        None => default_tz,
+        Some(tz) => crate::time::parse_zone(tz.get_ref()).unwrap_or_else(|e| {
+            problems.push((Some(tz.span()), format!("timezone: {e}")));
+            default_tz
+        }),
+    };
+    let from = raw.from.get_ref().parse::<Address>().map_err(|e| {
+        problems.push((Some(raw.from.span()), format!("from: invalid address {:?}: {e}", raw.from.get_ref())));
+    });
+    let password = read_password(&raw, resolve).map_err(|p| problems.push(p)).ok().flatten();
     let transport = match (&raw.smtp, &raw.outbox) {
         (Some(_), Some(o)) => {
             problems.push((Some(o.span()), "set either smtp or outbox, not both".into()));
             None
         }
         (None, None) => {
-            problems.push((
-                None,
-                "needs smtp = \"smtp://host:port\" or outbox = \"folder\"".into(),
-            ));
+            problems.push((None, "needs smtp = \"smtp://host:port\" or outbox = \"folder\"".into()));
             None
         }
         (None, Some(o)) => Some(Transport::Outbox(resolve(o.get_ref()))),
@@ -109,15 +128,9 @@ pub(super) fn check(
             Ok((host, port, security)) => {
                 let username = raw.username.as_ref().map(|u| u.get_ref().clone());
                 if username.is_some() && password.is_none() {
-                    problems.push((
-                        None,
-                        "username is set but neither password_file nor password_env".into(),
-                    ));
+                    problems.push((None, "username is set but neither password_file nor password_env".into()));
                 }
-                if username.is_some()
-                    && security == Security::Plain
-                    && raw.allow_plaintext_auth != Some(true)
-                {
+                if username.is_some() && security == Security::Plain && raw.allow_plaintext_auth != Some(true) {
                     problems.push((
                         Some(url.span()),
                         "smtp: refusing to send a password over an unencrypted smtp:// connection; \
@@ -125,22 +138,14 @@ pub(super) fn check(
                             .into(),
                     ));
                 }
-                Some(Transport::Smtp(SmtpSettings {
-                    host,
-                    port,
-                    security,
-                    username,
-                    password: password.clone(),
-                }))
+                Some(Transport::Smtp(SmtpSettings { host, port, security, username, password: password.clone() }))
             }
         },
     };
     match (from, transport) {
-        (Ok(from), Some(transport)) if problems.is_empty() => Ok(Mailbox {
-            name,
-            from,
-            transport,
-        }),
+        (Ok(from), Some(transport)) if problems.is_empty() => {
+            Ok(Mailbox { name, from, transport, daily_limit, min_gap, timezone })
+        }
         _ => Err(problems),
     }
 }
@@ -150,43 +155,25 @@ fn read_password(
     resolve: &dyn Fn(&str) -> PathBuf,
 ) -> Result<Option<Secret>, (Option<Range<usize>>, String)> {
     match (&raw.password_file, &raw.password_env) {
-        (Some(f), Some(_)) => Err((
-            Some(f.span()),
-            "set either password_file or password_env, not both".into(),
-        )),
+        (Some(f), Some(_)) => Err((Some(f.span()), "set either password_file or password_env, not both".into())),
         (None, None) => Ok(None),
         (Some(f), None) => {
             let path = resolve(f.get_ref());
             check_private(&path).map_err(|e| (Some(f.span()), format!("password_file: {e}")))?;
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                (
-                    Some(f.span()),
-                    format!("password_file: cannot read {}: {e}", path.display()),
-                )
-            })?;
-            Ok(Some(Secret(
-                text.trim_end_matches(['\r', '\n']).to_string(),
-            )))
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| (Some(f.span()), format!("password_file: cannot read {}: {e}", path.display())))?;
+            Ok(Some(Secret(text.trim_end_matches(['\r', '\n']).to_string())))
         }
-        (None, Some(var)) => std::env::var(var.get_ref())
-            .map(|v| Some(Secret(v)))
-            .map_err(|_| {
-                (
-                    Some(var.span()),
-                    format!(
-                        "password_env: environment variable {} is not set",
-                        var.get_ref()
-                    ),
-                )
-            }),
+        (None, Some(var)) => std::env::var(var.get_ref()).map(|v| Some(Secret(v))).map_err(|_| {
+            (Some(var.span()), format!("password_env: environment variable {} is not set", var.get_ref()))
+        }),
     }
 }
 
 /// A password file others can read is a leak waiting to happen: refuse it.
 fn check_private(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mode = meta.permissions().mode();
     if mode & 0o004 != 0 {
         return Err(format!(
@@ -200,17 +187,13 @@ fn check_private(path: &Path) -> Result<(), String> {
 
 /// `smtp://host[:port]`, `smtp+starttls://host[:port]`, `smtps://host[:port]`.
 pub fn parse_smtp_url(url: &str) -> Result<(String, u16, Security), String> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| format!("invalid URL {url:?}"))?;
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("invalid URL {url:?}"))?;
     let (security, default_port) = match scheme {
         "smtp" => (Security::Plain, 25),
         "smtp+starttls" => (Security::StartTls, 587),
         "smtps" => (Security::Tls, 465),
         _ => {
-            return Err(format!(
-                "unknown scheme {scheme:?} in {url:?} (expected smtp, smtp+starttls or smtps)"
-            ));
+            return Err(format!("unknown scheme {scheme:?} in {url:?} (expected smtp, smtp+starttls or smtps)"));
         }
     };
     let authority = rest.trim_end_matches('/');
@@ -222,9 +205,7 @@ pub fn parse_smtp_url(url: &str) -> Result<(String, u16, Security), String> {
     }
     let (host, port_text) = match authority.strip_prefix('[') {
         Some(v6) => {
-            let (h, after) = v6
-                .split_once(']')
-                .ok_or_else(|| format!("invalid host in {url:?}"))?;
+            let (h, after) = v6.split_once(']').ok_or_else(|| format!("invalid host in {url:?}"))?;
             (h, after.strip_prefix(':'))
         }
         None => match authority.rsplit_once(':') {
@@ -234,9 +215,7 @@ pub fn parse_smtp_url(url: &str) -> Result<(String, u16, Security), String> {
     };
     let port = match port_text {
         None => default_port,
-        Some(p) => p
-            .parse::<u16>()
-            .map_err(|_| format!("invalid port {p:?} in {url:?}"))?,
+        Some(p) => p.parse::<u16>().map_err(|_| format!("invalid port {p:?} in {url:?}"))?,
     };
     let host = host.to_string();
     if host.is_empty() {

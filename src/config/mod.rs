@@ -2,6 +2,7 @@
 //! hold (paths resolved, zones parsed, secrets read), so nothing downstream
 //! re-validates. Errors name `file:line:col` and the field.
 
+mod calendars;
 pub(crate) mod mailbox;
 
 use std::collections::BTreeMap;
@@ -28,8 +29,22 @@ pub struct Config {
     pub timezone: Tz,
     pub tick_interval: Duration,
     pub mailboxes: BTreeMap<String, Mailbox>,
-    /// Business days and holidays; Monday to Friday for now.
-    pub calendar: Calendar,
+    /// Named calendars (`[calendars.NAME]`).
+    pub calendars: BTreeMap<String, Calendar>,
+    /// The calendar of leads and cadences that name none: the one top-level
+    /// `calendar` names, else Monday to Friday without holidays.
+    pub default_calendar: Calendar,
+}
+
+impl Config {
+    /// The calendar that applies to a lead: its own, else its cadence's, else
+    /// the default. Names are checked when files load and leads enroll; an
+    /// unknown one here (a calendar removed since) falls back the same way.
+    pub fn calendar<'a>(&'a self, lead: Option<&str>, cadence: Option<&str>) -> &'a Calendar {
+        lead.and_then(|n| self.calendars.get(n))
+            .or_else(|| cadence.and_then(|n| self.calendars.get(n)))
+            .unwrap_or(&self.default_calendar)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,6 +54,9 @@ struct RawConfig {
     cadences: Option<Spanned<String>>,
     timezone: Option<Spanned<String>>,
     tick_interval: Option<Spanned<String>>,
+    calendar: Option<Spanned<String>>,
+    #[serde(default)]
+    calendars: BTreeMap<String, Spanned<calendars::RawCalendar>>,
     #[serde(default)]
     mailboxes: BTreeMap<String, Spanned<mailbox::RawMailbox>>,
 }
@@ -48,54 +66,28 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, FileErrors> {
         let source = std::fs::read_to_string(path).map_err(|e| FileErrors {
             file: path.to_path_buf(),
-            errors: vec![SourceError::at(
-                path,
-                "",
-                None,
-                format!("cannot read config file: {e}"),
-            )],
+            errors: vec![SourceError::at(path, "", None, format!("cannot read config file: {e}"))],
         })?;
         Config::parse(path, &source)
     }
 
     /// Checks `source`, the text of `path` (relative paths in it resolve against its folder).
     pub fn parse(path: &Path, source: &str) -> Result<Config, FileErrors> {
-        let fail = |errors| FileErrors {
-            file: path.to_path_buf(),
-            errors,
-        };
-        let raw: RawConfig = toml::from_str(source).map_err(|e| {
-            fail(vec![SourceError::at(
-                path,
-                source,
-                e.span(),
-                toml_message(&e),
-            )])
-        })?;
-        let dir = path
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let fail = |errors| FileErrors { file: path.to_path_buf(), errors };
+        let raw: RawConfig = toml::from_str(source)
+            .map_err(|e| fail(vec![SourceError::at(path, source, e.span(), toml_message(&e))]))?;
+        let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         let mut errors = Vec::new();
         let mut err = |span: std::ops::Range<usize>, msg: String| {
             errors.push(SourceError::at(path, source, Some(span), msg));
         };
         let resolve = |p: &str| {
             let p = Path::new(p);
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                dir.join(p)
-            }
+            if p.is_absolute() { p.to_path_buf() } else { dir.join(p) }
         };
 
-        let database = raw
-            .database
-            .as_ref()
-            .map_or_else(|| resolve("cadenced.db"), |d| resolve(d.get_ref()));
-        let cadences_dir = raw
-            .cadences
-            .as_ref()
-            .map_or_else(|| resolve("cadences"), |d| resolve(d.get_ref()));
+        let database = raw.database.as_ref().map_or_else(|| resolve("cadenced.db"), |d| resolve(d.get_ref()));
+        let cadences_dir = raw.cadences.as_ref().map_or_else(|| resolve("cadences"), |d| resolve(d.get_ref()));
         let timezone = match &raw.timezone {
             None => Tz::UTC,
             Some(tz) => crate::time::parse_zone(tz.get_ref()).unwrap_or_else(|e| {
@@ -111,24 +103,44 @@ impl Config {
             }),
         };
         if raw.mailboxes.is_empty() {
-            err(
-                0..0,
-                "no [mailboxes.NAME] table: at least one sending mailbox is needed".into(),
-            );
+            err(0..0, "no [mailboxes.NAME] table: at least one sending mailbox is needed".into());
         }
+        let mut calendars = BTreeMap::new();
+        for (name, raw_cal) in &raw.calendars {
+            match calendars::check(raw_cal.get_ref(), &resolve) {
+                Ok(cal) => {
+                    calendars.insert(name.clone(), cal);
+                }
+                Err(problems) => {
+                    for (field_span, msg) in problems {
+                        err(field_span.unwrap_or_else(|| raw_cal.span()), format!("calendars.{name}: {msg}"));
+                    }
+                }
+            }
+        }
+        let default_calendar = match &raw.calendar {
+            None => Calendar::default(),
+            Some(name) => calendars.get(name.get_ref()).cloned().unwrap_or_else(|| {
+                if !raw.calendars.contains_key(name.get_ref()) {
+                    let known: Vec<_> = raw.calendars.keys().cloned().collect();
+                    err(
+                        name.span(),
+                        format!("calendar: unknown calendar {:?} (configured: {})", name.get_ref(), known.join(", ")),
+                    );
+                }
+                Calendar::default()
+            }),
+        };
         let mut mailboxes = BTreeMap::new();
         for (name, raw_mb) in raw.mailboxes {
             let span = raw_mb.span();
-            match mailbox::check(name.clone(), raw_mb.into_inner(), &resolve) {
+            match mailbox::check(name.clone(), raw_mb.into_inner(), &resolve, timezone) {
                 Ok(mb) => {
                     mailboxes.insert(name, mb);
                 }
                 Err(problems) => {
                     for (field_span, msg) in problems {
-                        err(
-                            field_span.unwrap_or_else(|| span.clone()),
-                            format!("mailboxes.{name}: {msg}"),
-                        );
+                        err(field_span.unwrap_or_else(|| span.clone()), format!("mailboxes.{name}: {msg}"));
                     }
                 }
             }
@@ -143,19 +155,18 @@ impl Config {
             timezone,
             tick_interval,
             mailboxes,
-            calendar: Calendar::default(),
+            calendars,
+            default_calendar,
         })
     }
 }
 
-/// `30s`, `5m`, `1h`: how often the daemon ticks.
+/// `30s`, `5m`, `1h`: how often the daemon ticks, a mailbox's `min_gap`.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?} (expected e.g. 30s, 5m, 1h)"))?;
+    let n: u64 = num.parse().map_err(|_| format!("invalid duration {text:?} (expected e.g. 30s, 5m, 1h)"))?;
     let secs = match unit {
         "s" => n,
         "m" => n.saturating_mul(60),

@@ -17,78 +17,39 @@ fn minimal_config_gets_defaults_relative_to_its_folder() {
     assert_eq!(c.cadences_dir, Path::new("/etc/cadenced/cadences"));
     assert_eq!(c.timezone, Tz::UTC);
     assert_eq!(c.tick_interval, Duration::from_secs(30));
-    assert!(
-        matches!(&c.mailboxes["sales"].transport, Transport::Outbox(p) if p == Path::new("/etc/cadenced/outbox"))
-    );
+    assert!(matches!(&c.mailboxes["sales"].transport, Transport::Outbox(p) if p == Path::new("/etc/cadenced/outbox")));
 }
 
 #[test]
 fn each_error_names_file_line_col_and_field() {
     let cases = [
-        (
-            "databse = \"x\"\n",
-            "config.toml:1:1: unknown field `databse`",
-        ),
-        (
-            "timezone = \"Nowhere/Place\"\n",
-            "config.toml:1:12: timezone: unknown time zone",
-        ),
+        ("databse = \"x\"\n", "config.toml:1:1: unknown field `databse`"),
+        ("timezone = \"Nowhere/Place\"\n", "config.toml:1:12: timezone: unknown time zone"),
         (
             "tick_interval = \"0s\"\n",
             "config.toml:1:17: tick_interval: invalid duration \"0s\": must be more than zero",
         ),
-        (
-            "tick_interval = \"5 minutes\"\n",
-            "tick_interval: invalid duration",
-        ),
+        ("tick_interval = \"5 minutes\"\n", "tick_interval: invalid duration"),
         ("", "no [mailboxes.NAME] table"),
     ];
     for (prefix, want) in cases {
-        let text = if prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{prefix}{MAILBOX}")
-        };
+        let text = if prefix.is_empty() { String::new() } else { format!("{prefix}{MAILBOX}") };
         let err = parse(&text).unwrap_err();
-        assert!(
-            err.contains(want),
-            "{prefix:?}: expected {want:?} in {err:?}"
-        );
+        assert!(err.contains(want), "{prefix:?}: expected {want:?} in {err:?}");
     }
 }
 
 #[test]
 fn mailbox_errors_name_the_mailbox_and_field() {
     let cases = [
-        (
-            "from = \"not an address\"\noutbox = \"o\"\n",
-            "mailboxes.m: from: invalid address",
-        ),
+        ("from = \"not an address\"\noutbox = \"o\"\n", "mailboxes.m: from: invalid address"),
         ("from = \"a@b.test\"\n", "mailboxes.m: needs smtp"),
-        (
-            "from = \"a@b.test\"\nsmtp = \"smtp://h\"\noutbox = \"o\"\n",
-            "set either smtp or outbox",
-        ),
-        (
-            "from = \"a@b.test\"\nsmtp = \"http://h\"\n",
-            "smtp: unknown scheme \"http\"",
-        ),
-        (
-            "from = \"a@b.test\"\nsmtp = \"smtp://u:p@h\"\n",
-            "credentials in username and password_file",
-        ),
-        (
-            "from = \"a@b.test\"\nsmtp = \"smtp://h:99999\"\n",
-            "invalid port",
-        ),
-        (
-            "from = \"a@b.test\"\nsmtp = \"smtps://h\"\nusername = \"u\"\n",
-            "neither password_file nor password_env",
-        ),
-        (
-            "from = \"a@b.test\"\nsmtps = \"x\"\n",
-            "unknown field `smtps`",
-        ),
+        ("from = \"a@b.test\"\nsmtp = \"smtp://h\"\noutbox = \"o\"\n", "set either smtp or outbox"),
+        ("from = \"a@b.test\"\nsmtp = \"http://h\"\n", "smtp: unknown scheme \"http\""),
+        ("from = \"a@b.test\"\nsmtp = \"smtp://u:p@h\"\n", "credentials in username and password_file"),
+        ("from = \"a@b.test\"\nsmtp = \"smtp://h:99999\"\n", "invalid port"),
+        ("from = \"a@b.test\"\nsmtp = \"smtps://h\"\nusername = \"u\"\n", "neither password_file nor password_env"),
+        ("from = \"a@b.test\"\nsmtps = \"x\"\n", "unknown field `smtps`"),
         (
             "from = \"a@b.test\"\nsmtp = \"smtp://h\"\nusername = \"u\"\npassword_env = \"PATH\"\n",
             "refusing to send a password over an unencrypted smtp:// connection",
@@ -117,9 +78,7 @@ fn password_never_shows_in_debug_output() {
         pw.display()
     );
     let c = Config::parse(&dir.path().join("config.toml"), &text).unwrap();
-    let Transport::Smtp(s) = &c.mailboxes["m"].transport else {
-        panic!("smtp")
-    };
+    let Transport::Smtp(s) = &c.mailboxes["m"].transport else { panic!("smtp") };
     assert_eq!(s.password.as_ref().unwrap().expose(), "hunter2");
     assert!(!format!("{c:?}").contains("hunter2"));
 }
@@ -132,9 +91,7 @@ fn world_readable_password_file_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
     let text = "[mailboxes.m]\nfrom = \"a@b.test\"\nsmtp = \"smtps://h\"\nusername = \"u\"\npassword_file = \"pw\"\n";
-    let err = Config::parse(&dir.path().join("config.toml"), text)
-        .unwrap_err()
-        .to_string();
+    let err = Config::parse(&dir.path().join("config.toml"), text).unwrap_err().to_string();
     assert!(err.contains("readable by every user"), "{err}");
     assert!(!err.contains("hunter2"));
 }
@@ -142,21 +99,9 @@ fn world_readable_password_file_is_refused() {
 #[test]
 fn smtp_urls() {
     use mailbox::parse_smtp_url;
-    assert_eq!(
-        parse_smtp_url("smtp://127.0.0.1:2525").unwrap(),
-        ("127.0.0.1".into(), 2525, Security::Plain)
-    );
-    assert_eq!(
-        parse_smtp_url("smtp+starttls://mx.test").unwrap(),
-        ("mx.test".into(), 587, Security::StartTls)
-    );
-    assert_eq!(
-        parse_smtp_url("smtps://mx.test/").unwrap(),
-        ("mx.test".into(), 465, Security::Tls)
-    );
-    assert_eq!(
-        parse_smtp_url("smtp://[::1]:25").unwrap(),
-        ("::1".into(), 25, Security::Plain)
-    );
+    assert_eq!(parse_smtp_url("smtp://127.0.0.1:2525").unwrap(), ("127.0.0.1".into(), 2525, Security::Plain));
+    assert_eq!(parse_smtp_url("smtp+starttls://mx.test").unwrap(), ("mx.test".into(), 587, Security::StartTls));
+    assert_eq!(parse_smtp_url("smtps://mx.test/").unwrap(), ("mx.test".into(), 465, Security::Tls));
+    assert_eq!(parse_smtp_url("smtp://[::1]:25").unwrap(), ("::1".into(), 25, Security::Plain));
     assert!(parse_smtp_url("smtp://").is_err());
 }

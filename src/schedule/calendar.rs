@@ -14,9 +14,7 @@ pub enum CalendarError {
     #[error("a calendar needs at least one workday")]
     NoWorkdays,
     /// A weekday name that is not one of Mon..Sun / Monday..Sunday.
-    #[error(
-        "unknown weekday {text:?} (expected Mon, Tue, Wed, Thu, Fri, Sat, Sun or the full name)"
-    )]
+    #[error("unknown weekday {text:?} (expected Mon, Tue, Wed, Thu, Fri, Sat, Sun or the full name)")]
     BadWeekday { text: String },
 }
 
@@ -31,20 +29,14 @@ pub struct Calendar {
 impl Default for Calendar {
     /// Monday to Friday, no holidays.
     fn default() -> Self {
-        Calendar {
-            workdays: [true, true, true, true, true, false, false],
-            holidays: BTreeSet::new(),
-        }
+        Calendar { workdays: [true, true, true, true, true, false, false], holidays: BTreeSet::new() }
     }
 }
 
 impl Calendar {
     /// A calendar with the given workdays (duplicates are fine) and holidays.
     /// Fails when `workdays` is empty.
-    pub fn new(
-        workdays: &[Weekday],
-        holidays: impl IntoIterator<Item = NaiveDate>,
-    ) -> Result<Self, CalendarError> {
+    pub fn new(workdays: &[Weekday], holidays: impl IntoIterator<Item = NaiveDate>) -> Result<Self, CalendarError> {
         if workdays.is_empty() {
             return Err(CalendarError::NoWorkdays);
         }
@@ -52,10 +44,7 @@ impl Calendar {
         for d in workdays {
             days[d.num_days_from_monday() as usize] = true;
         }
-        Ok(Calendar {
-            workdays: days,
-            holidays: holidays.into_iter().collect(),
-        })
+        Ok(Calendar { workdays: days, holidays: holidays.into_iter().collect() })
     }
 
     /// Parses a weekday name: `Mon`, `monday`, `TUE`, ... (case-insensitive,
@@ -71,9 +60,7 @@ impl Calendar {
             "sat" | "saturday" => Weekday::Sat,
             "sun" | "sunday" => Weekday::Sun,
             _ => {
-                return Err(CalendarError::BadWeekday {
-                    text: s.to_string(),
-                });
+                return Err(CalendarError::BadWeekday { text: s.to_string() });
             }
         };
         Ok(day)
@@ -153,15 +140,8 @@ impl Calendar {
 mod tests {
     use super::*;
 
-    const ALL_DAYS: [Weekday; 7] = [
-        Weekday::Mon,
-        Weekday::Tue,
-        Weekday::Wed,
-        Weekday::Thu,
-        Weekday::Fri,
-        Weekday::Sat,
-        Weekday::Sun,
-    ];
+    const ALL_DAYS: [Weekday; 7] =
+        [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -181,22 +161,13 @@ mod tests {
 
     #[test]
     fn new_rejects_empty_workdays() {
-        assert_eq!(
-            Calendar::new(&[], [date(2026, 1, 1)]),
-            Err(CalendarError::NoWorkdays)
-        );
+        assert_eq!(Calendar::new(&[], [date(2026, 1, 1)]), Err(CalendarError::NoWorkdays));
     }
 
     #[test]
     fn holidays_are_not_workdays() {
         let cal = Calendar::new(
-            &[
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Fri,
-            ],
+            &[Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri],
             [date(2026, 12, 25)],
         )
         .unwrap();
@@ -245,33 +216,17 @@ mod tests {
     fn parse_weekday_rejects_other_text() {
         for text in ["", "mo", "mond", "tues", "weekday", "1", "lundi"] {
             let err = Calendar::parse_weekday(text).unwrap_err();
-            assert_eq!(
-                err,
-                CalendarError::BadWeekday {
-                    text: text.to_string()
-                }
-            );
+            assert_eq!(err, CalendarError::BadWeekday { text: text.to_string() });
             assert!(err.to_string().contains("Mon, Tue"), "{err}");
         }
     }
 
     #[test]
     fn next_workday_after_skips_weekend_and_holidays() {
-        let cal = Calendar::new(
-            &[
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Fri,
-            ],
-            [date(2026, 3, 9)],
-        )
-        .unwrap();
-        assert_eq!(
-            cal.next_workday_after(date(2026, 3, 6), 30),
-            Some(date(2026, 3, 10))
-        );
+        let cal =
+            Calendar::new(&[Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri], [date(2026, 3, 9)])
+                .unwrap();
+        assert_eq!(cal.next_workday_after(date(2026, 3, 6), 30), Some(date(2026, 3, 10)));
         assert_eq!(cal.next_workday_after(date(2026, 3, 6), 3), None);
     }
 
@@ -302,17 +257,7 @@ mod tests {
         ];
         let calendars = [
             Calendar::default(),
-            Calendar::new(
-                &[
-                    Weekday::Mon,
-                    Weekday::Tue,
-                    Weekday::Wed,
-                    Weekday::Thu,
-                    Weekday::Fri,
-                ],
-                holidays,
-            )
-            .unwrap(),
+            Calendar::new(&[Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri], holidays).unwrap(),
             Calendar::new(&[Weekday::Wed], holidays).unwrap(),
             Calendar::new(&[Weekday::Sun, Weekday::Thu, Weekday::Fri], holidays).unwrap(),
             Calendar::new(&ALL_DAYS, holidays).unwrap(),

@@ -32,11 +32,7 @@ pub(crate) fn naive_local(t: DateTime<Utc>, tz: Tz) -> NaiveDateTime {
 }
 
 fn saturate(naive: NaiveDateTime) -> DateTime<Utc> {
-    if naive.and_utc() > DateTime::<Utc>::UNIX_EPOCH {
-        DateTime::<Utc>::MAX_UTC
-    } else {
-        DateTime::<Utc>::MIN_UTC
-    }
+    if naive.and_utc() > DateTime::<Utc>::UNIX_EPOCH { DateTime::<Utc>::MAX_UTC } else { DateTime::<Utc>::MIN_UTC }
 }
 
 /// UTC offsets in tzdata stay well within +-16 hours; searching +-26 hours
@@ -82,10 +78,7 @@ mod tests {
     use chrono::NaiveDate;
 
     fn naive(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(y, mo, d)
-            .unwrap()
-            .and_hms_opt(h, mi, s)
-            .unwrap()
+        NaiveDate::from_ymd_opt(y, mo, d).unwrap().and_hms_opt(h, mi, s).unwrap()
     }
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
@@ -99,14 +92,8 @@ mod tests {
     #[test]
     fn ordinary_time_is_its_single_instant() {
         let ny = zone("America/New_York");
-        assert_eq!(
-            resolve_local(naive(2026, 1, 15, 9, 0, 0), ny),
-            utc(2026, 1, 15, 14, 0, 0)
-        );
-        assert_eq!(
-            resolve_local(naive(2026, 7, 15, 9, 0, 0), ny),
-            utc(2026, 7, 15, 13, 0, 0)
-        );
+        assert_eq!(resolve_local(naive(2026, 1, 15, 9, 0, 0), ny), utc(2026, 1, 15, 14, 0, 0));
+        assert_eq!(resolve_local(naive(2026, 7, 15, 9, 0, 0), ny), utc(2026, 7, 15, 13, 0, 0));
     }
 
     #[test]
@@ -114,19 +101,10 @@ mod tests {
         let ny = zone("America/New_York");
         // 02:00..03:00 does not exist on 2026-03-08; the clocks jump at 07:00Z.
         for (h, m, s) in [(2, 0, 0), (2, 30, 0), (2, 59, 59)] {
-            assert_eq!(
-                resolve_local(naive(2026, 3, 8, h, m, s), ny),
-                utc(2026, 3, 8, 7, 0, 0)
-            );
+            assert_eq!(resolve_local(naive(2026, 3, 8, h, m, s), ny), utc(2026, 3, 8, 7, 0, 0));
         }
-        assert_eq!(
-            resolve_local(naive(2026, 3, 8, 1, 59, 59), ny),
-            utc(2026, 3, 8, 6, 59, 59)
-        );
-        assert_eq!(
-            resolve_local(naive(2026, 3, 8, 3, 0, 0), ny),
-            utc(2026, 3, 8, 7, 0, 0)
-        );
+        assert_eq!(resolve_local(naive(2026, 3, 8, 1, 59, 59), ny), utc(2026, 3, 8, 6, 59, 59));
+        assert_eq!(resolve_local(naive(2026, 3, 8, 3, 0, 0), ny), utc(2026, 3, 8, 7, 0, 0));
     }
 
     #[test]
@@ -140,101 +118,44 @@ mod tests {
     fn repeated_hour_takes_earlier_instant_new_york() {
         let ny = zone("America/New_York");
         // 01:00..02:00 happens twice on 2026-11-01 (EDT then EST).
-        assert_eq!(
-            resolve_local(naive(2026, 11, 1, 1, 0, 0), ny),
-            utc(2026, 11, 1, 5, 0, 0)
-        );
-        assert_eq!(
-            resolve_local(naive(2026, 11, 1, 1, 30, 0), ny),
-            utc(2026, 11, 1, 5, 30, 0)
-        );
-        assert_eq!(
-            resolve_local(naive(2026, 11, 1, 1, 59, 59), ny),
-            utc(2026, 11, 1, 5, 59, 59)
-        );
-        assert_eq!(
-            resolve_local(naive(2026, 11, 1, 2, 0, 0), ny),
-            utc(2026, 11, 1, 7, 0, 0)
-        );
+        assert_eq!(resolve_local(naive(2026, 11, 1, 1, 0, 0), ny), utc(2026, 11, 1, 5, 0, 0));
+        assert_eq!(resolve_local(naive(2026, 11, 1, 1, 30, 0), ny), utc(2026, 11, 1, 5, 30, 0));
+        assert_eq!(resolve_local(naive(2026, 11, 1, 1, 59, 59), ny), utc(2026, 11, 1, 5, 59, 59));
+        assert_eq!(resolve_local(naive(2026, 11, 1, 2, 0, 0), ny), utc(2026, 11, 1, 7, 0, 0));
     }
 
     #[test]
     fn berlin_spring_forward_and_fall_back() {
         let berlin = zone("Europe/Berlin");
-        assert_eq!(
-            resolve_local(naive(2026, 3, 29, 2, 30, 0), berlin),
-            utc(2026, 3, 29, 1, 0, 0)
-        );
-        assert_eq!(
-            resolve_local(naive(2026, 3, 29, 3, 0, 0), berlin),
-            utc(2026, 3, 29, 1, 0, 0)
-        );
-        assert_eq!(
-            resolve_local(naive(2026, 10, 25, 2, 30, 0), berlin),
-            utc(2026, 10, 25, 0, 30, 0)
-        );
-        assert_eq!(
-            resolve_local(naive(2026, 10, 25, 3, 0, 0), berlin),
-            utc(2026, 10, 25, 2, 0, 0)
-        );
+        assert_eq!(resolve_local(naive(2026, 3, 29, 2, 30, 0), berlin), utc(2026, 3, 29, 1, 0, 0));
+        assert_eq!(resolve_local(naive(2026, 3, 29, 3, 0, 0), berlin), utc(2026, 3, 29, 1, 0, 0));
+        assert_eq!(resolve_local(naive(2026, 10, 25, 2, 30, 0), berlin), utc(2026, 10, 25, 0, 30, 0));
+        assert_eq!(resolve_local(naive(2026, 10, 25, 3, 0, 0), berlin), utc(2026, 10, 25, 2, 0, 0));
     }
 
     #[test]
     fn lord_howe_half_hour_gap_and_overlap() {
         let lh = zone("Australia/Lord_Howe");
         // 2026-10-04 02:00 +10:30 -> 02:30 +11 at 15:30Z on the 3rd.
-        assert_eq!(
-            resolve_local(naive(2026, 10, 4, 2, 0, 0), lh),
-            utc(2026, 10, 3, 15, 30, 0)
-        );
-        assert_eq!(
-            resolve_local(naive(2026, 10, 4, 2, 15, 0), lh),
-            utc(2026, 10, 3, 15, 30, 0)
-        );
-        assert_eq!(
-            resolve_local(naive(2026, 10, 4, 2, 30, 0), lh),
-            utc(2026, 10, 3, 15, 30, 0)
-        );
-        assert_eq!(
-            resolve_local(naive(2026, 10, 4, 1, 59, 0), lh),
-            utc(2026, 10, 3, 15, 29, 0)
-        );
+        assert_eq!(resolve_local(naive(2026, 10, 4, 2, 0, 0), lh), utc(2026, 10, 3, 15, 30, 0));
+        assert_eq!(resolve_local(naive(2026, 10, 4, 2, 15, 0), lh), utc(2026, 10, 3, 15, 30, 0));
+        assert_eq!(resolve_local(naive(2026, 10, 4, 2, 30, 0), lh), utc(2026, 10, 3, 15, 30, 0));
+        assert_eq!(resolve_local(naive(2026, 10, 4, 1, 59, 0), lh), utc(2026, 10, 3, 15, 29, 0));
         // 2026-04-05 02:00 +11 -> 01:30 +10:30 at 15:00Z on the 4th.
-        assert_eq!(
-            resolve_local(naive(2026, 4, 5, 1, 45, 0), lh),
-            utc(2026, 4, 4, 14, 45, 0)
-        );
-        assert_eq!(
-            resolve_local(naive(2026, 4, 5, 2, 0, 0), lh),
-            utc(2026, 4, 4, 15, 30, 0)
-        );
+        assert_eq!(resolve_local(naive(2026, 4, 5, 1, 45, 0), lh), utc(2026, 4, 4, 14, 45, 0));
+        assert_eq!(resolve_local(naive(2026, 4, 5, 2, 0, 0), lh), utc(2026, 4, 4, 15, 30, 0));
     }
 
     #[test]
     fn santiago_missing_midnight_and_repeated_evening() {
         let scl = zone("America/Santiago");
         // 2026-09-06 00:00 -04 -> 01:00 -03 at 04:00Z: the local midnight does not exist.
-        assert_eq!(
-            resolve_local(naive(2026, 9, 6, 0, 0, 0), scl),
-            utc(2026, 9, 6, 4, 0, 0)
-        );
-        assert_eq!(
-            resolve_local(naive(2026, 9, 6, 0, 30, 0), scl),
-            utc(2026, 9, 6, 4, 0, 0)
-        );
-        assert_eq!(
-            resolve_local(naive(2026, 9, 5, 23, 59, 0), scl),
-            utc(2026, 9, 6, 3, 59, 0)
-        );
+        assert_eq!(resolve_local(naive(2026, 9, 6, 0, 0, 0), scl), utc(2026, 9, 6, 4, 0, 0));
+        assert_eq!(resolve_local(naive(2026, 9, 6, 0, 30, 0), scl), utc(2026, 9, 6, 4, 0, 0));
+        assert_eq!(resolve_local(naive(2026, 9, 5, 23, 59, 0), scl), utc(2026, 9, 6, 3, 59, 0));
         // 2026-04-05 00:00 -03 -> 2026-04-04 23:00 -04 at 03:00Z: 23:xx on the 4th repeats.
-        assert_eq!(
-            resolve_local(naive(2026, 4, 4, 23, 30, 0), scl),
-            utc(2026, 4, 5, 2, 30, 0)
-        );
-        assert_eq!(
-            resolve_local(naive(2026, 4, 5, 0, 0, 0), scl),
-            utc(2026, 4, 5, 4, 0, 0)
-        );
+        assert_eq!(resolve_local(naive(2026, 4, 4, 23, 30, 0), scl), utc(2026, 4, 5, 2, 30, 0));
+        assert_eq!(resolve_local(naive(2026, 4, 5, 0, 0, 0), scl), utc(2026, 4, 5, 4, 0, 0));
     }
 
     #[test]

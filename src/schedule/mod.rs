@@ -86,18 +86,11 @@ pub fn due(
 ) -> Result<Due, WindowError> {
     let planned = wait.after(prev, tz, cal);
     let Some(window) = window else {
-        return Ok(Due {
-            at: planned,
-            planned,
-            reason: None,
-        });
+        return Ok(Due { at: planned, planned, reason: None });
     };
     let at = window
         .next_slot(planned, tz, cal)
-        .ok_or_else(|| WindowError::NoSlot {
-            window: window.to_string(),
-            after: planned,
-        })?;
+        .ok_or_else(|| WindowError::NoSlot { window: window.to_string(), after: planned })?;
     let reason = if at == planned {
         None
     } else {
@@ -106,11 +99,7 @@ pub fn due(
             _ => Some(Delay::Window),
         }
     };
-    Ok(Due {
-        at,
-        planned,
-        reason,
-    })
+    Ok(Due { at, planned, reason })
 }
 
 /// First retry delay after a temporary send failure.
@@ -122,11 +111,7 @@ const RETRY_CAP_SECS: i64 = 3600;
 /// (120 s, 240 s, ...), capped at 1 hour. Attempt 0 is treated as attempt 1.
 pub fn retry_delay(attempts: u32) -> Duration {
     let doublings = attempts.saturating_sub(1);
-    let secs = if doublings >= 6 {
-        RETRY_CAP_SECS
-    } else {
-        (RETRY_BASE_SECS << doublings).min(RETRY_CAP_SECS)
-    };
+    let secs = if doublings >= 6 { RETRY_CAP_SECS } else { (RETRY_BASE_SECS << doublings).min(RETRY_CAP_SECS) };
     Duration::seconds(secs)
 }
 
@@ -143,10 +128,7 @@ mod tests {
     }
 
     fn local(tz: Tz, y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        tz.with_ymd_and_hms(y, mo, d, h, mi, 0)
-            .single()
-            .unwrap()
-            .with_timezone(&Utc)
+        tz.with_ymd_and_hms(y, mo, d, h, mi, 0).single().unwrap().with_timezone(&Utc)
     }
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -162,13 +144,7 @@ mod tests {
     }
 
     fn weekdays() -> [Weekday; 5] {
-        [
-            Weekday::Mon,
-            Weekday::Tue,
-            Weekday::Wed,
-            Weekday::Thu,
-            Weekday::Fri,
-        ]
+        [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri]
     }
 
     #[test]
@@ -275,15 +251,7 @@ mod tests {
     fn due_in_dst_gap_window_slot() {
         let w = window("0 30 2 * * *");
         let cal = Calendar::new(
-            &[
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Fri,
-                Weekday::Sat,
-                Weekday::Sun,
-            ],
+            &[Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun],
             [],
         )
         .unwrap();
@@ -300,13 +268,7 @@ mod tests {
         let cal = Calendar::default();
         let prev = utc(2026, 3, 2, 0, 0);
         let err = due(prev, &wait("1d"), Some(&w), NY, &cal).unwrap_err();
-        assert_eq!(
-            err,
-            WindowError::NoSlot {
-                window: "0 0 10 * * Sat".to_string(),
-                after: utc(2026, 3, 3, 0, 0),
-            }
-        );
+        assert_eq!(err, WindowError::NoSlot { window: "0 0 10 * * Sat".to_string(), after: utc(2026, 3, 3, 0, 0) });
         assert!(err.to_string().contains("5 years"));
     }
 
@@ -326,11 +288,7 @@ mod tests {
             (u32::MAX, 3600),
         ];
         for (attempts, secs) in cases {
-            assert_eq!(
-                retry_delay(attempts),
-                Duration::seconds(secs),
-                "attempt {attempts}"
-            );
+            assert_eq!(retry_delay(attempts), Duration::seconds(secs), "attempt {attempts}");
         }
     }
 }

@@ -40,19 +40,13 @@ pub enum WaitError {
     Empty,
     #[error("invalid wait {text:?}: waits cannot be negative (accepted units: m, h, d, w, bd)")]
     Negative { text: String },
-    #[error(
-        "invalid wait {text:?}: missing unit after the number (accepted units: m, h, d, w, bd)"
-    )]
+    #[error("invalid wait {text:?}: missing unit after the number (accepted units: m, h, d, w, bd)")]
     MissingUnit { text: String },
-    #[error(
-        "invalid wait {text:?}: expected a number before the unit, e.g. 2d (accepted units: m, h, d, w, bd)"
-    )]
+    #[error("invalid wait {text:?}: expected a number before the unit, e.g. 2d (accepted units: m, h, d, w, bd)")]
     MissingNumber { text: String },
     #[error("invalid wait {text:?}: unknown unit {unit:?} (accepted units: m, h, d, w, bd)")]
     UnknownUnit { text: String, unit: String },
-    #[error(
-        "invalid wait {text:?}: longer than the maximum of {max} (10 years; accepted units: m, h, d, w, bd)"
-    )]
+    #[error("invalid wait {text:?}: longer than the maximum of {max} (10 years; accepted units: m, h, d, w, bd)")]
     TooLong { text: String, max: String },
 }
 
@@ -83,16 +77,10 @@ impl FromStr for Wait {
             "w" => (Wait::Weeks, MAX_WEEKS),
             "bd" => (Wait::BusinessDays, MAX_BUSINESS_DAYS),
             _ => {
-                return Err(WaitError::UnknownUnit {
-                    text: text(),
-                    unit: unit.to_string(),
-                });
+                return Err(WaitError::UnknownUnit { text: text(), unit: unit.to_string() });
             }
         };
-        let too_long = || WaitError::TooLong {
-            text: text(),
-            max: make(max).to_string(),
-        };
+        let too_long = || WaitError::TooLong { text: text(), max: make(max).to_string() };
         // Only ASCII digits here, so the sole parse failure is overflow.
         let n: u32 = digits.parse().map_err(|_| too_long())?;
         if n > max {
@@ -129,8 +117,7 @@ impl Wait {
     /// only by `bd`. Results past chrono's range saturate to
     /// `DateTime::<Utc>::MAX_UTC`.
     pub fn after(&self, from: DateTime<Utc>, tz: Tz, cal: &Calendar) -> DateTime<Utc> {
-        self.try_after(from, tz, cal)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        self.try_after(from, tz, cal).unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     fn try_after(&self, from: DateTime<Utc>, tz: Tz, cal: &Calendar) -> Option<DateTime<Utc>> {
@@ -167,10 +154,7 @@ mod tests {
     }
 
     fn local(tz: Tz, y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        tz.with_ymd_and_hms(y, mo, d, h, mi, 0)
-            .single()
-            .unwrap()
-            .with_timezone(&Utc)
+        tz.with_ymd_and_hms(y, mo, d, h, mi, 0).single().unwrap().with_timezone(&Utc)
     }
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -221,50 +205,15 @@ mod tests {
             ("", WaitError::Empty),
             ("   ", WaitError::Empty),
             ("2", WaitError::MissingUnit { text: "2".into() }),
-            (
-                "2x",
-                WaitError::UnknownUnit {
-                    text: "2x".into(),
-                    unit: "x".into(),
-                },
-            ),
+            ("2x", WaitError::UnknownUnit { text: "2x".into(), unit: "x".into() }),
             ("-1d", WaitError::Negative { text: "-1d".into() }),
-            (
-                "wiat",
-                WaitError::MissingNumber {
-                    text: "wiat".into(),
-                },
-            ),
+            ("wiat", WaitError::MissingNumber { text: "wiat".into() }),
             ("d", WaitError::MissingNumber { text: "d".into() }),
             ("+2d", WaitError::MissingNumber { text: "+2d".into() }),
-            (
-                "2 d",
-                WaitError::UnknownUnit {
-                    text: "2 d".into(),
-                    unit: " d".into(),
-                },
-            ),
-            (
-                "2D",
-                WaitError::UnknownUnit {
-                    text: "2D".into(),
-                    unit: "D".into(),
-                },
-            ),
-            (
-                "1.5h",
-                WaitError::UnknownUnit {
-                    text: "1.5h".into(),
-                    unit: ".5h".into(),
-                },
-            ),
-            (
-                "2dd",
-                WaitError::UnknownUnit {
-                    text: "2dd".into(),
-                    unit: "dd".into(),
-                },
-            ),
+            ("2 d", WaitError::UnknownUnit { text: "2 d".into(), unit: " d".into() }),
+            ("2D", WaitError::UnknownUnit { text: "2D".into(), unit: "D".into() }),
+            ("1.5h", WaitError::UnknownUnit { text: "1.5h".into(), unit: ".5h".into() }),
+            ("2dd", WaitError::UnknownUnit { text: "2dd".into(), unit: "dd".into() }),
         ];
         for (text, want) in cases {
             let err = text.parse::<Wait>().unwrap_err();
@@ -279,26 +228,12 @@ mod tests {
 
     #[test]
     fn parse_rejects_overflow_and_too_long() {
-        for text in [
-            "3651d",
-            "522w",
-            "5256001m",
-            "87601h",
-            "3651bd",
-            "99999999999999999999d",
-            "4294967296m",
-        ] {
+        for text in ["3651d", "522w", "5256001m", "87601h", "3651bd", "99999999999999999999d", "4294967296m"] {
             let err = text.parse::<Wait>().unwrap_err();
             assert!(matches!(err, WaitError::TooLong { .. }), "{text}: {err:?}");
             assert!(err.to_string().contains(text), "{err}");
         }
-        assert!(
-            "3651d"
-                .parse::<Wait>()
-                .unwrap_err()
-                .to_string()
-                .contains("maximum of 3650d")
-        );
+        assert!("3651d".parse::<Wait>().unwrap_err().to_string().contains("maximum of 3650d"));
     }
 
     #[test]
@@ -359,61 +294,31 @@ mod tests {
         let cal = Calendar::default();
         // 2026-03-06 is a Friday.
         let fri = local(NY, 2026, 3, 6, 10, 0);
-        assert_eq!(
-            wait("1bd").after(fri, NY, &cal),
-            local(NY, 2026, 3, 9, 10, 0)
-        );
-        assert_eq!(
-            wait("2bd").after(fri, NY, &cal),
-            local(NY, 2026, 3, 10, 10, 0)
-        );
+        assert_eq!(wait("1bd").after(fri, NY, &cal), local(NY, 2026, 3, 9, 10, 0));
+        assert_eq!(wait("2bd").after(fri, NY, &cal), local(NY, 2026, 3, 10, 10, 0));
         let sat = local(NY, 2026, 3, 7, 10, 0);
-        assert_eq!(
-            wait("2bd").after(sat, NY, &cal),
-            local(NY, 2026, 3, 10, 10, 0)
-        );
+        assert_eq!(wait("2bd").after(sat, NY, &cal), local(NY, 2026, 3, 10, 10, 0));
         let sun = local(NY, 2026, 3, 8, 10, 0);
-        assert_eq!(
-            wait("1bd").after(sun, NY, &cal),
-            local(NY, 2026, 3, 9, 10, 0)
-        );
+        assert_eq!(wait("1bd").after(sun, NY, &cal), local(NY, 2026, 3, 9, 10, 0));
         let mon = local(NY, 2026, 3, 9, 10, 0);
-        assert_eq!(
-            wait("5bd").after(mon, NY, &cal),
-            local(NY, 2026, 3, 16, 10, 0)
-        );
+        assert_eq!(wait("5bd").after(mon, NY, &cal), local(NY, 2026, 3, 16, 10, 0));
         assert_eq!(wait("0bd").after(sat, NY, &cal), sat);
     }
 
     #[test]
     fn business_days_skip_holidays() {
         let cal = Calendar::new(
-            &[
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Fri,
-            ],
+            &[Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri],
             [date(2026, 12, 24), date(2026, 12, 25), date(2026, 12, 28)],
         )
         .unwrap();
         // Wednesday 2026-12-23 09:00 + 1bd: 24, 25 holidays, 26/27 weekend, 28 holiday -> Tue 29th.
         let from = local(NY, 2026, 12, 23, 9, 0);
-        assert_eq!(
-            wait("1bd").after(from, NY, &cal),
-            local(NY, 2026, 12, 29, 9, 0)
-        );
-        assert_eq!(
-            wait("2bd").after(from, NY, &cal),
-            local(NY, 2026, 12, 30, 9, 0)
-        );
+        assert_eq!(wait("1bd").after(from, NY, &cal), local(NY, 2026, 12, 29, 9, 0));
+        assert_eq!(wait("2bd").after(from, NY, &cal), local(NY, 2026, 12, 30, 9, 0));
         // A holiday start date never counts itself.
         let from = local(NY, 2026, 12, 25, 9, 0);
-        assert_eq!(
-            wait("1bd").after(from, NY, &cal),
-            local(NY, 2026, 12, 29, 9, 0)
-        );
+        assert_eq!(wait("1bd").after(from, NY, &cal), local(NY, 2026, 12, 29, 9, 0));
     }
 
     #[test]
@@ -427,15 +332,7 @@ mod tests {
     #[test]
     fn business_days_landing_in_gap_move_to_gap_end() {
         // Every day a workday; 02:30 on 2026-03-08 does not exist in New York.
-        let all = [
-            Weekday::Mon,
-            Weekday::Tue,
-            Weekday::Wed,
-            Weekday::Thu,
-            Weekday::Fri,
-            Weekday::Sat,
-            Weekday::Sun,
-        ];
+        let all = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
         let cal = Calendar::new(&all, []).unwrap();
         let from = local(NY, 2026, 3, 7, 2, 30);
         assert_eq!(wait("1bd").after(from, NY, &cal), utc(2026, 3, 8, 7, 0));
@@ -446,16 +343,10 @@ mod tests {
         let cal = Calendar::default();
         // Saturday 2026-03-07 03:00Z is still Friday 22:00 in New York.
         let from = utc(2026, 3, 7, 3, 0);
-        assert_eq!(
-            wait("1bd").after(from, NY, &cal),
-            local(NY, 2026, 3, 9, 22, 0)
-        );
+        assert_eq!(wait("1bd").after(from, NY, &cal), local(NY, 2026, 3, 9, 22, 0));
         // ...but Saturday 04:00 in Berlin.
         let berlin = chrono_tz::Europe::Berlin;
-        assert_eq!(
-            wait("1bd").after(from, berlin, &cal),
-            local(berlin, 2026, 3, 9, 4, 0)
-        );
+        assert_eq!(wait("1bd").after(from, berlin, &cal), local(berlin, 2026, 3, 9, 4, 0));
     }
 
     #[test]
@@ -471,13 +362,7 @@ mod tests {
         ] {
             assert!(w.after(from, NY, &cal) > from, "{w}");
         }
-        assert_eq!(
-            Wait::Hours(u32::MAX).after(from, NY, &cal),
-            DateTime::<Utc>::MAX_UTC
-        );
-        assert_eq!(
-            Wait::BusinessDays(u32::MAX).after(from, NY, &cal),
-            DateTime::<Utc>::MAX_UTC
-        );
+        assert_eq!(Wait::Hours(u32::MAX).after(from, NY, &cal), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(Wait::BusinessDays(u32::MAX).after(from, NY, &cal), DateTime::<Utc>::MAX_UTC);
     }
 }

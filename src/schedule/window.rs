@@ -53,10 +53,7 @@ pub enum WindowError {
     NeverMatches { text: String },
     /// No slot on a workday within 5 years of the asked instant.
     #[error("window {window:?} has no slot on a workday within 5 years after {after}")]
-    NoSlot {
-        window: String,
-        after: DateTime<Utc>,
-    },
+    NoSlot { window: String, after: DateTime<Utc> },
 }
 
 impl FromStr for Window {
@@ -66,15 +63,10 @@ impl FromStr for Window {
         let text = s.trim();
         let fields = text.split_whitespace().count();
         if !(6..=7).contains(&fields) {
-            return Err(WindowError::Parse {
-                text: text.to_string(),
-                message: format!("found {fields} fields"),
-            });
+            return Err(WindowError::Parse { text: text.to_string(), message: format!("found {fields} fields") });
         }
-        let schedule = cron::Schedule::from_str(text).map_err(|e| WindowError::Parse {
-            text: text.to_string(),
-            message: one_line(&e.to_string()),
-        })?;
+        let schedule = cron::Schedule::from_str(text)
+            .map_err(|e| WindowError::Parse { text: text.to_string(), message: one_line(&e.to_string()) })?;
         // Years run 1970..=2100 in the cron crate; from the start of that range
         // an expression that ever matches finds its first match.
         let matches_ever = DateTime::<Utc>::UNIX_EPOCH
@@ -82,14 +74,9 @@ impl FromStr for Window {
             .and_then(|before| schedule.after(&before).next())
             .is_some();
         if !matches_ever {
-            return Err(WindowError::NeverMatches {
-                text: text.to_string(),
-            });
+            return Err(WindowError::NeverMatches { text: text.to_string() });
         }
-        Ok(Window {
-            schedule,
-            source: text.to_string(),
-        })
+        Ok(Window { schedule, source: text.to_string() })
     }
 }
 
@@ -98,16 +85,10 @@ impl FromStr for Window {
 /// none.
 fn one_line(message: &str) -> String {
     let lines: Vec<&str> = message.lines().collect();
-    let caret = lines
-        .iter()
-        .position(|l| l.contains('^') && l.chars().all(|c| c == ' ' || c == '^'));
+    let caret = lines.iter().position(|l| l.contains('^') && l.chars().all(|c| c == ' ' || c == '^'));
     match caret {
         Some(i) => {
-            let detail: Vec<&str> = lines[i + 1..]
-                .iter()
-                .map(|l| l.trim())
-                .filter(|l| !l.is_empty())
-                .collect();
+            let detail: Vec<&str> = lines[i + 1..].iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect();
             if detail.is_empty() {
                 let column = lines[i].find('^').map_or(1, |c| c + 1);
                 format!("syntax error at column {column}")
@@ -116,16 +97,8 @@ fn one_line(message: &str) -> String {
             }
         }
         None => {
-            let joined: Vec<&str> = lines
-                .iter()
-                .map(|l| l.trim())
-                .filter(|l| !l.is_empty())
-                .collect();
-            if joined.is_empty() {
-                "syntax error".to_string()
-            } else {
-                joined.join(" ")
-            }
+            let joined: Vec<&str> = lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect();
+            if joined.is_empty() { "syntax error".to_string() } else { joined.join(" ") }
         }
     }
 }
@@ -142,12 +115,7 @@ impl Window {
     /// if there is none in the next 5 years. Non-workdays are skipped a whole
     /// day at a time, so the cost does not depend on the window's granularity.
     pub fn next_slot(&self, t: DateTime<Utc>, tz: Tz, cal: &Calendar) -> Option<DateTime<Utc>> {
-        self.search(
-            t,
-            tz,
-            |d| cal.is_workday(d),
-            |d, max| cal.next_workday_after(d, max),
-        )
+        self.search(t, tz, |d| cal.is_workday(d), |d, max| cal.next_workday_after(d, max))
     }
 
     /// Same as [`Window::next_slot`], ignoring the calendar (every day
@@ -253,15 +221,8 @@ mod tests {
     use std::collections::BTreeSet;
 
     const NY: Tz = chrono_tz::America::New_York;
-    const ALL_DAYS: [Weekday; 7] = [
-        Weekday::Mon,
-        Weekday::Tue,
-        Weekday::Wed,
-        Weekday::Thu,
-        Weekday::Fri,
-        Weekday::Sat,
-        Weekday::Sun,
-    ];
+    const ALL_DAYS: [Weekday; 7] =
+        [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
@@ -269,10 +230,7 @@ mod tests {
 
     /// An unambiguous local time.
     fn local(tz: Tz, y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        tz.with_ymd_and_hms(y, mo, d, h, mi, 0)
-            .single()
-            .unwrap()
-            .with_timezone(&Utc)
+        tz.with_ymd_and_hms(y, mo, d, h, mi, 0).single().unwrap().with_timezone(&Utc)
     }
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -291,12 +249,7 @@ mod tests {
 
     #[test]
     fn parse_keeps_source_text_for_display() {
-        for text in [
-            "0 * 9-16 * * Mon-Fri",
-            "0 30 9 * * *",
-            "0 0 9 * * Mon-Fri 2027",
-            "0 0 9 * * mon,wed",
-        ] {
+        for text in ["0 * 9-16 * * Mon-Fri", "0 30 9 * * *", "0 0 9 * * Mon-Fri 2027", "0 0 9 * * mon,wed"] {
             let w = window(text);
             assert_eq!(w.to_string(), text);
             assert_eq!(w.to_string().parse::<Window>().unwrap(), w);
@@ -330,12 +283,7 @@ mod tests {
     #[test]
     fn parse_rejects_expressions_that_never_match() {
         for text in ["0 0 0 30 2 *", "0 0 0 31 4 *", "0 0 0 31 2,4,6,9,11 *"] {
-            assert_eq!(
-                text.parse::<Window>(),
-                Err(WindowError::NeverMatches {
-                    text: text.to_string()
-                }),
-            );
+            assert_eq!(text.parse::<Window>(), Err(WindowError::NeverMatches { text: text.to_string() }),);
         }
         // February 29th does match, in leap years.
         assert!("0 0 9 29 2 *".parse::<Window>().is_ok());
@@ -348,24 +296,12 @@ mod tests {
         let w = window("0 30 2 * * *");
         // 2026-03-08 02:30 does not exist in New York; the slot fires at 03:00 EDT.
         let from = local(NY, 2026, 3, 7, 3, 0);
-        assert_eq!(
-            w.next_slot_any_day(from, NY),
-            Some(utc(2026, 3, 8, 7, 0, 0))
-        );
-        assert_eq!(
-            w.next_slot(from, NY, &every_day()),
-            Some(utc(2026, 3, 8, 7, 0, 0))
-        );
+        assert_eq!(w.next_slot_any_day(from, NY), Some(utc(2026, 3, 8, 7, 0, 0)));
+        assert_eq!(w.next_slot(from, NY, &every_day()), Some(utc(2026, 3, 8, 7, 0, 0)));
         // Asking at the transition instant itself gives it.
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 3, 8, 7, 0, 0), NY),
-            Some(utc(2026, 3, 8, 7, 0, 0))
-        );
+        assert_eq!(w.next_slot_any_day(utc(2026, 3, 8, 7, 0, 0), NY), Some(utc(2026, 3, 8, 7, 0, 0)));
         // One second later: the next day's 02:30 EDT.
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 3, 8, 7, 0, 1), NY),
-            Some(utc(2026, 3, 9, 6, 30, 0))
-        );
+        assert_eq!(w.next_slot_any_day(utc(2026, 3, 8, 7, 0, 1), NY), Some(utc(2026, 3, 9, 6, 30, 0)));
     }
 
     #[test]
@@ -373,14 +309,8 @@ mod tests {
         // Every minute of 02:xx plus 03:00 maps to 07:00Z on 2026-03-08.
         let w = window("0 * 2-3 * * *");
         let from = utc(2026, 3, 8, 6, 59, 30);
-        assert_eq!(
-            w.next_slot_any_day(from, NY),
-            Some(utc(2026, 3, 8, 7, 0, 0))
-        );
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 3, 8, 7, 0, 1), NY),
-            Some(utc(2026, 3, 8, 7, 1, 0))
-        );
+        assert_eq!(w.next_slot_any_day(from, NY), Some(utc(2026, 3, 8, 7, 0, 0)));
+        assert_eq!(w.next_slot_any_day(utc(2026, 3, 8, 7, 0, 1), NY), Some(utc(2026, 3, 8, 7, 1, 0)));
     }
 
     #[test]
@@ -388,25 +318,13 @@ mod tests {
         let w = window("0 30 1 * * *");
         let cal = every_day();
         // 2026-11-01 01:30 happens twice in New York; only the EDT one (05:30Z) is a slot.
-        assert_eq!(
-            w.next_slot(utc(2026, 11, 1, 0, 0, 0), NY, &cal),
-            Some(utc(2026, 11, 1, 5, 30, 0))
-        );
+        assert_eq!(w.next_slot(utc(2026, 11, 1, 0, 0, 0), NY, &cal), Some(utc(2026, 11, 1, 5, 30, 0)));
         // The next slot after it is 2026-11-02 01:30 EST.
-        assert_eq!(
-            w.next_slot(utc(2026, 11, 1, 5, 30, 1), NY, &cal),
-            Some(utc(2026, 11, 2, 6, 30, 0))
-        );
+        assert_eq!(w.next_slot(utc(2026, 11, 1, 5, 30, 1), NY, &cal), Some(utc(2026, 11, 2, 6, 30, 0)));
         // From 06:10Z (01:10 EST, the second pass) it is the next day too.
-        assert_eq!(
-            w.next_slot(utc(2026, 11, 1, 6, 10, 0), NY, &cal),
-            Some(utc(2026, 11, 2, 6, 30, 0))
-        );
+        assert_eq!(w.next_slot(utc(2026, 11, 1, 6, 10, 0), NY, &cal), Some(utc(2026, 11, 2, 6, 30, 0)));
         // And the second 01:30 (06:30Z) is not a slot.
-        assert_eq!(
-            w.next_slot(utc(2026, 11, 1, 6, 30, 0), NY, &cal),
-            Some(utc(2026, 11, 2, 6, 30, 0))
-        );
+        assert_eq!(w.next_slot(utc(2026, 11, 1, 6, 30, 0), NY, &cal), Some(utc(2026, 11, 2, 6, 30, 0)));
         assert!(w.contains(utc(2026, 11, 1, 5, 30, 0), NY));
         assert!(!w.contains(utc(2026, 11, 1, 6, 30, 0), NY));
     }
@@ -415,18 +333,9 @@ mod tests {
     fn repeated_hour_minute_window_does_not_replay() {
         // Every minute of 01:xx: the first pass fires, the second pass does not.
         let w = window("0 * 1 * * *");
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 11, 1, 5, 59, 30), NY),
-            Some(utc(2026, 11, 2, 6, 0, 0))
-        );
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 11, 1, 5, 58, 30), NY),
-            Some(utc(2026, 11, 1, 5, 59, 0))
-        );
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 11, 1, 6, 0, 0), NY),
-            Some(utc(2026, 11, 2, 6, 0, 0))
-        );
+        assert_eq!(w.next_slot_any_day(utc(2026, 11, 1, 5, 59, 30), NY), Some(utc(2026, 11, 2, 6, 0, 0)));
+        assert_eq!(w.next_slot_any_day(utc(2026, 11, 1, 5, 58, 30), NY), Some(utc(2026, 11, 1, 5, 59, 0)));
+        assert_eq!(w.next_slot_any_day(utc(2026, 11, 1, 6, 0, 0), NY), Some(utc(2026, 11, 2, 6, 0, 0)));
     }
 
     #[test]
@@ -434,23 +343,11 @@ mod tests {
         let berlin = chrono_tz::Europe::Berlin;
         let w = window("0 30 2 * * *");
         // 2026-03-29 02:30 does not exist: fires at 03:00 CEST = 01:00Z.
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 3, 28, 12, 0, 0), berlin),
-            Some(utc(2026, 3, 29, 1, 0, 0))
-        );
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 3, 29, 1, 0, 1), berlin),
-            Some(utc(2026, 3, 30, 0, 30, 0))
-        );
+        assert_eq!(w.next_slot_any_day(utc(2026, 3, 28, 12, 0, 0), berlin), Some(utc(2026, 3, 29, 1, 0, 0)));
+        assert_eq!(w.next_slot_any_day(utc(2026, 3, 29, 1, 0, 1), berlin), Some(utc(2026, 3, 30, 0, 30, 0)));
         // 2026-10-25 02:30 happens twice: once, at 02:30 CEST = 00:30Z.
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 10, 24, 12, 0, 0), berlin),
-            Some(utc(2026, 10, 25, 0, 30, 0))
-        );
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 10, 25, 0, 30, 1), berlin),
-            Some(utc(2026, 10, 26, 1, 30, 0))
-        );
+        assert_eq!(w.next_slot_any_day(utc(2026, 10, 24, 12, 0, 0), berlin), Some(utc(2026, 10, 25, 0, 30, 0)));
+        assert_eq!(w.next_slot_any_day(utc(2026, 10, 25, 0, 30, 1), berlin), Some(utc(2026, 10, 26, 1, 30, 0)));
     }
 
     #[test]
@@ -458,25 +355,13 @@ mod tests {
         let lh = chrono_tz::Australia::Lord_Howe;
         // 2026-10-04 02:00 +10:30 -> 02:30 +11 (15:30Z on the 3rd): 02:15 fires at 02:30.
         let w = window("0 15 2 * * *");
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 10, 3, 0, 0, 0), lh),
-            Some(utc(2026, 10, 3, 15, 30, 0))
-        );
+        assert_eq!(w.next_slot_any_day(utc(2026, 10, 3, 0, 0, 0), lh), Some(utc(2026, 10, 3, 15, 30, 0)));
         // The next day's 02:15 +11 is 15:15Z on the 4th.
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 10, 3, 15, 30, 1), lh),
-            Some(utc(2026, 10, 4, 15, 15, 0))
-        );
+        assert_eq!(w.next_slot_any_day(utc(2026, 10, 3, 15, 30, 1), lh), Some(utc(2026, 10, 4, 15, 15, 0)));
         // 2026-04-05 02:00 +11 -> 01:30 +10:30: 01:45 repeats and fires once (+11, 14:45Z).
         let w = window("0 45 1 * * *");
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 4, 4, 0, 0, 0), lh),
-            Some(utc(2026, 4, 4, 14, 45, 0))
-        );
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 4, 4, 14, 45, 1), lh),
-            Some(utc(2026, 4, 5, 15, 15, 0))
-        );
+        assert_eq!(w.next_slot_any_day(utc(2026, 4, 4, 0, 0, 0), lh), Some(utc(2026, 4, 4, 14, 45, 0)));
+        assert_eq!(w.next_slot_any_day(utc(2026, 4, 4, 14, 45, 1), lh), Some(utc(2026, 4, 5, 15, 15, 0)));
     }
 
     #[test]
@@ -484,24 +369,12 @@ mod tests {
         let scl = chrono_tz::America::Santiago;
         // 2026-09-06 00:00 -04 -> 01:00 -03 at 04:00Z: the midnight slot fires at 01:00.
         let w = window("0 0 0 * * *");
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 9, 5, 12, 0, 0), scl),
-            Some(utc(2026, 9, 6, 4, 0, 0))
-        );
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 9, 6, 4, 0, 1), scl),
-            Some(utc(2026, 9, 7, 3, 0, 0))
-        );
+        assert_eq!(w.next_slot_any_day(utc(2026, 9, 5, 12, 0, 0), scl), Some(utc(2026, 9, 6, 4, 0, 0)));
+        assert_eq!(w.next_slot_any_day(utc(2026, 9, 6, 4, 0, 1), scl), Some(utc(2026, 9, 7, 3, 0, 0)));
         // 2026-04-05 00:00 -03 -> 2026-04-04 23:00 -04: 23:30 on the 4th fires once (-03).
         let w = window("0 30 23 * * *");
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 4, 4, 12, 0, 0), scl),
-            Some(utc(2026, 4, 5, 2, 30, 0))
-        );
-        assert_eq!(
-            w.next_slot_any_day(utc(2026, 4, 5, 2, 30, 1), scl),
-            Some(utc(2026, 4, 6, 3, 30, 0))
-        );
+        assert_eq!(w.next_slot_any_day(utc(2026, 4, 4, 12, 0, 0), scl), Some(utc(2026, 4, 5, 2, 30, 0)));
+        assert_eq!(w.next_slot_any_day(utc(2026, 4, 5, 2, 30, 1), scl), Some(utc(2026, 4, 6, 3, 30, 0)));
         // The 5th's midnight exists once, after the repeated evening (-04).
         assert_eq!(
             window("0 0 0 * * *").next_slot_any_day(utc(2026, 4, 5, 2, 0, 0), scl),
@@ -517,10 +390,7 @@ mod tests {
         let cal = Calendar::default();
         // Friday 2026-03-06 17:05 EST -> Monday 2026-03-09 09:00 EDT (after the DST change).
         let from = local(NY, 2026, 3, 6, 17, 5);
-        assert_eq!(
-            w.next_slot(from, NY, &cal),
-            Some(local(NY, 2026, 3, 9, 9, 0))
-        );
+        assert_eq!(w.next_slot(from, NY, &cal), Some(local(NY, 2026, 3, 9, 9, 0)));
         assert_eq!(w.next_slot(from, NY, &cal), Some(utc(2026, 3, 9, 13, 0, 0)));
     }
 
@@ -542,69 +412,39 @@ mod tests {
         let t = local(NY, 2026, 3, 10, 9, 0);
         let next = local(NY, 2026, 3, 10, 9, 1);
         assert_eq!(w.next_slot(t + Duration::seconds(30), NY, &cal), Some(next));
-        assert_eq!(
-            w.next_slot(t + Duration::milliseconds(500), NY, &cal),
-            Some(next)
-        );
-        assert_eq!(
-            w.next_slot(t + Duration::nanoseconds(1), NY, &cal),
-            Some(next)
-        );
+        assert_eq!(w.next_slot(t + Duration::milliseconds(500), NY, &cal), Some(next));
+        assert_eq!(w.next_slot(t + Duration::nanoseconds(1), NY, &cal), Some(next));
         // contains truncates to the second.
         assert!(w.contains(t + Duration::milliseconds(500), NY));
         assert!(!w.contains(t + Duration::seconds(30), NY));
         // Past the last slot of the day -> the next morning.
         let late = local(NY, 2026, 3, 10, 16, 59) + Duration::seconds(1);
-        assert_eq!(
-            w.next_slot(late, NY, &cal),
-            Some(local(NY, 2026, 3, 11, 9, 0))
-        );
+        assert_eq!(w.next_slot(late, NY, &cal), Some(local(NY, 2026, 3, 11, 9, 0)));
     }
 
     #[test]
     fn before_window_opens_moves_to_opening() {
         let w = window("0 30 9 * * *");
         let cal = Calendar::default();
-        assert_eq!(
-            w.next_slot(local(NY, 2026, 3, 10, 7, 0), NY, &cal),
-            Some(local(NY, 2026, 3, 10, 9, 30))
-        );
+        assert_eq!(w.next_slot(local(NY, 2026, 3, 10, 7, 0), NY, &cal), Some(local(NY, 2026, 3, 10, 9, 30)));
         // Saturday -> Monday, with the every-day window but a Mon-Fri calendar.
-        assert_eq!(
-            w.next_slot(local(NY, 2026, 3, 14, 7, 0), NY, &cal),
-            Some(local(NY, 2026, 3, 16, 9, 30))
-        );
-        assert_eq!(
-            w.next_slot_any_day(local(NY, 2026, 3, 14, 7, 0), NY),
-            Some(local(NY, 2026, 3, 14, 9, 30))
-        );
+        assert_eq!(w.next_slot(local(NY, 2026, 3, 14, 7, 0), NY, &cal), Some(local(NY, 2026, 3, 16, 9, 30)));
+        assert_eq!(w.next_slot_any_day(local(NY, 2026, 3, 14, 7, 0), NY), Some(local(NY, 2026, 3, 14, 9, 30)));
     }
 
     #[test]
     fn holidays_are_skipped() {
         let w = window("0 * 9-16 * * Mon-Fri");
         let cal = Calendar::new(
-            &[
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Fri,
-            ],
+            &[Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri],
             [date(2026, 3, 9), date(2026, 3, 10)],
         )
         .unwrap();
         let from = local(NY, 2026, 3, 6, 17, 5);
-        assert_eq!(
-            w.next_slot(from, NY, &cal),
-            Some(local(NY, 2026, 3, 11, 9, 0))
-        );
+        assert_eq!(w.next_slot(from, NY, &cal), Some(local(NY, 2026, 3, 11, 9, 0)));
         // Inside the window on a holiday: next workday's opening.
         let during = local(NY, 2026, 3, 9, 11, 0);
-        assert_eq!(
-            w.next_slot(during, NY, &cal),
-            Some(local(NY, 2026, 3, 11, 9, 0))
-        );
+        assert_eq!(w.next_slot(during, NY, &cal), Some(local(NY, 2026, 3, 11, 9, 0)));
         assert_eq!(w.next_slot_any_day(during, NY), Some(during));
     }
 
@@ -627,10 +467,7 @@ mod tests {
     #[test]
     fn window_on_non_workdays_only_has_no_slot() {
         let w = window("0 0 10 * * Sat,Sun");
-        assert_eq!(
-            w.next_slot(utc(2026, 3, 2, 0, 0, 0), NY, &Calendar::default()),
-            None
-        );
+        assert_eq!(w.next_slot(utc(2026, 3, 2, 0, 0, 0), NY, &Calendar::default()), None);
         assert!(w.next_slot_any_day(utc(2026, 3, 2, 0, 0, 0), NY).is_some());
     }
 
@@ -638,10 +475,7 @@ mod tests {
     fn slot_beyond_five_years_is_none() {
         let w = window("0 0 9 1 1 * 2040");
         assert_eq!(w.next_slot_any_day(utc(2026, 3, 2, 0, 0, 0), NY), None);
-        assert_eq!(
-            w.next_slot_any_day(utc(2036, 3, 2, 0, 0, 0), NY),
-            Some(local(NY, 2040, 1, 1, 9, 0))
-        );
+        assert_eq!(w.next_slot_any_day(utc(2036, 3, 2, 0, 0, 0), NY), Some(local(NY, 2040, 1, 1, 9, 0)));
         // Past the cron crate's last year.
         assert_eq!(w.next_slot_any_day(utc(2041, 1, 1, 0, 0, 0), NY), None);
     }
@@ -737,13 +571,7 @@ mod tests {
             "0 15,45 1-3 * * Sun,Mon",
         ];
         let holiday_cal = Calendar::new(
-            &[
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Sun,
-            ],
+            &[Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Sun],
             zones.iter().map(|(_, d)| d.succ_opt().unwrap()),
         )
         .unwrap();
@@ -754,11 +582,7 @@ mod tests {
             // reach further so every query has its answer in the reference.
             let span_from = (day - Duration::days(5)).and_time(NaiveTime::MIN);
             let span_to = (day + Duration::days(5)).and_time(NaiveTime::MIN);
-            let reference = Reference::new(
-                tz,
-                span_from - Duration::days(1),
-                span_to + Duration::days(9),
-            );
+            let reference = Reference::new(tz, span_from - Duration::days(1), span_to + Duration::days(9));
             let q_from = reference.resolve(span_from);
             let q_to = reference.resolve(span_to);
             let change = reference.resolve(day.and_time(NaiveTime::MIN));
@@ -778,11 +602,7 @@ mod tests {
                     // every 23 minutes elsewhere (rotating phase), and around
                     // reference slots (all near the change, every 25th elsewhere).
                     let mut queries = Vec::new();
-                    let phases = [
-                        Duration::zero(),
-                        Duration::seconds(29),
-                        Duration::milliseconds(30_500),
-                    ];
+                    let phases = [Duration::zero(), Duration::seconds(29), Duration::milliseconds(30_500)];
                     let mut q = q_from;
                     let mut k = 0usize;
                     while q < q_to {
@@ -797,20 +617,13 @@ mod tests {
                     }
                     for (i, s) in slots.iter().enumerate() {
                         if *s >= q_from && *s < q_to && (near(*s) || i % 25 == 0) {
-                            queries.extend([
-                                *s - Duration::seconds(1),
-                                *s,
-                                *s + Duration::seconds(1),
-                            ]);
+                            queries.extend([*s - Duration::seconds(1), *s, *s + Duration::seconds(1)]);
                         }
                     }
                     for t in queries {
                         let i = slots.partition_point(|s| *s < t);
                         let want = slots.get(i).copied();
-                        assert!(
-                            want.is_some(),
-                            "{tz} {text} {cal:?}: reference has no slot after {t}"
-                        );
+                        assert!(want.is_some(), "{tz} {text} {cal:?}: reference has no slot after {t}");
                         let got = match cal {
                             Some(c) => w.next_slot(t, tz, c),
                             None => w.next_slot_any_day(t, tz),

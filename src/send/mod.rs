@@ -67,16 +67,10 @@ pub struct Email<'a> {
 /// cannot parse; line breaks in the subject are folded into spaces so that no
 /// field value can ever add a header.
 pub fn build(email: &Email<'_>) -> Result<Message, SendError> {
-    let to: Mailboxes = email.to.parse().map_err(|e| {
-        SendError::Permanent(format!("invalid recipient address {:?}: {e}", email.to))
-    })?;
-    let subject: String = email
-        .subject
-        .split(['\r', '\n'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let to: Mailboxes =
+        email.to.parse().map_err(|e| SendError::Permanent(format!("invalid recipient address {:?}: {e}", email.to)))?;
+    let subject: String =
+        email.subject.split(['\r', '\n']).map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
     let date: SystemTime = email.date.into();
     let mut builder = Message::builder()
         .from(email.from.clone())
@@ -87,9 +81,7 @@ pub fn build(email: &Email<'_>) -> Result<Message, SendError> {
     for mailbox in to {
         builder = builder.to(mailbox);
     }
-    builder
-        .body(email.body.to_string())
-        .map_err(|e| SendError::Permanent(format!("cannot build message: {e}")))
+    builder.body(email.body.to_string()).map_err(|e| SendError::Permanent(format!("cannot build message: {e}")))
 }
 
 /// `<instance.touchpoint@domain>`: derived from the touchpoint, so a send can be

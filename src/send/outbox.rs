@@ -25,21 +25,12 @@ impl Transport for Outbox {
             SendError::Unavailable(format!("outbox {}: {what}: {e}", self.dir.display()))
         };
         fs::create_dir_all(&self.dir).map_err(|e| fail("cannot create folder", e))?;
-        let name: String = label
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let name: String =
+            label.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let path = self.dir.join(format!("{name}.eml"));
         let mut file = fs::File::create(&tmp).map_err(|e| fail("cannot create file", e))?;
-        file.write_all(&message.formatted())
-            .map_err(|e| fail("cannot write", e))?;
+        file.write_all(&message.formatted()).map_err(|e| fail("cannot write", e))?;
         file.sync_all().map_err(|e| fail("cannot sync", e))?;
         fs::rename(&tmp, &path).map_err(|e| fail("cannot rename", e))?;
         Ok(())

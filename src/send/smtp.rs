@@ -24,11 +24,7 @@ pub struct Smtp {
 impl Smtp {
     pub fn new(settings: SmtpSettings, from: &Mailbox) -> Smtp {
         let hello = ClientId::Domain(from.email.domain().to_string());
-        Smtp {
-            settings,
-            hello,
-            conn: None,
-        }
+        Smtp { settings, hello, conn: None }
     }
 
     fn server(&self) -> String {
@@ -39,24 +35,19 @@ impl Smtp {
     /// happens before a message is handed over.
     fn connect(&self) -> Result<SmtpConnection, SendError> {
         let server = self.server();
-        let fail = |what: &str, e: lettre::transport::smtp::Error| {
-            SendError::Unavailable(format!("{server}: {what}: {e}"))
-        };
-        let tls =
-            || TlsParameters::new(self.settings.host.clone()).map_err(|e| fail("TLS setup", e));
+        let fail =
+            |what: &str, e: lettre::transport::smtp::Error| SendError::Unavailable(format!("{server}: {what}: {e}"));
+        let tls = || TlsParameters::new(self.settings.host.clone()).map_err(|e| fail("TLS setup", e));
         let addr = (self.settings.host.as_str(), self.settings.port);
         let mut conn = match self.settings.security {
-            Security::Tls => {
-                SmtpConnection::connect(addr, Some(TIMEOUT), &self.hello, Some(&tls()?), None)
-            }
+            Security::Tls => SmtpConnection::connect(addr, Some(TIMEOUT), &self.hello, Some(&tls()?), None),
             Security::Plain | Security::StartTls => {
                 SmtpConnection::connect(addr, Some(TIMEOUT), &self.hello, None, None)
             }
         }
         .map_err(|e| fail("cannot connect", e))?;
         if self.settings.security == Security::StartTls {
-            conn.starttls(&tls()?, &self.hello)
-                .map_err(|e| fail("STARTTLS", e))?;
+            conn.starttls(&tls()?, &self.hello).map_err(|e| fail("STARTTLS", e))?;
         }
         if let (Some(user), Some(password)) = (&self.settings.username, &self.settings.password) {
             let credentials = Credentials::new(user.clone(), password.expose().to_string());
@@ -71,11 +62,7 @@ impl Transport for Smtp {
     fn send(&mut self, message: &Message, _label: &str) -> Result<(), SendError> {
         // NOOP first: an idle connection the server dropped is replaced here,
         // before the message, not mistaken for a send that broke halfway.
-        let reusable = self
-            .conn
-            .take()
-            .filter(|c| !c.has_broken())
-            .and_then(|mut c| c.test_connected().then_some(c));
+        let reusable = self.conn.take().filter(|c| !c.has_broken()).and_then(|mut c| c.test_connected().then_some(c));
         let mut conn = match reusable {
             Some(c) => c,
             None => self.connect()?,

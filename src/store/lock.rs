@@ -19,18 +19,9 @@ impl DispatchLock {
         let mut name = db.as_os_str().to_owned();
         name.push(".lock");
         let path = Path::new(&name);
-        let io = |source| StoreError::Io {
-            path: path.display().to_string(),
-            source,
-        };
+        let io = |source| StoreError::Io { path: path.display().to_string(), source };
         use std::os::unix::fs::OpenOptionsExt;
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(io)?;
+        let file = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(path).map_err(io)?;
         file.lock().map_err(io)?;
         Ok(DispatchLock { _file: file })
     }

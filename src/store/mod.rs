@@ -22,24 +22,15 @@ pub use lock::DispatchLock;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database {path}: {source}")]
-    Open {
-        path: String,
-        source: rusqlite::Error,
-    },
+    Open { path: String, source: rusqlite::Error },
     #[error("database {path}: migrating the schema: {source}")]
-    Migrate {
-        path: String,
-        source: rusqlite_migration::Error,
-    },
+    Migrate { path: String, source: rusqlite_migration::Error },
     #[error("database: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("database: stored fields are not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
     #[error("database {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -119,6 +110,7 @@ pub struct NewEnrollment {
     pub cadence: String,
     pub first_step: String,
     pub due_at: DateTime<Utc>,
+    pub planned_at: DateTime<Utc>,
     pub reason: Option<String>,
 }
 
@@ -140,6 +132,10 @@ pub struct DueStep {
     pub cadence: String,
     pub step: String,
     pub due_at: DateTime<Utc>,
+    /// The plain planned time (previous step + wait), before windows and pacing.
+    pub planned_at: DateTime<Utc>,
+    /// Why `due_at` is later than `planned_at`, if it is.
+    pub reason: Option<String>,
     pub attempts: u32,
 }
 
@@ -149,6 +145,7 @@ pub enum Next {
     Step {
         id: String,
         due_at: DateTime<Utc>,
+        planned_at: DateTime<Utc>,
         reason: Option<String>,
     },
     Finished,
@@ -167,6 +164,8 @@ pub struct Outcome {
     pub subject: Option<String>,
     pub body: Option<String>,
     pub detail: Option<String>,
+    /// Why it happened later than planned (window, holiday, daily_limit, min_gap, downtime, late, retry).
+    pub reason: Option<String>,
 }
 
 /// A send that was in flight when a process died.
@@ -187,6 +186,7 @@ pub struct Touchpoint {
     pub message_id: Option<String>,
     pub subject: Option<String>,
     pub detail: Option<String>,
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -222,6 +222,14 @@ pub struct EnrollmentRow {
     pub reason: Option<String>,
 }
 
+/// A mailbox's email sends in a span of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxSends {
+    pub count: u32,
+    /// The latest send before the end of the span: its time and touchpoint id.
+    pub last: Option<(DateTime<Utc>, i64)>,
+}
+
 /// A change asked of a lead's enrollments from the CLI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -249,10 +257,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         let shown = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-                path: shown.clone(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: shown.clone(), source })?;
         }
         {
             use std::os::unix::fs::OpenOptionsExt;
@@ -262,15 +267,9 @@ impl Store {
                 .append(true)
                 .mode(0o600)
                 .open(path)
-                .map_err(|source| StoreError::Io {
-                    path: shown.clone(),
-                    source,
-                })?;
+                .map_err(|source| StoreError::Io { path: shown.clone(), source })?;
         }
-        let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
-            path: shown.clone(),
-            source,
-        })?;
+        let mut conn = Connection::open(path).map_err(|source| StoreError::Open { path: shown.clone(), source })?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a claim is on disk before the first SMTP byte, even across a power loss.
@@ -278,10 +277,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrations()
             .to_latest(&mut conn)
-            .map_err(|source| StoreError::Migrate {
-                path: shown.clone(),
-                source,
-            })?;
+            .map_err(|source| StoreError::Migrate { path: shown.clone(), source })?;
         let store = Store { conn, path: shown };
         store.ensure_instance_id()?;
         Ok(store)
@@ -297,60 +293,44 @@ impl Store {
             .map(|d| d.as_nanos())
             .unwrap_or_default();
         let id = format!("{:x}{:x}", nanos, std::process::id());
-        self.conn.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('instance', ?1)",
-            [id],
-        )?;
+        self.conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('instance', ?1)", [id])?;
         Ok(())
     }
 
     /// A token unique to this database, part of every Message-ID it sends.
     pub fn instance_id(&self) -> Result<String> {
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {
-                r.get(0)
-            })?)
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| r.get(0))?)
     }
 
     /// Adds or updates each lead (fields merge, new values win) and enrolls it,
     /// all in one transaction. A lead already in the cadence, in whatever state,
     /// is left exactly as it is.
-    pub fn enroll_many(
-        &mut self,
-        rows: &[NewEnrollment],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<EnrollOutcome>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    pub fn enroll_many(&mut self, rows: &[NewEnrollment], now: DateTime<Utc>) -> Result<Vec<EnrollOutcome>> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut outcomes = Vec::with_capacity(rows.len());
         {
-            let mut find_lead =
-                tx.prepare_cached("SELECT id, fields FROM leads WHERE email = ?1")?;
+            let mut find_lead = tx.prepare_cached("SELECT id, fields FROM leads WHERE email = ?1")?;
             let mut insert_lead = tx.prepare_cached(
                 "INSERT INTO leads (email, fields, timezone, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
             )?;
             let mut update_lead = tx.prepare_cached(
                 "UPDATE leads SET fields = ?2, timezone = COALESCE(?3, timezone), updated_at = ?4 WHERE id = ?1",
             )?;
-            let mut find_enrollment = tx.prepare_cached(
-                "SELECT state FROM enrollments WHERE lead_id = ?1 AND cadence = ?2",
-            )?;
+            let mut find_enrollment =
+                tx.prepare_cached("SELECT state FROM enrollments WHERE lead_id = ?1 AND cadence = ?2")?;
             let mut insert_enrollment = tx.prepare_cached(
-                "INSERT INTO enrollments (lead_id, cadence, state, step, next_due_at, reason, enrolled_at, updated_at)
-                 VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?6, ?6)",
+                "INSERT INTO enrollments
+                     (lead_id, cadence, state, step, next_due_at, planned_at, reason, enrolled_at, updated_at)
+                 VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?6, ?7, ?7)",
             )?;
             let now_s = now.timestamp();
             for row in rows {
-                let existing: Option<(i64, String)> = find_lead
-                    .query_row([&row.email], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
+                let existing: Option<(i64, String)> =
+                    find_lead.query_row([&row.email], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
                 let lead_id = match existing {
                     Some((id, fields)) => {
-                        let state: Option<String> = find_enrollment
-                            .query_row(params![id, row.cadence], |r| r.get(0))
-                            .optional()?;
+                        let state: Option<String> =
+                            find_enrollment.query_row(params![id, row.cadence], |r| r.get(0)).optional()?;
                         if let Some(state) = state {
                             // Already in this cadence: nothing changes, not even the fields.
                             let state = State::parse(&state).unwrap_or(State::Active);
@@ -359,12 +339,7 @@ impl Store {
                         }
                         let mut merged: Fields = serde_json::from_str(&fields)?;
                         merged.extend(row.fields.clone());
-                        update_lead.execute(params![
-                            id,
-                            serde_json::to_string(&merged)?,
-                            row.timezone,
-                            now_s
-                        ])?;
+                        update_lead.execute(params![id, serde_json::to_string(&merged)?, row.timezone, now_s])?;
                         id
                     }
                     None => {
@@ -382,6 +357,7 @@ impl Store {
                     row.cadence,
                     row.first_step,
                     row.due_at.timestamp(),
+                    row.planned_at.timestamp(),
                     row.reason,
                     now_s
                 ])?;
@@ -394,18 +370,14 @@ impl Store {
 
     /// Up to `limit` active enrollments of the given cadences whose next step is
     /// due at or before `now`, oldest due first.
-    pub fn due_steps(
-        &self,
-        now: DateTime<Utc>,
-        cadences: &[String],
-        limit: usize,
-    ) -> Result<Vec<DueStep>> {
+    pub fn due_steps(&self, now: DateTime<Utc>, cadences: &[String], limit: usize) -> Result<Vec<DueStep>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT e.id, e.lead_id, l.email, l.fields, l.timezone, e.cadence, e.step, e.next_due_at, e.attempts
+            "SELECT e.id, e.lead_id, l.email, l.fields, l.timezone, e.cadence, e.step, e.next_due_at, e.attempts,
+                    e.planned_at, e.reason
              FROM enrollments e JOIN leads l ON l.id = e.lead_id
              WHERE e.state = 'active' AND e.next_due_at <= ?1
                AND e.cadence IN (SELECT value FROM json_each(?2))
-             ORDER BY e.next_due_at, e.id
+             ORDER BY COALESCE(e.planned_at, e.next_due_at), e.id
              LIMIT ?3",
         )?;
         let names = serde_json::to_string(cadences)?;
@@ -416,10 +388,14 @@ impl Store {
     /// Claims `due` for sending: records a `sending` touchpoint and commits it
     /// durably, so that the step can never be sent twice. `None` when the
     /// enrollment changed meanwhile (paused, stopped, already claimed).
-    pub fn claim(&mut self, due: &DueStep, kind: &str, now: DateTime<Utc>) -> Result<Option<i64>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    pub fn claim(
+        &mut self,
+        due: &DueStep,
+        kind: &str,
+        mailbox: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let still_due: bool = tx
             .query_row(
                 "SELECT 1 FROM enrollments WHERE id = ?1 AND state = 'active' AND step = ?2 AND next_due_at <= ?3",
@@ -432,17 +408,10 @@ impl Store {
             return Ok(None);
         }
         let inserted = tx.execute(
-            "INSERT INTO touchpoints (enrollment_id, lead_id, cadence, step, kind, status, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'sending', ?6)
+            "INSERT INTO touchpoints (enrollment_id, lead_id, cadence, step, kind, status, at, mailbox)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'sending', ?6, ?7)
              ON CONFLICT (lead_id, cadence, step) DO NOTHING",
-            params![
-                due.enrollment_id,
-                due.lead_id,
-                due.cadence,
-                due.step,
-                kind,
-                now.timestamp()
-            ],
+            params![due.enrollment_id, due.lead_id, due.cadence, due.step, kind, now.timestamp(), mailbox],
         )?;
         if inserted == 0 {
             return Ok(None);
@@ -455,11 +424,10 @@ impl Store {
     /// Records the outcome of claimed touchpoint `touchpoint_id` and moves its
     /// enrollment on, in one transaction.
     pub fn complete(&mut self, touchpoint_id: i64, outcome: &Outcome, next: &Next) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
-            "UPDATE touchpoints SET status = ?2, at = ?3, message_id = ?4, subject = ?5, body = ?6, detail = ?7
+            "UPDATE touchpoints SET status = ?2, at = ?3, message_id = ?4, subject = ?5, body = ?6, detail = ?7,
+                    reason = ?8
              WHERE id = ?1",
             params![
                 touchpoint_id,
@@ -468,14 +436,12 @@ impl Store {
                 outcome.message_id,
                 outcome.subject,
                 outcome.body,
-                outcome.detail
+                outcome.detail,
+                outcome.reason
             ],
         )?;
-        let enrollment_id: i64 = tx.query_row(
-            "SELECT enrollment_id FROM touchpoints WHERE id = ?1",
-            [touchpoint_id],
-            |r| r.get(0),
-        )?;
+        let enrollment_id: i64 =
+            tx.query_row("SELECT enrollment_id FROM touchpoints WHERE id = ?1", [touchpoint_id], |r| r.get(0))?;
         advance(&tx, enrollment_id, next, outcome.at)?;
         tx.commit()?;
         Ok(())
@@ -483,20 +449,9 @@ impl Store {
 
     /// Gives a claimed step back after a failure that certainly sent nothing,
     /// to be tried again at `retry_at`.
-    pub fn release(
-        &mut self,
-        touchpoint_id: i64,
-        due: &DueStep,
-        retry_at: DateTime<Utc>,
-        error: &str,
-    ) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "DELETE FROM touchpoints WHERE id = ?1 AND status = 'sending'",
-            [touchpoint_id],
-        )?;
+    pub fn release(&mut self, touchpoint_id: i64, due: &DueStep, retry_at: DateTime<Utc>, error: &str) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM touchpoints WHERE id = ?1 AND status = 'sending'", [touchpoint_id])?;
         defer_in(&tx, due.enrollment_id, retry_at, error)?;
         tx.commit()?;
         Ok(())
@@ -507,7 +462,8 @@ impl Store {
         defer_in(&self.conn, due.enrollment_id, retry_at, error)
     }
 
-    /// Moves an unclaimed due step to `at` (its next send slot), with the reason.
+    /// Moves an unclaimed due step to `at` (its next send slot), with the reason;
+    /// its planned time stays, so lateness and fairness still count from it.
     pub fn reschedule(&mut self, due: &DueStep, at: DateTime<Utc>, reason: &str) -> Result<()> {
         self.conn.execute(
             "UPDATE enrollments SET next_due_at = ?2, reason = ?3 WHERE id = ?1 AND state = 'active'",
@@ -519,12 +475,7 @@ impl Store {
     /// Pauses an enrollment for a person, with the reason (a template that no
     /// longer renders for the lead, a step that vanished from its cadence).
     pub fn hold(&mut self, due: &DueStep, reason: &str, now: DateTime<Utc>) -> Result<()> {
-        advance(
-            &self.conn,
-            due.enrollment_id,
-            &Next::Hold(reason.to_string()),
-            now,
-        )
+        advance(&self.conn, due.enrollment_id, &Next::Hold(reason.to_string()), now)
     }
 
     /// Sends left `sending` by a process that died mid-send. Only call while
@@ -532,38 +483,26 @@ impl Store {
     pub fn interrupted(&self) -> Result<Vec<Interrupted>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT e.id, e.lead_id, l.email, l.fields, l.timezone, e.cadence, t.step, e.next_due_at, e.attempts,
-                    t.id, t.message_id, t.at
+                    e.planned_at, e.reason, t.id, t.message_id, t.at
              FROM touchpoints t JOIN enrollments e ON e.id = t.enrollment_id JOIN leads l ON l.id = t.lead_id
              WHERE t.status = 'sending'
              ORDER BY t.id",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok((
-                RawDue::read(r)?,
-                r.get::<_, i64>(9)?,
-                r.get::<_, Option<String>>(10)?,
-                r.get::<_, i64>(11)?,
-            ))
+            Ok((RawDue::read(r)?, r.get::<_, i64>(11)?, r.get::<_, Option<String>>(12)?, r.get::<_, i64>(13)?))
         })?;
         let mut out = Vec::new();
         for row in rows {
             let (due, touchpoint_id, message_id, at) = row?;
-            out.push(Interrupted {
-                touchpoint_id,
-                due: due.parse()?,
-                message_id,
-                at: from_unix(at),
-            });
+            out.push(Interrupted { touchpoint_id, due: due.parse()?, message_id, at: from_unix(at) });
         }
         Ok(out)
     }
 
     /// Stores the Message-ID a claimed send is about to use, before it leaves.
     pub fn set_message_id(&mut self, touchpoint_id: i64, message_id: &str) -> Result<()> {
-        self.conn.execute(
-            "UPDATE touchpoints SET message_id = ?2 WHERE id = ?1",
-            params![touchpoint_id, message_id],
-        )?;
+        self.conn
+            .execute("UPDATE touchpoints SET message_id = ?2 WHERE id = ?1", params![touchpoint_id, message_id])?;
         Ok(())
     }
 
@@ -571,11 +510,9 @@ impl Store {
     pub fn lead(&self, email: &str) -> Result<Option<LeadView>> {
         let lead: Option<(i64, String, String, Option<String>)> = self
             .conn
-            .query_row(
-                "SELECT id, email, fields, timezone FROM leads WHERE email = ?1",
-                [email],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
+            .query_row("SELECT id, email, fields, timezone FROM leads WHERE email = ?1", [email], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .optional()?;
         let Some((lead_id, email, fields, timezone)) = lead else {
             return Ok(None);
@@ -585,7 +522,7 @@ impl Store {
              FROM enrollments WHERE lead_id = ?1 ORDER BY enrolled_at, id",
         )?;
         let mut touch_stmt = self.conn.prepare_cached(
-            "SELECT step, kind, status, at, message_id, subject, detail
+            "SELECT step, kind, status, at, message_id, subject, detail, reason
              FROM touchpoints WHERE enrollment_id = ?1 ORDER BY at, id",
         )?;
         let mut enrollments = Vec::new();
@@ -616,17 +553,13 @@ impl Store {
                     message_id: r.get(4)?,
                     subject: r.get(5)?,
                     detail: r.get(6)?,
+                    reason: r.get(7)?,
                 })
             })?;
             view.touchpoints = touches.collect::<rusqlite::Result<_>>()?;
             enrollments.push(view);
         }
-        Ok(Some(LeadView {
-            email,
-            fields: serde_json::from_str(&fields)?,
-            timezone,
-            enrollments,
-        }))
+        Ok(Some(LeadView { email, fields: serde_json::from_str(&fields)?, timezone, enrollments }))
     }
 
     /// Leads with their enrollments, optionally filtered, by email.
@@ -669,14 +602,9 @@ impl Store {
         action: Action,
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<Changed>>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let lead_id: Option<i64> = tx
-            .query_row("SELECT id FROM leads WHERE email = ?1", [email], |r| {
-                r.get(0)
-            })
-            .optional()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let lead_id: Option<i64> =
+            tx.query_row("SELECT id FROM leads WHERE email = ?1", [email], |r| r.get(0)).optional()?;
         let Some(lead_id) = lead_id else {
             return Ok(None);
         };
@@ -694,9 +622,7 @@ impl Store {
                 "UPDATE enrollments SET state = ?2, attempts = 0, last_error = NULL, updated_at = ?3 WHERE id = ?1",
             )?;
             let rows: Vec<(i64, String, String)> = select
-                .query_map(params![lead_id, cadence], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?
+                .query_map(params![lead_id, cadence], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             for (id, cadence, state) in rows {
                 let Some(state) = State::parse(&state) else {
@@ -704,11 +630,7 @@ impl Store {
                 };
                 if from.contains(&state) {
                     update.execute(params![id, to.as_str(), now.timestamp()])?;
-                    changed.push(Changed {
-                        cadence,
-                        from: state,
-                        to,
-                    });
+                    changed.push(Changed { cadence, from: state, to });
                 }
             }
         }
@@ -716,11 +638,37 @@ impl Store {
         Ok(Some(changed))
     }
 
+    /// Email sends of `mailbox` (sent, failed, uncertain or in flight) from
+    /// `from` up to, not including, `until`, and the latest one (time, touchpoint).
+    pub fn mailbox_sends(
+        &self,
+        mailbox: &str,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<MailboxSends> {
+        let count: u32 = self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM touchpoints
+             WHERE mailbox = ?1 AND at >= ?2 AND at < ?3 AND status IN ('sending', 'sent', 'failed', 'uncertain')",
+            )?
+            .query_row(params![mailbox, from.timestamp(), until.timestamp()], |r| r.get(0))?;
+        let last: Option<(i64, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT at, id FROM touchpoints
+                 WHERE mailbox = ?1 AND at < ?2 AND status IN ('sending', 'sent', 'failed', 'uncertain')
+                 ORDER BY at DESC, id DESC LIMIT 1",
+            )?
+            .query_row(params![mailbox, until.timestamp()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(MailboxSends { count, last: last.map(|(at, id)| (from_unix(at), id)) })
+    }
+
     /// Counts enrollments by state (for `check` and the daemon's start line).
     pub fn counts(&self) -> Result<Vec<(String, i64)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT state, count(*) FROM enrollments GROUP BY state ORDER BY state",
-        )?;
+        let mut stmt =
+            self.conn.prepare_cached("SELECT state, count(*) FROM enrollments GROUP BY state ORDER BY state")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -737,6 +685,8 @@ struct RawDue {
     step: Option<String>,
     due_at: Option<i64>,
     attempts: u32,
+    planned_at: Option<i64>,
+    reason: Option<String>,
 }
 
 impl RawDue {
@@ -751,6 +701,8 @@ impl RawDue {
             step: r.get(6)?,
             due_at: r.get(7)?,
             attempts: r.get(8)?,
+            planned_at: r.get(9)?,
+            reason: r.get(10)?,
         })
     }
 
@@ -764,6 +716,8 @@ impl RawDue {
             cadence: self.cadence,
             step: self.step.unwrap_or_default(),
             due_at: from_unix(self.due_at.unwrap_or_default()),
+            planned_at: from_unix(self.planned_at.or(self.due_at).unwrap_or_default()),
+            reason: self.reason,
             attempts: self.attempts,
         })
     }
@@ -781,12 +735,7 @@ fn enrollment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EnrollmentRow> {
     })
 }
 
-fn defer_in(
-    conn: &Connection,
-    enrollment_id: i64,
-    retry_at: DateTime<Utc>,
-    error: &str,
-) -> Result<()> {
+fn defer_in(conn: &Connection, enrollment_id: i64, retry_at: DateTime<Utc>, error: &str) -> Result<()> {
     conn.execute(
         "UPDATE enrollments SET next_due_at = ?2, attempts = attempts + 1, last_error = ?3, reason = 'retry',
                 updated_at = ?2
@@ -799,11 +748,11 @@ fn defer_in(
 fn advance(conn: &Connection, enrollment_id: i64, next: &Next, at: DateTime<Utc>) -> Result<()> {
     let at = at.timestamp();
     match next {
-        Next::Step { id, due_at, reason } => conn.execute(
-            "UPDATE enrollments SET step = ?2, next_due_at = ?3, reason = ?4, attempts = 0, last_error = NULL,
-                    updated_at = ?5
+        Next::Step { id, due_at, planned_at, reason } => conn.execute(
+            "UPDATE enrollments SET step = ?2, next_due_at = ?3, planned_at = ?4, reason = ?5, attempts = 0,
+                    last_error = NULL, updated_at = ?6
              WHERE id = ?1",
-            params![enrollment_id, id, due_at.timestamp(), reason, at],
+            params![enrollment_id, id, due_at.timestamp(), planned_at.timestamp(), reason, at],
         )?,
         Next::Finished => conn.execute(
             "UPDATE enrollments SET state = 'finished', step = NULL, next_due_at = NULL, reason = NULL,

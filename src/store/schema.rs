@@ -4,8 +4,9 @@
 use rusqlite_migration::{M, Migrations};
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        r"
+    Migrations::new(vec![
+        M::up(
+            r"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -60,7 +61,20 @@ CREATE TABLE touchpoints (
 CREATE INDEX touchpoints_enrollment ON touchpoints (enrollment_id);
 CREATE INDEX touchpoints_sending ON touchpoints (status) WHERE status = 'sending';
 ",
-    )])
+        ),
+        // Calendars and pacing: why a step is later than planned, and sends per mailbox per day.
+        M::up(
+            r"
+-- The plain planned time of the next step (previous step + wait): lateness and
+-- fairness count from it, whatever window or pacing moved next_due_at to.
+ALTER TABLE enrollments ADD COLUMN planned_at INTEGER;
+UPDATE enrollments SET planned_at = next_due_at;
+ALTER TABLE touchpoints ADD COLUMN mailbox TEXT;
+ALTER TABLE touchpoints ADD COLUMN reason TEXT;
+CREATE INDEX touchpoints_mailbox_at ON touchpoints (mailbox, at) WHERE mailbox IS NOT NULL;
+",
+        ),
+    ])
 }
 
 #[cfg(test)]

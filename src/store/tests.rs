@@ -21,6 +21,7 @@ fn lead(email: &str) -> NewEnrollment {
         cadence: "c".into(),
         first_step: "a".into(),
         due_at: t("2026-03-02T09:00:00Z"),
+        planned_at: t("2026-03-02T09:00:00Z"),
         reason: None,
     }
 }
@@ -29,29 +30,15 @@ fn lead(email: &str) -> NewEnrollment {
 fn database_file_is_private() {
     use std::os::unix::fs::PermissionsExt;
     let (dir, _store) = store();
-    let mode = std::fs::metadata(dir.path().join("c.db"))
-        .unwrap()
-        .permissions()
-        .mode();
+    let mode = std::fs::metadata(dir.path().join("c.db")).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "mode {mode:o}");
 }
 
 #[test]
 fn emails_are_unique_case_insensitively() {
     let (_d, mut s) = store();
-    let out = s
-        .enroll_many(
-            &[lead("Jane@Acme.test"), lead("jane@acme.TEST")],
-            t("2026-03-01T00:00:00Z"),
-        )
-        .unwrap();
-    assert_eq!(
-        out,
-        [
-            EnrollOutcome::Enrolled,
-            EnrollOutcome::AlreadyEnrolled(State::Active)
-        ]
-    );
+    let out = s.enroll_many(&[lead("Jane@Acme.test"), lead("jane@acme.TEST")], t("2026-03-01T00:00:00Z")).unwrap();
+    assert_eq!(out, [EnrollOutcome::Enrolled, EnrollOutcome::AlreadyEnrolled(State::Active)]);
     assert!(s.lead("JANE@ACME.TEST").unwrap().is_some());
 }
 
@@ -62,11 +49,8 @@ fn due_reads_only_what_is_due_in_loaded_cadences() {
     later.due_at = t("2026-03-03T09:00:00Z");
     let mut other = lead("c@x.test");
     other.cadence = "gone".into();
-    s.enroll_many(&[lead("a@x.test"), later, other], t("2026-03-01T00:00:00Z"))
-        .unwrap();
-    let due = s
-        .due_steps(t("2026-03-02T10:00:00Z"), &["c".into()], 10)
-        .unwrap();
+    s.enroll_many(&[lead("a@x.test"), later, other], t("2026-03-01T00:00:00Z")).unwrap();
+    let due = s.due_steps(t("2026-03-02T10:00:00Z"), &["c".into()], 10).unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].email, "a@x.test");
     assert_eq!(due[0].fields["first_name"], "Jane");
@@ -75,18 +59,11 @@ fn due_reads_only_what_is_due_in_loaded_cadences() {
 #[test]
 fn a_step_can_be_claimed_once() {
     let (_d, mut s) = store();
-    s.enroll_many(&[lead("a@x.test")], t("2026-03-01T00:00:00Z"))
-        .unwrap();
-    let due = s
-        .due_steps(t("2026-03-02T10:00:00Z"), &["c".into()], 10)
-        .unwrap()
-        .remove(0);
+    s.enroll_many(&[lead("a@x.test")], t("2026-03-01T00:00:00Z")).unwrap();
+    let due = s.due_steps(t("2026-03-02T10:00:00Z"), &["c".into()], 10).unwrap().remove(0);
     let now = t("2026-03-02T10:00:00Z");
-    assert!(s.claim(&due, "email", now).unwrap().is_some());
-    assert!(
-        s.claim(&due, "email", now).unwrap().is_none(),
-        "second claim of the same step"
-    );
+    assert!(s.claim(&due, "email", Some("sales"), now).unwrap().is_some());
+    assert!(s.claim(&due, "email", Some("sales"), now).unwrap().is_none(), "second claim of the same step");
     // Even bypassing the enrollment check, the UNIQUE constraint refuses a second touchpoint.
     let dup = s.conn.execute(
         "INSERT INTO touchpoints (enrollment_id, lead_id, cadence, step, kind, status, at) VALUES (?1, ?2, 'c', 'a', 'email', 'sent', 0)",
@@ -98,39 +75,20 @@ fn a_step_can_be_claimed_once() {
 #[test]
 fn paused_enrollment_cannot_be_claimed() {
     let (_d, mut s) = store();
-    s.enroll_many(&[lead("a@x.test")], t("2026-03-01T00:00:00Z"))
-        .unwrap();
-    let due = s
-        .due_steps(t("2026-03-02T10:00:00Z"), &["c".into()], 10)
-        .unwrap()
-        .remove(0);
-    let changed = s
-        .change_state("a@x.test", None, Action::Pause, t("2026-03-02T09:59:00Z"))
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        changed,
-        [Changed {
-            cadence: "c".into(),
-            from: State::Active,
-            to: State::Paused
-        }]
-    );
-    assert!(
-        s.claim(&due, "email", t("2026-03-02T10:00:00Z"))
-            .unwrap()
-            .is_none()
-    );
+    s.enroll_many(&[lead("a@x.test")], t("2026-03-01T00:00:00Z")).unwrap();
+    let due = s.due_steps(t("2026-03-02T10:00:00Z"), &["c".into()], 10).unwrap().remove(0);
+    let changed = s.change_state("a@x.test", None, Action::Pause, t("2026-03-02T09:59:00Z")).unwrap().unwrap();
+    assert_eq!(changed, [Changed { cadence: "c".into(), from: State::Active, to: State::Paused }]);
+    assert!(s.claim(&due, "email", Some("sales"), t("2026-03-02T10:00:00Z")).unwrap().is_none());
 }
 
 #[test]
 fn complete_advances_and_finishes() {
     let (_d, mut s) = store();
-    s.enroll_many(&[lead("a@x.test")], t("2026-03-01T00:00:00Z"))
-        .unwrap();
+    s.enroll_many(&[lead("a@x.test")], t("2026-03-01T00:00:00Z")).unwrap();
     let now = t("2026-03-02T10:00:00Z");
     let due = s.due_steps(now, &["c".into()], 10).unwrap().remove(0);
-    let id = s.claim(&due, "email", now).unwrap().unwrap();
+    let id = s.claim(&due, "email", Some("sales"), now).unwrap().unwrap();
     let outcome = Outcome {
         status: Status::Sent,
         at: now,
@@ -138,17 +96,9 @@ fn complete_advances_and_finishes() {
         subject: None,
         body: None,
         detail: None,
+        reason: None,
     };
-    s.complete(
-        id,
-        &outcome,
-        &Next::Step {
-            id: "b".into(),
-            due_at: t("2026-03-04T10:00:00Z"),
-            reason: None,
-        },
-    )
-    .unwrap();
+    s.complete(id, &outcome, &Next::Step { id: "b".into(), due_at: t("2026-03-04T10:00:00Z"), planned_at: t("2026-03-04T10:00:00Z"), reason: None }).unwrap();
     let view = s.lead("a@x.test").unwrap().unwrap();
     assert_eq!(view.enrollments[0].next_step.as_deref(), Some("b"));
     assert_eq!(view.enrollments[0].touchpoints[0].status, "sent");
@@ -158,11 +108,10 @@ fn complete_advances_and_finishes() {
 #[test]
 fn interrupted_lists_sends_left_in_flight() {
     let (_d, mut s) = store();
-    s.enroll_many(&[lead("a@x.test")], t("2026-03-01T00:00:00Z"))
-        .unwrap();
+    s.enroll_many(&[lead("a@x.test")], t("2026-03-01T00:00:00Z")).unwrap();
     let now = t("2026-03-02T10:00:00Z");
     let due = s.due_steps(now, &["c".into()], 10).unwrap().remove(0);
-    let id = s.claim(&due, "email", now).unwrap().unwrap();
+    let id = s.claim(&due, "email", Some("sales"), now).unwrap().unwrap();
     s.set_message_id(id, "<m.1@x>").unwrap();
     // A second connection (a new process) sees it.
     drop(s);

@@ -52,18 +52,10 @@ pub struct Received {
 pub enum Fault {
     /// Answer `RCPT TO` with `code text` when the address contains
     /// `address_contains` (ASCII case-insensitive), e.g. 550 "5.1.1 no such user".
-    RejectRcpt {
-        address_contains: String,
-        code: u16,
-        text: String,
-    },
+    RejectRcpt { address_contains: String, code: u16, text: String },
     /// Answer the end of DATA with `code text` for the next `times` messages
     /// (counts down), then accept again. Rejected messages are not recorded.
-    RejectData {
-        times: usize,
-        code: u16,
-        text: String,
-    },
+    RejectData { times: usize, code: u16, text: String },
     /// Read the whole message, then close the socket without replying, for
     /// the next `times` messages (counts down). The message is not recorded.
     DropAfterData { times: usize },
@@ -90,9 +82,7 @@ impl Shared {
     /// Locks the state; a poisoned lock is still usable (the state is only
     /// ever changed in small, complete steps).
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -112,11 +102,7 @@ impl SmtpServer {
             .name("smtp-test-listener".into())
             .spawn(move || accept_loop(listener, for_listener))
             .expect("spawn test SMTP listener thread");
-        SmtpServer {
-            addr,
-            shared,
-            listener: Some(handle),
-        }
+        SmtpServer { addr, shared, listener: Some(handle) }
     }
 
     pub fn port(&self) -> u16 {
@@ -191,10 +177,7 @@ impl Received {
         let (head, _) = split_message(&self.data);
         unfold_headers(head).into_iter().find_map(|field| {
             let (field_name, value) = field.split_once(':')?;
-            field_name
-                .trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_string())
+            field_name.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_string())
         })
     }
 
@@ -208,23 +191,14 @@ impl Received {
     /// quoted-printable` or `base64` is decoded (as UTF-8, lossily).
     pub fn body(&self) -> String {
         let (_, body) = split_message(&self.data);
-        let body = body
-            .strip_suffix("\r\n")
-            .or_else(|| body.strip_suffix('\n'))
-            .unwrap_or(body);
-        let multipart = self
-            .header("Content-Type")
-            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/"));
+        let body = body.strip_suffix("\r\n").or_else(|| body.strip_suffix('\n')).unwrap_or(body);
+        let multipart = self.header("Content-Type").is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/"));
         if multipart {
             return body.to_string();
         }
-        let encoding = self
-            .header("Content-Transfer-Encoding")
-            .map(|v| v.to_ascii_lowercase());
+        let encoding = self.header("Content-Transfer-Encoding").map(|v| v.to_ascii_lowercase());
         match encoding.as_deref() {
-            Some("quoted-printable") => {
-                String::from_utf8_lossy(&decode_quoted_printable(body)).into_owned()
-            }
+            Some("quoted-printable") => String::from_utf8_lossy(&decode_quoted_printable(body)).into_owned(),
             Some("base64") => match decode_base64(body) {
                 Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
                 None => body.to_string(),
@@ -377,20 +351,18 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             index
         };
         let for_connection = Arc::clone(&shared);
-        let spawned = thread::Builder::new()
-            .name(format!("smtp-test-conn-{index}"))
-            .spawn(move || {
-                let session = Session {
-                    shared: &for_connection,
-                    connection: index,
-                    mail_from: None,
-                    rcpt_to: Vec::new(),
-                    authenticated: false,
-                };
-                // Any error (including the client going away) just ends it.
-                let _ = session.run(stream);
-                for_connection.lock().open.remove(&index);
-            });
+        let spawned = thread::Builder::new().name(format!("smtp-test-conn-{index}")).spawn(move || {
+            let session = Session {
+                shared: &for_connection,
+                connection: index,
+                mail_from: None,
+                rcpt_to: Vec::new(),
+                authenticated: false,
+            };
+            // Any error (including the client going away) just ends it.
+            let _ = session.run(stream);
+            for_connection.lock().open.remove(&index);
+        });
         if spawned.is_err() {
             // The stream went down with the closure; forget our clone too.
             shared.lock().open.remove(&index);
@@ -432,11 +404,7 @@ fn read_line(conn: &mut Conn) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     let n = conn.by_ref().take(MAX_LINE).read_until(b'\n', &mut buf)?;
     if buf.last() != Some(&b'\n') {
-        let kind = if n as u64 >= MAX_LINE {
-            io::ErrorKind::InvalidData
-        } else {
-            io::ErrorKind::UnexpectedEof
-        };
+        let kind = if n as u64 >= MAX_LINE { io::ErrorKind::InvalidData } else { io::ErrorKind::UnexpectedEof };
         return Err(io::Error::new(kind, "connection ended or line too long"));
     }
     buf.pop();
@@ -495,10 +463,7 @@ impl Session<'_> {
         match verb.to_ascii_uppercase().as_str() {
             "EHLO" => {
                 self.reset();
-                send(
-                    conn,
-                    "250-localhost\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 AUTH PLAIN LOGIN",
-                )?;
+                send(conn, "250-localhost\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 AUTH PLAIN LOGIN")?;
             }
             "HELO" => {
                 self.reset();
@@ -601,24 +566,14 @@ impl Session<'_> {
         let Some(to) = parse_path(arg, "TO:") else {
             return send(conn, "501 5.5.4 Syntax: RCPT TO:<address>");
         };
-        let rejection = self
-            .shared
-            .lock()
-            .faults
-            .iter()
-            .find_map(|fault| match fault {
-                Fault::RejectRcpt {
-                    address_contains,
-                    code,
-                    text,
-                } if to
-                    .to_ascii_lowercase()
-                    .contains(&address_contains.to_ascii_lowercase()) =>
-                {
-                    Some(reply_line(*code, text))
-                }
-                _ => None,
-            });
+        let rejection = self.shared.lock().faults.iter().find_map(|fault| match fault {
+            Fault::RejectRcpt { address_contains, code, text }
+                if to.to_ascii_lowercase().contains(&address_contains.to_ascii_lowercase()) =>
+            {
+                Some(reply_line(*code, text))
+            }
+            _ => None,
+        });
         match rejection {
             Some(reply) => send(conn, &reply),
             None => {
