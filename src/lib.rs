@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dispatch;
+pub mod forecast;
 pub mod intake;
 pub mod location;
 pub mod pacing;

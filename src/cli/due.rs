@@ -44,6 +44,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let cadences = Cadences::load(&config);
     let store = super::open_store(&config)?;
     let rows = store.upcoming(now + within)?;
+    let overdue = now - crate::dispatch::downtime_after(&config);
     let kind = |cadence: &Option<String>, step: &Option<String>| {
         let c = cadences.get(cadence.as_deref()?)?;
         Some(c.steps[c.step_index(step.as_deref()?)?].kind.as_str())
@@ -55,7 +56,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
                 json!({
                     "email": r.email, "cadence": r.cadence, "step": r.step, "kind": kind(&r.cadence, &r.step),
                     "due_at": r.next_due_at.map(rfc3339), "overdue": r.next_due_at.is_some_and(|t| t <= now),
-                    "reason": r.reason,
+                    "reason": if r.next_due_at.is_some_and(|t| t < overdue) { Some("downtime") } else { r.reason.as_deref() },
                 })
             })
             .collect();

@@ -55,8 +55,9 @@ pub fn print_table(rows: &[EnrollmentRow], default_tz: Tz) {
         let tz: Tz = r.timezone.as_deref().and_then(|t| t.parse().ok()).unwrap_or(default_tz);
         let active = r.state.as_deref() == Some("active");
         let due = r.next_due_at.filter(|_| active).map(|t| human(t, tz)).unwrap_or_else(|| "-".into());
+        let why = r.reason.as_deref().filter(|_| active).map(|w| format!("  ({w})")).unwrap_or_default();
         println!(
-            "{:<32} {:<16} {:<10} {:<12} {due}",
+            "{:<32} {:<16} {:<10} {:<12} {due}{why}",
             r.email,
             r.cadence.as_deref().unwrap_or("-"),
             r.state.as_deref().unwrap_or("-"),

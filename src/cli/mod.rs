@@ -6,7 +6,9 @@ mod check;
 mod due;
 mod enroll;
 mod import;
+mod forecast;
 mod leads;
+mod preview;
 mod run;
 mod state;
 mod status;
@@ -65,6 +67,10 @@ enum Command {
     Stop(state::Args),
     /// What will fire, and when.
     Due(due::Args),
+    /// A cadence's timeline for a lead enrolled at TIME, in virtual time, sending nothing.
+    Preview(preview::Args),
+    /// Sends and tasks per mailbox per day for the next N days.
+    Forecast(forecast::Args),
 }
 
 /// Parses the process arguments and runs the command.
@@ -87,6 +93,8 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::Resume(args) => state::run(&config_path, args, crate::store::Action::Resume),
         Command::Stop(args) => state::run(&config_path, args, crate::store::Action::Stop),
         Command::Due(args) => due::run(&config_path, args),
+        Command::Preview(args) => preview::run(&config_path, args),
+        Command::Forecast(args) => forecast::run(&config_path, args),
     }
 }
 

@@ -17,6 +17,14 @@ pub fn run(config_path: &Path, email: &str, as_json: bool) -> Result<ExitCode> {
         bail!("no lead {email}");
     };
     let tz: Tz = lead.timezone.as_deref().and_then(|t| t.parse().ok()).unwrap_or(config.timezone);
+    let mut lead = lead;
+    // A step well past its due time is late because nothing was running to send it.
+    let overdue = super::now_or(None)? - crate::dispatch::downtime_after(&config);
+    for e in &mut lead.enrollments {
+        if e.state == "active" && e.next_due_at.is_some_and(|t| t < overdue) {
+            e.reason = Some("downtime".into());
+        }
+    }
     if as_json {
         super::print_json(&to_json(&lead, tz))?;
     } else {
@@ -36,7 +44,7 @@ pub fn to_json(lead: &LeadView, tz: Tz) -> Value {
                 .map(|t| {
                     json!({
                         "step": t.step, "kind": t.kind, "status": t.status, "at": rfc3339(t.at),
-                        "message_id": t.message_id, "subject": t.subject, "detail": t.detail,
+                        "message_id": t.message_id, "subject": t.subject, "detail": t.detail, "reason": t.reason,
                     })
                 })
                 .collect();
@@ -76,7 +84,8 @@ pub fn to_text(lead: &LeadView, tz: Tz) -> String {
         let _ = writeln!(out, "  enrolled     {}", human(e.enrolled_at, tz));
         for t in &e.touchpoints {
             let extra = t.subject.as_deref().map(|s| format!("  \"{s}\"")).unwrap_or_default();
-            let _ = writeln!(out, "  {}  {:<12} {:<8} {:<9}{extra}", human(t.at, tz), t.step, t.kind, t.status);
+            let why = t.reason.as_deref().map(|r| format!("  (later than planned: {r})")).unwrap_or_default();
+            let _ = writeln!(out, "  {}  {:<12} {:<8} {:<9}{extra}{why}", human(t.at, tz), t.step, t.kind, t.status);
             if let Some(d) = &t.detail {
                 let _ = writeln!(out, "      {d}");
             }

@@ -222,6 +222,16 @@ pub struct EnrollmentRow {
     pub reason: Option<String>,
 }
 
+/// An active enrollment as `forecast` needs it.
+#[derive(Debug, Clone)]
+pub struct ActiveRow {
+    pub cadence: String,
+    pub step: String,
+    pub due_at: DateTime<Utc>,
+    pub timezone: Option<String>,
+    pub fields: Fields,
+}
+
 /// A mailbox's email sends in a span of time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MailboxSends {
@@ -663,6 +673,27 @@ impl Store {
             .query_row(params![mailbox, until.timestamp()], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         Ok(MailboxSends { count, last: last.map(|(at, id)| (from_unix(at), id)) })
+    }
+
+    /// Calls `f` with every active enrollment, streaming (for `forecast`).
+    pub fn for_each_active(&self, mut f: impl FnMut(ActiveRow)) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT e.cadence, e.step, e.next_due_at, l.timezone, l.fields
+             FROM enrollments e JOIN leads l ON l.id = e.lead_id
+             WHERE e.state = 'active' AND e.next_due_at IS NOT NULL",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let fields: String = r.get(4)?;
+            f(ActiveRow {
+                cadence: r.get(0)?,
+                step: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                due_at: from_unix(r.get(2)?),
+                timezone: r.get(3)?,
+                fields: serde_json::from_str(&fields)?,
+            });
+        }
+        Ok(())
     }
 
     /// Counts enrollments by state (for `check` and the daemon's start line).

@@ -1,11 +1,9 @@
-//! End-to-end tests: the real binary, a real SQLite file, a real SMTP server on
-//! loopback, and virtual time through `--at`.
-
-mod support;
+//! The core daemon end to end: the real binary, a real SQLite file, a real SMTP
+//! server on loopback, and virtual time through `--at`.
 
 use std::process::Command;
 
-use support::{BIN, Fault, Project, repo};
+use crate::support::{BIN, Fault, Project, repo};
 
 const DST_CADENCE: &str = r#"
 description = "crosses a weekend and the US daylight-saving change"
