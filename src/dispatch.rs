@@ -95,6 +95,18 @@ pub fn lead_time<'a>(
     }
 }
 
+/// Of two causes of one delay, the one worth telling: a step held by the daily
+/// limit and then by the window is late because of the limit; one that waited
+/// out a downtime and then a min_gap is late because of the downtime.
+fn weightier<'a>(old: Option<&'a str>, new: &'a str) -> &'a str {
+    const ORDER: [&str; 5] = ["window", "holiday", "min_gap", "daily_limit", "downtime"];
+    let rank = |r: &str| ORDER.iter().position(|o| *o == r);
+    match old {
+        Some(old) if rank(old) > rank(new) => old,
+        _ => new,
+    }
+}
+
 /// Runs one pass over everything due at `now`. Stops early, between two
 /// sends, once `stop` is set.
 pub fn tick(
@@ -287,12 +299,7 @@ impl Tick<'_> {
             return self.skip_late(due, cadence, index, step, lead);
         }
         self.report.postponed += 1;
-        // The first cause of a delay is the one worth telling: a step held by
-        // the daily limit and then by the window is late because of the limit.
-        let why = match due.reason.as_deref() {
-            Some(first) if first != "retry" && due.due_at < self.now => first,
-            _ => why,
-        };
+        let why = weightier(due.reason.as_deref(), why);
         self.store.reschedule(due, until, why)
     }
 
@@ -418,5 +425,19 @@ impl Tick<'_> {
             Some(id) => self.store.release(id, due, retry_at, why),
             None => self.store.defer(due, retry_at, why),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::weightier;
+
+    #[test]
+    fn the_weightier_cause_of_a_delay_is_kept() {
+        assert_eq!(weightier(Some("window"), "daily_limit"), "daily_limit");
+        assert_eq!(weightier(Some("daily_limit"), "window"), "daily_limit");
+        assert_eq!(weightier(Some("downtime"), "min_gap"), "downtime");
+        assert_eq!(weightier(Some("retry"), "window"), "window");
+        assert_eq!(weightier(None, "holiday"), "holiday");
     }
 }

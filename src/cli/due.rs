@@ -56,7 +56,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
                 json!({
                     "email": r.email, "cadence": r.cadence, "step": r.step, "kind": kind(&r.cadence, &r.step),
                     "due_at": r.next_due_at.map(rfc3339), "overdue": r.next_due_at.is_some_and(|t| t <= now),
-                    "reason": if r.next_due_at.is_some_and(|t| t < overdue) { Some("downtime") } else { r.reason.as_deref() },
+                    "reason": r.reason, "overdue": r.next_due_at.is_some_and(|t| t < overdue),
                 })
             })
             .collect();

@@ -27,7 +27,9 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let now = super::now_or(args.at.as_deref())?;
     let store = super::open_store(&config)?;
     let mut forecaster = Forecaster::new(&config, &cadences, now, args.days.min(366));
-    store.for_each_active(|row| forecaster.add(&row.cadence, &row.step, row.due_at, row.timezone.as_deref(), &row.fields))?;
+    store.for_each_active(|row| {
+        forecaster.add(&row.cadence, &row.step, row.due_at, row.timezone.as_deref(), &row.fields)
+    })?;
     let result = forecaster.finish();
     if args.json {
         let mailboxes: Vec<_> = result

@@ -5,8 +5,8 @@
 mod check;
 mod due;
 mod enroll;
-mod import;
 mod forecast;
+mod import;
 mod leads;
 mod preview;
 mod run;

@@ -36,7 +36,8 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let cadence = cadences
         .get(&args.name)
         .ok_or_else(|| anyhow!("unknown cadence {:?} (loaded: {})", args.name, cadences.names().join(", ")))?;
-    let start = super::now_or(args.start.as_deref()).map_err(|e| anyhow!("{}", e.to_string().replace("--at", "--start")))?;
+    let start =
+        super::now_or(args.start.as_deref()).map_err(|e| anyhow!("{}", e.to_string().replace("--at", "--start")))?;
     let tz = match &args.tz {
         Some(t) => parse_zone(t).map_err(|e| anyhow!("--tz: {e}"))?,
         None => config.timezone,
@@ -58,7 +59,9 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
                        "reason": s.reason})
             })
             .collect();
-        super::print_json(&json!({"cadence": cadence.name, "timezone": tz.name(), "start": rfc3339(start), "steps": steps}))?;
+        super::print_json(
+            &json!({"cadence": cadence.name, "timezone": tz.name(), "start": rfc3339(start), "steps": steps}),
+        )?;
     } else {
         println!("{} for a lead in {} enrolled {}", cadence.name, tz.name(), human(start, tz));
         for s in &steps {

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 
@@ -17,23 +18,21 @@ pub fn run(config_path: &Path, email: &str, as_json: bool) -> Result<ExitCode> {
         bail!("no lead {email}");
     };
     let tz: Tz = lead.timezone.as_deref().and_then(|t| t.parse().ok()).unwrap_or(config.timezone);
-    let mut lead = lead;
-    // A step well past its due time is late because nothing was running to send it.
-    let overdue = super::now_or(None)? - crate::dispatch::downtime_after(&config);
-    for e in &mut lead.enrollments {
-        if e.state == "active" && e.next_due_at.is_some_and(|t| t < overdue) {
-            e.reason = Some("downtime".into());
-        }
-    }
+    // A step well past its due time waits for a tick: say so, apart from why it was moved.
+    let overdue_before = super::now_or(None)? - crate::dispatch::downtime_after(&config);
     if as_json {
-        super::print_json(&to_json(&lead, tz))?;
+        super::print_json(&to_json(&lead, tz, overdue_before))?;
     } else {
-        print!("{}", to_text(&lead, tz));
+        print!("{}", to_text(&lead, tz, overdue_before));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn to_json(lead: &LeadView, tz: Tz) -> Value {
+fn is_overdue(e: &crate::store::EnrollmentView, before: DateTime<Utc>) -> bool {
+    e.state == "active" && e.next_due_at.is_some_and(|t| t < before)
+}
+
+pub fn to_json(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> Value {
     let enrollments: Vec<Value> = lead
         .enrollments
         .iter()
@@ -54,6 +53,7 @@ pub fn to_json(lead: &LeadView, tz: Tz) -> Value {
                 "next_step": e.next_step.as_ref().filter(|_| e.state == "active" || e.state == "paused"),
                 "next_due_at": e.next_due_at.filter(|_| e.state == "active" || e.state == "paused").map(rfc3339),
                 "reason": e.reason,
+                "overdue": is_overdue(e, overdue_before),
                 "enrolled_at": rfc3339(e.enrolled_at),
                 "attempts": e.attempts,
                 "last_error": e.last_error,
@@ -69,7 +69,7 @@ pub fn to_json(lead: &LeadView, tz: Tz) -> Value {
     })
 }
 
-pub fn to_text(lead: &LeadView, tz: Tz) -> String {
+pub fn to_text(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let _ = writeln!(out, "{}  ({})", lead.email, tz.name());
@@ -92,7 +92,13 @@ pub fn to_text(lead: &LeadView, tz: Tz) -> String {
         }
         if let (Some(step), Some(due), "active" | "paused") = (&e.next_step, e.next_due_at, e.state.as_str()) {
             let why = e.reason.as_deref().map(|r| format!("  (later than planned: {r})")).unwrap_or_default();
-            let held = if e.state == "paused" { "  [paused]" } else { "" };
+            let held = if e.state == "paused" {
+                "  [paused]"
+            } else if is_overdue(e, overdue_before) {
+                "  [overdue: no tick has run since]"
+            } else {
+                ""
+            };
             let _ = writeln!(out, "  next         {step} due {}{why}{held}", human(due, tz));
         }
         if let Some(err) = &e.last_error {

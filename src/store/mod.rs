@@ -650,12 +650,7 @@ impl Store {
 
     /// Email sends of `mailbox` (sent, failed, uncertain or in flight) from
     /// `from` up to, not including, `until`, and the latest one (time, touchpoint).
-    pub fn mailbox_sends(
-        &self,
-        mailbox: &str,
-        from: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<MailboxSends> {
+    pub fn mailbox_sends(&self, mailbox: &str, from: DateTime<Utc>, until: DateTime<Utc>) -> Result<MailboxSends> {
         let count: u32 = self
             .conn
             .prepare_cached(

@@ -98,7 +98,17 @@ fn complete_advances_and_finishes() {
         detail: None,
         reason: None,
     };
-    s.complete(id, &outcome, &Next::Step { id: "b".into(), due_at: t("2026-03-04T10:00:00Z"), planned_at: t("2026-03-04T10:00:00Z"), reason: None }).unwrap();
+    s.complete(
+        id,
+        &outcome,
+        &Next::Step {
+            id: "b".into(),
+            due_at: t("2026-03-04T10:00:00Z"),
+            planned_at: t("2026-03-04T10:00:00Z"),
+            reason: None,
+        },
+    )
+    .unwrap();
     let view = s.lead("a@x.test").unwrap().unwrap();
     assert_eq!(view.enrollments[0].next_step.as_deref(), Some("b"));
     assert_eq!(view.enrollments[0].touchpoints[0].status, "sent");

@@ -132,6 +132,42 @@ impl Project {
     }
 }
 
+impl Project {
+    /// Ticks at the earliest due time of any active enrollment, again and again,
+    /// until none is active; returns the instants ticked. Bounded.
+    #[allow(dead_code)]
+    pub fn run_until_idle(&self) -> Vec<String> {
+        let mut ticks = Vec::new();
+        for _ in 0..1000 {
+            let leads = self.json(&["leads", "--state", "active", "--json"]);
+            let next = leads["leads"].as_array().expect("leads").iter().filter_map(|l| l["next_due_at"].as_str()).min();
+            let Some(next) = next.map(str::to_string) else { return ticks };
+            self.tick(&next);
+            ticks.push(next);
+        }
+        panic!("still active after 1000 ticks");
+    }
+
+    /// Touchpoints of `email`'s first enrollment as (step, status, at, reason).
+    #[allow(dead_code)]
+    pub fn timeline(&self, email: &str) -> Vec<(String, String, String, Option<String>)> {
+        let s = self.status(email);
+        s["enrollments"][0]["touchpoints"]
+            .as_array()
+            .expect("touchpoints")
+            .iter()
+            .map(|t| {
+                (
+                    t["step"].as_str().unwrap_or_default().to_string(),
+                    t["status"].as_str().unwrap_or_default().to_string(),
+                    t["at"].as_str().unwrap_or_default().to_string(),
+                    t["reason"].as_str().map(str::to_string),
+                )
+            })
+            .collect()
+    }
+}
+
 /// The repository's own folder (for the shipped config and cadences).
 #[allow(dead_code)]
 pub fn repo() -> &'static Path {
