@@ -16,9 +16,10 @@ use crate::cadence::{Cadence, Cadences, Rendered, Step, StepKind};
 use crate::config::{Config, Mailbox};
 use crate::pacing::{self, Caps, Load};
 use crate::plan::{self, LeadTime};
+use crate::reminders;
 use crate::schedule::retry_delay;
 use crate::send::{self, SendError, Transport};
-use crate::store::{DispatchLock, DueStep, Next, Outcome, State, Status, Store, StoreError};
+use crate::store::{DispatchLock, DueStep, Next, Outcome, State, Status, Store, StoreError, TaskFilter};
 
 /// Temporary failures of one step before it is recorded as failed (with the
 /// one-hour backoff cap, about four days of trying).
@@ -38,6 +39,8 @@ pub struct Report {
     pub skipped: usize,
     /// Emails moved to a later slot (window, daily limit, min gap).
     pub postponed: usize,
+    /// Reminder digests sent to owners.
+    pub digests: usize,
 }
 
 impl Report {
@@ -154,7 +157,7 @@ impl Tick<'_> {
         loop {
             let batch = self.store.due_steps(self.now, &names, BATCH)?;
             if batch.is_empty() {
-                return Ok(());
+                break;
             }
             for due in batch {
                 if stop.load(Ordering::SeqCst) {
@@ -163,6 +166,81 @@ impl Tick<'_> {
                 self.one(&due, &instance)?;
             }
         }
+        // After the steps, so that a digest lists the tasks this tick opened.
+        self.digests(&instance, stop)
+    }
+
+    /// Sends each owner's reminder digest whose slot has come, once per slot.
+    fn digests(&mut self, instance: &str, stop: &AtomicBool) -> Result<(), StoreError> {
+        let settled = self.store.settle_interrupted_digests()?;
+        if settled > 0 {
+            warn!(digests = settled, "digest send was interrupted; recorded as uncertain, not sent again");
+        }
+        for owner_tasks in self.store.owners_with_tasks(self.now)? {
+            if stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let owner = self.config.owner(&owner_tasks.owner);
+            let cal = &self.config.default_calendar;
+            let after = match self.store.last_digest_slot(&owner.address)? {
+                Some(last) => last.max(owner_tasks.oldest - Duration::seconds(1)),
+                None => owner_tasks.oldest - Duration::seconds(1),
+            };
+            let Some(slot) = reminders::due_slot(&owner, cal, after, self.now) else { continue };
+            let mailbox_name =
+                owner.mailbox.clone().or_else(|| self.cadences.get(&owner_tasks.cadence).map(|c| c.mailbox.clone()));
+            let Some(mailbox) = mailbox_name.and_then(|m| self.config.mailboxes.get(&m)) else {
+                warn!(owner = %owner.address, "no mailbox to send the digest through");
+                continue;
+            };
+            if let Some(why) = self.down.get(&mailbox.name) {
+                warn!(owner = %owner.address, "digest not sent, mailbox unavailable: {why}");
+                continue;
+            }
+            let filter = TaskFilter { owner: Some(&owner.address), opened_before: Some(slot + Duration::seconds(1)) };
+            let tasks = self.store.open_tasks(&filter)?;
+            if tasks.is_empty() {
+                continue;
+            }
+            let count = u32::try_from(tasks.len()).unwrap_or(u32::MAX);
+            let Some(id) = self.store.claim_digest(&owner.address, slot, &mailbox.name, count, self.now)? else {
+                continue;
+            };
+            let (subject, body) = reminders::render(&owner, &tasks, slot, &self.config.path.display().to_string());
+            let message_id = format!("<digest-{id}.{instance}@{}>", mailbox.from.email.domain());
+            let email = send::Email {
+                from: &mailbox.from,
+                to: &owner.address,
+                subject: &subject,
+                body: &body,
+                message_id: &message_id,
+                date: self.now,
+            };
+            let label = format!("{}-digest-{id}", self.now.format("%Y%m%dT%H%M%SZ"));
+            let result = send::build(&email).and_then(|m| self.transports.get(mailbox).send(&m, &label));
+            match result {
+                Ok(()) => {
+                    info!(owner = %owner.address, tasks = count, message_id = %message_id, "digest sent");
+                    self.report.digests += 1;
+                    self.store.finish_digest(id, "sent", Some(&message_id), None)?;
+                }
+                Err(SendError::Uncertain(why)) => {
+                    warn!(owner = %owner.address, "digest send interrupted, not repeated: {why}");
+                    self.store.finish_digest(id, "uncertain", Some(&message_id), Some(&why))?;
+                }
+                Err(SendError::Permanent(why)) => {
+                    warn!(owner = %owner.address, "digest refused: {why}");
+                    self.store.finish_digest(id, "failed", Some(&message_id), Some(&why))?;
+                }
+                Err(SendError::Temporary(why) | SendError::Unavailable(why)) => {
+                    // Certainly not sent: give the slot back so a later tick tries again.
+                    warn!(owner = %owner.address, "digest not sent, will retry: {why}");
+                    self.down.insert(mailbox.name.clone(), why);
+                    self.store.release_digest(id)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A send left `sending` by a process that died: it may have left, so it is
@@ -207,6 +285,11 @@ impl Tick<'_> {
             return self.store.hold(due, &why, self.now);
         };
         let step = &cadence.steps[index];
+        let lead = lead_time(self.config, Some(cadence), due.timezone.as_deref(), &due.fields);
+        if let Some(task) = due.task_id {
+            // A blocking task nobody closed within auto_skip_after.
+            return self.expire_task(due, task, cadence, index, lead);
+        }
         let rendered = match cadence.templates.render(&step.id, &due.email, &due.fields) {
             Ok(r) => r,
             Err(e) => {
@@ -215,7 +298,6 @@ impl Tick<'_> {
                 return self.store.hold(due, &e.to_string(), self.now);
             }
         };
-        let lead = lead_time(self.config, Some(cadence), due.timezone.as_deref(), &due.fields);
         let next = plan::next(cadence, Some(index), self.now, lead);
         let deadline = cadence.late_after.map(|late| late.after(due.planned_at, lead.tz, lead.calendar));
         if deadline.is_some_and(|d| self.now > d) {
@@ -232,8 +314,16 @@ impl Tick<'_> {
                 detail: None,
                 reason: self.reason_for(due),
             };
+            // A blocking task holds the cadence until it is closed (or expires);
+            // otherwise the next wait starts now.
+            let next = if step.blocking {
+                Next::Block { until: step.auto_skip_after.map(|w| w.after(self.now, lead.tz, lead.calendar)) }
+            } else {
+                next
+            };
             self.store.complete(id, &outcome, &next)?;
-            info!(lead = %due.email, cadence = %due.cadence, step = %due.step, kind = %step.kind, "task opened");
+            info!(lead = %due.email, cadence = %due.cadence, step = %due.step, kind = %step.kind, task = id,
+                  owner = due.owner.as_deref().unwrap_or("-"), "task opened");
             self.report.opened += 1;
             return Ok(());
         }
@@ -259,6 +349,33 @@ impl Tick<'_> {
             return self.postpone(due, cadence, index, step, lead, until, hold.as_str(), deadline);
         }
         self.send_email(due, mailbox, &rendered, next, instance)
+    }
+
+    /// Closes a blocking task that expired as skipped (`expired`) and moves on.
+    fn expire_task(
+        &mut self,
+        due: &DueStep,
+        task: i64,
+        cadence: &Cadence,
+        index: usize,
+        lead: LeadTime<'_>,
+    ) -> Result<(), StoreError> {
+        let now = self.now;
+        let closed = self.store.close_task(
+            task,
+            Status::Skipped,
+            Some("expired: not closed within auto_skip_after"),
+            Some("expired"),
+            now,
+            |_| plan::next(cadence, Some(index), now, lead),
+        )?;
+        if closed.is_none() {
+            // A person closed it meanwhile; that already moved the cadence on.
+            return Ok(());
+        }
+        info!(lead = %due.email, cadence = %due.cadence, step = %due.step, task, "task expired, skipped");
+        self.report.skipped += 1;
+        Ok(())
     }
 
     /// The mailbox's sends on the local day of `now`.

@@ -68,8 +68,11 @@ pub fn prepare(
     let (first_step, due_at, planned_at, reason) = match plan::next(cadence, None, now, when) {
         Next::Step { id, due_at, planned_at, reason } => (id, due_at, planned_at, reason),
         Next::Hold(why) => return Err(bad("cadence", why)),
-        Next::Finished | Next::End(_) => return Err(bad("cadence", "has no steps".into())),
+        Next::Finished | Next::End(_) | Next::Block { .. } => return Err(bad("cadence", "has no steps".into())),
     };
+    if let Some(owner) = lead.fields.get("owner") {
+        owner.parse::<lettre::Address>().map_err(|e| bad("owner", format!("invalid address {owner:?}: {e}")))?;
+    }
     Ok(NewEnrollment {
         email,
         fields: lead.fields.clone(),
@@ -79,5 +82,16 @@ pub fn prepare(
         due_at,
         planned_at,
         reason,
+        owner: owner_of(config, cadence, &lead.fields),
     })
+}
+
+/// Who does a lead's manual steps: its `owner` field, else the cadence's
+/// `owner`, else its mailbox's.
+pub fn owner_of(config: &Config, cadence: &Cadence, fields: &crate::cadence::Fields) -> Option<String> {
+    fields
+        .get("owner")
+        .map(|o| o.to_ascii_lowercase())
+        .or_else(|| cadence.owner.clone())
+        .or_else(|| config.mailboxes.get(&cadence.mailbox).and_then(|m| m.owner.clone()))
 }

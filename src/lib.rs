@@ -18,6 +18,7 @@ pub mod intake;
 pub mod location;
 pub mod pacing;
 pub mod plan;
+pub mod reminders;
 pub mod schedule;
 pub mod send;
 pub mod store;

@@ -60,6 +60,10 @@ pub struct Step {
     pub id: String,
     pub wait: Wait,
     pub kind: StepKind,
+    /// Manual steps: the cadence waits until the task is closed (default).
+    pub blocking: bool,
+    /// Manual steps: an untouched task is skipped (`expired`) this long after it opened.
+    pub auto_skip_after: Option<Wait>,
 }
 
 /// Inbound events that end a lead's enrollment.
@@ -82,6 +86,8 @@ pub struct Cadence {
     pub calendar: Option<String>,
     /// A step that would go out later than this past its planned time is skipped.
     pub late_after: Option<Wait>,
+    /// Owner of its leads that name none (before the mailbox's).
+    pub owner: Option<String>,
     pub stop_on: BTreeSet<StopOn>,
     pub steps: Vec<Step>,
     pub templates: Templates,
@@ -107,6 +113,7 @@ struct RawCadence {
     window: Option<Spanned<String>>,
     calendar: Option<Spanned<String>>,
     late_after: Option<Spanned<String>>,
+    owner: Option<Spanned<String>>,
     stop_on: Option<Vec<Spanned<String>>>,
     steps: Spanned<Vec<Spanned<RawStep>>>,
 }
@@ -120,6 +127,8 @@ struct RawStep {
     subject: Option<Spanned<String>>,
     body: Option<Spanned<String>>,
     template: Option<Spanned<String>>,
+    blocking: Option<Spanned<bool>>,
+    auto_skip_after: Option<Spanned<String>>,
 }
 
 /// Every cadence in the folder that loaded, and every file that did not.
@@ -233,6 +242,13 @@ impl Cadence {
             }
             c.get_ref().clone()
         });
+        let owner = raw.owner.as_ref().and_then(|o| match o.get_ref().parse::<lettre::Address>() {
+            Ok(_) => Some(o.get_ref().to_ascii_lowercase()),
+            Err(e) => {
+                err(Some(o.span()), format!("owner: invalid address {:?}: {e}", o.get_ref()));
+                None
+            }
+        });
         let late_after = raw.late_after.as_ref().and_then(|l| {
             l.get_ref().parse::<Wait>().map_err(|e| err(Some(l.span()), format!("late_after: {e}"))).ok()
         });
@@ -324,8 +340,20 @@ impl Cadence {
             {
                 located.push(e.locate(&body_file, base));
             }
+            let auto_skip_after = s.auto_skip_after.as_ref().and_then(|a| {
+                a.get_ref().parse::<Wait>().map_err(|e| err(Some(a.span()), at(&format!("auto_skip_after: {e}")))).ok()
+            });
+            if kind == Some(StepKind::Email) {
+                if let Some(b) = &s.blocking {
+                    err(Some(b.span()), at("blocking: only manual steps (call, linkedin, task) hold the cadence"));
+                }
+                if let Some(a) = &s.auto_skip_after {
+                    err(Some(a.span()), at("auto_skip_after: only manual steps (call, linkedin, task) can expire"));
+                }
+            }
+            let blocking = s.blocking.as_ref().is_none_or(|b| *b.get_ref());
             if let (Some(wait), Some(kind)) = (wait, kind) {
-                steps.push(Step { id, wait, kind });
+                steps.push(Step { id, wait, kind, blocking, auto_skip_after });
             }
         }
         for problem in templates.check_renders() {
@@ -345,6 +373,7 @@ impl Cadence {
             window,
             calendar,
             late_after,
+            owner,
             stop_on,
             steps,
             templates,

@@ -60,9 +60,11 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
                 })
             })
             .collect();
-        super::print_json(&json!({ "due": due }))?;
+        let emails = due.iter().filter(|d| d["kind"] == "email").count();
+        super::print_json(&json!({ "due": due, "emails": emails, "tasks": due.len() - emails }))?;
     } else {
-        println!("due within {} of {}", args.within, rfc3339(now));
+        let emails = rows.iter().filter(|r| kind(&r.cadence, &r.step) == Some("email")).count();
+        println!("due within {} of {}: {emails} email(s), {} task(s)", args.within, rfc3339(now), rows.len() - emails);
         super::leads::print_table(&rows, config.timezone);
     }
     Ok(ExitCode::SUCCESS)

@@ -18,6 +18,9 @@ pub struct Args {
     /// Only enrollments in this state (active, paused, finished, stopped, replied, bounced, unsubscribed).
     #[arg(long, value_name = "STATE")]
     state: Option<String>,
+    /// Only leads this owner does the manual steps of.
+    #[arg(long, value_name = "EMAIL")]
+    owner: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -30,7 +33,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
         .map(|s| State::parse(s).ok_or_else(|| anyhow!("--state: unknown state {s:?}")))
         .transpose()?;
     let store = super::open_store(&config)?;
-    let rows = store.leads(args.cadence.as_deref(), state)?;
+    let rows = store.leads(args.cadence.as_deref(), state, args.owner.as_deref())?;
     if args.json {
         let leads: Vec<_> = rows.iter().map(row_json).collect();
         super::print_json(&json!({ "leads": leads }))?;

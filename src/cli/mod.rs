@@ -12,6 +12,7 @@ mod preview;
 mod run;
 mod state;
 mod status;
+mod tasks;
 mod tick;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +72,11 @@ enum Command {
     Preview(preview::Args),
     /// Sends and tasks per mailbox per day for the next N days.
     Forecast(forecast::Args),
+    /// Manual steps (calls, LinkedIn, tasks) open for owners.
+    Tasks(tasks::ListArgs),
+    /// Close a task: `task done ID` or `task skip ID`.
+    #[command(subcommand)]
+    Task(tasks::TaskCommand),
 }
 
 /// Parses the process arguments and runs the command.
@@ -95,6 +101,8 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::Due(args) => due::run(&config_path, args),
         Command::Preview(args) => preview::run(&config_path, args),
         Command::Forecast(args) => forecast::run(&config_path, args),
+        Command::Tasks(args) => tasks::list(&config_path, args),
+        Command::Task(command) => tasks::close(&config_path, command),
     }
 }
 

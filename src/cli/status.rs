@@ -44,6 +44,8 @@ pub fn to_json(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> Value 
                     json!({
                         "step": t.step, "kind": t.kind, "status": t.status, "at": rfc3339(t.at),
                         "message_id": t.message_id, "subject": t.subject, "detail": t.detail, "reason": t.reason,
+                        "task_id": (t.kind != "email").then_some(t.id), "closed_at": t.closed_at.map(rfc3339),
+                        "note": t.note,
                     })
                 })
                 .collect();
@@ -54,6 +56,8 @@ pub fn to_json(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> Value 
                 "next_due_at": e.next_due_at.filter(|_| e.state == "active" || e.state == "paused").map(rfc3339),
                 "reason": e.reason,
                 "overdue": is_overdue(e, overdue_before),
+                "owner": e.owner,
+                "waiting_for_task": e.task_id,
                 "enrolled_at": rfc3339(e.enrolled_at),
                 "attempts": e.attempts,
                 "last_error": e.last_error,
@@ -82,6 +86,9 @@ pub fn to_text(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> String
     for e in &lead.enrollments {
         let _ = writeln!(out, "\n{}: {}", e.cadence, e.state);
         let _ = writeln!(out, "  enrolled     {}", human(e.enrolled_at, tz));
+        if let Some(owner) = &e.owner {
+            let _ = writeln!(out, "  owner        {owner}");
+        }
         for t in &e.touchpoints {
             let extra = t.subject.as_deref().map(|s| format!("  \"{s}\"")).unwrap_or_default();
             let why = t.reason.as_deref().map(|r| format!("  (later than planned: {r})")).unwrap_or_default();
@@ -89,8 +96,24 @@ pub fn to_text(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> String
             if let Some(d) = &t.detail {
                 let _ = writeln!(out, "      {d}");
             }
+            if t.kind != "email" {
+                match (&t.status[..], t.closed_at) {
+                    ("open", _) => {
+                        let _ = writeln!(out, "      task {0}: cadenced task done {0}  (or: task skip {0})", t.id);
+                    }
+                    (_, Some(closed)) => {
+                        let note = t.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
+                        let _ = writeln!(out, "      task {} closed {}{note}", t.id, human(closed, tz));
+                    }
+                    _ => {}
+                }
+            }
         }
-        if let (Some(step), Some(due), "active" | "paused") = (&e.next_step, e.next_due_at, e.state.as_str()) {
+        if let (Some(task), "active" | "paused") = (e.task_id, e.state.as_str()) {
+            let expiry =
+                e.next_due_at.map(|t| format!(" (skipped if still open {})", human(t, tz))).unwrap_or_default();
+            let _ = writeln!(out, "  waiting      for task {task}{expiry}");
+        } else if let (Some(step), Some(due), "active" | "paused") = (&e.next_step, e.next_due_at, e.state.as_str()) {
             let why = e.reason.as_deref().map(|r| format!("  (later than planned: {r})")).unwrap_or_default();
             let held = if e.state == "paused" {
                 "  [paused]"

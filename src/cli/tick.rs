@@ -18,14 +18,17 @@ pub fn run(config_path: &Path, at: Option<&str>) -> Result<ExitCode> {
     let report = dispatch::tick(&mut store, &config, &cadences, &mut Transports::new(), now, &AtomicBool::new(false))
         .context("tick")?;
     println!(
-        "tick at {}: {} sent, {} tasks opened, {} failed, {} to retry, {} uncertain, {} held",
+        "tick at {}: {} sent, {} tasks opened, {} failed, {} to retry, {} uncertain, {} held, {} skipped, {} postponed, {} digests",
         rfc3339(now),
         report.sent,
         report.opened,
         report.failed,
         report.retrying,
         report.uncertain,
-        report.held
+        report.held,
+        report.skipped,
+        report.postponed,
+        report.digests
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -62,6 +62,8 @@ pub struct Mailbox {
     pub min_gap: Option<std::time::Duration>,
     /// The zone whose days `daily_limit` counts (default: the config's).
     pub timezone: chrono_tz::Tz,
+    /// Owner of leads in this mailbox's cadences that name none.
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,6 +79,7 @@ pub(super) struct RawMailbox {
     daily_limit: Option<Spanned<i64>>,
     min_gap: Option<Spanned<String>>,
     timezone: Option<Spanned<String>>,
+    owner: Option<Spanned<String>>,
 }
 
 type Problems = Vec<(Option<Range<usize>>, String)>;
@@ -98,6 +101,13 @@ pub(super) fn check(
     });
     let min_gap = raw.min_gap.as_ref().and_then(|g| {
         super::parse_interval(g.get_ref()).map_err(|e| problems.push((Some(g.span()), format!("min_gap: {e}")))).ok()
+    });
+    let owner = raw.owner.as_ref().and_then(|o| match o.get_ref().parse::<lettre::Address>() {
+        Ok(_) => Some(o.get_ref().to_ascii_lowercase()),
+        Err(e) => {
+            problems.push((Some(o.span()), format!("owner: invalid address {:?}: {e}", o.get_ref())));
+            None
+        }
     });
     let timezone = match &raw.timezone {
         None => default_tz,
@@ -144,7 +154,7 @@ pub(super) fn check(
     };
     match (from, transport) {
         (Ok(from), Some(transport)) if problems.is_empty() => {
-            Ok(Mailbox { name, from, transport, daily_limit, min_gap, timezone })
+            Ok(Mailbox { name, from, transport, daily_limit, min_gap, timezone, owner })
         }
         _ => Err(problems),
     }

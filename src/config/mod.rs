@@ -4,6 +4,7 @@
 
 mod calendars;
 pub(crate) mod mailbox;
+mod owners;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use crate::location::{FileErrors, SourceError, toml_message};
 use crate::schedule::Calendar;
 
 pub use mailbox::{Mailbox, Secret, Security, SmtpSettings, Transport};
+pub use owners::{Digest, Owner};
 
 /// The checked configuration.
 #[derive(Debug, Clone)]
@@ -34,9 +36,23 @@ pub struct Config {
     /// The calendar of leads and cadences that name none: the one top-level
     /// `calendar` names, else Monday to Friday without holidays.
     pub default_calendar: Calendar,
+    /// `[owners."address"]` tables.
+    pub owners: BTreeMap<String, Owner>,
+    /// Working window of owners without one: weekdays 09:00 to 16:59.
+    pub default_owner_window: crate::schedule::Window,
 }
 
 impl Config {
+    /// The owner `address`: their table, or the defaults (the config's zone,
+    /// a weekday 09:00-17:00 window, a digest at its start).
+    pub fn owner(&self, address: &str) -> Owner {
+        let key = address.to_ascii_lowercase();
+        self.owners
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| owners::default_owner(&key, self.timezone, &self.default_owner_window))
+    }
+
     /// The calendar that applies to a lead: its own, else its cadence's, else
     /// the default. Names are checked when files load and leads enroll; an
     /// unknown one here (a calendar removed since) falls back the same way.
@@ -59,6 +75,8 @@ struct RawConfig {
     calendars: BTreeMap<String, Spanned<calendars::RawCalendar>>,
     #[serde(default)]
     mailboxes: BTreeMap<String, Spanned<mailbox::RawMailbox>>,
+    #[serde(default)]
+    owners: BTreeMap<String, Spanned<owners::RawOwner>>,
 }
 
 impl Config {
@@ -145,9 +163,32 @@ impl Config {
                 }
             }
         }
-        if !errors.is_empty() {
-            return Err(fail(errors));
+        let default_owner_window = match owners::DEFAULT_WINDOW.parse::<crate::schedule::Window>() {
+            Ok(w) => Some(w),
+            Err(e) => {
+                err(0..0, format!("built-in owner window: {e}"));
+                None
+            }
+        };
+        let mut owner_tables = BTreeMap::new();
+        if let Some(window) = &default_owner_window {
+            for (address, raw_owner) in &raw.owners {
+                let known = |m: &str| mailboxes.contains_key(m);
+                match owners::check(address, raw_owner.get_ref(), timezone, window, &known) {
+                    Ok(owner) => {
+                        owner_tables.insert(address.to_ascii_lowercase(), owner);
+                    }
+                    Err(problems) => {
+                        for (field_span, msg) in problems {
+                            err(field_span.unwrap_or_else(|| raw_owner.span()), format!("owners.{address:?}: {msg}"));
+                        }
+                    }
+                }
+            }
         }
+        let (Some(default_owner_window), true) = (default_owner_window, errors.is_empty()) else {
+            return Err(fail(errors));
+        };
         Ok(Config {
             path: path.to_path_buf(),
             database,
@@ -157,6 +198,8 @@ impl Config {
             mailboxes,
             calendars,
             default_calendar,
+            owners: owner_tables,
+            default_owner_window,
         })
     }
 }

@@ -4,8 +4,10 @@
 //! the daemon share one file; every transaction that reads then writes begins
 //! IMMEDIATE so that a second process waits instead of failing.
 
+mod digests;
 mod lock;
 mod schema;
+mod tasks;
 
 use std::fs::OpenOptions;
 use std::path::Path;
@@ -17,7 +19,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use crate::cadence::Fields;
 use crate::time::from_unix;
 
+pub use digests::{Digest, OwnerTasks};
 pub use lock::DispatchLock;
+pub use tasks::{Task, TaskFilter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -112,6 +116,8 @@ pub struct NewEnrollment {
     pub due_at: DateTime<Utc>,
     pub planned_at: DateTime<Utc>,
     pub reason: Option<String>,
+    /// Who does its manual steps.
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +143,9 @@ pub struct DueStep {
     /// Why `due_at` is later than `planned_at`, if it is.
     pub reason: Option<String>,
     pub attempts: u32,
+    pub owner: Option<String>,
+    /// The open blocking task the enrollment waits for: `due_at` is then its expiry.
+    pub task_id: Option<i64>,
 }
 
 /// What happens to an enrollment after a step.
@@ -147,6 +156,11 @@ pub enum Next {
         due_at: DateTime<Utc>,
         planned_at: DateTime<Utc>,
         reason: Option<String>,
+    },
+    /// Stay on the step until its task (the touchpoint being completed)
+    /// is closed, or expires at `until`.
+    Block {
+        until: Option<DateTime<Utc>>,
     },
     Finished,
     /// The enrollment ends in this state (bounced, ...).
@@ -179,6 +193,7 @@ pub struct Interrupted {
 
 #[derive(Debug, Clone)]
 pub struct Touchpoint {
+    pub id: i64,
     pub step: String,
     pub kind: String,
     pub status: String,
@@ -187,6 +202,8 @@ pub struct Touchpoint {
     pub subject: Option<String>,
     pub detail: Option<String>,
     pub reason: Option<String>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -199,6 +216,9 @@ pub struct EnrollmentView {
     pub enrolled_at: DateTime<Utc>,
     pub attempts: u32,
     pub last_error: Option<String>,
+    pub owner: Option<String>,
+    /// The open blocking task the enrollment waits for.
+    pub task_id: Option<i64>,
     pub touchpoints: Vec<Touchpoint>,
 }
 
@@ -330,8 +350,8 @@ impl Store {
                 tx.prepare_cached("SELECT state FROM enrollments WHERE lead_id = ?1 AND cadence = ?2")?;
             let mut insert_enrollment = tx.prepare_cached(
                 "INSERT INTO enrollments
-                     (lead_id, cadence, state, step, next_due_at, planned_at, reason, enrolled_at, updated_at)
-                 VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?6, ?7, ?7)",
+                     (lead_id, cadence, state, step, next_due_at, planned_at, reason, enrolled_at, updated_at, owner)
+                 VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
             )?;
             let now_s = now.timestamp();
             for row in rows {
@@ -369,7 +389,8 @@ impl Store {
                     row.due_at.timestamp(),
                     row.planned_at.timestamp(),
                     row.reason,
-                    now_s
+                    now_s,
+                    row.owner
                 ])?;
                 outcomes.push(EnrollOutcome::Enrolled);
             }
@@ -383,7 +404,7 @@ impl Store {
     pub fn due_steps(&self, now: DateTime<Utc>, cadences: &[String], limit: usize) -> Result<Vec<DueStep>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT e.id, e.lead_id, l.email, l.fields, l.timezone, e.cadence, e.step, e.next_due_at, e.attempts,
-                    e.planned_at, e.reason
+                    e.planned_at, e.reason, e.owner, e.task_id
              FROM enrollments e JOIN leads l ON l.id = e.lead_id
              WHERE e.state = 'active' AND e.next_due_at <= ?1
                AND e.cadence IN (SELECT value FROM json_each(?2))
@@ -418,10 +439,10 @@ impl Store {
             return Ok(None);
         }
         let inserted = tx.execute(
-            "INSERT INTO touchpoints (enrollment_id, lead_id, cadence, step, kind, status, at, mailbox)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'sending', ?6, ?7)
+            "INSERT INTO touchpoints (enrollment_id, lead_id, cadence, step, kind, status, at, mailbox, owner)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'sending', ?6, ?7, ?8)
              ON CONFLICT (lead_id, cadence, step) DO NOTHING",
-            params![due.enrollment_id, due.lead_id, due.cadence, due.step, kind, now.timestamp(), mailbox],
+            params![due.enrollment_id, due.lead_id, due.cadence, due.step, kind, now.timestamp(), mailbox, due.owner],
         )?;
         if inserted == 0 {
             return Ok(None);
@@ -452,7 +473,7 @@ impl Store {
         )?;
         let enrollment_id: i64 =
             tx.query_row("SELECT enrollment_id FROM touchpoints WHERE id = ?1", [touchpoint_id], |r| r.get(0))?;
-        advance(&tx, enrollment_id, next, outcome.at)?;
+        advance(&tx, enrollment_id, next, outcome.at, Some(touchpoint_id))?;
         tx.commit()?;
         Ok(())
     }
@@ -485,7 +506,7 @@ impl Store {
     /// Pauses an enrollment for a person, with the reason (a template that no
     /// longer renders for the lead, a step that vanished from its cadence).
     pub fn hold(&mut self, due: &DueStep, reason: &str, now: DateTime<Utc>) -> Result<()> {
-        advance(&self.conn, due.enrollment_id, &Next::Hold(reason.to_string()), now)
+        advance(&self.conn, due.enrollment_id, &Next::Hold(reason.to_string()), now, None)
     }
 
     /// Sends left `sending` by a process that died mid-send. Only call while
@@ -493,13 +514,13 @@ impl Store {
     pub fn interrupted(&self) -> Result<Vec<Interrupted>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT e.id, e.lead_id, l.email, l.fields, l.timezone, e.cadence, t.step, e.next_due_at, e.attempts,
-                    e.planned_at, e.reason, t.id, t.message_id, t.at
+                    e.planned_at, e.reason, e.owner, e.task_id, t.id, t.message_id, t.at
              FROM touchpoints t JOIN enrollments e ON e.id = t.enrollment_id JOIN leads l ON l.id = t.lead_id
              WHERE t.status = 'sending'
              ORDER BY t.id",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok((RawDue::read(r)?, r.get::<_, i64>(11)?, r.get::<_, Option<String>>(12)?, r.get::<_, i64>(13)?))
+            Ok((RawDue::read(r)?, r.get::<_, i64>(13)?, r.get::<_, Option<String>>(14)?, r.get::<_, i64>(15)?))
         })?;
         let mut out = Vec::new();
         for row in rows {
@@ -528,11 +549,11 @@ impl Store {
             return Ok(None);
         };
         let mut enrollments_stmt = self.conn.prepare_cached(
-            "SELECT id, cadence, state, step, next_due_at, reason, enrolled_at, attempts, last_error
+            "SELECT id, cadence, state, step, next_due_at, reason, enrolled_at, attempts, last_error, owner, task_id
              FROM enrollments WHERE lead_id = ?1 ORDER BY enrolled_at, id",
         )?;
         let mut touch_stmt = self.conn.prepare_cached(
-            "SELECT step, kind, status, at, message_id, subject, detail, reason
+            "SELECT step, kind, status, at, message_id, subject, detail, reason, id, closed_at, note
              FROM touchpoints WHERE enrollment_id = ?1 ORDER BY at, id",
         )?;
         let mut enrollments = Vec::new();
@@ -548,6 +569,8 @@ impl Store {
                     enrolled_at: from_unix(r.get(6)?),
                     attempts: r.get(7)?,
                     last_error: r.get(8)?,
+                    owner: r.get(9)?,
+                    task_id: r.get(10)?,
                     touchpoints: Vec::new(),
                 },
             ))
@@ -564,6 +587,9 @@ impl Store {
                     subject: r.get(5)?,
                     detail: r.get(6)?,
                     reason: r.get(7)?,
+                    id: r.get(8)?,
+                    closed_at: r.get::<_, Option<i64>>(9)?.map(from_unix),
+                    note: r.get(10)?,
                 })
             })?;
             view.touchpoints = touches.collect::<rusqlite::Result<_>>()?;
@@ -573,21 +599,27 @@ impl Store {
     }
 
     /// Leads with their enrollments, optionally filtered, by email.
-    pub fn leads(&self, cadence: Option<&str>, state: Option<State>) -> Result<Vec<EnrollmentRow>> {
-        let filtered = cadence.is_some() || state.is_some();
+    pub fn leads(
+        &self,
+        cadence: Option<&str>,
+        state: Option<State>,
+        owner: Option<&str>,
+    ) -> Result<Vec<EnrollmentRow>> {
+        let filtered = cadence.is_some() || state.is_some() || owner.is_some();
         let sql = if filtered {
             "SELECT l.email, l.timezone, e.cadence, e.state, e.step, e.next_due_at, e.reason
              FROM enrollments e JOIN leads l ON l.id = e.lead_id
              WHERE (?1 IS NULL OR e.cadence = ?1) AND (?2 IS NULL OR e.state = ?2)
+               AND (?3 IS NULL OR e.owner = ?3 COLLATE NOCASE)
              ORDER BY l.email, e.cadence"
         } else {
             "SELECT l.email, l.timezone, e.cadence, e.state, e.step, e.next_due_at, e.reason
              FROM leads l LEFT JOIN enrollments e ON l.id = e.lead_id
-             WHERE ?1 IS NULL AND ?2 IS NULL
+             WHERE ?1 IS NULL AND ?2 IS NULL AND ?3 IS NULL
              ORDER BY l.email, e.cadence"
         };
         let mut stmt = self.conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params![cadence, state.map(State::as_str)], enrollment_row)?;
+        let rows = stmt.query_map(params![cadence, state.map(State::as_str), owner], enrollment_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -713,6 +745,8 @@ struct RawDue {
     attempts: u32,
     planned_at: Option<i64>,
     reason: Option<String>,
+    owner: Option<String>,
+    task_id: Option<i64>,
 }
 
 impl RawDue {
@@ -729,6 +763,8 @@ impl RawDue {
             attempts: r.get(8)?,
             planned_at: r.get(9)?,
             reason: r.get(10)?,
+            owner: r.get(11)?,
+            task_id: r.get(12)?,
         })
     }
 
@@ -745,6 +781,8 @@ impl RawDue {
             planned_at: from_unix(self.planned_at.or(self.due_at).unwrap_or_default()),
             reason: self.reason,
             attempts: self.attempts,
+            owner: self.owner,
+            task_id: self.task_id,
         })
     }
 }
@@ -771,18 +809,30 @@ fn defer_in(conn: &Connection, enrollment_id: i64, retry_at: DateTime<Utc>, erro
     Ok(())
 }
 
-fn advance(conn: &Connection, enrollment_id: i64, next: &Next, at: DateTime<Utc>) -> Result<()> {
+fn advance(
+    conn: &Connection,
+    enrollment_id: i64,
+    next: &Next,
+    at: DateTime<Utc>,
+    touchpoint_id: Option<i64>,
+) -> Result<()> {
     let at = at.timestamp();
     match next {
+        Next::Block { until } => conn.execute(
+            "UPDATE enrollments SET task_id = ?2, next_due_at = ?3, planned_at = ?3, reason = NULL, attempts = 0,
+                    last_error = NULL, updated_at = ?4
+             WHERE id = ?1",
+            params![enrollment_id, touchpoint_id, until.map(|u| u.timestamp()), at],
+        )?,
         Next::Step { id, due_at, planned_at, reason } => conn.execute(
             "UPDATE enrollments SET step = ?2, next_due_at = ?3, planned_at = ?4, reason = ?5, attempts = 0,
-                    last_error = NULL, updated_at = ?6
+                    last_error = NULL, updated_at = ?6, task_id = NULL
              WHERE id = ?1",
             params![enrollment_id, id, due_at.timestamp(), planned_at.timestamp(), reason, at],
         )?,
         Next::Finished => conn.execute(
             "UPDATE enrollments SET state = 'finished', step = NULL, next_due_at = NULL, reason = NULL,
-                    attempts = 0, last_error = NULL, updated_at = ?2
+                    attempts = 0, last_error = NULL, updated_at = ?2, task_id = NULL
              WHERE id = ?1",
             params![enrollment_id, at],
         )?,

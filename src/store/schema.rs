@@ -74,6 +74,33 @@ ALTER TABLE touchpoints ADD COLUMN reason TEXT;
 CREATE INDEX touchpoints_mailbox_at ON touchpoints (mailbox, at) WHERE mailbox IS NOT NULL;
 ",
         ),
+        // Manual steps: owners, tasks that hold a cadence, and reminder digests.
+        M::up(
+            r"
+ALTER TABLE enrollments ADD COLUMN owner TEXT;
+-- The open blocking task the enrollment waits for (a touchpoint id).
+ALTER TABLE enrollments ADD COLUMN task_id INTEGER;
+ALTER TABLE touchpoints ADD COLUMN owner TEXT;
+ALTER TABLE touchpoints ADD COLUMN closed_at INTEGER;
+ALTER TABLE touchpoints ADD COLUMN note TEXT;
+CREATE INDEX touchpoints_open ON touchpoints (owner, at) WHERE status = 'open';
+CREATE INDEX enrollments_owner ON enrollments (owner);
+
+CREATE TABLE digests (
+    id         INTEGER PRIMARY KEY,
+    owner      TEXT NOT NULL,
+    slot_at    INTEGER NOT NULL,            -- the digest schedule's slot this digest is for
+    status     TEXT NOT NULL CHECK (status IN ('sending', 'sent', 'failed', 'uncertain')),
+    sent_at    INTEGER NOT NULL,
+    mailbox    TEXT NOT NULL,
+    message_id TEXT,
+    tasks      INTEGER NOT NULL DEFAULT 0,
+    detail     TEXT,
+    -- One digest per owner and slot, also across restarts.
+    UNIQUE (owner, slot_at)
+) STRICT;
+",
+        ),
     ])
 }
 

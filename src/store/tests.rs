@@ -23,6 +23,7 @@ fn lead(email: &str) -> NewEnrollment {
         due_at: t("2026-03-02T09:00:00Z"),
         planned_at: t("2026-03-02T09:00:00Z"),
         reason: None,
+        owner: None,
     }
 }
 

@@ -27,6 +27,7 @@ body = "Hi {{ first_name }}, bump."
 id = "call"
 wait = "2bd"
 kind = "call"
+blocking = false
 body = "Call {{ first_name }}"
 
 [[steps]]

@@ -1,3 +1,4 @@
 mod calendar;
 mod core;
 mod props;
+mod tasks;

@@ -1,0 +1,113 @@
+//! `[owners."rep@seller.test"]` tables: an owner's zone, working window and
+//! reminder digest schedule.
+
+use std::ops::Range;
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::schedule::Window;
+
+/// When an owner gets the digest of their tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Digest {
+    /// One per working day, at the first slot of the owner's window.
+    StartOfWindow,
+    /// At each slot of this cron schedule (in the owner's zone).
+    Schedule(Box<Window>),
+    /// No reminder emails: the owner uses `cadenced tasks`.
+    Off,
+}
+
+/// The person who does a lead's manual steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub address: String,
+    pub timezone: Tz,
+    /// Working hours; the digest comes at their start by default.
+    pub window: Window,
+    pub digest: Digest,
+    /// The mailbox that sends this owner's digests (default: that of the
+    /// cadence of their oldest open task).
+    pub mailbox: Option<String>,
+}
+
+/// Weekdays 09:00 to 16:59.
+pub const DEFAULT_WINDOW: &str = "0 * 9-16 * * Mon-Fri";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOwner {
+    timezone: Option<Spanned<String>>,
+    window: Option<Spanned<String>>,
+    digest: Option<Spanned<String>>,
+    mailbox: Option<Spanned<String>>,
+}
+
+type Problems = Vec<(Option<Range<usize>>, String)>;
+
+/// The owner `address` with no table of their own.
+pub fn default_owner(address: &str, tz: Tz, window: &Window) -> Owner {
+    Owner {
+        address: address.to_string(),
+        timezone: tz,
+        window: window.clone(),
+        digest: Digest::StartOfWindow,
+        mailbox: None,
+    }
+}
+
+pub(super) fn check(
+    address: &str,
+    raw: &RawOwner,
+    default_tz: Tz,
+    default_window: &Window,
+    mailboxes: &dyn Fn(&str) -> bool,
+) -> Result<Owner, Problems> {
+    let mut problems: Problems = Vec::new();
+    let mut owner = default_owner(address, default_tz, default_window);
+    if address.parse::<lettre::Address>().is_err() {
+        problems.push((None, format!("{address:?} is not an email address")));
+    }
+    if let Some(tz) = &raw.timezone {
+        match crate::time::parse_zone(tz.get_ref()) {
+            Ok(z) => owner.timezone = z,
+            Err(e) => problems.push((Some(tz.span()), format!("timezone: {e}"))),
+        }
+    }
+    if let Some(w) = &raw.window {
+        match w.get_ref().parse::<Window>() {
+            Ok(w) => owner.window = w,
+            Err(e) => problems.push((Some(w.span()), format!("window: {e}"))),
+        }
+    }
+    if let Some(d) = &raw.digest {
+        owner.digest = match d.get_ref().trim() {
+            "none" => Digest::Off,
+            text => match text.parse::<Window>() {
+                Ok(w) => Digest::Schedule(Box::new(w)),
+                Err(e) => {
+                    problems.push((Some(d.span()), format!("digest: {e} (or \"none\")")));
+                    Digest::StartOfWindow
+                }
+            },
+        };
+    }
+    if let Some(m) = &raw.mailbox {
+        if mailboxes(m.get_ref()) {
+            owner.mailbox = Some(m.get_ref().clone());
+        } else {
+            problems.push((Some(m.span()), format!("mailbox: unknown mailbox {:?}", m.get_ref())));
+        }
+    }
+    if problems.is_empty() { Ok(owner) } else { Err(problems) }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn default_window_parses() {
+        assert!(super::DEFAULT_WINDOW.parse::<crate::schedule::Window>().is_ok());
+    }
+}

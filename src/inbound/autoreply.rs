@@ -1,0 +1,199 @@
+//! Automatic replies: RFC 3834 `Auto-Submitted`, the vendor headers (X-Autoreply, X-Autorespond,
+//! X-Auto-Response-Suppress, Precedence) and out-of-office subjects and texts in common languages.
+
+use super::mime::Mail;
+use super::text;
+
+/// Subject hints that may stand anywhere in the subject (lowercased).
+const SUBJECT_STRONG: &[&str] = &[
+    "out of office",
+    "out of the office",
+    "out-of-office",
+    "automatic reply",
+    "auto reply",
+    "auto-reply",
+    "autoreply",
+    "auto response",
+    "auto-response",
+    "autoresponse",
+    "automated response",
+    "automatic response",
+    "i am away",
+    "i'm away",
+    "away from the office",
+    "away from office",
+    "vacation reply",
+    "on vacation",
+    "on holiday",
+    "on leave",
+    "abwesenheitsnotiz",
+    "automatische antwort",
+    "abwesenheit",
+    "nicht im büro",
+    "außer haus",
+    "réponse automatique",
+    "reponse automatique",
+    "absent du bureau",
+    "respuesta automática",
+    "respuesta automatica",
+    "fuera de la oficina",
+    "risposta automatica",
+    "fuori ufficio",
+    "fuori sede",
+    "automatisch antwoord",
+    "niet aanwezig",
+    "resposta automática",
+    "resposta automatica",
+    "fora do escritório",
+    "ausência",
+    "autosvar",
+    "automatisk svar",
+    "automaattinen vastaus",
+    "automatyczna odpowiedź",
+    "automatická odpověď",
+    "automatikus válasz",
+    "răspuns automat",
+    "автоматический ответ",
+    "автоответ",
+    "otomatik yanıt",
+    "αυτόματη απάντηση",
+    "自動応答",
+    "自動返信",
+    "自动回复",
+    "不在通知",
+    "자동 응답",
+];
+
+/// Subject hints that must open the subject (lowercased): short words people also use otherwise.
+const SUBJECT_LEADING: &[&str] = &[
+    "auto:",
+    "automatic:",
+    "away:",
+    "ooo:",
+    "ooo ",
+    "[ooo]",
+    "absence",
+    "absent",
+    "abwesend",
+    "afwezig",
+    "ausente",
+    "assente",
+    "不在",
+    "vacation",
+    "holiday",
+    "urlaub",
+    "congés",
+    "vacaciones",
+    "ferie",
+    "vakantie",
+    "férias",
+];
+
+/// Out-of-office phrases in a message text (lowercased, white space collapsed).
+const BODY_HINTS: &[&str] = &[
+    "out of the office",
+    "out of office",
+    "out-of-office",
+    "on vacation",
+    "on holiday",
+    "on annual leave",
+    "on leave until",
+    "on parental leave",
+    "on maternity leave",
+    "away from the office",
+    "away from my desk",
+    "currently away",
+    "i am away",
+    "i'm away",
+    "i am currently out",
+    "i'm currently out",
+    "limited access to e-mail",
+    "limited access to email",
+    "no access to e-mail",
+    "no access to email",
+    "this is an automatic reply",
+    "this is an automated reply",
+    "this is an automated response",
+    "this is an auto-reply",
+    "this is an autoreply",
+    "automatic reply",
+    "nicht im büro",
+    "außer haus",
+    "ausser haus",
+    "im urlaub",
+    "abwesend",
+    "keinen zugriff auf meine e-mails",
+    "automatische antwort",
+    "absent du bureau",
+    "absente du bureau",
+    "en congés",
+    "en vacances",
+    "réponse automatique",
+    "fuera de la oficina",
+    "de vacaciones",
+    "respuesta automática",
+    "fuori ufficio",
+    "in ferie",
+    "risposta automatica",
+    "niet op kantoor",
+    "afwezig",
+    "met vakantie",
+    "automatisch antwoord",
+    "fora do escritório",
+    "de férias",
+    "resposta automática",
+    "不在にしております",
+    "不在です",
+    "自動応答",
+    "自動返信",
+];
+
+fn header_is(mail: &Mail, name: &str) -> Option<String> {
+    mail.top.get(name).map(|v| v.trim().to_ascii_lowercase())
+}
+
+/// True when the message is an automatic reply (not a delivery report; that is decided before).
+pub(crate) fn is_auto_reply(mail: &Mail, own_text: &str) -> bool {
+    let auto_submitted = header_is(mail, "auto-submitted")
+        .is_some_and(|v| !v.is_empty() && v.split(';').next().is_some_and(|t| t.trim() != "no"));
+    let vendor = ["x-autoreply", "x-autorespond", "x-autoresponder", "x-auto-reply", "x-autoreply-from", "x-mail-autoreply"]
+        .iter()
+        .any(|h| header_is(mail, h).is_some_and(|v| v != "no" && v != "false" && v != "0"));
+    let precedence = header_is(mail, "precedence").unwrap_or_default();
+    let precedence_auto = precedence.starts_with("auto_reply") || precedence.starts_with("auto-reply");
+    let precedence_bulk = precedence.starts_with("bulk") || precedence.starts_with("junk");
+    let listy = mail.top.has("list-id") || mail.top.has("list-unsubscribe") || mail.top.has("list-post");
+    let mailer = [header_is(mail, "x-mailer"), header_is(mail, "user-agent")]
+        .into_iter()
+        .flatten()
+        .any(|m| text::contains_any(&m, &["vacation", "autorespond", "auto-reply", "autoreply", "out of office"]));
+    let suppress = mail.top.has("x-auto-response-suppress");
+    let inbox_rules = mail.top.has("x-ms-exchange-inbox-rules-loop");
+    let null_sender =
+        mail.top.get("return-path").is_some_and(|r| r.trim().trim_matches(['<', '>']).trim().is_empty());
+
+    let subject = mail.top.subject.as_deref().map(text::squash).unwrap_or_default();
+    let subject_hint = subject_hint(&subject);
+    let body = text::squash(text::truncate(own_text, 2000));
+    let body_hint = text::contains_any(&body, BODY_HINTS);
+
+    if auto_submitted || vendor || precedence_auto || mailer || subject_hint {
+        return true;
+    }
+    if precedence_bulk && !listy {
+        return true;
+    }
+    (suppress || inbox_rules || null_sender) && body_hint
+}
+
+fn subject_hint(subject: &str) -> bool {
+    let s = subject.trim_start_matches(['[', '(', ' ']);
+    if reply_or_forward(s) {
+        return false;
+    }
+    text::contains_any(subject, SUBJECT_STRONG) || SUBJECT_LEADING.iter().any(|p| s.starts_with(p))
+}
+
+fn reply_or_forward(s: &str) -> bool {
+    ["re:", "re :", "aw:", "sv:", "fw:", "fwd:", "wg:", "tr:", "rv:", "r:", "antw:"].iter().any(|p| s.starts_with(p))
+}
