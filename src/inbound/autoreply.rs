@@ -169,8 +169,7 @@ pub(crate) fn is_auto_reply(mail: &Mail, own_text: &str) -> bool {
         .any(|m| text::contains_any(&m, &["vacation", "autorespond", "auto-reply", "autoreply", "out of office"]));
     let suppress = mail.top.has("x-auto-response-suppress");
     let inbox_rules = mail.top.has("x-ms-exchange-inbox-rules-loop");
-    let null_sender =
-        mail.top.get("return-path").is_some_and(|r| r.trim().trim_matches(['<', '>']).trim().is_empty());
+    let null_sender = super::bounce::null_sender(&mail.top);
 
     let subject = mail.top.subject.as_deref().map(text::squash).unwrap_or_default();
     let subject_hint = subject_hint(&subject);

@@ -51,7 +51,7 @@ fn dsn_records(text: &str) -> Vec<DsnRecord> {
         for Field { name, value } in group {
             let starts_new = match name.as_str() {
                 "final-recipient" => cur.final_rcpt.is_some(),
-                "original-recipient" => cur.original_rcpt.is_some() || cur.final_rcpt.is_some() && cur.action.is_some(),
+                "original-recipient" => cur.original_rcpt.is_some(),
                 _ => false,
             };
             if starts_new && has_any {
@@ -91,7 +91,7 @@ fn recipient_value(value: &str) -> Option<String> {
 /// Enhanced status code and permanence for a failure, from the status field, the diagnostic text and
 /// the action. `fallback_text` is searched when the record itself has no code.
 fn judge(status: Option<&str>, diagnostic: &str, action: Option<&str>) -> (Option<String>, Option<bool>) {
-    let diag_enhanced = text::enhanced_codes(diagnostic).into_iter().next().map(|c| c.code);
+    let diag_enhanced = text::best_enhanced(diagnostic);
     let diag_smtp = text::smtp_codes(diagnostic).into_iter().next().map(|c| c.code);
     let mut code = status.map(str::to_string).filter(|s| s.starts_with('4') || s.starts_with('5'));
     if code.is_none() {
@@ -151,7 +151,16 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
             if out.iter().any(|o| o.address == address) {
                 continue;
             }
-            let (status, permanent) = judge(r.status.as_deref(), r.diagnostic.as_deref().unwrap_or(""), r.action.as_deref());
+            let (mut status, permanent) =
+                judge(r.status.as_deref(), r.diagnostic.as_deref().unwrap_or(""), r.action.as_deref());
+            if status.as_deref().is_none_or(|s| s.ends_with(".0.0")) {
+                // A generic code: the human-readable part may say more about this recipient.
+                if let Some(better) = code_near(report_text, address) {
+                    if status.as_deref().is_none_or(|s| s.get(..1) == better.get(..1)) {
+                        status = Some(better);
+                    }
+                }
+            }
             let (status, permanent) = match permanent {
                 Some(p) => (status, p),
                 None => {
@@ -169,7 +178,8 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
     }
 
     if is_success_notice(&subject) {
-        return Outcome::None;
+        let automatic = daemon_sender(&mail.top) || null_sender(&mail.top) || auto_submitted(&mail.top);
+        return if automatic { Outcome::Delivered } else { Outcome::None };
     }
     if is_report || looks_like_bounce(mail, &lower_report, &subject) {
         return Outcome::Bounce(text_recipients(mail, report_text, &lower_report, &subject, originals));
@@ -400,11 +410,19 @@ fn starts_with_reply_prefix(subject: &str) -> bool {
     .any(|p| s.starts_with(p))
 }
 
+/// `Return-Path: <>`.
+pub(crate) fn null_sender(top: &Envelope) -> bool {
+    top.get("return-path").is_some_and(|r| r.trim().trim_matches(['<', '>']).trim().is_empty())
+}
+
+fn auto_submitted(top: &Envelope) -> bool {
+    top.get("auto-submitted").is_some_and(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("no"))
+}
+
 fn looks_like_bounce(mail: &Mail, report: &str, subject: &str) -> bool {
     let daemon = daemon_sender(&mail.top);
-    let null_sender = mail.top.get("return-path").is_some_and(|r| r.trim().trim_matches(['<', '>']).trim().is_empty())
-        || mail.top.from.is_empty();
-    let auto = mail.top.get("auto-submitted").is_some_and(|v| !v.trim().eq_ignore_ascii_case("no"));
+    let null_sender = null_sender(&mail.top) || mail.top.from.is_empty();
+    let auto = auto_submitted(&mail.top);
     let failed_header = mail.top.has("x-failed-recipients");
     let subject_hit = text::contains_any(subject, BOUNCE_SUBJECTS);
     let phrase_hit = text::contains_any(report, BOUNCE_PHRASES);
@@ -532,7 +550,8 @@ fn own_addresses(mail: &Mail, originals: &[Envelope], report_lower: &str) -> Has
     set.extend(top.from.iter().cloned());
     set.extend(top.to.iter().cloned());
     set.extend(top.cc.iter().cloned());
-    for name in ["return-path", "delivered-to", "x-original-to", "envelope-to", "sender", "reply-to", "errors-to"] {
+    // Not Delivered-To / X-Original-To: some agents put the failed recipient there.
+    for name in ["return-path", "sender", "reply-to", "errors-to"] {
         for v in top.all(name) {
             set.extend(text::find_addresses(v).into_iter().map(|f| f.address));
         }
@@ -599,6 +618,11 @@ const FAILURE_WORDS: &[&str] = &[
     "delayed",
     "spam",
     "policy",
+    "wasn't delivered",
+    "couldn't be found",
+    "could not be found",
+    "unable to receive",
+    "not be delivered",
 ];
 
 const RECIPIENT_CUES: &[&str] = &[
@@ -623,7 +647,10 @@ const RECIPIENT_CUES: &[&str] = &[
 ];
 
 fn line_has_failure(line: &str) -> bool {
-    text::contains_any(line, FAILURE_WORDS) || !text::enhanced_codes(line).is_empty() || !text::smtp_codes(line).is_empty()
+    text::contains_any(line, FAILURE_WORDS)
+        || text::contains_any(line, BOUNCE_PHRASES)
+        || !text::enhanced_codes(line).is_empty()
+        || !text::smtp_codes(line).is_empty()
 }
 
 struct Candidate {
@@ -660,6 +687,7 @@ fn candidates(report_lower_lines: &[String], own: &HashSet<String>) -> Vec<Candi
                     | "no-reply" | "helpdesk" | "admin"
             );
             let lead = before.trim_start().trim_start_matches(['<', '"', '\'', '-', '*', '•', '(', '[', '>', ' ', '\t']);
+            let lead = lead.trim_end().trim_end_matches(['<', '"', '\'', '(', '[']).trim_end();
             let alone = after
                 .trim()
                 .trim_start_matches(['>', '"', '\'', ')', ']'])
@@ -668,8 +696,11 @@ fn candidates(report_lower_lines: &[String], own: &HashSet<String>) -> Vec<Candi
             let mut score = 0;
             if lead.is_empty() {
                 score += if alone { 4 } else { 3 };
-            } else if text::smtp_codes(before).first().is_some_and(|c| c.start <= 2) && before.trim().len() <= 8 {
-                // Sendmail transcripts: "550 <addr>... User unknown".
+            } else if lead.len() <= 40 && lead.ends_with(':') {
+                // "Recipient: <addr>", "RCPT TO:<addr>", "Did not reach the following recipient: addr".
+                score += 3;
+            } else if lead.len() <= 12 && lead.bytes().all(|b| b.is_ascii_digit() || b".<>- #".contains(&b)) {
+                // Transcripts: "550 <addr>... User unknown", "<<< 550 <addr>".
                 score += 3;
             }
             let window_start = before.len().saturating_sub(60);
@@ -696,9 +727,17 @@ fn candidates(report_lower_lines: &[String], own: &HashSet<String>) -> Vec<Candi
     out
 }
 
+/// The enhanced code on the line of the notice that names `address` (or the next two lines).
+fn code_near(report_text: &str, address: &str) -> Option<String> {
+    let lines: Vec<String> = report_text.lines().map(str::to_lowercase).collect();
+    let i = lines.iter().position(|l| l.contains(address))?;
+    let section = lines.get(i..(i + 3).min(lines.len()))?.join("\n");
+    text::best_enhanced(&section)
+}
+
 /// Status and permanence from a piece of text (no structured fields).
 fn text_status(section: &str, report_lower: &str, subject: &str) -> (Option<String>, bool) {
-    let enhanced = text::enhanced_codes(section).into_iter().next().map(|c| c.code);
+    let enhanced = text::best_enhanced(section);
     let status = enhanced.or_else(|| {
         text::smtp_codes(section).into_iter().next().and_then(|c| c.code.get(..1).map(|class| format!("{class}.0.0")))
     });
@@ -739,22 +778,22 @@ fn text_recipients(mail: &Mail, report: &str, report_lower: &str, subject: &str,
     let own = own_addresses(mail, originals, report_lower);
     let global = text_status(&lines.join("\n"), report_lower, subject);
 
-    // Exim's X-Failed-Recipients header names them outright.
     let mut addresses: Vec<(String, Option<usize>)> = Vec::new();
-    for v in mail.top.all("x-failed-recipients") {
-        for f in text::find_addresses(v) {
-            if !addresses.iter().any(|(a, _)| *a == f.address) {
-                let line = lines.iter().position(|l| l.contains(&f.address));
-                addresses.push((f.address, line));
-            }
+    let cands = candidates(&lines, &own);
+    let best = cands.iter().map(|c| c.score).max().unwrap_or(0);
+    for c in cands {
+        if c.score >= best.min(5) {
+            addresses.push((c.address, Some(c.line)));
         }
     }
     if addresses.is_empty() {
-        let cands = candidates(&lines, &own);
-        let best = cands.iter().map(|c| c.score).max().unwrap_or(0);
-        for c in cands {
-            if c.score >= best.min(6) {
-                addresses.push((c.address, Some(c.line)));
+        // Exim's X-Failed-Recipients header names them outright.
+        for v in mail.top.all("x-failed-recipients") {
+            for f in text::find_addresses(v) {
+                if !addresses.iter().any(|(a, _)| *a == f.address) {
+                    let line = lines.iter().position(|l| l.contains(&f.address));
+                    addresses.push((f.address, line));
+                }
             }
         }
     }

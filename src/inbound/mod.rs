@@ -171,6 +171,13 @@ fn classify_mail(mail: &mime::Mail) -> Classified {
         bounce::Outcome::None => {}
     }
 
+    // Read receipts (RFC 8098 MDNs) say nothing about the lead's intent.
+    let mdn = mail.report_type.as_deref() == Some("disposition-notification")
+        || mail.parts.iter().any(|p| p.depth == 0 && p.ctype == "message/disposition-notification");
+    if mdn {
+        return out;
+    }
+
     let own = human::own_text(mail);
     if autoreply::is_auto_reply(mail, &own) {
         out.kind = Kind::AutoReply;
@@ -205,7 +212,7 @@ fn is_other(mail: &mime::Mail, subject: Option<&str>, own: &str) -> bool {
         return true;
     }
     // Mail systems and no-reply senders.
-    if bounce::daemon_sender(top) && top.from.iter().all(|a| !a.starts_with("postmaster@")) {
+    if bounce::daemon_sender(top) {
         return true;
     }
     let noreply = top.from.iter().any(|a| {
@@ -221,7 +228,7 @@ fn is_other(mail: &mime::Mail, subject: Option<&str>, own: &str) -> bool {
         return true;
     }
     // A null envelope sender is only used by automatic mail.
-    if top.get("return-path").is_some_and(|r| r.trim().trim_matches(['<', '>']).trim().is_empty()) {
+    if bounce::null_sender(top) {
         return true;
     }
     // Calendar notifications.

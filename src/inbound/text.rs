@@ -256,6 +256,20 @@ pub(crate) fn enhanced_codes(text: &str) -> Vec<Code> {
     out
 }
 
+/// The most telling enhanced code of a diagnostic text: the first one that directly follows an SMTP
+/// reply code (`550 5.1.1`, `550-'5.2.2`), else the first one.
+pub(crate) fn best_enhanced(text: &str) -> Option<String> {
+    let codes = enhanced_codes(text);
+    let after_reply = codes.iter().find(|c| {
+        let before = text.get(..c.start).unwrap_or("").trim_end_matches([' ', '-', '\'', '"', '(', '#']);
+        let tail: Vec<u8> = before.bytes().rev().take(4).collect();
+        tail.len() >= 3
+            && tail.iter().take(3).all(u8::is_ascii_digit)
+            && tail.get(3).is_none_or(|b| !b.is_ascii_alphanumeric())
+    });
+    after_reply.or(codes.first()).map(|c| c.code.clone())
+}
+
 /// Finds SMTP reply codes (`4xx` / `5xx`) in places where they are clearly reply codes: at the start of
 /// a line, before an enhanced code or a `-`/space and text, after `said:`, `smtp;`, `returned '`, `#`...
 pub(crate) fn smtp_codes(text: &str) -> Vec<Code> {

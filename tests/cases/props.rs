@@ -15,7 +15,6 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::AtomicBool;
 
 use cadenced::cadence::{Cadence, Cadences, Fields};
@@ -189,27 +188,13 @@ fn cadence_toml(window: Option<&str>, steps: &[(&str, &str)], calendar: bool) ->
         writeln!(out, "\n[[steps]]\nid = \"s{i}\"\nwait = {wait:?}\nkind = {kind:?}").unwrap();
         if *kind == "email" {
             writeln!(out, "subject = \"Step {i} for {{{{ first_name }}}}\"").unwrap();
-        } else if manual_steps_can_block() {
+        } else {
+            // The properties are about the plain schedule: a task opens and the cadence goes on.
             out.push_str("blocking = false\n");
         }
         writeln!(out, "body = \"Hello {{{{ first_name }}}}, step {i}.\"").unwrap();
     }
     out
-}
-
-/// Whether cadence files know the `blocking` key of manual steps (blocking
-/// tasks, which hold the cadence until a person closes them, are being added
-/// while these tests are written). The properties here are about the plain
-/// schedule, where a manual step opens its task and the cadence goes on, so
-/// they turn blocking off wherever it exists.
-fn manual_steps_can_block() -> bool {
-    static KNOWN: OnceLock<bool> = OnceLock::new();
-    *KNOWN.get_or_init(|| {
-        let config = "[mailboxes.sales]\nfrom = \"a@seller.test\"\noutbox = \"outbox\"\n";
-        let config = Config::parse(Path::new("/nonexistent/config.toml"), config).unwrap();
-        let probe = "[[steps]]\nid = \"t\"\nwait = \"0m\"\nkind = \"task\"\nbody = \"x\"\nblocking = false\n";
-        Cadence::parse(Path::new("/nonexistent/cadences/probe.toml"), probe, &config).is_ok()
-    })
 }
 
 /// The days of the week a window's day-of-week field allows.
