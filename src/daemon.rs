@@ -1,18 +1,21 @@
-//! The daemon: a tokio loop that runs a tick every `tick_interval`, and on
-//! SIGTERM or SIGINT lets the send in flight finish, then exits. The only place
-//! that reads the real clock.
+//! The daemon: a tokio loop that runs a tick every `tick_interval`, tells
+//! systemd how it is doing (READY, WATCHDOG, RELOADING, STOPPING, STATUS),
+//! reloads config and cadences on SIGHUP, and on SIGTERM or SIGINT lets the
+//! send in flight finish, then exits. The only place that reads the real clock.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use chrono::Utc;
+use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::cadence::Cadences;
 use crate::config::Config;
-use crate::dispatch::{self, Transports};
+use crate::dispatch::{self, Control, Transports};
 use crate::store::Store;
 use crate::time::from_unix;
 
@@ -23,35 +26,103 @@ pub fn init_logging(default: &str) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
+/// Tells the service manager; outside systemd (no `NOTIFY_SOCKET`) it does nothing.
+fn notify(states: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(false, states) {
+        warn!("cannot notify the service manager: {e}");
+    }
+}
+
 /// What a tick needs, handed to the blocking pool and back.
 struct Worker {
     store: Store,
     config: Config,
     cadences: Cadences,
     transports: Transports,
+    last: String,
 }
 
 impl Worker {
-    fn tick(&mut self, stop: &AtomicBool) {
+    fn tick(&mut self, control: &Control) {
         let now = from_unix(Utc::now().timestamp());
-        match dispatch::tick(&mut self.store, &self.config, &self.cadences, &mut self.transports, now, stop) {
-            Ok(report) if !report.is_empty() => info!(?report, "tick done"),
-            Ok(_) => {}
+        match dispatch::tick(&mut self.store, &self.config, &self.cadences, &mut self.transports, now, control) {
+            Ok(report) => {
+                if !report.is_empty() {
+                    info!(?report, "tick done");
+                }
+                self.last = format!(
+                    "last tick {}: {} sent, {} tasks opened, {} to retry",
+                    crate::time::rfc3339(now),
+                    report.sent,
+                    report.opened,
+                    report.retrying
+                );
+            }
             // A busy or failing database must not end the daemon: the next tick tries again.
-            Err(e) => error!("tick failed: {e}"),
+            Err(e) => {
+                error!("tick failed: {e}");
+                self.last = format!("last tick failed: {e}");
+            }
         }
+    }
+
+    /// SIGHUP: the config and the cadences again. A config that no longer
+    /// loads keeps the running one; a cadence file that no longer loads keeps
+    /// its last good version.
+    fn reload(&mut self) {
+        let config = match Config::load(&self.config.path) {
+            Ok(c) => c,
+            Err(e) => {
+                error!("reload: config has errors, keeping the running one:\n{e}");
+                return;
+            }
+        };
+        let previous = std::mem::take(&mut self.cadences);
+        let (cadences, kept) = Cadences::reload(previous, &config);
+        for broken in &cadences.broken {
+            error!("reload: {broken}");
+        }
+        for name in &kept {
+            warn!(cadence = %name, "reload: keeping the last good version of this cadence");
+        }
+        match self.store.orphaned(&cadences.names()) {
+            Ok(orphans) => {
+                for (cadence, count) in orphans {
+                    warn!(cadence = %cadence, leads = count, "cadence file is gone: its leads wait, orphaned, until it returns");
+                }
+            }
+            Err(e) => warn!("reload: cannot count orphaned leads: {e}"),
+        }
+        info!(cadences = cadences.by_name.len(), "reloaded");
+        self.config = config;
+        self.cadences = cadences;
+        // New settings may name other servers or credentials.
+        self.transports = Transports::new();
+    }
+
+    fn status(&self) -> String {
+        format!("{} cadences; {}", self.cadences.by_name.len(), self.last)
     }
 }
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(config: Config, cadences: Cadences, store: Store) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
-    runtime.block_on(serve(Worker { store, config, cadences, transports: Transports::new() }))
+    let worker = Worker { store, config, cadences, transports: Transports::new(), last: "starting".into() };
+    runtime.block_on(serve(worker))
+}
+
+/// Half the watchdog interval systemd asked for, if it asked.
+fn watchdog_period() -> Option<Duration> {
+    let mut usec = 0;
+    sd_notify::watchdog_enabled(false, &mut usec)
+        .then(|| Duration::from_micros(usec / 2).max(Duration::from_millis(100)))
 }
 
 async fn serve(worker: Worker) -> Result<()> {
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let interval = worker.config.tick_interval;
     info!(
         config = %worker.config.path.display(),
@@ -60,30 +131,78 @@ async fn serve(worker: Worker) -> Result<()> {
         interval_s = interval.as_secs(),
         "cadenced started"
     );
-    let stop = Arc::new(AtomicBool::new(false));
+    notify(&[NotifyState::Ready, NotifyState::Status(&worker.status())]);
+    // A ping while a tick moves, and while idle; a tick that stops moving stops the pings.
+    let mut watchdog = tokio::time::interval(watchdog_period().unwrap_or(Duration::from_secs(3600)));
+    let watchdog_on = watchdog_period().is_some();
+    let control = Arc::new(Control::default());
     let mut worker = Some(worker);
+    let mut reload = false;
+    let mut last_progress = u64::MAX;
     loop {
         let Some(mut w) = worker.take() else { break };
-        let flag = Arc::clone(&stop);
+        if reload {
+            notify(&[NotifyState::Reloading, reload_stamp()]);
+            w.reload();
+            notify(&[NotifyState::Ready, NotifyState::Status(&w.status())]);
+            reload = false;
+        }
+        let ctl = Arc::clone(&control);
         let mut job = tokio::task::spawn_blocking(move || {
-            w.tick(&flag);
+            w.tick(&ctl);
             w
         });
-        let finished = tokio::select! {
-            done = &mut job => done,
-            _ = term.recv() => { stop.store(true, Ordering::SeqCst); info!("SIGTERM: finishing the send in flight"); job.await }
-            _ = int.recv() => { stop.store(true, Ordering::SeqCst); info!("SIGINT: finishing the send in flight"); job.await }
+        let finished = loop {
+            tokio::select! {
+                done = &mut job => break done,
+                _ = watchdog.tick(), if watchdog_on => {
+                    let progress = control.progress.load(Ordering::Relaxed);
+                    if progress != last_progress {
+                        notify(&[NotifyState::Watchdog]);
+                        last_progress = progress;
+                    }
+                }
+                _ = term.recv() => stop(&control, "SIGTERM"),
+                _ = int.recv() => stop(&control, "SIGINT"),
+                _ = hup.recv() => reload = true,
+            }
         };
-        worker = Some(finished.context("tick task")?);
-        if stop.load(Ordering::SeqCst) {
+        let w = finished.context("tick task")?;
+        last_progress = u64::MAX;
+        notify(&[NotifyState::Watchdog, NotifyState::Status(&w.status())]);
+        worker = Some(w);
+        if control.stop.load(Ordering::SeqCst) {
             break;
         }
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+        if reload {
+            continue;
+        }
+        let sleep = tokio::time::sleep(interval);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => break,
+                _ = watchdog.tick(), if watchdog_on => notify(&[NotifyState::Watchdog]),
+                _ = term.recv() => { stop(&control, "SIGTERM"); break }
+                _ = int.recv() => { stop(&control, "SIGINT"); break }
+                _ = hup.recv() => { reload = true; break }
+            }
+        }
+        if control.stop.load(Ordering::SeqCst) {
+            break;
         }
     }
+    notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
     info!("cadenced stopped");
     Ok(())
+}
+
+fn stop(control: &Control, signal: &str) {
+    control.stop.store(true, Ordering::SeqCst);
+    info!("{signal}: finishing the send in flight, then stopping");
+}
+
+/// systemd 253+ wants MONOTONIC_USEC with RELOADING=1.
+fn reload_stamp() -> NotifyState<'static> {
+    NotifyState::monotonic_usec_now().unwrap_or(NotifyState::Custom("MONOTONIC_USEC=0"))
 }

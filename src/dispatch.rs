@@ -7,13 +7,13 @@
 //! caps (`daily_limit`, `min_gap`), and `late_after` (too late: skipped).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
 use crate::cadence::{Cadence, Cadences, Rendered, Step, StepKind};
-use crate::config::{Config, Mailbox};
+use crate::config::{Config, Mailbox, OnUncertain};
 use crate::pacing::{self, Caps, Load};
 use crate::plan::{self, LeadTime};
 use crate::reminders;
@@ -50,14 +50,49 @@ impl Report {
 }
 
 /// The transports of the configured mailboxes, opened on first use and closed
-/// at the end of each tick.
+/// at the end of each tick, and the outages of mailboxes that could not be
+/// reached. The daemon keeps one across ticks, so an outage backs off
+/// exponentially and is logged once per attempt, not once per step and tick.
 pub struct Transports {
     open: BTreeMap<String, Box<dyn Transport>>,
+    outages: BTreeMap<String, Outage>,
+}
+
+/// A mailbox that could not be reached.
+#[derive(Debug, Clone)]
+struct Outage {
+    attempts: u32,
+    since: DateTime<Utc>,
+    retry_at: DateTime<Utc>,
 }
 
 impl Transports {
     pub fn new() -> Transports {
-        Transports { open: BTreeMap::new() }
+        Transports { open: BTreeMap::new(), outages: BTreeMap::new() }
+    }
+
+    /// When the next attempt to reach an unreachable `mailbox` is due, if later than `now`.
+    fn held_until(&self, mailbox: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.outages.get(mailbox).map(|o| o.retry_at).filter(|at| *at > now)
+    }
+
+    /// Records a failed attempt to reach `mailbox`; returns when to try again.
+    fn outage(&mut self, mailbox: &str, now: DateTime<Utc>, why: &str) -> DateTime<Utc> {
+        let outage =
+            self.outages.entry(mailbox.to_string()).or_insert(Outage { attempts: 0, since: now, retry_at: now });
+        outage.attempts += 1;
+        outage.retry_at = now + retry_delay(outage.attempts);
+        warn!(mailbox, attempt = outage.attempts, retry_at = %crate::time::rfc3339(outage.retry_at),
+              "mailbox unavailable, nothing sent through it until then: {why}");
+        outage.retry_at
+    }
+
+    /// `mailbox` worked: the outage, if any, is over.
+    fn recovered(&mut self, mailbox: &str, now: DateTime<Utc>) {
+        if let Some(o) = self.outages.remove(mailbox) {
+            let minutes = (now - o.since).num_minutes();
+            info!(mailbox, attempts = o.attempts, minutes, "mailbox reachable again");
+        }
     }
 
     fn get(&mut self, mailbox: &Mailbox) -> &mut Box<dyn Transport> {
@@ -110,28 +145,38 @@ fn weightier<'a>(old: Option<&'a str>, new: &'a str) -> &'a str {
     }
 }
 
+/// How a running tick is steered and watched from outside: `stop` asks it to
+/// end between two steps; `progress` counts the steps it has handled (the
+/// daemon's watchdog pings only while it moves).
+#[derive(Debug, Default)]
+pub struct Control {
+    pub stop: AtomicBool,
+    pub progress: AtomicU64,
+}
+
+impl Control {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn step(&self) {
+        self.progress.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Runs one pass over everything due at `now`. Stops early, between two
-/// sends, once `stop` is set.
+/// sends, once `control.stop` is set.
 pub fn tick(
     store: &mut Store,
     config: &Config,
     cadences: &Cadences,
     transports: &mut Transports,
     now: DateTime<Utc>,
-    stop: &AtomicBool,
+    control: &Control,
 ) -> Result<Report, StoreError> {
     let _lock = DispatchLock::acquire(&config.database)?;
-    let mut run = Tick {
-        store,
-        config,
-        cadences,
-        transports,
-        now,
-        report: Report::default(),
-        down: BTreeMap::new(),
-        loads: BTreeMap::new(),
-    };
-    let result = run.all(stop);
+    let mut run = Tick { store, config, cadences, transports, now, report: Report::default(), loads: BTreeMap::new() };
+    let result = run.all(control);
     run.transports.close_all();
     result.map(|()| run.report)
 }
@@ -143,14 +188,12 @@ struct Tick<'a> {
     transports: &'a mut Transports,
     now: DateTime<Utc>,
     report: Report,
-    /// Mailboxes found unreachable in this tick, with the reason.
-    down: BTreeMap<String, String>,
     /// Each mailbox's sends today, read once per tick and kept up to date.
     loads: BTreeMap<String, Load>,
 }
 
 impl Tick<'_> {
-    fn all(&mut self, stop: &AtomicBool) -> Result<(), StoreError> {
+    fn all(&mut self, control: &Control) -> Result<(), StoreError> {
         self.settle_interrupted()?;
         let names = self.cadences.names();
         let instance = self.store.instance_id()?;
@@ -160,26 +203,28 @@ impl Tick<'_> {
                 break;
             }
             for due in batch {
-                if stop.load(Ordering::SeqCst) {
+                if control.stopping() {
                     return Ok(());
                 }
                 self.one(&due, &instance)?;
+                control.step();
             }
         }
         // After the steps, so that a digest lists the tasks this tick opened.
-        self.digests(&instance, stop)
+        self.digests(&instance, control)
     }
 
     /// Sends each owner's reminder digest whose slot has come, once per slot.
-    fn digests(&mut self, instance: &str, stop: &AtomicBool) -> Result<(), StoreError> {
+    fn digests(&mut self, instance: &str, control: &Control) -> Result<(), StoreError> {
         let settled = self.store.settle_interrupted_digests()?;
         if settled > 0 {
             warn!(digests = settled, "digest send was interrupted; recorded as uncertain, not sent again");
         }
         for owner_tasks in self.store.owners_with_tasks(self.now)? {
-            if stop.load(Ordering::SeqCst) {
+            if control.stopping() {
                 return Ok(());
             }
+            control.step();
             let owner = self.config.owner(&owner_tasks.owner);
             let cal = &self.config.default_calendar;
             let after = match self.store.last_digest_slot(&owner.address)? {
@@ -193,8 +238,7 @@ impl Tick<'_> {
                 warn!(owner = %owner.address, "no mailbox to send the digest through");
                 continue;
             };
-            if let Some(why) = self.down.get(&mailbox.name) {
-                warn!(owner = %owner.address, "digest not sent, mailbox unavailable: {why}");
+            if self.transports.held_until(&mailbox.name, self.now).is_some() {
                 continue;
             }
             let filter = TaskFilter { owner: Some(&owner.address), opened_before: Some(slot + Duration::seconds(1)) };
@@ -220,6 +264,7 @@ impl Tick<'_> {
             let result = send::build(&email).and_then(|m| self.transports.get(mailbox).send(&m, &label));
             match result {
                 Ok(()) => {
+                    self.transports.recovered(&mailbox.name, self.now);
                     info!(owner = %owner.address, tasks = count, message_id = %message_id, "digest sent");
                     self.report.digests += 1;
                     self.store.finish_digest(id, "sent", Some(&message_id), None)?;
@@ -232,10 +277,13 @@ impl Tick<'_> {
                     warn!(owner = %owner.address, "digest refused: {why}");
                     self.store.finish_digest(id, "failed", Some(&message_id), Some(&why))?;
                 }
-                Err(SendError::Temporary(why) | SendError::Unavailable(why)) => {
+                Err(SendError::Unavailable(why)) => {
                     // Certainly not sent: give the slot back so a later tick tries again.
+                    self.transports.outage(&mailbox.name, self.now, &why);
+                    self.store.release_digest(id)?;
+                }
+                Err(SendError::Temporary(why)) => {
                     warn!(owner = %owner.address, "digest not sent, will retry: {why}");
-                    self.down.insert(mailbox.name.clone(), why);
                     self.store.release_digest(id)?;
                 }
             }
@@ -252,7 +300,7 @@ impl Tick<'_> {
             let next = match cadence {
                 Some(c) => {
                     let lead = lead_time(self.config, Some(c), due.timezone.as_deref(), &due.fields);
-                    plan::next(c, c.step_index(&due.step), stuck.at, lead)
+                    self.after_uncertain(c, due, plan::next(c, c.step_index(&due.step), stuck.at, lead))
                 }
                 None => Next::Hold(format!("cadence {:?} is not loaded", due.cadence)),
             };
@@ -279,10 +327,7 @@ impl Tick<'_> {
             return Ok(());
         };
         let Some(index) = cadence.step_index(&due.step) else {
-            let why = format!("step {:?} is no longer in cadence {:?}", due.step, due.cadence);
-            warn!(lead = %due.email, cadence = %due.cadence, "{why}; enrollment paused");
-            self.report.held += 1;
-            return self.store.hold(due, &why, self.now);
+            return self.skip_removed(due, cadence);
         };
         let step = &cadence.steps[index];
         let lead = lead_time(self.config, Some(cadence), due.timezone.as_deref(), &due.fields);
@@ -335,9 +380,10 @@ impl Tick<'_> {
         let Some(mailbox) = self.config.mailboxes.get(&cadence.mailbox) else {
             return Ok(());
         };
-        if let Some(why) = self.down.get(&mailbox.name) {
-            let why = why.clone();
-            return self.retry_later(due, None, &why);
+        if let Some(retry_at) = self.transports.held_until(&mailbox.name, self.now) {
+            // The mailbox is down: wait for its next attempt, quietly (the outage is logged once).
+            self.report.retrying += 1;
+            return self.store.defer(due, retry_at, "mailbox unavailable", false);
         }
         let caps = Caps {
             daily_limit: mailbox.daily_limit,
@@ -349,6 +395,51 @@ impl Tick<'_> {
             return self.postpone(due, cadence, index, step, lead, until, hold.as_str(), deadline);
         }
         self.send_email(due, mailbox, &rendered, next, instance)
+    }
+
+    /// What follows an uncertain send: the cadence goes on, or with
+    /// `on_uncertain = "hold"` it moves on and pauses for a person.
+    fn after_uncertain(&self, cadence: &Cadence, due: &DueStep, next: Next) -> Next {
+        match cadence.on_uncertain.unwrap_or(self.config.on_uncertain) {
+            OnUncertain::Continue => next,
+            OnUncertain::Hold => Next::ThenHold(
+                Box::new(next),
+                format!(
+                    "step {:?} may or may not have been delivered; check, then `cadenced resume {}`",
+                    due.step, due.email
+                ),
+            ),
+        }
+    }
+
+    /// The lead's step was removed from its cadence (an edit and a reload):
+    /// recorded as skipped with the reason `removed`, and the lead moves on to
+    /// the first step after the last one it had that it has not had yet, so a
+    /// step added later in the cadence is picked up in order.
+    fn skip_removed(&mut self, due: &DueStep, cadence: &Cadence) -> Result<(), StoreError> {
+        let touched = self.store.touched_steps(due.enrollment_id)?;
+        let last = cadence.steps.iter().rposition(|s| touched.contains(&s.id));
+        let target =
+            cadence.steps.iter().enumerate().position(|(i, s)| last.is_none_or(|l| i > l) && !touched.contains(&s.id));
+        let lead = lead_time(self.config, Some(cadence), due.timezone.as_deref(), &due.fields);
+        let next = match target {
+            Some(t) => plan::next(cadence, t.checked_sub(1), self.now, lead),
+            None => Next::Finished,
+        };
+        let Some(id) = self.store.claim(due, "removed", None, self.now)? else { return Ok(()) };
+        let detail = format!("step {:?} was removed from cadence {:?}", due.step, due.cadence);
+        warn!(lead = %due.email, cadence = %due.cadence, step = %due.step, "{detail}; skipped");
+        let outcome = Outcome {
+            status: Status::Skipped,
+            at: self.now,
+            message_id: None,
+            subject: None,
+            body: None,
+            detail: Some(detail),
+            reason: Some("removed".into()),
+        };
+        self.report.skipped += 1;
+        self.store.complete(id, &outcome, &next)
     }
 
     /// Closes a blocking task that expired as skipped (`expired`) and moves on.
@@ -491,6 +582,7 @@ impl Tick<'_> {
         };
         match result {
             Ok(()) => {
+                self.transports.recovered(&mailbox.name, self.now);
                 info!(lead = %due.email, cadence = %due.cadence, step = %due.step, message_id = %message_id, "sent");
                 self.report.sent += 1;
                 self.store.complete(id, &outcome(Status::Sent, None), &next)
@@ -504,12 +596,18 @@ impl Tick<'_> {
                 warn!(lead = %due.email, cadence = %due.cadence, step = %due.step, message_id = %message_id,
                       "send interrupted, it may have been delivered: {why}; recorded as uncertain, not sent again");
                 self.report.uncertain += 1;
+                let cadence = self.cadences.get(&due.cadence);
+                let next = match cadence {
+                    Some(c) => self.after_uncertain(c, due, next),
+                    None => next,
+                };
                 self.store.complete(id, &outcome(Status::Uncertain, Some(why)), &next)
             }
             Err(SendError::Unavailable(why)) => {
-                self.down.insert(mailbox.name.clone(), why.clone());
+                let retry_at = self.transports.outage(&mailbox.name, self.now, &why);
                 self.unclaimed_send(&mailbox.name);
-                self.retry_later(due, Some(id), &why)
+                self.report.retrying += 1;
+                self.store.release(id, due, retry_at, &why, false)
             }
             Err(SendError::Temporary(why)) => {
                 if due.attempts + 1 >= MAX_ATTEMPTS {
@@ -539,8 +637,8 @@ impl Tick<'_> {
               retry_at = %crate::time::rfc3339(retry_at), "not sent, will retry: {why}");
         self.report.retrying += 1;
         match claim {
-            Some(id) => self.store.release(id, due, retry_at, why),
-            None => self.store.defer(due, retry_at, why),
+            Some(id) => self.store.release(id, due, retry_at, why, true),
+            None => self.store.defer(due, retry_at, why, true),
         }
     }
 }

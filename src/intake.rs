@@ -68,7 +68,9 @@ pub fn prepare(
     let (first_step, due_at, planned_at, reason) = match plan::next(cadence, None, now, when) {
         Next::Step { id, due_at, planned_at, reason } => (id, due_at, planned_at, reason),
         Next::Hold(why) => return Err(bad("cadence", why)),
-        Next::Finished | Next::End(_) | Next::Block { .. } => return Err(bad("cadence", "has no steps".into())),
+        Next::Finished | Next::End(_) | Next::Block { .. } | Next::ThenHold(..) => {
+            return Err(bad("cadence", "has no steps".into()));
+        }
     };
     if let Some(owner) = lead.fields.get("owner") {
         owner.parse::<lettre::Address>().map_err(|e| bad("owner", format!("invalid address {owner:?}: {e}")))?;

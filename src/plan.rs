@@ -59,7 +59,7 @@ pub fn timeline(cadence: &Cadence, start: DateTime<Utc>, lead: LeadTime<'_>) -> 
             Next::Finished => return Ok(out),
             Next::Hold(why) => return Err(why),
             Next::End(state) => return Err(format!("cadence ends as {}", state.as_str())),
-            Next::Block { .. } => return Err("a task holds the cadence".into()),
+            Next::Block { .. } | Next::ThenHold(..) => return Err("a person holds the cadence".into()),
         }
     }
 }

@@ -88,6 +88,8 @@ pub struct Cadence {
     pub late_after: Option<Wait>,
     /// Owner of its leads that name none (before the mailbox's).
     pub owner: Option<String>,
+    /// After an uncertain send; the config's when unset.
+    pub on_uncertain: Option<crate::config::OnUncertain>,
     pub stop_on: BTreeSet<StopOn>,
     pub steps: Vec<Step>,
     pub templates: Templates,
@@ -114,6 +116,7 @@ struct RawCadence {
     calendar: Option<Spanned<String>>,
     late_after: Option<Spanned<String>>,
     owner: Option<Spanned<String>>,
+    on_uncertain: Option<Spanned<String>>,
     stop_on: Option<Vec<Spanned<String>>>,
     steps: Spanned<Vec<Spanned<RawStep>>>,
 }
@@ -172,6 +175,23 @@ impl Cadences {
 
     pub fn get(&self, name: &str) -> Option<&Cadence> {
         self.by_name.get(name)
+    }
+
+    /// Loads the folder again for a running daemon: a file that no longer
+    /// loads keeps its last good version (listed in `kept`, its errors in
+    /// `broken`); a file that is gone is dropped, leaving its leads orphaned
+    /// until it returns.
+    pub fn reload(mut previous: Cadences, config: &Config) -> (Cadences, Vec<String>) {
+        let mut fresh = Cadences::load(config);
+        let mut kept = Vec::new();
+        for broken in &fresh.broken {
+            let Some(stem) = broken.file.file_stem().map(|s| s.to_string_lossy().into_owned()) else { continue };
+            if let Some(old) = previous.by_name.remove(&stem) {
+                fresh.by_name.insert(stem.clone(), old);
+                kept.push(stem);
+            }
+        }
+        (fresh, kept)
     }
 
     /// Names of the cadences that loaded.
@@ -248,6 +268,11 @@ impl Cadence {
                 err(Some(o.span()), format!("owner: invalid address {:?}: {e}", o.get_ref()));
                 None
             }
+        });
+        let on_uncertain = raw.on_uncertain.as_ref().and_then(|v| {
+            crate::config::OnUncertain::parse(v.get_ref())
+                .map_err(|e| err(Some(v.span()), format!("on_uncertain: {e}")))
+                .ok()
         });
         let late_after = raw.late_after.as_ref().and_then(|l| {
             l.get_ref().parse::<Wait>().map_err(|e| err(Some(l.span()), format!("late_after: {e}"))).ok()
@@ -374,6 +399,7 @@ impl Cadence {
             calendar,
             late_after,
             owner,
+            on_uncertain,
             stop_on,
             steps,
             templates,

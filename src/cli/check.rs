@@ -37,6 +37,16 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
         eprintln!("{}: no cadence files (*.toml)", config.cadences_dir.display());
         return Ok(ExitCode::FAILURE);
     }
+    if config.database.exists() {
+        let store = super::open_store(&config)?;
+        for (cadence, count) in store.orphaned(&cadences.names())? {
+            println!(
+                "warning: {count} active or paused lead(s) in cadence {cadence:?}, whose file is gone: they are \
+                 orphaned and resume if {}/{cadence}.toml returns",
+                config.cadences_dir.display()
+            );
+        }
+    }
     for c in cadences.by_name.values() {
         let emails = c.steps.iter().filter(|s| s.kind == StepKind::Email).count();
         let vars: Vec<_> = c.templates.variables().into_iter().collect();

@@ -8,6 +8,7 @@ mod enroll;
 mod forecast;
 mod import;
 mod leads;
+mod ops;
 mod preview;
 mod run;
 mod state;
@@ -77,6 +78,14 @@ enum Command {
     /// Close a task: `task done ID` or `task skip ID`.
     #[command(subcommand)]
     Task(tasks::TaskCommand),
+    /// A consistent copy of the database, safe while the daemon runs.
+    Backup(ops::BackupArgs),
+    /// Send one plain message through a mailbox, reporting each SMTP step.
+    TestSend(ops::TestSendArgs),
+    /// Shell completions (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions { shell: clap_complete::Shell },
+    /// The man page (roff) on stdout.
+    Man,
 }
 
 /// Parses the process arguments and runs the command.
@@ -103,6 +112,10 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::Forecast(args) => forecast::run(&config_path, args),
         Command::Tasks(args) => tasks::list(&config_path, args),
         Command::Task(command) => tasks::close(&config_path, command),
+        Command::Backup(args) => ops::backup(&config_path, args),
+        Command::TestSend(args) => ops::test_send(&config_path, args),
+        Command::Completions { shell } => ops::completions(shell),
+        Command::Man => ops::man(),
     }
 }
 

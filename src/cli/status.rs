@@ -20,6 +20,11 @@ pub fn run(config_path: &Path, email: &str, as_json: bool) -> Result<ExitCode> {
     let tz: Tz = lead.timezone.as_deref().and_then(|t| t.parse().ok()).unwrap_or(config.timezone);
     // A step well past its due time waits for a tick: say so, apart from why it was moved.
     let overdue_before = super::now_or(None)? - crate::dispatch::downtime_after(&config);
+    let mut lead = lead;
+    let loaded = crate::cadence::Cadences::load(&config);
+    for e in &mut lead.enrollments {
+        e.orphaned = loaded.get(&e.cadence).is_none() && (e.state == "active" || e.state == "paused");
+    }
     if as_json {
         super::print_json(&to_json(&lead, tz, overdue_before))?;
     } else {
@@ -57,6 +62,7 @@ pub fn to_json(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> Value 
                 "reason": e.reason,
                 "overdue": is_overdue(e, overdue_before),
                 "owner": e.owner,
+                "orphaned": e.orphaned,
                 "waiting_for_task": e.task_id,
                 "enrolled_at": rfc3339(e.enrolled_at),
                 "attempts": e.attempts,
@@ -84,7 +90,8 @@ pub fn to_text(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> String
         let _ = writeln!(out, "\n  not enrolled in any cadence");
     }
     for e in &lead.enrollments {
-        let _ = writeln!(out, "\n{}: {}", e.cadence, e.state);
+        let orphan = if e.orphaned { "  [orphaned: the cadence file is gone; resumes when it returns]" } else { "" };
+        let _ = writeln!(out, "\n{}: {}{orphan}", e.cadence, e.state);
         let _ = writeln!(out, "  enrolled     {}", human(e.enrolled_at, tz));
         if let Some(owner) = &e.owner {
             let _ = writeln!(out, "  owner        {owner}");

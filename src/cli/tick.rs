@@ -2,11 +2,10 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
 
-use crate::dispatch::{self, Transports};
+use crate::dispatch::{self, Control, Transports};
 use crate::time::rfc3339;
 
 pub fn run(config_path: &Path, at: Option<&str>) -> Result<ExitCode> {
@@ -15,7 +14,7 @@ pub fn run(config_path: &Path, at: Option<&str>) -> Result<ExitCode> {
     let cadences = super::load_cadences(&config, true)?;
     let now = super::now_or(at)?;
     let mut store = super::open_store(&config)?;
-    let report = dispatch::tick(&mut store, &config, &cadences, &mut Transports::new(), now, &AtomicBool::new(false))
+    let report = dispatch::tick(&mut store, &config, &cadences, &mut Transports::new(), now, &Control::default())
         .context("tick")?;
     println!(
         "tick at {}: {} sent, {} tasks opened, {} failed, {} to retry, {} uncertain, {} held, {} skipped, {} postponed, {} digests",

@@ -20,6 +20,27 @@ use crate::schedule::Calendar;
 pub use mailbox::{Mailbox, Secret, Security, SmtpSettings, Transport};
 pub use owners::{Digest, Owner};
 
+/// What to do after a send whose outcome is unknown (the process died or the
+/// connection broke mid-send): never send it again, and then...
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnUncertain {
+    /// ...go on with the cadence (the default).
+    #[default]
+    Continue,
+    /// ...pause the enrollment until a person checks and resumes it.
+    Hold,
+}
+
+impl OnUncertain {
+    pub fn parse(text: &str) -> Result<OnUncertain, String> {
+        match text {
+            "continue" => Ok(OnUncertain::Continue),
+            "hold" => Ok(OnUncertain::Hold),
+            other => Err(format!("unknown value {other:?} (expected \"continue\" or \"hold\")")),
+        }
+    }
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -38,6 +59,8 @@ pub struct Config {
     pub default_calendar: Calendar,
     /// `[owners."address"]` tables.
     pub owners: BTreeMap<String, Owner>,
+    /// After an uncertain send, unless a cadence says otherwise.
+    pub on_uncertain: OnUncertain,
     /// Working window of owners without one: weekdays 09:00 to 16:59.
     pub default_owner_window: crate::schedule::Window,
 }
@@ -71,6 +94,7 @@ struct RawConfig {
     timezone: Option<Spanned<String>>,
     tick_interval: Option<Spanned<String>>,
     calendar: Option<Spanned<String>>,
+    on_uncertain: Option<Spanned<String>>,
     #[serde(default)]
     calendars: BTreeMap<String, Spanned<calendars::RawCalendar>>,
     #[serde(default)]
@@ -123,6 +147,13 @@ impl Config {
         if raw.mailboxes.is_empty() {
             err(0..0, "no [mailboxes.NAME] table: at least one sending mailbox is needed".into());
         }
+        let on_uncertain = match &raw.on_uncertain {
+            None => OnUncertain::Continue,
+            Some(v) => OnUncertain::parse(v.get_ref()).unwrap_or_else(|e| {
+                err(v.span(), format!("on_uncertain: {e}"));
+                OnUncertain::Continue
+            }),
+        };
         let mut calendars = BTreeMap::new();
         for (name, raw_cal) in &raw.calendars {
             match calendars::check(raw_cal.get_ref(), &resolve) {
@@ -199,6 +230,7 @@ impl Config {
             calendars,
             default_calendar,
             owners: owner_tables,
+            on_uncertain,
             default_owner_window,
         })
     }

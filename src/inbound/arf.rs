@@ -26,11 +26,22 @@ pub(crate) fn detect(mail: &Mail) -> Option<Vec<Recipient>> {
             }
         }
     }
-    let jmrp: Vec<String> = mail
-        .attached
-        .iter()
-        .flat_map(|e| e.all("x-hmxmroriginalrecipient").filter_map(text::first_address).collect::<Vec<_>>())
-        .collect();
+    // Microsoft JMRP: "complaint about message from <ip>" from staff@hotmail.com with the reported
+    // message attached, its recipient in X-HmXmrOriginalRecipient.
+    let subject = mail.top.subject.as_deref().unwrap_or("").to_lowercase();
+    let jmrp_sender = subject.contains("complaint")
+        || mail.top.from.iter().any(|a| {
+            a.starts_with("staff@")
+                && ["hotmail.com", "outlook.com", "msn.com", "live.com"].iter().any(|d| a.ends_with(d))
+        });
+    let jmrp: Vec<String> = if jmrp_sender && mail.in_reply_to.is_empty() {
+        mail.attached
+            .iter()
+            .flat_map(|e| e.all("x-hmxmroriginalrecipient").filter_map(text::first_address).collect::<Vec<_>>())
+            .collect()
+    } else {
+        Vec::new()
+    };
     if !is_arf && jmrp.is_empty() {
         return None;
     }

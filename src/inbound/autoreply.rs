@@ -64,14 +64,12 @@ const SUBJECT_STRONG: &[&str] = &[
     "자동 응답",
 ];
 
-/// Subject hints that must open the subject (lowercased): short words people also use otherwise.
+/// Subject prefixes of automatic replies (lowercased).
+const SUBJECT_PREFIXES: &[&str] = &["auto:", "automatic:", "away:", "ooo:", "ooo ", "ooo]", "ooo)", "autosvar:"];
+
+/// Subject hints that must open the subject (lowercased) and be followed by a colon, a date range or
+/// nothing: short words people also use otherwise.
 const SUBJECT_LEADING: &[&str] = &[
-    "auto:",
-    "automatic:",
-    "away:",
-    "ooo:",
-    "ooo ",
-    "[ooo]",
     "absence",
     "absent",
     "abwesend",
@@ -156,9 +154,10 @@ fn header_is(mail: &Mail, name: &str) -> Option<String> {
 pub(crate) fn is_auto_reply(mail: &Mail, own_text: &str) -> bool {
     let auto_submitted = header_is(mail, "auto-submitted")
         .is_some_and(|v| !v.is_empty() && v.split(';').next().is_some_and(|t| t.trim() != "no"));
-    let vendor = ["x-autoreply", "x-autorespond", "x-autoresponder", "x-auto-reply", "x-autoreply-from", "x-mail-autoreply"]
-        .iter()
-        .any(|h| header_is(mail, h).is_some_and(|v| v != "no" && v != "false" && v != "0"));
+    let vendor =
+        ["x-autoreply", "x-autorespond", "x-autoresponder", "x-auto-reply", "x-autoreply-from", "x-mail-autoreply"]
+            .iter()
+            .any(|h| header_is(mail, h).is_some_and(|v| v != "no" && v != "false" && v != "0"));
     let precedence = header_is(mail, "precedence").unwrap_or_default();
     let precedence_auto = precedence.starts_with("auto_reply") || precedence.starts_with("auto-reply");
     let precedence_bulk = precedence.starts_with("bulk") || precedence.starts_with("junk");
@@ -190,7 +189,42 @@ fn subject_hint(subject: &str) -> bool {
     if reply_or_forward(s) {
         return false;
     }
-    text::contains_any(subject, SUBJECT_STRONG) || SUBJECT_LEADING.iter().any(|p| s.starts_with(p))
+    text::contains_any(subject, SUBJECT_STRONG)
+        || SUBJECT_PREFIXES.iter().any(|p| s.starts_with(p))
+        || SUBJECT_LEADING.iter().any(|p| s.strip_prefix(p).is_some_and(leading_word_ends))
+}
+
+/// After a leading out-of-office word ("Absence", "Urlaub"), the subject must end or go on the way
+/// automatic subjects do ("Absence: <subject>", "Urlaub bis 12.03.") rather than like a sentence.
+fn leading_word_ends(rest: &str) -> bool {
+    let rest = rest.trim_start();
+    rest.is_empty()
+        || rest.starts_with([':', '-', '–', '(', '[', '/', '|', ','])
+        || [
+            "until",
+            "till",
+            "bis",
+            "jusqu",
+            "hasta",
+            "fino",
+            "tot",
+            "até",
+            "from",
+            "vom",
+            "du ",
+            "del ",
+            "dal ",
+            "notice",
+            "reply",
+            "message",
+            "notification",
+            "notiz",
+            "nachricht",
+            "re:",
+            "aw:",
+        ]
+        .iter()
+        .any(|w| rest.starts_with(w))
 }
 
 fn reply_or_forward(s: &str) -> bool {

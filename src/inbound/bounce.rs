@@ -18,6 +18,10 @@ pub(crate) enum Outcome {
     None,
 }
 
+/// Caps that keep pathological input linear: notice text analysed, recipients reported.
+const MAX_REPORT: usize = 64 * 1024;
+const MAX_RECIPIENTS: usize = 100;
+
 /// One per-recipient block of a message/delivery-status part.
 #[derive(Debug, Default, Clone)]
 struct DsnRecord {
@@ -67,10 +71,12 @@ fn dsn_records(text: &str) -> Vec<DsnRecord> {
                     has_any |= cur.original_rcpt.is_some();
                 }
                 "action" => cur.action = Some(value.to_ascii_lowercase()),
-                "status" => cur.status = text::enhanced_codes(&value).into_iter().next().map(|c| c.code).or_else(|| {
-                    let v = value.trim();
-                    v.starts_with('2').then(|| v.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect())
-                }),
+                "status" => {
+                    cur.status = text::enhanced_codes(&value).into_iter().next().map(|c| c.code).or_else(|| {
+                        let v = value.trim();
+                        v.starts_with('2').then(|| v.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect())
+                    })
+                }
                 "diagnostic-code" => cur.diagnostic = Some(value),
                 _ => {}
             }
@@ -98,20 +104,19 @@ fn judge(status: Option<&str>, diagnostic: &str, action: Option<&str>) -> (Optio
         code = diag_enhanced.clone();
     }
     // A generic X.0.0 in the Status field is refined by a more specific code of the same class.
-    if let (Some(c), Some(d)) = (&code, &diag_enhanced) {
-        if (c == "5.0.0" || c == "4.0.0") && d.get(..1) == c.get(..1) && d != c {
-            code = Some(d.clone());
-        }
+    if let (Some(c), Some(d)) = (&code, &diag_enhanced)
+        && (c == "5.0.0" || c == "4.0.0")
+        && d.get(..1) == c.get(..1)
+        && d != c
+    {
+        code = Some(d.clone());
     }
     if code.is_none() {
         code = diag_smtp.as_deref().and_then(|s| s.get(..1)).map(|class| format!("{class}.0.0"));
     }
     let delayed = action.is_some_and(|a| a.starts_with("delayed"));
-    let permanent = if delayed {
-        Some(false)
-    } else {
-        code.as_deref().and_then(|c| c.get(..1)).map(|class| class == "5")
-    };
+    let permanent =
+        if delayed { Some(false) } else { code.as_deref().and_then(|c| c.get(..1)).map(|class| class == "5") };
     (code, permanent)
 }
 
@@ -120,7 +125,9 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
     let dsn_parts: Vec<&str> = mail
         .parts
         .iter()
-        .filter(|p| p.depth == 0 && (p.ctype == "message/delivery-status" || p.ctype == "message/global-delivery-status"))
+        .filter(|p| {
+            p.depth == 0 && (p.ctype == "message/delivery-status" || p.ctype == "message/global-delivery-status")
+        })
         .map(|p| p.text.as_str())
         .collect();
     let is_report = mail.report_type.as_deref() == Some("delivery-status") || !dsn_parts.is_empty();
@@ -145,8 +152,9 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
         if failed.is_empty() {
             return Outcome::Delivered;
         }
+        let report_lines: Vec<String> = report_text.lines().map(str::to_lowercase).collect();
         let mut out: Vec<Recipient> = Vec::new();
-        for r in failed {
+        for r in failed.into_iter().take(MAX_RECIPIENTS) {
             let Some(address) = r.address() else { continue };
             if out.iter().any(|o| o.address == address) {
                 continue;
@@ -155,10 +163,10 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
                 judge(r.status.as_deref(), r.diagnostic.as_deref().unwrap_or(""), r.action.as_deref());
             if status.as_deref().is_none_or(|s| s.ends_with(".0.0")) {
                 // A generic code: the human-readable part may say more about this recipient.
-                if let Some(better) = code_near(report_text, address) {
-                    if status.as_deref().is_none_or(|s| s.get(..1) == better.get(..1)) {
-                        status = Some(better);
-                    }
+                if let Some(better) = code_near(&report_lines, address)
+                    && status.as_deref().is_none_or(|s| s.get(..1) == better.get(..1))
+                {
+                    status = Some(better);
                 }
             }
             let (status, permanent) = match permanent {
@@ -226,8 +234,11 @@ pub(crate) fn daemon_sender(top: &Envelope) -> bool {
     }) {
         return true;
     }
-    let raw_from = top.get("from").unwrap_or("").to_ascii_lowercase();
-    raw_from.contains("mailer-daemon") || raw_from.contains("postmaster")
+    if top.from.is_empty() {
+        let raw_from = top.get("from").unwrap_or("").to_ascii_lowercase();
+        return raw_from.contains("mailer-daemon") || raw_from.contains("postmaster");
+    }
+    false
 }
 
 /// Subjects of failure notices, lowercased.
@@ -520,16 +531,21 @@ pub(crate) fn report_and_originals(mail: &Mail) -> (String, Vec<Envelope>, Vec<S
     for part in mail.own_text_parts() {
         let first_line = part.text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         let starts_with_headers = text::is_header_line(first_line)
-            && part.text.lines().skip_while(|l| l.trim().is_empty()).take(3).all(|l| {
-                l.starts_with([' ', '\t']) || text::parse_field_line(l).is_some()
-            });
+            && part
+                .text
+                .lines()
+                .skip_while(|l| l.trim().is_empty())
+                .take(3)
+                .all(|l| l.starts_with([' ', '\t']) || text::parse_field_line(l).is_some());
         if starts_with_headers && !report.is_empty() {
             original_texts.push(part.text.clone());
             continue;
         }
         let (r, o) = split_original(&part.text);
-        report.push_str(r);
-        report.push('\n');
+        if report.len() < MAX_REPORT {
+            report.push_str(text::truncate(r, MAX_REPORT - report.len()));
+            report.push('\n');
+        }
         if let Some(o) = o {
             original_texts.push(o.to_string());
         }
@@ -623,6 +639,10 @@ const FAILURE_WORDS: &[&str] = &[
     "could not be found",
     "unable to receive",
     "not be delivered",
+    "problem delivering",
+    "temporary problem",
+    "did not accept",
+    "timed out",
 ];
 
 const RECIPIENT_CUES: &[&str] = &[
@@ -673,7 +693,10 @@ fn candidates(report_lower_lines: &[String], own: &HashSet<String>) -> Vec<Candi
             }
             let before = line.get(..found.start).unwrap_or("");
             let after = line.get(found.end..).unwrap_or("");
-            if before.ends_with(['=', '/', '?', '&', '.']) || before.ends_with("mailto:") || after.starts_with(['/', '?']) {
+            if before.ends_with(['=', '/', '?', '&', '.'])
+                || before.ends_with("mailto:")
+                || after.starts_with(['/', '?'])
+            {
                 continue;
             }
             if before.trim_end().ends_with("for") && after.trim_start().starts_with(';') {
@@ -683,10 +706,20 @@ fn candidates(report_lower_lines: &[String], own: &HashSet<String>) -> Vec<Candi
             let local = addr.split('@').next().unwrap_or("");
             let service = matches!(
                 local,
-                "mailer-daemon" | "postmaster" | "abuse" | "hostmaster" | "webmaster" | "support" | "help" | "noreply"
-                    | "no-reply" | "helpdesk" | "admin"
+                "mailer-daemon"
+                    | "postmaster"
+                    | "abuse"
+                    | "hostmaster"
+                    | "webmaster"
+                    | "support"
+                    | "help"
+                    | "noreply"
+                    | "no-reply"
+                    | "helpdesk"
+                    | "admin"
             );
-            let lead = before.trim_start().trim_start_matches(['<', '"', '\'', '-', '*', '•', '(', '[', '>', ' ', '\t']);
+            let lead =
+                before.trim_start().trim_start_matches(['<', '"', '\'', '-', '*', '•', '(', '[', '>', ' ', '\t']);
             let lead = lead.trim_end().trim_end_matches(['<', '"', '\'', '(', '[']).trim_end();
             let alone = after
                 .trim()
@@ -728,8 +761,7 @@ fn candidates(report_lower_lines: &[String], own: &HashSet<String>) -> Vec<Candi
 }
 
 /// The enhanced code on the line of the notice that names `address` (or the next two lines).
-fn code_near(report_text: &str, address: &str) -> Option<String> {
-    let lines: Vec<String> = report_text.lines().map(str::to_lowercase).collect();
+fn code_near(lines: &[String], address: &str) -> Option<String> {
     let i = lines.iter().position(|l| l.contains(address))?;
     let section = lines.get(i..(i + 3).min(lines.len()))?.join("\n");
     text::best_enhanced(&section)
@@ -773,13 +805,20 @@ fn is_delay_notice(report_lower: &str, subject: &str) -> bool {
 }
 
 /// Recipients of a failure notice without (usable) delivery-status fields.
-fn text_recipients(mail: &Mail, report: &str, report_lower: &str, subject: &str, originals: &[Envelope]) -> Vec<Recipient> {
+fn text_recipients(
+    mail: &Mail,
+    report: &str,
+    report_lower: &str,
+    subject: &str,
+    originals: &[Envelope],
+) -> Vec<Recipient> {
     let lines: Vec<String> = report.lines().map(str::to_lowercase).collect();
     let own = own_addresses(mail, originals, report_lower);
     let global = text_status(&lines.join("\n"), report_lower, subject);
 
     let mut addresses: Vec<(String, Option<usize>)> = Vec::new();
-    let cands = candidates(&lines, &own);
+    let mut cands = candidates(&lines, &own);
+    cands.truncate(MAX_RECIPIENTS);
     let best = cands.iter().map(|c| c.score).max().unwrap_or(0);
     for c in cands {
         if c.score >= best.min(5) {
@@ -822,7 +861,8 @@ fn text_recipients(mail: &Mail, report: &str, report_lower: &str, subject: &str,
             let (status, permanent) = match line {
                 Some(l) => {
                     // The section of the notice about this recipient: its line up to the next recipient.
-                    let end = candidate_lines.iter().copied().filter(|&o| o > l).min().unwrap_or(lines.len()).min(l + 8);
+                    let end =
+                        candidate_lines.iter().copied().filter(|&o| o > l).min().unwrap_or(lines.len()).min(l + 8);
                     let section = lines.get(l..end.max(l + 1)).map(|s| s.join("\n")).unwrap_or_default();
                     let (s, p) = text_status(&section, report_lower, subject);
                     if s.is_some() { (s, p) } else { global.clone() }
@@ -855,12 +895,11 @@ pub(crate) fn original_ids(mail: &Mail, originals: &[Envelope], original_texts: 
             let lower = l.get(..l.len().min(24)).unwrap_or("").to_ascii_lowercase();
             if lower.starts_with("message-id") || lower.starts_with("original-message-id") {
                 let mut value = l.split_once(':').map(|(_, v)| v.to_string()).unwrap_or_default();
-                if value.trim().is_empty() {
-                    if let Some(next) = lines.peek() {
-                        if next.starts_with([' ', '\t']) {
-                            value.push_str(next);
-                        }
-                    }
+                if value.trim().is_empty()
+                    && let Some(next) = lines.peek()
+                    && next.starts_with([' ', '\t'])
+                {
+                    value.push_str(next);
                 }
                 for id in text::ids_in(&value) {
                     text::push_unique(&mut ids, id);

@@ -23,7 +23,9 @@ struct Token {
 }
 
 fn is_cjk(c: char) -> bool {
-    ('\u{2E80}'..='\u{9FFF}').contains(&c) || ('\u{3040}'..='\u{30FF}').contains(&c) || ('\u{AC00}'..='\u{D7AF}').contains(&c)
+    ('\u{2E80}'..='\u{9FFF}').contains(&c)
+        || ('\u{3040}'..='\u{30FF}').contains(&c)
+        || ('\u{AC00}'..='\u{D7AF}').contains(&c)
 }
 
 fn tokenize(text: &str) -> Vec<Token> {
@@ -75,7 +77,9 @@ fn month(word: &str) -> Option<u32> {
         | "ene" | "gen" => 1,
         "february" | "februar" | "février" | "fevrier" | "febrero" | "febbraio" | "februari" | "fevereiro" | "feb"
         | "févr" | "fev" => 2,
-        "march" | "märz" | "maerz" | "mars" | "marzo" | "maart" | "março" | "marco" | "mar" | "mär" | "mrz" | "mrt" => 3,
+        "march" | "märz" | "maerz" | "mars" | "marzo" | "maart" | "março" | "marco" | "mar" | "mär" | "mrz" | "mrt" => {
+            3
+        }
         "april" | "avril" | "abril" | "aprile" | "apr" | "avr" | "abr" => 4,
         "may" | "mai" | "mayo" | "maggio" | "mei" | "maio" | "mag" => 5,
         "june" | "juni" | "juin" | "junio" | "giugno" | "junho" | "jun" | "giu" => 6,
@@ -119,9 +123,34 @@ fn is_ordinal_suffix(word: &str) -> bool {
 fn is_filler(word: &str) -> bool {
     matches!(
         word,
-        "the" | "on" | "le" | "la" | "el" | "il" | "lo" | "l" | "den" | "dem" | "der" | "zum" | "einschließlich"
-            | "inclusive" | "incl" | "inkl" | "op" | "em" | "o" | "dia" | "dí" | "día" | "am" | "ab" | "of" | "de"
-            | "del" | "al"
+        "the"
+            | "on"
+            | "le"
+            | "la"
+            | "el"
+            | "il"
+            | "lo"
+            | "l"
+            | "den"
+            | "dem"
+            | "der"
+            | "zum"
+            | "einschließlich"
+            | "inclusive"
+            | "incl"
+            | "inkl"
+            | "op"
+            | "em"
+            | "o"
+            | "dia"
+            | "dí"
+            | "día"
+            | "am"
+            | "ab"
+            | "of"
+            | "de"
+            | "del"
+            | "al"
     ) || weekday(word).is_some()
 }
 
@@ -180,30 +209,34 @@ fn year_of(v: u32, digits: usize) -> Option<i32> {
 /// Tries to read a date starting at token `i`.
 fn date_at(tokens: &[Token], i: usize, us_order: bool) -> Option<Mention> {
     // Part of a longer dotted number (IP address, version)?
-    if i >= 2 && punct(tokens, i - 1).is_some_and(|c| c == '.' || c == '/') && adjacent(tokens, i - 1, i) {
-        if num(tokens, i - 2).is_some() && adjacent(tokens, i - 2, i - 1) {
-            return None;
-        }
+    if i >= 2
+        && punct(tokens, i - 1).is_some_and(|c| c == '.' || c == '/')
+        && adjacent(tokens, i - 1, i)
+        && num(tokens, i - 2).is_some()
+        && adjacent(tokens, i - 2, i - 1)
+    {
+        return None;
     }
     if let Some((a, da)) = num(tokens, i) {
         // ISO yyyy-mm-dd / yyyy/mm/dd / yyyy.mm.dd
         if da == 4 {
             if let (Some(sep), Some((m, _)), Some(sep2), Some((d, dd))) =
                 (punct(tokens, i + 1), num(tokens, i + 2), punct(tokens, i + 3), num(tokens, i + 4))
+                && sep == sep2
+                && matches!(sep, '-' | '/' | '.')
+                && dd <= 2
+                && adjacent(tokens, i, i + 1)
             {
-                if sep == sep2 && matches!(sep, '-' | '/' | '.') && dd <= 2 && adjacent(tokens, i, i + 1) {
-                    let y = year_of(a, 4)?;
-                    return Some(Mention { first: i, last: i + 4, when: When::Full(y, m, d) });
-                }
+                let y = year_of(a, 4)?;
+                return Some(Mention { first: i, last: i + 4, when: When::Full(y, m, d) });
             }
             // 2026年3月12日
-            if word(tokens, i + 1) == Some("年") {
-                if let (Some((m, _)), Some("月"), Some((d, _)), Some("日")) =
+            if word(tokens, i + 1) == Some("年")
+                && let (Some((m, _)), Some("月"), Some((d, _)), Some("日")) =
                     (num(tokens, i + 2), word(tokens, i + 3), num(tokens, i + 4), word(tokens, i + 5))
-                {
-                    let y = year_of(a, 4)?;
-                    return Some(Mention { first: i, last: i + 5, when: When::Full(y, m, d) });
-                }
+            {
+                let y = year_of(a, 4)?;
+                return Some(Mention { first: i, last: i + 5, when: When::Full(y, m, d) });
             }
             return None;
         }
@@ -211,37 +244,42 @@ fn date_at(tokens: &[Token], i: usize, us_order: bool) -> Option<Mention> {
             return None;
         }
         // 3月12日
-        if word(tokens, i + 1) == Some("月") {
-            if let (Some((d, _)), Some("日")) = (num(tokens, i + 2), word(tokens, i + 3)) {
-                return Some(Mention { first: i, last: i + 3, when: When::NoYear(a, d) });
-            }
+        if word(tokens, i + 1) == Some("月")
+            && let (Some((d, _)), Some("日")) = (num(tokens, i + 2), word(tokens, i + 3))
+        {
+            return Some(Mention { first: i, last: i + 3, when: When::NoYear(a, d) });
         }
         // Numeric d.m.y, d/m/y, m/d/y, d-m-y
-        if let (Some(sep), Some((b, db))) = (punct(tokens, i + 1), num(tokens, i + 2)) {
-            if matches!(sep, '.' | '/' | '-') && db <= 2 && adjacent(tokens, i, i + 1) && adjacent(tokens, i + 1, i + 2) {
-                let (day, mon) = if sep == '/' {
-                    if a > 12 {
-                        (a, b)
-                    } else if b > 12 || us_order {
-                        (b, a)
-                    } else {
-                        (a, b)
-                    }
+        if let (Some(sep), Some((b, db))) = (punct(tokens, i + 1), num(tokens, i + 2))
+            && matches!(sep, '.' | '/' | '-')
+            && db <= 2
+            && adjacent(tokens, i, i + 1)
+            && adjacent(tokens, i + 1, i + 2)
+        {
+            let (day, mon) = if sep == '/' {
+                if a > 12 {
+                    (a, b)
+                } else if b > 12 || us_order {
+                    (b, a)
                 } else {
                     (a, b)
-                };
-                if let (Some(sep2), Some((y, dy))) = (punct(tokens, i + 3), num(tokens, i + 4)) {
-                    if sep2 == sep && adjacent(tokens, i + 2, i + 3) && adjacent(tokens, i + 3, i + 4) {
-                        let y = year_of(y, dy)?;
-                        return Some(Mention { first: i, last: i + 4, when: When::Full(y, mon, day) });
-                    }
                 }
-                let trailing_dot = sep == '.' && punct(tokens, i + 3) == Some('.') && adjacent(tokens, i + 2, i + 3);
-                if trailing_dot || sep == '/' {
-                    return Some(Mention { first: i, last: i + 2, when: When::NoYear(mon, day) });
-                }
-                return None;
+            } else {
+                (a, b)
+            };
+            if let (Some(sep2), Some((y, dy))) = (punct(tokens, i + 3), num(tokens, i + 4))
+                && sep2 == sep
+                && adjacent(tokens, i + 2, i + 3)
+                && adjacent(tokens, i + 3, i + 4)
+            {
+                let y = year_of(y, dy)?;
+                return Some(Mention { first: i, last: i + 4, when: When::Full(y, mon, day) });
             }
+            let trailing_dot = sep == '.' && punct(tokens, i + 3) == Some('.') && adjacent(tokens, i + 2, i + 3);
+            if trailing_dot || sep == '/' {
+                return Some(Mention { first: i, last: i + 2, when: When::NoYear(mon, day) });
+            }
+            return None;
         }
         // 12 March 2026, 12. März, 12th of March, 12 de marzo de 2026, 1er mars
         let mut j = i + 1;
@@ -268,10 +306,10 @@ fn date_at(tokens: &[Token], i: usize, us_order: bool) -> Option<Mention> {
             if word(tokens, k) == Some("de") || word(tokens, k) == Some("del") {
                 k += 1;
             }
-            if let Some((y, 4)) = num(tokens, k) {
-                if let Some(y) = year_of(y, 4) {
-                    return Some(Mention { first: i, last: k, when: When::Full(y, m, a) });
-                }
+            if let Some((y, 4)) = num(tokens, k)
+                && let Some(y) = year_of(y, 4)
+            {
+                return Some(Mention { first: i, last: k, when: When::Full(y, m, a) });
             }
             return Some(Mention { first: i, last: j, when: When::NoYear(m, a) });
         }
@@ -295,10 +333,10 @@ fn date_at(tokens: &[Token], i: usize, us_order: bool) -> Option<Mention> {
         if punct(tokens, k) == Some(',') {
             k += 1;
         }
-        if let Some((y, 4)) = num(tokens, k) {
-            if let Some(y) = year_of(y, 4) {
-                return Some(Mention { first: i, last: k, when: When::Full(y, m, d) });
-            }
+        if let Some((y, 4)) = num(tokens, k)
+            && let Some(y) = year_of(y, 4)
+        {
+            return Some(Mention { first: i, last: k, when: When::Full(y, m, d) });
         }
         return Some(Mention { first: i, last: j, when: When::NoYear(m, d) });
     }
@@ -311,16 +349,69 @@ fn date_at(tokens: &[Token], i: usize, us_order: bool) -> Option<Mention> {
 /// Words that announce the return (score 30) or the end of the absence (score 20). The number is how
 /// many words may stand between the trigger and the date.
 const RETURN_WORDS: &[&str] = &[
-    "back", "return", "returning", "returns", "zurück", "zurueck", "wieder", "retour", "rentre", "rentrerai", "reviens",
-    "reviendrai", "partir", "regreso", "regresaré", "regresare", "regresa", "vuelta", "vuelvo", "volveré", "volvere",
-    "reincorporo", "rientro", "rientrerò", "rientrero", "ritorno", "tornerò", "tornero", "torno", "terug", "retorno",
-    "retornarei", "volto", "voltarei", "regresso", "tillbaka", "tilbage", "tilbake", "available", "erreichbar",
-    "disponible", "disponibile", "reachable",
+    "back",
+    "return",
+    "returning",
+    "returns",
+    "zurück",
+    "zurueck",
+    "wieder",
+    "retour",
+    "rentre",
+    "rentrerai",
+    "reviens",
+    "reviendrai",
+    "partir",
+    "regreso",
+    "regresaré",
+    "regresare",
+    "regresa",
+    "vuelta",
+    "vuelvo",
+    "volveré",
+    "volvere",
+    "reincorporo",
+    "rientro",
+    "rientrerò",
+    "rientrero",
+    "ritorno",
+    "tornerò",
+    "tornero",
+    "torno",
+    "terug",
+    "retorno",
+    "retornarei",
+    "volto",
+    "voltarei",
+    "regresso",
+    "tillbaka",
+    "tilbage",
+    "tilbake",
+    "available",
+    "erreichbar",
+    "disponible",
+    "disponibile",
+    "reachable",
 ];
 
 const UNTIL_WORDS: &[&str] = &[
-    "until", "till", "til", "through", "thru", "bis", "jusqu", "jusqu’au", "jusqu'au", "hasta", "fino", "tot", "até",
-    "ate", "including", "einschließlich", "einschliesslich",
+    "until",
+    "till",
+    "til",
+    "through",
+    "thru",
+    "bis",
+    "jusqu",
+    "jusqu’au",
+    "jusqu'au",
+    "hasta",
+    "fino",
+    "tot",
+    "até",
+    "ate",
+    "including",
+    "einschließlich",
+    "einschliesslich",
 ];
 
 const UNTIL_NEAR: &[&str] = &["to", "au", "al", "a", "and"];
@@ -330,21 +421,22 @@ const AFTER_RETURN: &[&str] = &["wieder", "zurück", "back", "again", "retour", 
 fn score(tokens: &[Token], mentions: &[Mention], idx: usize) -> i32 {
     let Some(m) = mentions.get(idx) else { return 0 };
     // Range "X - Y": the end of the range.
-    if m.first >= 2 {
-        if let Some(c) = punct(tokens, m.first - 1) {
-            if matches!(c, '-' | '–' | '—') && mentions.iter().any(|p| p.last + 2 == m.first) {
-                return 20;
-            }
-        }
+    if m.first >= 2
+        && let Some(c) = punct(tokens, m.first - 1)
+        && matches!(c, '-' | '–' | '—')
+        && mentions.iter().any(|p| p.last + 2 == m.first)
+    {
+        return 20;
     }
     // Walk back over at most six words, stopping at the end of a sentence.
     let mut words: Vec<&str> = Vec::new();
     let mut k = m.first;
     let mut counted = 0;
-    while k > 0 && counted < 6 {
+    let floor = m.first.saturating_sub(40);
+    while k > floor && counted < 6 {
         k -= 1;
         match tokens.get(k).map(|t| &t.tok) {
-            Some(Tok::Punct(c)) if matches!(c, '!' | '?' | ';' | '\n') => break,
+            Some(Tok::Punct('!' | '?' | ';')) => break,
             Some(Tok::Punct('.')) if k > 0 && word(tokens, k - 1).is_some_and(|w| w.chars().count() > 3) => break,
             Some(Tok::Word(w)) => {
                 words.push(w.as_str());
@@ -364,9 +456,7 @@ fn score(tokens: &[Token], mentions: &[Mention], idx: usize) -> i32 {
     for w in &words {
         if RETURN_WORDS.contains(w) {
             best = best.max(30);
-        } else if UNTIL_WORDS.contains(w) {
-            best = best.max(20);
-        } else if UNTIL_NEAR.contains(w) && distance == 0 {
+        } else if UNTIL_WORDS.contains(w) || (UNTIL_NEAR.contains(w) && distance == 0) {
             best = best.max(20);
         }
         if !is_filler(w) {
@@ -396,7 +486,11 @@ fn resolve(when: When, reference: Option<NaiveDate>) -> Option<NaiveDate> {
         When::NoYear(m, d) => {
             let r = reference?;
             let this_year = NaiveDate::from_ymd_opt(r.year(), m, d)?;
-            if this_year + Duration::days(7) < r { NaiveDate::from_ymd_opt(r.year() + 1, m, d) } else { Some(this_year) }
+            if this_year + Duration::days(7) < r {
+                NaiveDate::from_ymd_opt(r.year() + 1, m, d)
+            } else {
+                Some(this_year)
+            }
         }
         When::Day(wd) => {
             let r = reference?;

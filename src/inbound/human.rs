@@ -196,8 +196,28 @@ const UNSUBSCRIBE_PHRASES: &[&str] = &[
 ];
 
 const GREETINGS: &[&str] = &[
-    "hi", "hello", "hey", "dear", "hallo", "guten tag", "moin", "servus", "bonjour", "salut", "hola", "buenos días",
-    "buongiorno", "ciao", "goedendag", "goedemorgen", "olá", "ola", "bom dia", "hej", "good morning", "good afternoon",
+    "hi",
+    "hello",
+    "hey",
+    "dear",
+    "hallo",
+    "guten tag",
+    "moin",
+    "servus",
+    "bonjour",
+    "salut",
+    "hola",
+    "buenos días",
+    "buongiorno",
+    "ciao",
+    "goedendag",
+    "goedemorgen",
+    "olá",
+    "ola",
+    "bom dia",
+    "hej",
+    "good morning",
+    "good afternoon",
 ];
 
 fn is_greeting(line: &str) -> bool {
@@ -211,9 +231,12 @@ pub(crate) fn strip_prefixes(subject: &str) -> (&str, bool) {
     let mut stripped = false;
     loop {
         let lower = s.to_lowercase();
-        let hit = ["re:", "re :", "aw:", "sv:", "vs:", "r:", "rif:", "ref:", "antw:", "odp:", "fw:", "fwd:", "wg:", "tr:", "rv:", "enc:"]
-            .iter()
-            .find(|p| lower.starts_with(*p));
+        let hit = [
+            "re:", "re :", "aw:", "sv:", "vs:", "r:", "rif:", "ref:", "antw:", "odp:", "fw:", "fwd:", "wg:", "tr:",
+            "rv:", "enc:",
+        ]
+        .iter()
+        .find(|p| lower.starts_with(*p));
         match hit {
             Some(p) if lower.len() == s.len() => {
                 s = s.get(p.len()..).unwrap_or("").trim_start();
@@ -240,10 +263,10 @@ pub(crate) fn is_unsubscribe(subject: Option<&str>, own_text: &str) -> bool {
     }
     let mut lines = own_text.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.by_ref().find(|l| !is_greeting(l));
-    if let Some(first) = first {
-        if text::contains_any(&text::squash(first), UNSUBSCRIBE_PHRASES) {
-            return true;
-        }
+    if let Some(first) = first
+        && text::contains_any(&text::squash(first), UNSUBSCRIBE_PHRASES)
+    {
+        return true;
     }
     // A very short message: look at all of it.
     let all = text::squash(own_text);

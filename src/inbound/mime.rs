@@ -97,16 +97,45 @@ pub(crate) struct Mail {
 impl Mail {
     /// Parses `raw`. Returns `None` when no header could be found.
     pub fn parse(raw: &[u8]) -> Option<Mail> {
-        // mail-parser is written not to panic; the guard keeps a parser bug from taking down the caller.
-        let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw)).ok()??;
+        // mail-parser is written not to panic, but it has debug assertions on malformed MIME structure;
+        // the guard keeps those (and any parser bug) from taking down the caller. On failure the
+        // headers are parsed alone and the body is read as plain text.
+        match std::panic::catch_unwind(|| MessageParser::default().parse(raw)) {
+            Ok(parsed) => Mail::from_message(&parsed?),
+            Err(_) => Mail::headers_only(raw),
+        }
+    }
+
+    fn headers_only(raw: &[u8]) -> Option<Mail> {
+        let parsed = std::panic::catch_unwind(|| MessageParser::default().parse_headers(raw)).ok()??;
+        let mut mail = Mail::from_message(&parsed)?;
+        let body_start = [&b"\r\n\r\n"[..], &b"\n\n"[..]]
+            .iter()
+            .filter_map(|sep| raw.windows(sep.len()).position(|w| w == *sep).map(|p| p + sep.len()))
+            .min()
+            .unwrap_or(raw.len());
+        let body = raw.get(body_start..).unwrap_or_default();
+        let body = body.get(..body.len().min(MAX_PART_TEXT)).unwrap_or_default();
+        mail.parts = vec![Part {
+            ctype: "text/plain".to_string(),
+            text: String::from_utf8_lossy(body).into_owned(),
+            depth: 0,
+            html: false,
+        }];
+        Some(mail)
+    }
+
+    fn from_message(parsed: &Message<'_>) -> Option<Mail> {
         let root = parsed.parts.first()?;
-        let mut mail = Mail { top: envelope_of(&parsed), ..Mail::default() };
+        let mut mail = Mail { top: envelope_of(parsed), ..Mail::default() };
         if let Some(ct) = content_type(root) {
             mail.ctype = ct.0;
             mail.report_type = ct.1;
         }
         mail.date = root.headers.iter().find(|h| h.name == HeaderName::Date).and_then(|h| match &h.value {
-            HeaderValue::DateTime(dt) => NaiveDate::from_ymd_opt(i32::from(dt.year), u32::from(dt.month), u32::from(dt.day)),
+            HeaderValue::DateTime(dt) => {
+                NaiveDate::from_ymd_opt(i32::from(dt.year), u32::from(dt.month), u32::from(dt.day))
+            }
             _ => None,
         });
         for h in &root.headers {
@@ -114,14 +143,14 @@ impl Mail {
                 let ids = match &h.value {
                     HeaderValue::Text(t) => text::bracket_id(t).into_iter().collect(),
                     HeaderValue::TextList(list) => list.iter().filter_map(|t| text::bracket_id(t)).collect(),
-                    _ => raw_value(&parsed, h.offset_start, h.offset_end).map(|v| text::ids_in(&v)).unwrap_or_default(),
+                    _ => raw_value(parsed, h.offset_start, h.offset_end).map(|v| text::ids_in(&v)).unwrap_or_default(),
                 };
                 for id in ids {
                     text::push_unique(&mut mail.in_reply_to, id);
                 }
             }
         }
-        walk(&parsed, 0, &mut mail);
+        walk(parsed, 0, &mut mail);
         Some(mail)
     }
 
@@ -129,9 +158,9 @@ impl Mail {
     /// plain-text alternative, excluding header dumps.
     pub fn own_text_parts(&self) -> impl Iterator<Item = &Part> {
         let has_plain = self.parts.iter().any(|p| p.depth == 0 && p.ctype == "text/plain");
-        self.parts.iter().filter(move |p| {
-            p.depth == 0 && (p.ctype == "text/plain" || (p.html && !has_plain) || p.ctype.is_empty())
-        })
+        self.parts
+            .iter()
+            .filter(move |p| p.depth == 0 && (p.ctype == "text/plain" || (p.html && !has_plain) || p.ctype.is_empty()))
     }
 
     /// The first plain (or HTML) body text of the message itself.
@@ -277,6 +306,10 @@ fn push_part(mail: &mut Mail, ctype: String, text: String, depth: usize, html: b
 pub(crate) fn is_headers_type(ctype: &str) -> bool {
     matches!(
         ctype,
-        "text/rfc822-headers" | "text/rfc822-header" | "message/rfc822-headers" | "message/rfc822-header" | "text/rfc822"
+        "text/rfc822-headers"
+            | "text/rfc822-header"
+            | "message/rfc822-headers"
+            | "message/rfc822-header"
+            | "text/rfc822"
     )
 }

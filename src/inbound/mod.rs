@@ -115,12 +115,8 @@ pub fn classify(raw: &[u8]) -> Classified {
 
 fn classify_mail(mail: &mime::Mail) -> Classified {
     let top = &mail.top;
-    let from = top
-        .from
-        .first()
-        .cloned()
-        .or_else(|| top.get("sender").and_then(text::first_address))
-        .filter(|a| !a.is_empty());
+    let from =
+        top.from.first().cloned().or_else(|| top.get("sender").and_then(text::first_address)).filter(|a| !a.is_empty());
     let subject = top.subject.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     let list_unsubscribe_to =
         top.to.iter().chain(top.cc.iter()).any(|a| a.split('@').next().unwrap_or("").contains("unsubscribe"));
@@ -232,7 +228,8 @@ fn is_other(mail: &mime::Mail, subject: Option<&str>, own: &str) -> bool {
         return true;
     }
     // Calendar notifications.
-    let calendar = mail.parts.iter().any(|p| p.depth == 0 && (p.ctype == "text/calendar" || p.ctype == "application/ics"));
+    let calendar =
+        mail.parts.iter().any(|p| p.depth == 0 && (p.ctype == "text/calendar" || p.ctype == "application/ics"));
     if calendar {
         let s = subject.map(str::to_lowercase).unwrap_or_default();
         let calendar_subject = [

@@ -66,7 +66,8 @@ fn interpret(note: &Value) -> Option<SesNote> {
                     .or_else(|| {
                         text::smtp_codes(diagnostic).first().and_then(|c| c.code.get(..1)).map(|k| format!("{k}.0.0"))
                     });
-                let delayed = r.get("action").and_then(Value::as_str).is_some_and(|a| a.eq_ignore_ascii_case("delayed"));
+                let delayed =
+                    r.get("action").and_then(Value::as_str).is_some_and(|a| a.eq_ignore_ascii_case("delayed"));
                 let permanent = if delayed {
                     false
                 } else {
@@ -84,11 +85,13 @@ fn interpret(note: &Value) -> Option<SesNote> {
         "complaint" => {
             let complaint = note.get("complaint");
             let mut out: Vec<Recipient> = Vec::new();
-            for r in complaint.and_then(|c| c.get("complainedRecipients")).and_then(Value::as_array).into_iter().flatten() {
-                if let Some(address) = r.get("emailAddress").and_then(Value::as_str).and_then(text::first_address) {
-                    if !out.iter().any(|o| o.address == address) {
-                        out.push(Recipient { address, permanent: true, status: None });
-                    }
+            for r in
+                complaint.and_then(|c| c.get("complainedRecipients")).and_then(Value::as_array).into_iter().flatten()
+            {
+                if let Some(address) = r.get("emailAddress").and_then(Value::as_str).and_then(text::first_address)
+                    && !out.iter().any(|o| o.address == address)
+                {
+                    out.push(Recipient { address, permanent: true, status: None });
                 }
             }
             Some(SesNote::Complaint(out, ids))
@@ -104,15 +107,14 @@ fn original_ids(note: &Value) -> Vec<String> {
     let mail = note.get("mail");
     for h in mail.and_then(|m| m.get("headers")).and_then(Value::as_array).into_iter().flatten() {
         let is_id = h.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case("message-id"));
-        if is_id {
-            if let Some(v) = h.get("value").and_then(Value::as_str) {
-                for id in text::ids_in(v) {
-                    text::push_unique(&mut ids, id);
-                }
+        if is_id && let Some(v) = h.get("value").and_then(Value::as_str) {
+            for id in text::ids_in(v) {
+                text::push_unique(&mut ids, id);
             }
         }
     }
-    if let Some(v) = mail.and_then(|m| m.get("commonHeaders")).and_then(|c| c.get("messageId")).and_then(Value::as_str) {
+    if let Some(v) = mail.and_then(|m| m.get("commonHeaders")).and_then(|c| c.get("messageId")).and_then(Value::as_str)
+    {
         for id in text::ids_in(v) {
             text::push_unique(&mut ids, id);
         }

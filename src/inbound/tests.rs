@@ -240,7 +240,8 @@ List-Id: <news.vendor.example>\r\nList-Unsubscribe: <mailto:unsubscribe@vendor.e
 
 #[test]
 fn human_forwarding_a_bounce_is_a_reply() {
-    let raw = b"From: colleague@example.com\r\nTo: sales@ourco.example\r\nSubject: Fwd: Undeliverable: Quick question\r\n\
+    let raw =
+        b"From: colleague@example.com\r\nTo: sales@ourco.example\r\nSubject: Fwd: Undeliverable: Quick question\r\n\
 \r\nFYI, this one bounced:\r\n\r\nDelivery has failed to these recipients or groups:\r\nlead@example.com\r\n";
     assert_eq!(classify(raw).kind, Kind::Reply);
 }
@@ -261,12 +262,149 @@ I'm sorry to have to inform you that your message could not\r\nbe delivered to o
 }
 
 #[test]
+fn gmail_address_not_found() {
+    let raw = "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\r\n\
+To: sales@ourco.example\r\n\
+Subject: Delivery Status Notification (Failure)\r\n\
+Auto-Submitted: auto-replied\r\n\
+Content-Type: text/plain; charset=UTF-8\r\n\
+\r\n\
+Address not found\r\n\
+\r\n\
+Your message wasn't delivered to Lead@example.com because the address couldn't be found, or is unable to receive mail.\r\n\
+\r\n\
+The response from the remote server was:\r\n\
+550 5.1.1 The email account that you tried to reach does not exist.\r\n\
+\r\n\
+----- Original message -----\r\n\
+\r\n\
+From: Sales <sales@ourco.example>\r\n\
+To: lead@example.com\r\n\
+Message-ID: <send-9@ourco.example>\r\n\
+Subject: Quick question\r\n";
+    let c = classify(raw.as_bytes());
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1, "{c:?}");
+    assert_eq!(c.recipients[0].address, "lead@example.com");
+    assert!(c.recipients[0].permanent);
+    assert_eq!(c.recipients[0].status.as_deref(), Some("5.1.1"));
+    assert_eq!(c.original_message_ids, ["<send-9@ourco.example>"]);
+}
+
+#[test]
+fn gmail_delay_without_code_is_temporary() {
+    let raw = b"From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\r\nTo: sales@ourco.example\r\n\
+Subject: Delivery Status Notification (Delay)\r\n\r\nDelivery incomplete\r\n\r\n\
+There was a temporary problem delivering your message to lead@example.com. Gmail will retry for 47 more hours. \
+You'll be notified if the delivery fails permanently.\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1, "{c:?}");
+    assert_eq!(c.recipients[0].address, "lead@example.com");
+    assert!(!c.recipients[0].permanent);
+    assert_eq!(c.recipients[0].status, None);
+}
+
+#[test]
+fn exchange_plain_ndr() {
+    let raw = b"From: Microsoft Outlook <postmaster@example.com>\r\nTo: sales@ourco.example\r\n\
+Subject: Undeliverable: Quick question\r\nContent-Type: text/plain\r\n\r\n\
+Delivery has failed to these recipients or groups:\r\n\r\n\
+lead@example.com (lead@example.com)\r\n\
+The e-mail address you entered couldn't be found. Please check the recipient's e-mail address and try to resend the message.\r\n\r\n\
+Diagnostic information for administrators:\r\n\r\nGenerating server: EXCH01.example.com\r\n\r\n\
+lead@example.com\r\nRemote Server returned '550 5.1.1 RESOLVER.ADR.RecipNotFound; not found'\r\n\r\n\
+Original message headers:\r\n\r\nFrom: sales@ourco.example\r\nTo: lead@example.com\r\n\
+Message-ID: <send-3@ourco.example>\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1, "{c:?}");
+    assert_eq!(c.recipients[0].address, "lead@example.com");
+    assert_eq!(c.recipients[0].status.as_deref(), Some("5.1.1"));
+    assert_eq!(c.original_message_ids, ["<send-3@ourco.example>"]);
+}
+
+#[test]
+fn qmail_bounce() {
+    let raw = b"From: MAILER-DAEMON@mx.example.net\nTo: sales@ourco.example\nSubject: failure notice\n\n\
+Hi. This is the qmail-send program at mx.example.net.\n\
+I'm afraid I wasn't able to deliver your message to the following addresses.\n\
+This is a permanent error; I've given up. Sorry it didn't work out.\n\n\
+<lead@example.net>:\n192.0.2.3 does not like recipient.\nRemote host said: 550 No such user\nGiving up on 192.0.2.3.\n\n\
+--- Below this line is a copy of the message.\n\nReturn-Path: <sales@ourco.example>\nFrom: sales@ourco.example\n\
+To: lead@example.net\nMessage-ID: <send-5@ourco.example>\n\nhello\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1, "{c:?}");
+    assert_eq!(c.recipients[0].address, "lead@example.net");
+    assert!(c.recipients[0].permanent);
+    assert_eq!(c.recipients[0].status.as_deref(), Some("5.0.0"));
+    assert_eq!(c.original_message_ids, ["<send-5@ourco.example>"]);
+}
+
+#[test]
+fn ses_notifications() {
+    let complaint = r#"{"notificationType":"Complaint","complaint":{"complainedRecipients":[{"emailAddress":"Lead@example.com"}],"complaintFeedbackType":"abuse"},"mail":{"messageId":"0100","headers":[{"name":"Message-ID","value":"<send-11@ourco.example>"}]}}"#;
+    let raw = format!(
+        "From: no-reply@sns.amazonaws.com\r\nTo: ops@ourco.example\r\nSubject: AWS Notification Message\r\n\r\n{}\r\n",
+        serde_json::json!({"Type": "Notification", "Message": complaint})
+    );
+    let c = classify(raw.as_bytes());
+    assert_eq!(c.kind, Kind::Complaint);
+    assert_eq!(c.recipients[0].address, "lead@example.com");
+    assert_eq!(c.original_message_ids, ["<send-11@ourco.example>"]);
+
+    let bounce = r#"{"notificationType":"Bounce","bounce":{"bounceType":"Transient","bouncedRecipients":[{"emailAddress":"lead@example.com","diagnosticCode":"smtp; 452 4.2.2 mailbox full"}]}}"#;
+    let raw = format!("From: no-reply@sns.amazonaws.com\r\nSubject: AWS Notification Message\r\n\r\n{bounce}\r\n");
+    let c = classify(raw.as_bytes());
+    assert_eq!(c.kind, Kind::Bounce);
+    assert!(!c.recipients[0].permanent);
+    assert_eq!(c.recipients[0].status.as_deref(), Some("4.2.2"));
+}
+
+#[test]
+fn read_receipt_and_calendar_notification_are_other() {
+    let mdn = b"From: lead@example.com\r\nTo: sales@ourco.example\r\nSubject: Read: Quick question\r\n\
+Content-Type: multipart/report; report-type=disposition-notification; boundary=\"b\"\r\n\r\n--b\r\n\
+Content-Type: text/plain\r\n\r\nYour message was read on Monday.\r\n--b\r\n\
+Content-Type: message/disposition-notification\r\n\r\nFinal-Recipient: rfc822;lead@example.com\r\n\
+Disposition: manual-action/MDN-sent-manually; displayed\r\n--b--\r\n";
+    assert_eq!(classify(mdn).kind, Kind::Other);
+
+    let cal = b"From: Google Calendar <calendar-notification@google.com>\r\nTo: sales@ourco.example\r\n\
+Subject: Notification: Call with Lead @ Tue Mar 10, 2026 10am\r\n\
+Content-Type: multipart/mixed; boundary=\"c\"\r\n\r\n--c\r\nContent-Type: text/plain\r\n\r\nReminder\r\n\
+--c\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n--c--\r\n";
+    assert_eq!(classify(cal).kind, Kind::Other);
+
+    let no_sender = b"To: sales@ourco.example\r\nSubject: hello\r\n\r\nWho am I?\r\n";
+    let c = classify(no_sender);
+    assert_eq!(c.kind, Kind::Other);
+    assert_eq!(c.lead(), None);
+}
+
+#[test]
+fn auto_submitted_without_subject_hint() {
+    let raw = b"From: lead@example.com\r\nTo: sales@ourco.example\r\nSubject: Re: Quick question\r\n\
+Auto-Submitted: auto-replied (vacation)\r\nDate: Fri, 06 Mar 2026 09:00:00 +0000\r\n\r\n\
+Je suis absente du bureau jusqu'au 20 mars 2026 inclus.\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::AutoReply);
+    assert_eq!(c.return_date, NaiveDate::from_ymd_opt(2026, 3, 20));
+    let raw = b"From: lead@example.com\r\nSubject: Re: x\r\nAuto-Submitted: no\r\n\r\nSure.\r\n";
+    assert_eq!(classify(raw).kind, Kind::Reply);
+}
+
+#[test]
 fn garbage_and_empty_input_do_not_panic() {
     assert_eq!(classify(b"").kind, Kind::Other);
     assert_eq!(classify(b"\r\n\r\n").kind, Kind::Other);
     assert_eq!(classify(b"\xff\xfe\x00\x01garbage\x80\x81\n\n\xc3").kind, Kind::Other);
     assert_eq!(classify(b"not a mail at all").kind, Kind::Other);
-    assert_eq!(classify(b"Subject: \xe9\xe8\r\nContent-Type: multipart/report; boundary=x\r\n\r\n--x\r\n").kind, Kind::Other);
+    assert_eq!(
+        classify(b"Subject: \xe9\xe8\r\nContent-Type: multipart/report; boundary=x\r\n\r\n--x\r\n").kind,
+        Kind::Other
+    );
 
     // Deterministic pseudo-random bytes and truncations of real messages.
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -282,11 +420,28 @@ fn garbage_and_empty_input_do_not_panic() {
             let _ = classify(&bytes);
             let ascii: Vec<u8> = bytes
                 .iter()
-                .map(|b| b"From: <>@.\r\n:;-=?5.1.1 550 Content-Type: multipart/report;boundary=\"--\"\r\n"[usize::from(*b) % 72])
+                .map(|b| {
+                    b"From: <>@.\r\n:;-=?5.1.1 550 Content-Type: multipart/report;boundary=\"--\"\r\n"
+                        [usize::from(*b) % 72]
+                })
                 .collect();
             let _ = classify(&ascii);
         }
     }
+}
+
+#[test]
+fn malformed_mime_structure_still_classifies() {
+    // A boundary inside a header of the embedded message trips a debug assertion in mail-parser; the
+    // classifier then falls back to the headers and the raw body.
+    let raw = "From: postmaster@example.jp\r\nSubject: Mail could not be delivered\r\n\
+Content-Type: multipart/mixed; boundary=\"--B\"\r\n\r\n----B\r\nContent-type: text/plain\r\n\r\n\
+Unable to deliver message to <lead@example.com>.\r\n\r\n----B\r\nContent-type: message/rfc822\r\n\r\n\
+Received: from a\r\n\tby b (x----B\r\nContent-type: message/rfc822\r\n\r\nReceived: from c\r\n\
+From: <sales@ourco.example>\r\nTo: <lead@example.com>\r\nSubject: Hi\r\n\r\nHi\r\n\r\n----B--\r\n";
+    let c = classify(raw.as_bytes());
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.lead(), Some("lead@example.com"));
 }
 
 #[test]

@@ -288,29 +288,48 @@ pub(crate) fn smtp_codes(text: &str) -> Vec<Code> {
         let prev = if i == 0 { None } else { bytes.get(i - 1).copied() };
         let next = bytes.get(i + 3).copied();
         let boundary_before = prev.is_none_or(|p| !p.is_ascii_alphanumeric() && p != b'.' && p != b'-' && p != b':');
-        let boundary_after = next.is_none_or(|n| matches!(n, b' ' | b'-' | b'\t' | b'\r' | b'\n' | b'\'' | b')' | b','));
+        let boundary_after =
+            next.is_none_or(|n| matches!(n, b' ' | b'-' | b'\t' | b'\r' | b'\n' | b'\'' | b')' | b','));
         if boundary_before && boundary_after {
-            let line_start = text.get(..i).and_then(|t| t.rfind('\n')).map_or(0, |p| p + 1);
-            let before = text.get(line_start..i).unwrap_or("").to_ascii_lowercase();
+            // Look back at most 64 bytes (to the start of the line).
+            let window_start = char_floor(text, i.saturating_sub(64));
+            let window = text.get(window_start..i).unwrap_or("");
+            let before = window.rfind('\n').map_or(window, |p| window.get(p + 1..).unwrap_or("")).to_ascii_lowercase();
             let before_trim = before.trim_end();
             let at_line_start = before.trim().is_empty() || before.trim() == "<<<" || before.trim() == ">>>";
             let after = text.get(i + 3..(i + 12).min(text.len())).unwrap_or("");
-            let followed_by_enhanced = after
-                .trim_start_matches([' ', '-'])
-                .as_bytes()
-                .first()
-                .is_some_and(|&c| c == b'4' || c == b'5')
-                && !enhanced_codes(after.trim_start_matches([' ', '-'])).is_empty();
+            let followed_by_enhanced =
+                after.trim_start_matches([' ', '-']).as_bytes().first().is_some_and(|&c| c == b'4' || c == b'5')
+                    && !enhanced_codes(after.trim_start_matches([' ', '-'])).is_empty();
             let after_keyword = [
-                "said:", "said", "smtp;", "smtp ;", "returned '", "returned", "error", "code", "response:", "reply:",
-                "#", "(", "[", "<<<", "status:", "failed:", "reason:", "failure:", ":", "...", "=",
+                "said:",
+                "said",
+                "smtp;",
+                "smtp ;",
+                "returned '",
+                "returned",
+                "error",
+                "code",
+                "response:",
+                "reply:",
+                "#",
+                "(",
+                "[",
+                "<<<",
+                "status:",
+                "failed:",
+                "reason:",
+                "failure:",
+                ":",
+                "...",
+                "=",
             ]
             .iter()
             .any(|k| before_trim.ends_with(k));
-            if at_line_start || followed_by_enhanced || after_keyword {
-                if let Some(code) = text.get(i..i + 3) {
-                    out.push(Code { start: i, code: code.to_string() });
-                }
+            if (at_line_start || followed_by_enhanced || after_keyword)
+                && let Some(code) = text.get(i..i + 3)
+            {
+                out.push(Code { start: i, code: code.to_string() });
             }
             i += 3;
             continue;
@@ -318,6 +337,15 @@ pub(crate) fn smtp_codes(text: &str) -> Vec<Code> {
         i += 1;
     }
     out
+}
+
+/// The largest character boundary of `text` at or after `i` (clamped to the length).
+pub(crate) fn char_floor(text: &str, i: usize) -> usize {
+    let mut i = i.min(text.len());
+    while i < text.len() && !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
 }
 
 /// Lowercases and collapses every run of white space to a single space.
@@ -394,7 +422,20 @@ pub(crate) fn html_to_text(html: &str) -> String {
         }
         if matches!(
             name.as_str(),
-            "br" | "p" | "div" | "tr" | "li" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "table" | "blockquote" | "pre" | "hr"
+            "br" | "p"
+                | "div"
+                | "tr"
+                | "li"
+                | "h1"
+                | "h2"
+                | "h3"
+                | "h4"
+                | "h5"
+                | "h6"
+                | "table"
+                | "blockquote"
+                | "pre"
+                | "hr"
         ) {
             out.push('\n');
         }
@@ -481,10 +522,10 @@ pub(crate) fn ids_in(value: &str) -> Vec<String> {
     }
     if out.is_empty() {
         let bare = value.trim();
-        if bare.contains('@') {
-            if let Some(id) = bracket_id(bare) {
-                out.push(id);
-            }
+        if bare.contains('@')
+            && let Some(id) = bracket_id(bare)
+        {
+            out.push(id);
         }
     }
     out
@@ -512,15 +553,23 @@ mod tests {
 
     #[test]
     fn codes() {
-        let c: Vec<_> = enhanced_codes("550 5.1.1 <a@b.c> 192.0.2.5 v5.0.1.2 (#5.5.0) 4.4.7.").into_iter().map(|c| c.code).collect();
+        let c: Vec<_> = enhanced_codes("550 5.1.1 <a@b.c> 192.0.2.5 v5.0.1.2 (#5.5.0) 4.4.7.")
+            .into_iter()
+            .map(|c| c.code)
+            .collect();
         assert_eq!(c, ["5.1.1", "5.5.0", "4.4.7"]);
-        let s: Vec<_> = smtp_codes("550 5.1.1 user unknown\nport 465 and 432000 seconds\nsaid: 452 full").into_iter().map(|c| c.code).collect();
+        let s: Vec<_> = smtp_codes("550 5.1.1 user unknown\nport 465 and 432000 seconds\nsaid: 452 full")
+            .into_iter()
+            .map(|c| c.code)
+            .collect();
         assert_eq!(s, ["550", "452"]);
     }
 
     #[test]
     fn fields() {
-        let groups = field_groups("Reporting-MTA: dns; x\n\nAction : failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550\n  user unknown\n");
+        let groups = field_groups(
+            "Reporting-MTA: dns; x\n\nAction : failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550\n  user unknown\n",
+        );
         assert_eq!(groups.len(), 2);
         assert_eq!(field(&groups[1], "diagnostic-code"), Some("smtp; 550 user unknown"));
         assert_eq!(field(&groups[1], "action"), Some("failed"));
@@ -528,7 +577,10 @@ mod tests {
 
     #[test]
     fn html() {
-        assert_eq!(html_to_text("<p>Hi&nbsp;there</p><style>x{}</style>a &amp; b<br>c &#233;"), "\nHi there\na & b\nc é");
+        assert_eq!(
+            html_to_text("<p>Hi&nbsp;there</p><style>x{}</style>a &amp; b<br>c &#233;"),
+            "\nHi there\na & b\nc é"
+        );
         assert_eq!(truncate("héllo", 2), "h");
         assert_eq!(ids_in("<a@b> <c@d>"), ["<a@b>", "<c@d>"]);
         assert_eq!(ids_in("0000@example.net"), ["<0000@example.net>"]);

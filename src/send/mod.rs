@@ -16,7 +16,22 @@ use lettre::message::{Mailbox, Mailboxes};
 use crate::config::{self, Transport as TransportConfig};
 
 pub use outbox::Outbox;
-pub use smtp::Smtp;
+pub use smtp::{DiagStep, Smtp};
+
+/// Sends `message` through `mailbox` step by step (for `cadenced test-send`).
+pub fn diagnose(mailbox: &config::Mailbox, message: &Message) -> Vec<DiagStep> {
+    match &mailbox.transport {
+        TransportConfig::Smtp(settings) => smtp::diagnose(settings, &mailbox.from, message),
+        TransportConfig::Outbox(dir) => {
+            let result = Outbox::new(dir.clone()).send(message, "test-message");
+            vec![DiagStep {
+                what: format!("write {}", dir.join("test-message.eml").display()),
+                ok: result.is_ok(),
+                detail: result.map_or_else(|e| e.to_string(), |()| "written".into()),
+            }]
+        }
+    }
+}
 
 /// Why a send did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -89,3 +89,83 @@ impl Transport for Smtp {
         }
     }
 }
+
+/// One step of a test send, for `cadenced test-send`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiagStep {
+    pub what: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// Sends `message` step by step, reporting each SMTP exchange; stops at the
+/// first failure. Never prints the password.
+pub fn diagnose(settings: &SmtpSettings, from: &Mailbox, message: &Message) -> Vec<DiagStep> {
+    use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+    let mut steps = Vec::new();
+    let mut step = |what: &str, result: Result<String, String>| {
+        let ok = result.is_ok();
+        steps.push(DiagStep { what: what.to_string(), ok, detail: result.unwrap_or_else(|e| e) });
+        ok
+    };
+    let smtp = Smtp::new(settings.clone(), from);
+    let addr = (settings.host.as_str(), settings.port);
+    let tls = TlsParameters::new(settings.host.clone()).map_err(|e| e.to_string());
+    let tls_first = match (settings.security, &tls) {
+        (Security::Tls, Ok(t)) => Some(t),
+        (Security::Tls, Err(e)) => {
+            step("TLS setup", Err(e.clone()));
+            return steps;
+        }
+        _ => None,
+    };
+    let connect = SmtpConnection::connect(addr, Some(TIMEOUT), &smtp.hello, tls_first, None);
+    let mut conn = match connect {
+        Ok(c) => {
+            let how = if tls_first.is_some() { "TLS" } else { "plain TCP" };
+            step(&format!("connect to {} ({how}), greeting and EHLO", smtp.server()), Ok(c.server_info().to_string()));
+            c
+        }
+        Err(e) => {
+            step(&format!("connect to {}", smtp.server()), Err(e.to_string()));
+            return steps;
+        }
+    };
+    if settings.security == Security::StartTls {
+        let result = match &tls {
+            Ok(t) => conn.starttls(t, &smtp.hello).map(|()| "encrypted".to_string()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.clone()),
+        };
+        if !step("STARTTLS", result) {
+            return steps;
+        }
+    }
+    if let (Some(user), Some(password)) = (&settings.username, &settings.password) {
+        let credentials = Credentials::new(user.clone(), password.expose().to_string());
+        let result = conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials);
+        if !step(&format!("AUTH as {user}"), result.map(|r| reply(&r)).map_err(|e| e.to_string())) {
+            return steps;
+        }
+    }
+    let envelope = message.envelope();
+    let result = conn.command(Mail::new(envelope.from().cloned(), vec![]));
+    if !step("MAIL FROM", result.map(|r| reply(&r)).map_err(|e| e.to_string())) {
+        return steps;
+    }
+    for to in envelope.to() {
+        let result = conn.command(Rcpt::new(to.clone(), vec![]));
+        if !step(&format!("RCPT TO {to}"), result.map(|r| reply(&r)).map_err(|e| e.to_string())) {
+            return steps;
+        }
+    }
+    let result = conn.command(Data).and_then(|_| conn.message(&message.formatted()));
+    if step("DATA", result.map(|r| reply(&r)).map_err(|e| e.to_string())) {
+        let _ = conn.quit();
+    }
+    steps
+}
+
+fn reply(response: &lettre::transport::smtp::response::Response) -> String {
+    let text: Vec<&str> = response.message().collect();
+    format!("{} {}", response.code(), text.join(" "))
+}

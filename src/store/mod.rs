@@ -167,6 +167,9 @@ pub enum Next {
     End(State),
     /// Paused for a person, with the reason.
     Hold(String),
+    /// Moves on as `next` says, then pauses for a person, with the reason
+    /// (`on_uncertain = "hold"`).
+    ThenHold(Box<Next>, String),
 }
 
 /// The outcome of a claimed step.
@@ -220,6 +223,8 @@ pub struct EnrollmentView {
     /// The open blocking task the enrollment waits for.
     pub task_id: Option<i64>,
     pub touchpoints: Vec<Touchpoint>,
+    /// Set by the caller: its cadence file is gone.
+    pub orphaned: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -480,17 +485,26 @@ impl Store {
 
     /// Gives a claimed step back after a failure that certainly sent nothing,
     /// to be tried again at `retry_at`.
-    pub fn release(&mut self, touchpoint_id: i64, due: &DueStep, retry_at: DateTime<Utc>, error: &str) -> Result<()> {
+    /// With `count`, the failure counts as one of the step's attempts (a 4xx
+    /// for this message); a mailbox outage does not.
+    pub fn release(
+        &mut self,
+        touchpoint_id: i64,
+        due: &DueStep,
+        retry_at: DateTime<Utc>,
+        error: &str,
+        count: bool,
+    ) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM touchpoints WHERE id = ?1 AND status = 'sending'", [touchpoint_id])?;
-        defer_in(&tx, due.enrollment_id, retry_at, error)?;
+        defer_in(&tx, due.enrollment_id, retry_at, error, count)?;
         tx.commit()?;
         Ok(())
     }
 
     /// Puts off an unclaimed due step to `retry_at` (its mailbox is unreachable).
-    pub fn defer(&mut self, due: &DueStep, retry_at: DateTime<Utc>, error: &str) -> Result<()> {
-        defer_in(&self.conn, due.enrollment_id, retry_at, error)
+    pub fn defer(&mut self, due: &DueStep, retry_at: DateTime<Utc>, error: &str, count: bool) -> Result<()> {
+        defer_in(&self.conn, due.enrollment_id, retry_at, error, count)
     }
 
     /// Moves an unclaimed due step to `at` (its next send slot), with the reason;
@@ -572,6 +586,7 @@ impl Store {
                     owner: r.get(9)?,
                     task_id: r.get(10)?,
                     touchpoints: Vec::new(),
+                    orphaned: false,
                 },
             ))
         })?;
@@ -723,6 +738,56 @@ impl Store {
         Ok(())
     }
 
+    /// A consistent copy of the database at `dest` (SQLite's online backup,
+    /// safe while the daemon writes), created mode 0600 under a temporary
+    /// name and renamed into place when complete.
+    pub fn backup(&self, dest: &Path) -> Result<()> {
+        let shown = dest.display().to_string();
+        let io = |source| StoreError::Io { path: shown.clone(), source };
+        if dest.exists() {
+            return Err(io(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "file exists; not overwriting")));
+        }
+        let mut tmp_name = dest.as_os_str().to_owned();
+        tmp_name.push(".partial");
+        let tmp = Path::new(&tmp_name);
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            OpenOptions::new().create_new(true).write(true).mode(0o600).open(tmp).map_err(io)?;
+        }
+        let result = (|| -> Result<()> {
+            let mut target = Connection::open(tmp)?;
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut target)?;
+            backup.run_to_completion(1024, Duration::from_millis(5), None)?;
+            drop(backup);
+            target.pragma_update(None, "journal_mode", "DELETE")?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(tmp);
+            return Err(e);
+        }
+        std::fs::rename(tmp, dest).map_err(io)
+    }
+
+    /// The steps an enrollment has a touchpoint for.
+    pub fn touched_steps(&self, enrollment_id: i64) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached("SELECT step FROM touchpoints WHERE enrollment_id = ?1")?;
+        let rows = stmt.query_map([enrollment_id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Active or paused enrollments by cadence whose cadence is not among
+    /// `loaded`: leads whose cadence file is gone.
+    pub fn orphaned(&self, loaded: &[String]) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT cadence, count(*) FROM enrollments
+             WHERE state IN ('active', 'paused') AND cadence NOT IN (SELECT value FROM json_each(?1))
+             GROUP BY cadence ORDER BY cadence",
+        )?;
+        let rows = stmt.query_map([serde_json::to_string(loaded)?], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Counts enrollments by state (for `check` and the daemon's start line).
     pub fn counts(&self) -> Result<Vec<(String, i64)>> {
         let mut stmt =
@@ -799,12 +864,12 @@ fn enrollment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EnrollmentRow> {
     })
 }
 
-fn defer_in(conn: &Connection, enrollment_id: i64, retry_at: DateTime<Utc>, error: &str) -> Result<()> {
+fn defer_in(conn: &Connection, enrollment_id: i64, retry_at: DateTime<Utc>, error: &str, count: bool) -> Result<()> {
     conn.execute(
-        "UPDATE enrollments SET next_due_at = ?2, attempts = attempts + 1, last_error = ?3, reason = 'retry',
+        "UPDATE enrollments SET next_due_at = ?2, attempts = attempts + ?4, last_error = ?3, reason = 'retry',
                 updated_at = ?2
          WHERE id = ?1",
-        params![enrollment_id, retry_at.timestamp(), error],
+        params![enrollment_id, retry_at.timestamp(), error, i64::from(count)],
     )?;
     Ok(())
 }
@@ -816,8 +881,13 @@ fn advance(
     at: DateTime<Utc>,
     touchpoint_id: Option<i64>,
 ) -> Result<()> {
+    if let Next::ThenHold(next, why) = next {
+        advance(conn, enrollment_id, next, at, touchpoint_id)?;
+        return advance(conn, enrollment_id, &Next::Hold(why.clone()), at, None);
+    }
     let at = at.timestamp();
     match next {
+        Next::ThenHold(..) => 0,
         Next::Block { until } => conn.execute(
             "UPDATE enrollments SET task_id = ?2, next_due_at = ?3, planned_at = ?3, reason = NULL, attempts = 0,
                     last_error = NULL, updated_at = ?4

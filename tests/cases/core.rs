@@ -316,7 +316,9 @@ fn connection_refused_is_retried_and_sends_nothing() {
     p.tick("2026-03-05T20:00:00Z");
     let e = &p.status("jane@acme.test")["enrollments"][0];
     assert_eq!(e["state"], "active");
-    assert_eq!(e["attempts"], 1);
+    assert_eq!(e["attempts"], 0, "an outage of the mailbox is not a failure of the step");
+    assert_eq!(e["next_due_at"], "2026-03-05T20:01:00Z", "tried again after the backoff");
+    assert_eq!(e["reason"], "retry");
     assert!(e["last_error"].as_str().unwrap().contains("cannot connect"), "{e}");
     assert_eq!(p.count("SELECT count(*) FROM touchpoints"), 0);
 }

@@ -15,7 +15,6 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 use cadenced::cadence::{Cadence, Cadences, Fields};
 use cadenced::config::Config;
@@ -422,7 +421,7 @@ impl Sandbox {
         let row = intake::prepare(&input, self.cadence(), &self.config, start).unwrap();
         store.enroll_many(&[row], start).unwrap();
         let mut transports = Transports::new();
-        let stop = AtomicBool::new(false);
+        let stop = dispatch::Control::default();
         let mut ticks = Vec::new();
         let mut repeats_added = Vec::new();
         let state = loop {
