@@ -146,14 +146,49 @@ const BODY_HINTS: &[&str] = &[
     "自動返信",
 ];
 
+/// Opening sentences that only automatic replies use (lowercased, white space collapsed).
+const BODY_STRONG: &[&str] = &[
+    "this is an automatic reply",
+    "this is an automated reply",
+    "this is an auto-reply",
+    "this is an autoreply",
+    "this is an automatic response",
+    "this is an automated response",
+    "this is an automatically generated",
+    "this message was automatically generated",
+    "this is an automatic message",
+    "this is an automated message",
+    "dies ist eine automatische antwort",
+    "dies ist eine automatisch generierte",
+    "diese nachricht wurde automatisch",
+    "ceci est une réponse automatique",
+    "ceci est un message automatique",
+    "esta es una respuesta automática",
+    "este es un mensaje automático",
+    "questa è una risposta automatica",
+    "questo è un messaggio automatico",
+    "dit is een automatisch antwoord",
+    "dit is een automatisch gegenereerd",
+    "esta é uma resposta automática",
+    "esta é uma mensagem automática",
+    "detta är ett automatiskt svar",
+    "dette er et automatisk svar",
+    "これは自動応答",
+    "このメールは自動",
+];
+
 fn header_is(mail: &Mail, name: &str) -> Option<String> {
     mail.top.get(name).map(|v| v.trim().to_ascii_lowercase())
 }
 
 /// True when the message is an automatic reply (not a delivery report; that is decided before).
 pub(crate) fn is_auto_reply(mail: &Mail, own_text: &str) -> bool {
-    let auto_submitted = header_is(mail, "auto-submitted")
-        .is_some_and(|v| !v.is_empty() && v.split(';').next().is_some_and(|t| t.trim() != "no"));
+    let listy = mail.top.has("list-id") || mail.top.has("list-unsubscribe") || mail.top.has("list-post");
+    let auto_submitted = header_is(mail, "auto-submitted").is_some_and(|v| {
+        let token = v.split([';', ' ', '(']).next().unwrap_or("").trim().to_string();
+        // Auto-generated list mail (notifications, newsletters) is not an answer to us.
+        !token.is_empty() && token != "no" && !(listy && token == "auto-generated")
+    });
     let vendor =
         ["x-autoreply", "x-autorespond", "x-autoresponder", "x-auto-reply", "x-autoreply-from", "x-mail-autoreply"]
             .iter()
@@ -161,7 +196,6 @@ pub(crate) fn is_auto_reply(mail: &Mail, own_text: &str) -> bool {
     let precedence = header_is(mail, "precedence").unwrap_or_default();
     let precedence_auto = precedence.starts_with("auto_reply") || precedence.starts_with("auto-reply");
     let precedence_bulk = precedence.starts_with("bulk") || precedence.starts_with("junk");
-    let listy = mail.top.has("list-id") || mail.top.has("list-unsubscribe") || mail.top.has("list-post");
     let mailer = [header_is(mail, "x-mailer"), header_is(mail, "user-agent")]
         .into_iter()
         .flatten()
@@ -175,7 +209,14 @@ pub(crate) fn is_auto_reply(mail: &Mail, own_text: &str) -> bool {
     let body = text::squash(text::truncate(own_text, 2000));
     let body_hint = text::contains_any(&body, BODY_HINTS);
 
-    if auto_submitted || vendor || precedence_auto || mailer || subject_hint {
+    let body_start = text::truncate(&body, 600);
+    if auto_submitted
+        || vendor
+        || precedence_auto
+        || mailer
+        || subject_hint
+        || text::contains_any(body_start, BODY_STRONG)
+    {
         return true;
     }
     if precedence_bulk && !listy {

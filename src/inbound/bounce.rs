@@ -95,7 +95,7 @@ fn recipient_value(value: &str) -> Option<String> {
 }
 
 /// Enhanced status code and permanence for a failure, from the status field, the diagnostic text and
-/// the action. `fallback_text` is searched when the record itself has no code.
+/// the action. The permanence is `None` when nothing in the record tells.
 fn judge(status: Option<&str>, diagnostic: &str, action: Option<&str>) -> (Option<String>, Option<bool>) {
     let diag_enhanced = text::best_enhanced(diagnostic);
     let diag_smtp = text::smtp_codes(diagnostic).into_iter().next().map(|c| c.code);
@@ -729,7 +729,7 @@ fn candidates(report_lower_lines: &[String], own: &HashSet<String>) -> Vec<Candi
             let mut score = 0;
             if lead.is_empty() {
                 score += if alone { 4 } else { 3 };
-            } else if lead.len() <= 40 && lead.ends_with(':') {
+            } else if lead.len() <= 40 && lead.ends_with([':', ';']) {
                 // "Recipient: <addr>", "RCPT TO:<addr>", "Did not reach the following recipient: addr".
                 score += 3;
             } else if lead.len() <= 12 && lead.bytes().all(|b| b.is_ascii_digit() || b".<>- #".contains(&b)) {

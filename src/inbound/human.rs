@@ -195,6 +195,16 @@ const UNSUBSCRIBE_PHRASES: &[&str] = &[
     "退订",
 ];
 
+/// Whole-line requests (the subject or the first line is nothing but this).
+const UNSUBSCRIBE_WORDS: &[&str] =
+    &["stop", "stopp", "remove", "remove me", "opt out", "optout", "baja", "unsubscribe me", "abmelden", "désabonner"];
+
+fn is_unsubscribe_word(line: &str) -> bool {
+    let l = text::squash(line);
+    let l = l.trim_matches(|c: char| !c.is_alphanumeric());
+    UNSUBSCRIBE_WORDS.contains(&l)
+}
+
 const GREETINGS: &[&str] = &[
     "hi",
     "hello",
@@ -256,7 +266,7 @@ pub(crate) fn is_unsubscribe(subject: Option<&str>, own_text: &str) -> bool {
             UNSUBSCRIBE_PHRASES.iter().any(|p| rest.starts_with(p))
         } else {
             text::contains_any(&rest, UNSUBSCRIBE_PHRASES)
-        };
+        } || is_unsubscribe_word(&rest);
         if hit {
             return true;
         }
@@ -264,7 +274,7 @@ pub(crate) fn is_unsubscribe(subject: Option<&str>, own_text: &str) -> bool {
     let mut lines = own_text.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.by_ref().find(|l| !is_greeting(l));
     if let Some(first) = first
-        && text::contains_any(&text::squash(first), UNSUBSCRIBE_PHRASES)
+        && (text::contains_any(&text::squash(first), UNSUBSCRIBE_PHRASES) || is_unsubscribe_word(first))
     {
         return true;
     }

@@ -138,16 +138,20 @@ impl Mail {
             }
             _ => None,
         });
-        for h in &root.headers {
-            if h.name == HeaderName::InReplyTo || h.name == HeaderName::References {
-                let ids = match &h.value {
-                    HeaderValue::Text(t) => text::bracket_id(t).into_iter().collect(),
-                    HeaderValue::TextList(list) => list.iter().filter_map(|t| text::bracket_id(t)).collect(),
-                    _ => raw_value(parsed, h.offset_start, h.offset_end).map(|v| text::ids_in(&v)).unwrap_or_default(),
-                };
-                for id in ids {
-                    text::push_unique(&mut mail.in_reply_to, id);
-                }
+        // In-Reply-To first, then References, whatever their order in the header.
+        let threading = root
+            .headers
+            .iter()
+            .filter(|h| h.name == HeaderName::InReplyTo)
+            .chain(root.headers.iter().filter(|h| h.name == HeaderName::References));
+        for h in threading {
+            let ids = match &h.value {
+                HeaderValue::Text(t) => text::bracket_id(t).into_iter().collect(),
+                HeaderValue::TextList(list) => list.iter().filter_map(|t| text::bracket_id(t)).collect(),
+                _ => raw_value(parsed, h.offset_start, h.offset_end).map(|v| text::ids_in(&v)).unwrap_or_default(),
+            };
+            for id in ids {
+                text::push_unique(&mut mail.in_reply_to, id);
             }
         }
         walk(parsed, 0, &mut mail);

@@ -214,6 +214,13 @@ In-Reply-To: <send-1@ourco.example>\r\n\r\nHi Sam,\r\n\r\nPlease remove me from 
     let raw = b"From: lead@example.com\r\nTo: sales@ourco.example\r\nSubject: AW: Angebot\r\n\r\nBitte austragen.\r\n";
     assert_eq!(classify(raw).kind, Kind::Unsubscribe);
 
+    let raw = b"From: lead@example.com\r\nTo: sales@ourco.example\r\nSubject: Re: Quick question\r\n\r\nSTOP\r\n";
+    assert_eq!(classify(raw).kind, Kind::Unsubscribe);
+
+    let raw = b"From: lead@example.com\r\nTo: sales@ourco.example\r\nSubject: Re: Quick question\r\n\r\n\
+Sounds good, but stop by our booth first!\r\n";
+    assert_eq!(classify(raw).kind, Kind::Reply);
+
     let raw = b"From: lead@example.com\r\nTo: unsubscribe+tok123@ourco.example\r\nSubject: unsubscribe\r\n\r\n";
     let c = classify(raw);
     assert_eq!(c.kind, Kind::Unsubscribe);
@@ -236,6 +243,11 @@ List-Id: <news.vendor.example>\r\nList-Unsubscribe: <mailto:unsubscribe@vendor.e
     let c = classify(raw);
     assert_eq!(c.kind, Kind::Other);
     assert_eq!(c.lead(), None);
+
+    // A list notification marked auto-generated is list mail, not an answer.
+    let raw = b"From: Tracker <bot@tracker.example>\r\nTo: sales@ourco.example\r\nSubject: [proj] Issue #1\r\n\
+List-Id: <proj.tracker.example>\r\nAuto-Submitted: auto-generated\r\n\r\nNew comment.\r\n";
+    assert_eq!(classify(raw).kind, Kind::Other);
 }
 
 #[test]

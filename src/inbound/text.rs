@@ -494,10 +494,11 @@ fn push_decoded(out: &mut String, text: &str) {
     out.push_str(rest);
 }
 
-/// Normalises a Message-ID to the `<...>` form. Returns `None` for empty values.
+/// Normalises a Message-ID to the `<...>` form. Returns `None` for values that are not message ids
+/// (empty, with white space, without `@`).
 pub(crate) fn bracket_id(id: &str) -> Option<String> {
     let id = id.trim().trim_start_matches('<').trim_end_matches('>').trim();
-    if id.is_empty() || id.contains(char::is_whitespace) {
+    if id.is_empty() || id.contains(char::is_whitespace) || !id.contains('@') {
         return None;
     }
     Some(format!("<{id}>"))

@@ -1,4 +1,5 @@
 mod calendar;
 mod core;
 mod props;
+mod safety;
 mod tasks;

@@ -168,6 +168,30 @@ impl Project {
     }
 }
 
+impl Project {
+    /// Starts `cadenced run` on this project, stderr captured, with `env` set.
+    #[allow(dead_code)]
+    pub fn spawn_daemon(&self, env: &[(&str, &str)]) -> std::process::Child {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(self.path("config.toml"))
+            .arg("run")
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start cadenced run")
+    }
+}
+
+/// Sends `signal` (e.g. "TERM", "HUP", "KILL") to process `pid`.
+#[allow(dead_code)]
+pub fn signal(pid: u32, signal: &str) {
+    let ok = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("kill");
+    assert!(ok.success(), "kill -{signal} {pid}");
+}
+
 /// The repository's own folder (for the shipped config and cadences).
 #[allow(dead_code)]
 pub fn repo() -> &'static Path {

@@ -90,7 +90,12 @@ impl Shared {
 impl SmtpServer {
     /// Binds `127.0.0.1:0` and starts serving in background threads.
     pub fn start() -> SmtpServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind test SMTP server");
+        SmtpServer::start_on(0)
+    }
+
+    /// Listens on `port` (0: any free one), e.g. to come back where a server went away.
+    pub fn start_on(port: u16) -> SmtpServer {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind test SMTP server");
         let addr = listener.local_addr().expect("test SMTP server address");
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
