@@ -16,7 +16,7 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    println!(
+    outln!(
         "ok {}: {} mailbox(es), database {}",
         config_path.display(),
         config.mailboxes.len(),
@@ -28,7 +28,7 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
     if let Some(first) = broken.next() {
         let good_before: Vec<_> = cadences.by_name.values().filter(|c| c.file < first.file).collect();
         for c in good_before {
-            println!("ok {}", c.file.display());
+            outln!("ok {}", c.file.display());
         }
         eprintln!("{first}");
         return Ok(ExitCode::FAILURE);
@@ -40,7 +40,7 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
     if config.database.exists() {
         let store = super::open_store(&config)?;
         for (cadence, count) in store.orphaned(&cadences.names())? {
-            println!(
+            outln!(
                 "warning: {count} active or paused lead(s) in cadence {cadence:?}, whose file is gone: they are \
                  orphaned and resume if {}/{cadence}.toml returns",
                 config.cadences_dir.display()
@@ -50,7 +50,7 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
     for c in cadences.by_name.values() {
         let emails = c.steps.iter().filter(|s| s.kind == StepKind::Email).count();
         let vars: Vec<_> = c.templates.variables().into_iter().collect();
-        println!(
+        outln!(
             "ok {}: {} steps ({} emails, {} manual), window {}, mailbox {}, uses {}",
             c.file.display(),
             c.steps.len(),

@@ -64,7 +64,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
         super::print_json(&json!({ "due": due, "emails": emails, "tasks": due.len() - emails }))?;
     } else {
         let emails = rows.iter().filter(|r| kind(&r.cadence, &r.step) == Some("email")).count();
-        println!("due within {} of {}: {emails} email(s), {} task(s)", args.within, rfc3339(now), rows.len() - emails);
+        outln!("due within {} of {}: {emails} email(s), {} task(s)", args.within, rfc3339(now), rows.len() - emails);
         super::leads::print_table(&rows, config.timezone);
     }
     Ok(ExitCode::SUCCESS)

@@ -53,9 +53,9 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let tz = row.timezone.as_deref().and_then(|t| t.parse().ok()).unwrap_or(config.timezone);
     match outcome {
         Some(EnrollOutcome::AlreadyEnrolled(state)) => {
-            println!("{} is already in {} ({}): nothing changed", row.email, row.cadence, state.as_str());
+            outln!("{} is already in {} ({}): nothing changed", row.email, row.cadence, state.as_str());
         }
-        _ => println!(
+        _ => outln!(
             "enrolled {} in {}: first step {} due {}",
             row.email,
             row.cadence,

@@ -52,13 +52,13 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let bars = std::io::stdout().is_terminal();
     for m in &result {
         let limit = m.daily_limit.map_or_else(|| "no daily limit".to_string(), |l| format!("daily limit {l}"));
-        println!("{} ({limit})", m.mailbox);
+        outln!("{} ({limit})", m.mailbox);
         let widest = m.days.iter().map(|d| d.sends).max().unwrap_or(0).max(1);
         for d in &m.days {
             let date = d.date.map(|x| x.format("%a %Y-%m-%d").to_string()).unwrap_or_default();
             let bar = if bars { "█".repeat((d.sends * 40 / widest) as usize) } else { String::new() };
             let held = if d.held > 0 { format!("  LIMIT: {} held back", d.held) } else { String::new() };
-            println!("  {date}  {:>5} sends {:>5} tasks  {bar}{held}", d.sends, d.tasks);
+            outln!("  {date}  {:>5} sends {:>5} tasks  {bar}{held}", d.sends, d.tasks);
         }
     }
     Ok(ExitCode::SUCCESS)

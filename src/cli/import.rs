@@ -116,7 +116,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let outcomes = store.enroll_many(&rows, now).context("importing")?;
     let enrolled = outcomes.iter().filter(|o| **o == EnrollOutcome::Enrolled).count();
     let already = outcomes.len() - enrolled;
-    println!(
+    outln!(
         "{}: {} rows read, {enrolled} enrolled in {}, {already} already enrolled (unchanged), {} skipped",
         args.file.display(),
         rows.len() + errors.len(),

@@ -53,13 +53,13 @@ fn row_json(r: &EnrollmentRow) -> serde_json::Value {
 
 /// A table with the due time in the lead's zone and in UTC.
 pub fn print_table(rows: &[EnrollmentRow], default_tz: Tz) {
-    println!("{:<32} {:<16} {:<10} {:<12} NEXT DUE", "EMAIL", "CADENCE", "STATE", "NEXT STEP");
+    outln!("{:<32} {:<16} {:<10} {:<12} NEXT DUE", "EMAIL", "CADENCE", "STATE", "NEXT STEP");
     for r in rows {
         let tz: Tz = r.timezone.as_deref().and_then(|t| t.parse().ok()).unwrap_or(default_tz);
         let active = r.state.as_deref() == Some("active");
         let due = r.next_due_at.filter(|_| active).map(|t| human(t, tz)).unwrap_or_else(|| "-".into());
         let why = r.reason.as_deref().filter(|_| active).map(|w| format!("  ({w})")).unwrap_or_default();
-        println!(
+        outln!(
             "{:<32} {:<16} {:<10} {:<12} {due}{why}",
             r.email,
             r.cadence.as_deref().unwrap_or("-"),
@@ -67,5 +67,5 @@ pub fn print_table(rows: &[EnrollmentRow], default_tz: Tz) {
             r.step.as_deref().filter(|_| active || r.state.as_deref() == Some("paused")).unwrap_or("-"),
         );
     }
-    println!("({} rows)", rows.len());
+    outln!("({} rows)", rows.len());
 }

@@ -2,6 +2,17 @@
 //! subcommand. Each subcommand loads what it needs, calls the library, and
 //! prints a table for people or, with `--json`, one JSON document.
 
+/// `println!` for command output: a reader that went away (`| head`) ends
+/// the command quietly instead of a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::cli::emit(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `print!` for command output, as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::emit(format_args!($($arg)*)) };
+}
+
 mod check;
 mod due;
 mod enroll;
@@ -152,8 +163,20 @@ pub(crate) fn now_or(at: Option<&str>) -> Result<DateTime<Utc>> {
     }
 }
 
+/// Writes command output to stdout; exits quietly when the reader is gone.
+pub(crate) fn emit(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("cadenced: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Prints `value` as one JSON document.
 pub(crate) fn print_json(value: &serde_json::Value) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

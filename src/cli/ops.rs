@@ -31,7 +31,7 @@ pub fn backup(config_path: &Path, args: BackupArgs) -> Result<ExitCode> {
     }
     let store = super::open_store(&config)?;
     store.backup(&args.file).with_context(|| format!("backing up to {}", args.file.display()))?;
-    println!("backed up {} to {}", config.database.display(), args.file.display());
+    outln!("backed up {} to {}", config.database.display(), args.file.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -60,13 +60,13 @@ pub fn test_send(config_path: &Path, args: TestSendArgs) -> Result<ExitCode> {
     let mut ok = true;
     for step in send::diagnose(mailbox, &message) {
         let mark = if step.ok { "ok  " } else { "FAIL" };
-        println!("{mark} {}: {}", step.what, step.detail);
+        outln!("{mark} {}: {}", step.what, step.detail);
         ok &= step.ok;
     }
     if !ok {
         bail!("the test message was not sent");
     }
-    println!("sent {message_id} to {}", args.to);
+    outln!("sent {message_id} to {}", args.to);
     Ok(ExitCode::SUCCESS)
 }
 

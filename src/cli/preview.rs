@@ -63,10 +63,10 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
             &json!({"cadence": cadence.name, "timezone": tz.name(), "start": rfc3339(start), "steps": steps}),
         )?;
     } else {
-        println!("{} for a lead in {} enrolled {}", cadence.name, tz.name(), human(start, tz));
+        outln!("{} for a lead in {} enrolled {}", cadence.name, tz.name(), human(start, tz));
         for s in &steps {
             let why = s.reason.as_deref().map(|r| format!("  (moved: {r})")).unwrap_or_default();
-            println!("  {:<14} {:<9} {}{why}", s.step, s.kind, human(s.at, tz));
+            outln!("  {:<14} {:<9} {}{why}", s.step, s.kind, human(s.at, tz));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -31,10 +31,10 @@ pub fn run(config_path: &Path, args: Args, action: Action) -> Result<ExitCode> {
             Action::Resume => "paused",
             Action::Stop => "active or paused",
         };
-        println!("{}: no {verb} enrollment, nothing changed", args.email);
+        outln!("{}: no {verb} enrollment, nothing changed", args.email);
     }
     for c in changed {
-        println!("{}: {} {} -> {}", args.email, c.cadence, c.from.as_str(), c.to.as_str());
+        outln!("{}: {} {} -> {}", args.email, c.cadence, c.from.as_str(), c.to.as_str());
     }
     Ok(ExitCode::SUCCESS)
 }

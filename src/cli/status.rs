@@ -28,7 +28,7 @@ pub fn run(config_path: &Path, email: &str, as_json: bool) -> Result<ExitCode> {
     if as_json {
         super::print_json(&to_json(&lead, tz, overdue_before))?;
     } else {
-        print!("{}", to_text(&lead, tz, overdue_before));
+        out!("{}", to_text(&lead, tz, overdue_before));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -78,12 +78,12 @@ pub fn list(config_path: &Path, args: ListArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if tasks.is_empty() {
-        println!("no open tasks");
+        outln!("no open tasks");
     }
     for t in &tasks {
         let tz = t.owner.as_deref().map_or(config.timezone, |o| config.owner(o).timezone);
         let late = if is_overdue(&config, t, now) { "  OVERDUE" } else { "" };
-        println!(
+        outln!(
             "#{:<6} {:<9} {:<28} {}/{}  due {}  owner {}{late}",
             t.id,
             t.kind,
@@ -95,7 +95,7 @@ pub fn list(config_path: &Path, args: ListArgs) -> Result<ExitCode> {
         );
         if let Some(body) = &t.body {
             for line in body.lines() {
-                println!("         | {line}");
+                outln!("         | {line}");
             }
         }
     }
@@ -126,6 +126,6 @@ pub fn close(config_path: &Path, command: TaskCommand) -> Result<ExitCode> {
             None => bail!("no task {}", args.id),
         };
     };
-    println!("task {} ({} {} for {}) {verb}", task.id, task.kind, task.step, task.email);
+    outln!("task {} ({} {} for {}) {verb}", task.id, task.kind, task.step, task.email);
     Ok(ExitCode::SUCCESS)
 }
