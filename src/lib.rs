@@ -14,6 +14,7 @@ pub mod config;
 pub mod daemon;
 pub mod dispatch;
 pub mod forecast;
+pub mod inbound;
 pub mod intake;
 pub mod location;
 pub mod pacing;

@@ -14,6 +14,7 @@ macro_rules! out {
 }
 
 mod check;
+mod classify;
 mod due;
 mod enroll;
 mod forecast;
@@ -97,6 +98,8 @@ enum Command {
     Completions { shell: clap_complete::Shell },
     /// The man page (roff) on stdout.
     Man,
+    /// Classify raw messages as the inbox watcher would.
+    Classify(classify::Args),
 }
 
 /// Parses the process arguments and runs the command.
@@ -127,6 +130,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::TestSend(args) => ops::test_send(&config_path, args),
         Command::Completions { shell } => ops::completions(shell),
         Command::Man => ops::man(),
+        Command::Classify(args) => classify::run(&config_path, args),
     }
 }
 

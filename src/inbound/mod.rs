@@ -118,8 +118,7 @@ fn classify_mail(mail: &mime::Mail) -> Classified {
     let from =
         top.from.first().cloned().or_else(|| top.get("sender").and_then(text::first_address)).filter(|a| !a.is_empty());
     let subject = top.subject.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
-    let list_unsubscribe_to =
-        top.to.iter().chain(top.cc.iter()).any(|a| a.split('@').next().unwrap_or("").contains("unsubscribe"));
+    let list_unsubscribe_to = top.to.iter().any(|a| a.split('@').next().unwrap_or("").contains("unsubscribe"));
     let mut out = Classified {
         from,
         subject,

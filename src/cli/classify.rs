@@ -1,0 +1,53 @@
+//! `cadenced classify FILE.eml... [--json]`: what the inbox watcher would make
+//! of each message (reply, auto_reply, bounce, complaint, unsubscribe, other).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::inbound::classify;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Raw RFC 5322 messages (.eml).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(_config_path: &Path, args: Args) -> Result<ExitCode> {
+    let mut docs = Vec::new();
+    for file in &args.files {
+        let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let c = classify(&raw);
+        if args.json {
+            docs.push(json!({
+                "file": file.display().to_string(),
+                "kind": c.kind,
+                "recipients": c.recipients,
+                "lead": c.lead(),
+                "return_date": c.return_date.map(|d| d.to_string()),
+                "in_reply_to": c.in_reply_to,
+                "original_message_ids": c.original_message_ids,
+            }));
+        } else {
+            let kind =
+                serde_json::to_value(c.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            outln!("{}: {kind}, lead {}", file.display(), c.lead().unwrap_or("-"));
+            for r in &c.recipients {
+                let how = if r.permanent { "permanent" } else { "temporary" };
+                outln!("  {} {how} {}", r.address, r.status.as_deref().unwrap_or(""));
+            }
+            if let Some(d) = c.return_date {
+                outln!("  back on {d}");
+            }
+        }
+    }
+    if args.json {
+        super::print_json(&serde_json::Value::Array(docs))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
