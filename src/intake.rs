@@ -5,6 +5,12 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use std::collections::HashSet;
+use std::path::Path;
+
+use anyhow::{Context, anyhow};
+use indicatif::ProgressBar;
+
 use crate::cadence::{Cadence, Fields, is_identifier};
 use crate::config::Config;
 use crate::plan;
@@ -96,4 +102,64 @@ pub fn owner_of(config: &Config, cadence: &Cadence, fields: &crate::cadence::Fie
         .map(|o| o.to_ascii_lowercase())
         .or_else(|| cadence.owner.clone())
         .or_else(|| config.mailboxes.get(&cadence.mailbox).and_then(|m| m.owner.clone()))
+}
+
+/// A row that could not be enrolled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub line: u64,
+    pub message: String,
+}
+
+/// Reads and checks every row: the rows to enroll, and the rejected ones.
+pub fn read_rows(
+    file: &Path,
+    reader: impl std::io::Read,
+    progress: &ProgressBar,
+    mut check: impl FnMut(&LeadInput) -> Result<NewEnrollment, IntakeError>,
+) -> anyhow::Result<(Vec<NewEnrollment>, Vec<RowError>)> {
+    let mut csv = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).from_reader(reader);
+    let headers = csv.headers().with_context(|| format!("{}: reading the header row", file.display()))?.clone();
+    let email_col = headers
+        .iter()
+        .position(|h| h.eq_ignore_ascii_case("email"))
+        .ok_or_else(|| anyhow!("{}:1: no `email` column in the header row", file.display()))?;
+    let mut seen = HashSet::new();
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = csv.position().line();
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(line, csv::Position::line);
+                bad.push(RowError { line, message: e.to_string() });
+                continue;
+            }
+        }
+        let line = record.position().map_or(line, csv::Position::line);
+        progress.set_position(record.position().map_or(0, csv::Position::byte));
+        let mut lead = LeadInput { email: record.get(email_col).unwrap_or("").to_string(), ..LeadInput::default() };
+        for (i, (name, value)) in headers.iter().zip(record.iter()).enumerate() {
+            if i == email_col || value.is_empty() {
+                continue;
+            }
+            if name.eq_ignore_ascii_case("timezone") {
+                lead.timezone = Some(value.to_string());
+            } else {
+                lead.fields.insert(name.to_string(), value.to_string());
+            }
+        }
+        if !seen.insert(lead.email.to_lowercase()) {
+            bad.push(RowError { line, message: format!("email: {} appears earlier in the file", lead.email) });
+            continue;
+        }
+        match check(&lead) {
+            Ok(row) => good.push(row),
+            Err(e) => bad.push(RowError { line, message: e.to_string() }),
+        }
+    }
+    Ok((good, bad))
 }
