@@ -12,14 +12,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
-use crate::cadence::{Cadence, Cadences, Rendered, Step, StepKind};
+use crate::cadence::{Cadence, Cadences, Rendered, Step, StepKind, StopOn};
 use crate::config::{Config, Mailbox, OnUncertain};
+use crate::imap::{Fetched, FolderRead};
+use crate::inbound::Kind;
 use crate::pacing::{self, Caps, Load};
 use crate::plan::{self, LeadTime};
+use crate::react::{self, LeadFacts};
 use crate::reminders;
 use crate::schedule::retry_delay;
 use crate::send::{self, SendError, Transport};
-use crate::store::{DispatchLock, DueStep, Next, Outcome, State, Status, Store, StoreError, TaskFilter};
+use crate::store::{
+    DispatchLock, DueStep, Effect, FolderState, InboundMessage, Next, Outcome, State, Status, Store, StoreError,
+    TaskFilter,
+};
 
 /// Temporary failures of one step before it is recorded as failed (with the
 /// one-hour backoff cap, about four days of trying).
@@ -41,6 +47,8 @@ pub struct Report {
     pub postponed: usize,
     /// Reminder digests sent to owners.
     pub digests: usize,
+    /// Inbound messages about leads handled.
+    pub inbound: usize,
 }
 
 impl Report {
@@ -133,6 +141,11 @@ pub fn lead_time<'a>(
     }
 }
 
+/// The outage key of a mailbox's inbox (apart from its SMTP server).
+fn inbox_key(mailbox: &str) -> String {
+    format!("{mailbox} (inbox)")
+}
+
 /// Of two causes of one delay, the one worth telling: a step held by the daily
 /// limit and then by the window is late because of the limit; one that waited
 /// out a downtime and then a min_gap is late because of the downtime.
@@ -175,7 +188,16 @@ pub fn tick(
     control: &Control,
 ) -> Result<Report, StoreError> {
     let _lock = DispatchLock::acquire(&config.database)?;
-    let mut run = Tick { store, config, cadences, transports, now, report: Report::default(), loads: BTreeMap::new() };
+    let mut run = Tick {
+        store,
+        config,
+        cadences,
+        transports,
+        now,
+        report: Report::default(),
+        loads: BTreeMap::new(),
+        inbox_read: BTreeMap::new(),
+    };
     let result = run.all(control);
     run.transports.close_all();
     result.map(|()| run.report)
@@ -190,10 +212,21 @@ struct Tick<'a> {
     report: Report,
     /// Each mailbox's sends today, read once per tick and kept up to date.
     loads: BTreeMap<String, Load>,
+    /// When each watched inbox was last read completely.
+    inbox_read: BTreeMap<String, DateTime<Utc>>,
 }
 
 impl Tick<'_> {
     fn all(&mut self, control: &Control) -> Result<(), StoreError> {
+        let back = self.store.resume_away(self.now)?;
+        if back > 0 {
+            info!(enrollments = back, "out-of-office pauses ended");
+        }
+        let watched: Vec<String> =
+            self.config.mailboxes.values().filter(|m| m.imap.is_some()).map(|m| m.name.clone()).collect();
+        for mailbox in &watched {
+            self.read_inbox_if_stale(mailbox)?;
+        }
         self.settle_interrupted()?;
         let names = self.cadences.names();
         let instance = self.store.instance_id()?;
@@ -304,6 +337,18 @@ impl Tick<'_> {
                 }
                 None => Next::Hold(format!("cadence {:?} is not loaded", due.cadence)),
             };
+            if let Some(settled) = self.settle_from_sent_folder(&stuck)? {
+                let next = match cadence {
+                    Some(c) => {
+                        let lead = lead_time(self.config, Some(c), due.timezone.as_deref(), &due.fields);
+                        plan::next(c, c.step_index(&due.step), stuck.at, lead)
+                    }
+                    None => next,
+                };
+                self.store.complete(stuck.touchpoint_id, &settled, &next)?;
+                self.report.sent += 1;
+                continue;
+            }
             warn!(lead = %due.email, cadence = %due.cadence, step = %due.step,
                   message_id = stuck.message_id.as_deref().unwrap_or(""),
                   "send was interrupted (process stopped mid-send); recorded as uncertain, not sent again");
@@ -320,6 +365,35 @@ impl Tick<'_> {
             self.report.uncertain += 1;
         }
         Ok(())
+    }
+
+    /// An interrupted send whose Message-ID is in its mailbox's sent folder did
+    /// leave: settled as sent.
+    fn settle_from_sent_folder(&mut self, stuck: &crate::store::Interrupted) -> Result<Option<Outcome>, StoreError> {
+        let Some(message_id) = &stuck.message_id else { return Ok(None) };
+        let mailbox = self.cadences.get(&stuck.due.cadence).and_then(|c| self.config.mailboxes.get(&c.mailbox));
+        let Some(imap) = mailbox.and_then(|m| m.imap.as_ref()) else { return Ok(None) };
+        let Some(folder) = &imap.sent_folder else { return Ok(None) };
+        match crate::imap::find_message_ids(imap, folder, std::slice::from_ref(message_id)) {
+            Ok(found) if !found.is_empty() => {
+                info!(lead = %stuck.due.email, cadence = %stuck.due.cadence, step = %stuck.due.step,
+                      message_id = %message_id, "interrupted send found in the sent folder: settled as sent");
+                Ok(Some(Outcome {
+                    status: Status::Sent,
+                    at: stuck.at,
+                    message_id: Some(message_id.clone()),
+                    subject: None,
+                    body: None,
+                    detail: Some(format!("interrupted, then found in {folder}: settled as sent")),
+                    reason: stuck.due.reason.clone(),
+                }))
+            }
+            Ok(_) => Ok(None),
+            Err(e) => {
+                warn!(message_id = %message_id, "cannot look for an interrupted send in the sent folder: {e}");
+                Ok(None)
+            }
+        }
     }
 
     fn one(&mut self, due: &DueStep, instance: &str) -> Result<(), StoreError> {
@@ -384,6 +458,16 @@ impl Tick<'_> {
             // The mailbox is down: wait for its next attempt, quietly (the outage is logged once).
             self.report.retrying += 1;
             return self.store.defer(due, retry_at, "mailbox unavailable", false);
+        }
+        if mailbox.imap.is_some() && !self.read_inbox_if_stale(&mailbox.name)? {
+            // A reply that arrived must be seen before the next email: no read, no send.
+            let retry_at = self.transports.held_until(&inbox_key(&mailbox.name), self.now).unwrap_or(self.now);
+            self.report.retrying += 1;
+            return self.store.defer(due, retry_at.max(self.now + Duration::minutes(1)), "inbox unreadable", false);
+        }
+        if !self.store.is_active(due)? {
+            // The inbox just stopped or paused it.
+            return Ok(());
         }
         let caps = Caps {
             daily_limit: mailbox.daily_limit,
@@ -466,6 +550,106 @@ impl Tick<'_> {
         }
         info!(lead = %due.email, cadence = %due.cadence, step = %due.step, task, "task expired, skipped");
         self.report.skipped += 1;
+        Ok(())
+    }
+
+    /// Reads `mailbox`'s inbox unless it was read within `inbox_max_age`.
+    /// Returns whether it is now fresh.
+    fn read_inbox_if_stale(&mut self, mailbox: &str) -> Result<bool, StoreError> {
+        let max_age = Duration::from_std(self.config.inbox_max_age).unwrap_or(Duration::seconds(60));
+        let last = match self.inbox_read.get(mailbox) {
+            Some(at) => Some(*at),
+            None => self.store.inbox_checked_at(mailbox)?,
+        };
+        if last.is_some_and(|at| at >= self.now - max_age) {
+            return Ok(true);
+        }
+        let key = inbox_key(mailbox);
+        if self.transports.held_until(&key, self.now).is_some() {
+            return Ok(false);
+        }
+        let Some(settings) = self.config.mailboxes.get(mailbox).and_then(|m| m.imap.clone()) else {
+            return Ok(true);
+        };
+        let mut states = Vec::new();
+        for folder in &settings.folders {
+            states.push(self.store.folder_state(mailbox, folder)?);
+        }
+        let since = (self.now - Duration::days(14)).date_naive();
+        let reads = match crate::imap::read_new(&settings, &states, since) {
+            Ok(r) => r,
+            Err(e) => {
+                self.transports.outage(&key, self.now, &e.to_string());
+                return Ok(false);
+            }
+        };
+        self.transports.recovered(&key, self.now);
+        for read in reads {
+            for message in &read.messages {
+                self.handle_inbound(mailbox, &read, message)?;
+            }
+            let state = FolderState { uidvalidity: read.uidvalidity, last_uid: read.last_uid };
+            self.store.set_folder_state(mailbox, &read.folder, state)?;
+        }
+        self.store.set_inbox_checked(mailbox, self.now)?;
+        self.inbox_read.insert(mailbox.to_string(), self.now);
+        Ok(true)
+    }
+
+    /// Classifies one inbound message, finds its lead, and applies what it means.
+    fn handle_inbound(&mut self, mailbox: &str, read: &FolderRead, message: &Fetched) -> Result<(), StoreError> {
+        let c = crate::inbound::classify(&message.raw);
+        let mut ids = c.in_reply_to.clone();
+        ids.extend(c.original_message_ids.iter().cloned());
+        let addresses: Vec<&str> = match c.kind {
+            Kind::Bounce | Kind::Complaint => c.recipients.iter().map(|r| r.address.as_str()).collect(),
+            _ => c.from.as_deref().into_iter().collect(),
+        };
+        let lead = self.store.match_lead(&ids, &addresses)?;
+        let (effect, detail) = match &lead {
+            None => (Effect::None, "no lead".to_string()),
+            Some(l) => {
+                let fields: crate::cadence::Fields = serde_json::from_str(&l.fields).unwrap_or_default();
+                let time = lead_time(self.config, None, l.timezone.as_deref(), &fields);
+                let reply_stops = self
+                    .store
+                    .running_cadences(l.id)?
+                    .into_iter()
+                    .filter(|name| self.cadences.get(name).is_none_or(|c| c.stop_on.contains(&StopOn::Reply)))
+                    .collect();
+                let facts = LeadFacts {
+                    reply_stops,
+                    temporary_bounces: self.store.temporary_bounces(l.id)?,
+                    tz: time.tz,
+                    calendar: time.calendar,
+                };
+                react::decide(&c, &facts, self.now, &self.config.ooo_pause)
+            }
+        };
+        let kind = serde_json::to_value(c.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let record = InboundMessage {
+            mailbox: mailbox.to_string(),
+            folder: read.folder.clone(),
+            uidvalidity: read.uidvalidity,
+            uid: message.uid,
+            kind: kind.clone(),
+            permanent: (c.kind == Kind::Bounce).then(|| c.recipients.iter().any(|r| r.permanent)),
+            subject: c.subject.clone(),
+            message_id: c.message_id.clone(),
+            sender: c.from.clone(),
+        };
+        let handled = self.store.handle_inbound(
+            &record,
+            lead.as_ref().map(|l| (l.id, l.email.as_str())),
+            &effect,
+            &detail,
+            self.now,
+        )?;
+        if handled && lead.is_some() {
+            info!(mailbox, folder = %read.folder, uid = message.uid, kind = %kind,
+                  lead = lead.as_ref().map_or("", |l| l.email.as_str()), "inbound: {detail}");
+            self.report.inbound += 1;
+        }
         Ok(())
     }
 
@@ -568,7 +752,10 @@ impl Tick<'_> {
             date: self.now,
         };
         let label = format!("{}-{}-{}-{id}", self.now.format("%Y%m%dT%H%M%SZ"), due.cadence, due.step);
-        let result = send::build(&email).and_then(|message| self.transports.get(mailbox).send(&message, &label));
+        let result = send::build(&email).and_then(|message| {
+            self.transports.get(mailbox).send(&message, &label)?;
+            Ok(message)
+        });
         let reason = self.reason_for(due);
         let now = self.now;
         let outcome = |status, detail: Option<String>| Outcome {
@@ -581,9 +768,17 @@ impl Tick<'_> {
             reason: reason.clone(),
         };
         match result {
-            Ok(()) => {
+            Ok(message) => {
                 self.transports.recovered(&mailbox.name, self.now);
                 info!(lead = %due.email, cadence = %due.cadence, step = %due.step, message_id = %message_id, "sent");
+                // Into the rep's own Sent folder, so the thread is whole in their mail client;
+                // before it is recorded, so that a crash in between can be settled from there.
+                if let Some(imap) = &mailbox.imap
+                    && let Some(folder) = &imap.sent_folder
+                    && let Err(e) = crate::imap::append(imap, folder, &[message.formatted()])
+                {
+                    warn!(message_id = %message_id, "sent, but not copied to the sent folder: {e}");
+                }
                 self.report.sent += 1;
                 self.store.complete(id, &outcome(Status::Sent, None), &next)
             }

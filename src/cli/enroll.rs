@@ -52,6 +52,9 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let outcome = store.enroll_many(std::slice::from_ref(&row), now).context("enrolling")?.into_iter().next();
     let tz = row.timezone.as_deref().and_then(|t| t.parse().ok()).unwrap_or(config.timezone);
     match outcome {
+        Some(EnrollOutcome::Suppressed(reason)) => {
+            anyhow::bail!("{} is on the suppression list ({reason}): not enrolled", row.email);
+        }
         Some(EnrollOutcome::AlreadyEnrolled(state)) => {
             outln!("{} is already in {} ({}): nothing changed", row.email, row.cadence, state.as_str());
         }

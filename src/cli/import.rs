@@ -54,13 +54,20 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let mut store = super::open_store(&config)?;
     let outcomes = store.enroll_many(&rows, now).context("importing")?;
     let enrolled = outcomes.iter().filter(|o| **o == EnrollOutcome::Enrolled).count();
-    let already = outcomes.len() - enrolled;
+    let mut suppressed = 0;
+    for (row, outcome) in rows.iter().zip(&outcomes) {
+        if let EnrollOutcome::Suppressed(reason) = outcome {
+            eprintln!("{}: {} is on the suppression list ({reason}): skipped", args.file.display(), row.email);
+            suppressed += 1;
+        }
+    }
+    let already = outcomes.len() - enrolled - suppressed;
     outln!(
         "{}: {} rows read, {enrolled} enrolled in {}, {already} already enrolled (unchanged), {} skipped",
         args.file.display(),
         rows.len() + errors.len(),
         cadence.name,
-        errors.len()
+        errors.len() + suppressed
     );
     if !errors.is_empty() {
         bail!("{} rows skipped (listed above); the other {} were imported", errors.len(), rows.len());

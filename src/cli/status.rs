@@ -42,18 +42,27 @@ pub fn to_json(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> Value 
         .enrollments
         .iter()
         .map(|e| {
-            let touchpoints: Vec<Value> = e
+            let mut touchpoints: Vec<(chrono::DateTime<Utc>, Value)> = e
                 .touchpoints
                 .iter()
                 .map(|t| {
-                    json!({
+                    let v = json!({
                         "step": t.step, "kind": t.kind, "status": t.status, "at": rfc3339(t.at),
                         "message_id": t.message_id, "subject": t.subject, "detail": t.detail, "reason": t.reason,
                         "task_id": (t.kind != "email").then_some(t.id), "closed_at": t.closed_at.map(rfc3339),
                         "note": t.note,
-                    })
+                    });
+                    (t.at, v)
                 })
                 .collect();
+            // Inbound messages stand in each enrollment's timeline as received touchpoints.
+            for i in &lead.inbound {
+                let v = json!({"step": "inbound", "kind": i.kind, "status": "received", "at": rfc3339(i.at),
+                               "subject": i.subject, "detail": i.detail, "message_id": null});
+                touchpoints.push((i.at, v));
+            }
+            touchpoints.sort_by_key(|(at, _)| *at);
+            let touchpoints: Vec<Value> = touchpoints.into_iter().map(|(_, v)| v).collect();
             json!({
                 "cadence": e.cadence,
                 "state": e.state,
@@ -76,6 +85,9 @@ pub fn to_json(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> Value 
         "fields": lead.fields,
         "timezone": tz.name(),
         "enrollments": enrollments,
+        "suppressed": lead.suppressed,
+        "inbound": lead.inbound.iter().map(|i| json!({"kind": i.kind, "at": rfc3339(i.at), "subject": i.subject,
+                                                       "detail": i.detail})).collect::<Vec<_>>(),
     })
 }
 
@@ -85,6 +97,14 @@ pub fn to_text(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> String
     let _ = writeln!(out, "{}  ({})", lead.email, tz.name());
     for (k, v) in &lead.fields {
         let _ = writeln!(out, "  {k}: {v}");
+    }
+    if let Some(reason) = &lead.suppressed {
+        let _ = writeln!(out, "  SUPPRESSED ({reason}): never enrolled or sent to again");
+    }
+    for i in &lead.inbound {
+        let subject = i.subject.as_deref().map(|s| format!(" \"{s}\"")).unwrap_or_default();
+        let _ =
+            writeln!(out, "  {}  received {}{subject}: {}", human(i.at, tz), i.kind, i.detail.as_deref().unwrap_or(""));
     }
     if lead.enrollments.is_empty() {
         let _ = writeln!(out, "\n  not enrolled in any cadence");

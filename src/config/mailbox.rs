@@ -64,6 +64,22 @@ pub struct Mailbox {
     pub timezone: chrono_tz::Tz,
     /// Owner of leads in this mailbox's cadences that name none.
     pub owner: Option<String>,
+    /// The inbox watched for replies, bounces and unsubscribes.
+    pub imap: Option<ImapSettings>,
+}
+
+/// How to read a mailbox's inbox over IMAP.
+#[derive(Debug, Clone)]
+pub struct ImapSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: String,
+    pub password: Secret,
+    /// Folders to watch (default INBOX).
+    pub folders: Vec<String>,
+    /// Where each sent email is appended, if set.
+    pub sent_folder: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +92,10 @@ pub(super) struct RawMailbox {
     password_file: Option<Spanned<String>>,
     password_env: Option<Spanned<String>>,
     allow_plaintext_auth: Option<bool>,
+    imap: Option<Spanned<String>>,
+    imap_username: Option<Spanned<String>>,
+    imap_folders: Option<Vec<String>>,
+    sent_folder: Option<Spanned<String>>,
     daily_limit: Option<Spanned<i64>>,
     min_gap: Option<Spanned<String>>,
     timezone: Option<Spanned<String>>,
@@ -152,9 +172,37 @@ pub(super) fn check(
             }
         },
     };
+    let imap = raw.imap.as_ref().and_then(|url| {
+        let (host, port, security) =
+            parse_imap_url(url.get_ref()).map_err(|e| problems.push((Some(url.span()), format!("imap: {e}")))).ok()?;
+        let username = raw.imap_username.as_ref().or(raw.username.as_ref()).map(|u| u.get_ref().clone());
+        let Some(username) = username else {
+            problems.push((Some(url.span()), "imap: needs imap_username (or username)".into()));
+            return None;
+        };
+        let Some(password) = password.clone() else {
+            problems.push((Some(url.span()), "imap: needs password_file or password_env".into()));
+            return None;
+        };
+        if security == Security::Plain && raw.allow_plaintext_auth != Some(true) {
+            problems.push((
+                Some(url.span()),
+                "imap: refusing to log in over an unencrypted connection; use imaps:// or imap:// (STARTTLS), \
+                 or set allow_plaintext_auth = true with imap+plain:// (loopback tests only)"
+                    .into(),
+            ));
+            return None;
+        }
+        let folders = raw.imap_folders.clone().unwrap_or_else(|| vec!["INBOX".to_string()]);
+        let sent_folder = raw.sent_folder.as_ref().map(|f| f.get_ref().clone());
+        Some(ImapSettings { host, port, security, username, password, folders, sent_folder })
+    });
+    if raw.imap.is_none() && raw.sent_folder.is_some() {
+        problems.push((raw.sent_folder.as_ref().map(Spanned::span), "sent_folder: needs imap".into()));
+    }
     match (from, transport) {
         (Ok(from), Some(transport)) if problems.is_empty() => {
-            Ok(Mailbox { name, from, transport, daily_limit, min_gap, timezone, owner })
+            Ok(Mailbox { name, from, transport, daily_limit, min_gap, timezone, owner, imap })
         }
         _ => Err(problems),
     }
@@ -193,6 +241,21 @@ fn check_private(path: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `imaps://host[:port]` (TLS), `imap://host[:port]` (STARTTLS, required),
+/// `imap+plain://host[:port]` (no TLS: loopback tests only).
+pub fn parse_imap_url(url: &str) -> Result<(String, u16, Security), String> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("invalid URL {url:?}"))?;
+    let (security, port) = match scheme {
+        "imaps" => (Security::Tls, 993),
+        "imap" => (Security::StartTls, 143),
+        "imap+plain" => (Security::Plain, 143),
+        _ => return Err(format!("unknown scheme {scheme:?} in {url:?} (expected imaps, imap or imap+plain)")),
+    };
+    let (host, parsed_port, _) = parse_smtp_url(&format!("smtp://{rest}"))?;
+    let explicit = rest.trim_end_matches('/').rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    Ok((host, if explicit { parsed_port } else { port }, security))
 }
 
 /// `smtp://host[:port]`, `smtp+starttls://host[:port]`, `smtps://host[:port]`.

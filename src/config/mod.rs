@@ -17,7 +17,7 @@ use toml::Spanned;
 use crate::location::{FileErrors, SourceError, toml_message};
 use crate::schedule::Calendar;
 
-pub use mailbox::{Mailbox, Secret, Security, SmtpSettings, Transport};
+pub use mailbox::{ImapSettings, Mailbox, Secret, Security, SmtpSettings, Transport};
 pub use owners::{Digest, Owner};
 
 /// What to do after a send whose outcome is unknown (the process died or the
@@ -61,6 +61,10 @@ pub struct Config {
     pub owners: BTreeMap<String, Owner>,
     /// After an uncertain send, unless a cadence says otherwise.
     pub on_uncertain: OnUncertain,
+    /// How long an auto-reply without a readable return date pauses a lead.
+    pub ooo_pause: crate::schedule::Wait,
+    /// Before an email leaves, its mailbox's inbox was read at most this long ago.
+    pub inbox_max_age: Duration,
     /// Working window of owners without one: weekdays 09:00 to 16:59.
     pub default_owner_window: crate::schedule::Window,
 }
@@ -95,6 +99,8 @@ struct RawConfig {
     tick_interval: Option<Spanned<String>>,
     calendar: Option<Spanned<String>>,
     on_uncertain: Option<Spanned<String>>,
+    ooo_pause: Option<Spanned<String>>,
+    inbox_max_age: Option<Spanned<String>>,
     #[serde(default)]
     calendars: BTreeMap<String, Spanned<calendars::RawCalendar>>,
     #[serde(default)]
@@ -152,6 +158,20 @@ impl Config {
             Some(v) => OnUncertain::parse(v.get_ref()).unwrap_or_else(|e| {
                 err(v.span(), format!("on_uncertain: {e}"));
                 OnUncertain::Continue
+            }),
+        };
+        let ooo_pause = match &raw.ooo_pause {
+            None => crate::schedule::Wait::Days(3),
+            Some(v) => v.get_ref().parse().unwrap_or_else(|e| {
+                err(v.span(), format!("ooo_pause: {e}"));
+                crate::schedule::Wait::Days(3)
+            }),
+        };
+        let inbox_max_age = match &raw.inbox_max_age {
+            None => Duration::from_secs(60),
+            Some(v) => parse_interval(v.get_ref()).unwrap_or_else(|e| {
+                err(v.span(), format!("inbox_max_age: {e}"));
+                Duration::from_secs(60)
             }),
         };
         let mut calendars = BTreeMap::new();
@@ -231,6 +251,8 @@ impl Config {
             default_calendar,
             owners: owner_tables,
             on_uncertain,
+            ooo_pause,
+            inbox_max_age,
             default_owner_window,
         })
     }

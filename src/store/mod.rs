@@ -5,6 +5,7 @@
 //! IMMEDIATE so that a second process waits instead of failing.
 
 mod digests;
+mod inbox;
 mod lock;
 mod schema;
 mod tasks;
@@ -20,6 +21,7 @@ use crate::cadence::Fields;
 use crate::time::from_unix;
 
 pub use digests::{Digest, OwnerTasks};
+pub use inbox::{Effect, FolderState, Inbound, InboundMessage, LeadRef};
 pub use lock::DispatchLock;
 pub use tasks::{Task, TaskFilter};
 
@@ -125,6 +127,8 @@ pub enum EnrollOutcome {
     Enrolled,
     /// The lead already has an enrollment in that cadence; it was left as it was.
     AlreadyEnrolled(State),
+    /// The address bounced or unsubscribed earlier: never enrolled again.
+    Suppressed(String),
 }
 
 /// An active enrollment whose next step is due.
@@ -233,6 +237,10 @@ pub struct LeadView {
     pub fields: Fields,
     pub timezone: Option<String>,
     pub enrollments: Vec<EnrollmentView>,
+    /// Replies, bounces, auto-replies... read from the inbox about this lead.
+    pub inbound: Vec<Inbound>,
+    /// Why the address must never get mail again, if it must not.
+    pub suppressed: Option<String>,
 }
 
 /// One row of `leads` or `due`: a lead in one cadence.
@@ -358,8 +366,14 @@ impl Store {
                      (lead_id, cadence, state, step, next_due_at, planned_at, reason, enrolled_at, updated_at, owner)
                  VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
             )?;
+            let mut suppressed = tx.prepare_cached("SELECT reason FROM suppressions WHERE email = ?1")?;
             let now_s = now.timestamp();
             for row in rows {
+                let reason: Option<String> = suppressed.query_row([&row.email], |r| r.get(0)).optional()?;
+                if let Some(reason) = reason {
+                    outcomes.push(EnrollOutcome::Suppressed(reason));
+                    continue;
+                }
                 let existing: Option<(i64, String)> =
                     find_lead.query_row([&row.email], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
                 let lead_id = match existing {
@@ -507,6 +521,16 @@ impl Store {
         defer_in(&self.conn, due.enrollment_id, retry_at, error, count)
     }
 
+    /// Whether the enrollment of `due` is still active on the same step.
+    pub fn is_active(&self, due: &DueStep) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM enrollments WHERE id = ?1 AND state = 'active' AND step = ?2")?
+            .query_row(params![due.enrollment_id, due.step], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
     /// Moves an unclaimed due step to `at` (its next send slot), with the reason;
     /// its planned time stays, so lateness and fairness still count from it.
     pub fn reschedule(&mut self, due: &DueStep, at: DateTime<Utc>, reason: &str) -> Result<()> {
@@ -610,7 +634,9 @@ impl Store {
             view.touchpoints = touches.collect::<rusqlite::Result<_>>()?;
             enrollments.push(view);
         }
-        Ok(Some(LeadView { email, fields: serde_json::from_str(&fields)?, timezone, enrollments }))
+        let inbound = self.inbound_for(&email)?;
+        let suppressed = self.suppressed(&email)?.map(|(reason, _)| reason);
+        Ok(Some(LeadView { email, fields: serde_json::from_str(&fields)?, timezone, enrollments, inbound, suppressed }))
     }
 
     /// Leads with their enrollments, optionally filtered, by email.
@@ -676,7 +702,8 @@ impl Store {
                 "SELECT id, cadence, state FROM enrollments WHERE lead_id = ?1 AND (?2 IS NULL OR cadence = ?2)",
             )?;
             let mut update = tx.prepare_cached(
-                "UPDATE enrollments SET state = ?2, attempts = 0, last_error = NULL, updated_at = ?3 WHERE id = ?1",
+                "UPDATE enrollments SET state = ?2, attempts = 0, last_error = NULL, resume_at = NULL, updated_at = ?3
+                 WHERE id = ?1",
             )?;
             let rows: Vec<(i64, String, String)> = select
                 .query_map(params![lead_id, cadence], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?

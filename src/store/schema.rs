@@ -101,6 +101,48 @@ CREATE TABLE digests (
 ) STRICT;
 ",
         ),
+        // The inbox: what was read, what it did, and who must never get mail again.
+        M::up(
+            r"
+CREATE TABLE imap_state (
+    mailbox     TEXT NOT NULL,
+    folder      TEXT NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    last_uid    INTEGER NOT NULL,           -- every message up to it was handled
+    PRIMARY KEY (mailbox, folder)
+) STRICT;
+CREATE TABLE inbox_checks (
+    mailbox    TEXT PRIMARY KEY,
+    checked_at INTEGER NOT NULL              -- the last complete read of all its folders
+) STRICT;
+CREATE TABLE inbound (
+    id          INTEGER PRIMARY KEY,
+    mailbox     TEXT NOT NULL,
+    folder      TEXT NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    uid         INTEGER NOT NULL,
+    lead_id     INTEGER REFERENCES leads(id),
+    kind        TEXT NOT NULL,               -- reply, auto_reply, bounce, complaint, unsubscribe, other
+    permanent   INTEGER,                     -- bounces
+    at          INTEGER NOT NULL,
+    subject     TEXT,
+    message_id  TEXT,
+    sender      TEXT,
+    detail      TEXT,                        -- what it did
+    -- Each message is handled once, also across restarts.
+    UNIQUE (mailbox, folder, uidvalidity, uid)
+) STRICT;
+CREATE INDEX inbound_lead ON inbound (lead_id);
+CREATE TABLE suppressions (
+    email  TEXT PRIMARY KEY COLLATE NOCASE,
+    reason TEXT NOT NULL,                    -- bounced, unsubscribed
+    at     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX touchpoints_message_id ON touchpoints (message_id) WHERE message_id IS NOT NULL;
+-- An out-of-office pause ends by itself at this time.
+ALTER TABLE enrollments ADD COLUMN resume_at INTEGER;
+",
+        ),
     ])
 }
 

@@ -1,5 +1,7 @@
 mod calendar;
 mod core;
+mod inbox;
 mod props;
 mod safety;
 mod tasks;
+mod fuzz;

@@ -1,6 +1,7 @@
 //! The test harness: a temporary project folder (config, cadences, database),
 //! a real SMTP server on a loopback port, and the real `cadenced` binary.
 
+pub mod dovecot;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
