@@ -4,4 +4,3 @@ mod inbox;
 mod props;
 mod safety;
 mod tasks;
-mod fuzz;
