@@ -1,1 +1,3 @@
-fn main() {}
+fn main() {
+    println!("bin = {}", env!("CARGO_BIN_EXE_cadenced"));
+}

@@ -4,3 +4,4 @@ mod inbox;
 mod props;
 mod safety;
 mod tasks;
+mod fuzz;
