@@ -134,10 +134,12 @@ async fn serve(worker: Worker) -> Result<()> {
         "cadenced started"
     );
     notify(&[NotifyState::Ready, NotifyState::Status(&worker.status())]);
+    let control = Arc::new(Control::default());
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let mut watchers = spawn_inbox_watchers(&worker.config, &control, &wake);
     // A ping while a tick moves, and while idle; a tick that stops moving stops the pings.
     let mut watchdog = tokio::time::interval(watchdog_period().unwrap_or(Duration::from_secs(3600)));
     let watchdog_on = watchdog_period().is_some();
-    let control = Arc::new(Control::default());
     let mut worker = Some(worker);
     let mut reload = false;
     let mut last_progress = u64::MAX;
@@ -146,6 +148,10 @@ async fn serve(worker: Worker) -> Result<()> {
         if reload {
             notify(&[NotifyState::Reloading, reload_stamp()]);
             w.reload();
+            for old in watchers.drain(..) {
+                old.abort();
+            }
+            watchers = spawn_inbox_watchers(&w.config, &control, &wake);
             notify(&[NotifyState::Ready, NotifyState::Status(&w.status())]);
             reload = false;
         }
@@ -184,6 +190,7 @@ async fn serve(worker: Worker) -> Result<()> {
         loop {
             tokio::select! {
                 () = &mut sleep => break,
+                () = wake.notified() => break,
                 _ = watchdog.tick(), if watchdog_on => notify(&[NotifyState::Watchdog]),
                 _ = term.recv() => { stop(&control, "SIGTERM"); break }
                 _ = int.recv() => { stop(&control, "SIGINT"); break }
@@ -194,9 +201,56 @@ async fn serve(worker: Worker) -> Result<()> {
             break;
         }
     }
+    for w in watchers {
+        w.abort();
+    }
     notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
     info!("cadenced stopped");
     Ok(())
+}
+
+/// One task per watched inbox that waits with IMAP IDLE and wakes the tick
+/// loop when mail arrives, so that a reply is acted on within seconds rather
+/// than at the next tick. Without IDLE (or while the server is unreachable)
+/// the ticks' own reads are all there is.
+fn spawn_inbox_watchers(
+    config: &Config,
+    control: &Arc<Control>,
+    wake: &Arc<tokio::sync::Notify>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for mailbox in config.mailboxes.values() {
+        let Some(settings) = mailbox.imap.clone() else { continue };
+        let Some(folder) = settings.folders.first().cloned() else { continue };
+        let (control, wake, name) = (Arc::clone(control), Arc::clone(wake), mailbox.name.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut failures = 0u32;
+            let mut count = None;
+            while !control.stop.load(Ordering::SeqCst) {
+                match crate::imap::wait_for_change(&settings, &folder, Duration::from_secs(25 * 60), count).await {
+                    Ok((changed, now_count)) => {
+                        failures = 0;
+                        count = Some(now_count);
+                        if changed {
+                            control.inbox_changed.store(true, Ordering::SeqCst);
+                            wake.notify_one();
+                        }
+                    }
+                    Err(e) if e.message.contains("no IDLE") => {
+                        info!(mailbox = %name, "inbox has no IMAP IDLE: read at every tick instead");
+                        return;
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        let pause = crate::schedule::retry_delay(failures).to_std().unwrap_or(Duration::from_secs(60));
+                        warn!(mailbox = %name, "inbox watcher: {e}; again in {}s", pause.as_secs());
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+            }
+        }));
+    }
+    tasks
 }
 
 fn stop(control: &Control, signal: &str) {

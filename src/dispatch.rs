@@ -165,6 +165,9 @@ fn weightier<'a>(old: Option<&'a str>, new: &'a str) -> &'a str {
 pub struct Control {
     pub stop: AtomicBool,
     pub progress: AtomicU64,
+    /// Set when an inbox told (IMAP IDLE) that something arrived: the next
+    /// tick reads the inboxes whatever their age.
+    pub inbox_changed: AtomicBool,
 }
 
 impl Control {
@@ -224,6 +227,11 @@ impl Tick<'_> {
         }
         let watched: Vec<String> =
             self.config.mailboxes.values().filter(|m| m.imap.is_some()).map(|m| m.name.clone()).collect();
+        if control.inbox_changed.swap(false, Ordering::SeqCst) {
+            for mailbox in &watched {
+                self.inbox_read.insert(mailbox.clone(), DateTime::<Utc>::MIN_UTC);
+            }
+        }
         for mailbox in &watched {
             self.read_inbox_if_stale(mailbox)?;
         }

@@ -240,3 +240,40 @@ pub fn find_message_ids(
     };
     block_on(job).and_then(|r| r).map_err(|e| err(settings, e))
 }
+
+/// Waits with IMAP IDLE until something happens in `folder` or `max` passes.
+/// Returns whether something changed, and the folder's message count to
+/// pass back next time: a count that moved between two calls is a change too,
+/// so nothing that arrives between two IDLE sessions is missed. Fails on a
+/// server without IDLE: the tick's regular reads are then all there is.
+pub async fn wait_for_change(
+    settings: &ImapSettings,
+    folder: &str,
+    max: Duration,
+    last_count: Option<u32>,
+) -> Result<(bool, u32), ImapError> {
+    let job = async {
+        let mut session = login(settings).await?;
+        let caps = session.capabilities().await.map_err(|e| format!("CAPABILITY: {e}"))?;
+        if !caps.has_str("IDLE") {
+            return Err("the server has no IDLE".to_string());
+        }
+        let count = session.examine(folder).await.map_err(|e| format!("EXAMINE {folder}: {e}"))?.exists;
+        if last_count != Some(count) {
+            let _ = session.logout().await;
+            return Ok((true, count));
+        }
+        let mut idle = session.idle();
+        idle.init().await.map_err(|e| format!("IDLE: {e}"))?;
+        let (wait, _stop) = idle.wait_with_timeout(max);
+        let changed = matches!(
+            wait.await.map_err(|e| format!("IDLE: {e}"))?,
+            async_imap::extensions::idle::IdleResponse::NewData(_)
+        );
+        if let Ok(mut session) = idle.done().await {
+            let _ = session.logout().await;
+        }
+        Ok((changed, count))
+    };
+    job.await.map_err(|e| err(settings, e))
+}

@@ -393,9 +393,12 @@ fn check_lists_every_problem_of_the_first_bad_file() {
 #[test]
 fn config_errors_name_the_field() {
     let p = Project::new();
-    p.write("config.toml", "timezone = \"Mars/Olympus\"\ntick_interval = \"soon\"\n[mailboxes.sales]\nfrom = \"ada@seller.test\"\noutbox = \"out\"\nimap = \"x\"\n");
+    p.write("config.toml", "timezone = \"Mars/Olympus\"\ntick_interval = \"soon\"\n[mailboxes.sales]\nfrom = \"ada@seller.test\"\noutbox = \"out\"\nimap_host = \"x\"\n");
     let err = p.fails(&["check"]);
-    assert!(err.contains("config.toml:6:1: unknown field `imap`"), "{err}");
+    assert!(err.contains("config.toml:6:1: unknown field `imap_host`"), "{err}");
+    p.write("config.toml", "[mailboxes.sales]\nfrom = \"ada@seller.test\"\noutbox = \"out\"\nimap = \"x\"\n");
+    let err = p.fails(&["check"]);
+    assert!(err.contains("config.toml:4:8: mailboxes.sales: imap: invalid URL \"x\""), "{err}");
     p.write("config.toml", "timezone = \"Mars/Olympus\"\ntick_interval = \"soon\"\n[mailboxes.sales]\nfrom = \"ada@seller.test\"\noutbox = \"out\"\n");
     let err = p.fails(&["check"]);
     assert!(err.contains("config.toml:1:12: timezone: unknown time zone \"Mars/Olympus\""), "{err}");

@@ -265,3 +265,39 @@ fn classify_reads_the_fixture_kinds() {
     assert_eq!(v[1]["kind"], "reply");
     assert!(v[0]["lead"].is_string());
 }
+
+#[test]
+fn the_daemon_hears_a_reply_through_imap_idle() {
+    let imap = Dovecot::start();
+    let p = Project::new();
+    // Inboxes are otherwise read only once an hour here: only IDLE can bring the reply in.
+    p.write_config(&imap.mailbox_config(p.dir.path(), None));
+    let config = std::fs::read_to_string(p.path("config.toml")).unwrap();
+    p.write("config.toml", &format!("inbox_max_age = \"1h\"\n{config}"));
+    p.cadence("two", &TWO_EMAILS.replace("wait = \"1d\"", "wait = \"1h\""));
+    p.ok(&["enroll", "jane@acme.test", "--cadence", "two"]);
+    let mut child = p.spawn_daemon(&[]);
+    let sent = p.smtp.wait_for(1, std::time::Duration::from_secs(30));
+    assert_eq!(sent.len(), 1);
+    imap.deliver(
+        "INBOX",
+        &message(
+            "jane@acme.test",
+            "Re: Hello",
+            &format!("In-Reply-To: {}", sent[0].message_id().unwrap()),
+            "Yes please.",
+        ),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut state = String::new();
+    while std::time::Instant::now() < deadline {
+        state = p.status("jane@acme.test")["enrollments"][0]["state"].as_str().unwrap().to_string();
+        if state == "replied" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    crate::support::signal(child.id(), "TERM");
+    assert!(child.wait().unwrap().success());
+    assert_eq!(state, "replied");
+}
