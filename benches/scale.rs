@@ -1,3 +1,3 @@
 fn main() {
-    println!("bin = {}", env!("CARGO_BIN_EXE_cadenced"));
+    println!("args = {:?} bin = {}", std::env::args().collect::<Vec<_>>(), env!("CARGO_BIN_EXE_cadenced"));
 }

@@ -1,7 +1,7 @@
 mod calendar;
 mod core;
+mod fuzz;
 mod inbox;
 mod props;
 mod safety;
 mod tasks;
-mod fuzz;
