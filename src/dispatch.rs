@@ -518,9 +518,15 @@ impl Tick<'_> {
             Some(t) => plan::next(cadence, t.checked_sub(1), self.now, lead),
             None => Next::Finished,
         };
-        let Some(id) = self.store.claim(due, "removed", None, self.now)? else { return Ok(()) };
         let detail = format!("step {:?} was removed from cadence {:?}", due.step, due.cadence);
-        warn!(lead = %due.email, cadence = %due.cadence, step = %due.step, "{detail}; skipped");
+        self.skip(due, "removed", "removed", detail, &next)
+    }
+
+    /// Records `due`'s step as skipped, with the reason and a line saying why,
+    /// and moves the enrollment on as `next` says.
+    fn skip(&mut self, due: &DueStep, kind: &str, reason: &str, detail: String, next: &Next) -> Result<(), StoreError> {
+        let Some(id) = self.store.claim(due, kind, None, self.now)? else { return Ok(()) };
+        warn!(lead = %due.email, cadence = %due.cadence, step = %due.step, "skipped ({reason}): {detail}");
         let outcome = Outcome {
             status: Status::Skipped,
             at: self.now,
@@ -528,10 +534,10 @@ impl Tick<'_> {
             subject: None,
             body: None,
             detail: Some(detail),
-            reason: Some("removed".into()),
+            reason: Some(reason.into()),
         };
         self.report.skipped += 1;
-        self.store.complete(id, &outcome, &next)
+        self.store.complete(id, &outcome, next)
     }
 
     /// Closes a blocking task that expired as skipped (`expired`) and moves on.
@@ -712,25 +718,13 @@ impl Tick<'_> {
         step: &Step,
         lead: LeadTime<'_>,
     ) -> Result<(), StoreError> {
-        let Some(id) = self.store.claim(due, step.kind.as_str(), None, self.now)? else { return Ok(()) };
         let late = cadence.late_after.map(|l| l.to_string()).unwrap_or_default();
         let detail = format!(
             "planned for {}, could not go out within late_after = {late}",
             crate::time::rfc3339(due.planned_at)
         );
-        warn!(lead = %due.email, cadence = %due.cadence, step = %due.step, "skipped: {detail}");
-        let outcome = Outcome {
-            status: Status::Skipped,
-            at: self.now,
-            message_id: None,
-            subject: None,
-            body: None,
-            detail: Some(detail),
-            reason: Some("late".into()),
-        };
-        self.report.skipped += 1;
         let next = plan::next(cadence, Some(index), self.now, lead);
-        self.store.complete(id, &outcome, &next)
+        self.skip(due, step.kind.as_str(), "late", detail, &next)
     }
 
     fn send_email(
