@@ -648,9 +648,10 @@ impl Tick<'_> {
             uid: message.uid,
             kind: kind.clone(),
             permanent: (c.kind == Kind::Bounce).then(|| c.recipients.iter().any(|r| r.permanent)),
-            subject: c.subject.clone(),
-            message_id: c.message_id.clone(),
-            sender: c.from.clone(),
+            // Mail about no lead is the user's business: only that it was read is kept.
+            subject: lead.as_ref().and(c.subject.clone()),
+            message_id: lead.as_ref().and(c.message_id.clone()),
+            sender: lead.as_ref().and(c.from.clone()),
         };
         let handled = self.store.handle_inbound(
             &record,

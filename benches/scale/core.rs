@@ -27,7 +27,7 @@ use cadenced::cadence::{Cadences, Fields};
 use cadenced::config::Config;
 use cadenced::dispatch::{Control, Report, Transports};
 use cadenced::store::Store;
-use chrono::{DateTime, Duration as Span, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
 // ---------------------------------------------------------------------------
@@ -238,7 +238,8 @@ fn steps_of(cadence: usize) -> &'static [(&'static str, &'static str)] {
         ("breakup", "email"),
     ];
     const NURTURE: [(&str, &str); 2] = [("check-in-1", "email"), ("check-in-2", "email")];
-    const FOLLOWUP: [(&str, &str); 4] = [("intro", "email"), ("bump", "email"), ("value", "email"), ("breakup", "email")];
+    const FOLLOWUP: [(&str, &str); 4] =
+        [("intro", "email"), ("bump", "email"), ("value", "email"), ("breakup", "email")];
     match cadence {
         0 => &SEVEN,
         1 => &NURTURE,
@@ -323,8 +324,8 @@ pub struct Built {
 /// `t0`: now, to the minute (the daemon figure ticks on the real clock, so
 /// the due steps must be due in real time too).
 pub fn default_t0() -> DateTime<Utc> {
-    let now = Utc::now().trunc_subsecs(0);
-    now - Span::seconds(i64::from(now.timestamp().rem_euclid(60) as i32))
+    let now = Utc::now().timestamp();
+    cadenced::time::from_unix(now - now.rem_euclid(60))
 }
 
 /// A 64-bit mix: every property of a lead is a function of its index.
@@ -348,9 +349,30 @@ const LAST: [&str; 16] = [
     "Brown", "Larsen", "Costa", "Weber", "Moreau",
 ];
 const WORDS: [&str; 24] = [
-    "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne", "Tyrell", "Cyberdyne", "Soylent",
-    "Wonka", "Gringotts", "Oscorp", "Pied Piper", "Dunder", "Sterling", "Prestige", "Monarch", "Aperture", "Nakatomi",
-    "Oceanic", "Virtucon", "Zorg",
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Vandelay",
+    "Stark",
+    "Wayne",
+    "Tyrell",
+    "Cyberdyne",
+    "Soylent",
+    "Wonka",
+    "Gringotts",
+    "Oscorp",
+    "Pied Piper",
+    "Dunder",
+    "Sterling",
+    "Prestige",
+    "Monarch",
+    "Aperture",
+    "Nakatomi",
+    "Oceanic",
+    "Virtucon",
+    "Zorg",
 ];
 const SUFFIX: [&str; 8] = ["Logistics", "Labs", "GmbH", "Inc", "Systems", "Foods", "Partners", "Media"];
 const ZONES: [Option<&str>; 10] = [
@@ -473,7 +495,14 @@ pub fn build_db(path: &Path, pop: Population, t0: DateTime<Utc>) -> Built {
                         None,
                     )
                 } else {
-                    ("done", None, None, format!("Call {first} at {company}: ask how they track follow-ups."), None, Some(at + 3600))
+                    (
+                        "done",
+                        None,
+                        None,
+                        format!("Call {first} at {company}: ask how they track follow-ups."),
+                        None,
+                        Some(at + 3600),
+                    )
                 };
                 tx_stmt
                     .execute(params![
