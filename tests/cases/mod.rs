@@ -1,6 +1,5 @@
 mod calendar;
 mod core;
-mod fuzz;
 mod inbox;
 mod props;
 mod safety;
