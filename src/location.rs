@@ -17,7 +17,7 @@ impl SourceError {
     /// A problem at byte offset `span.start` of `source`, the text of `file`.
     pub fn at(file: &Path, source: &str, span: Option<Range<usize>>, message: impl Into<String>) -> Self {
         let (line, col) = span.map_or((1, 1), |s| line_col(source, s.start));
-        SourceError { file: file.to_path_buf(), line, col, message: message.into() }
+        SourceError { file: file.to_path_buf(), line, col, message: one_line(&message.into()) }
     }
 }
 
@@ -49,6 +49,11 @@ impl fmt::Display for FileErrors {
 }
 
 impl std::error::Error for FileErrors {}
+
+/// A message on one line, so that every error stays `file:line:col: message`.
+pub fn one_line(message: &str) -> String {
+    message.split(['\r', '\n']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
 
 /// 1-based line and column (in characters) of byte offset `offset` in `source`.
 pub fn line_col(source: &str, offset: usize) -> (usize, usize) {

@@ -33,7 +33,7 @@ impl TemplateProblem {
             Some(l) if l > 1 => (base.0 + l - 1, 1),
             _ => base,
         };
-        SourceError { file: file.to_path_buf(), line, col, message: self.message }
+        SourceError { file: file.to_path_buf(), line, col, message: crate::location::one_line(&self.message) }
     }
 }
 
@@ -77,6 +77,52 @@ fn describe(e: &minijinja::Error) -> String {
     }
 }
 
+/// Longest digit run allowed inside `{{ }}` or `{% %}`.
+const MAX_DIGITS: usize = 6;
+
+/// A number longer than [`MAX_DIGITS`] inside a template expression, with
+/// its line: the engine sizes buffers from filter arguments, and a failed
+/// allocation aborts the process instead of returning an error. Text outside
+/// expressions (phone numbers, dates) is not looked at.
+fn huge_number(source: &str) -> Option<(usize, String)> {
+    let mut rest = source;
+    let mut consumed = 0;
+    while let Some(open) = rest.find("{{").into_iter().chain(rest.find("{%")).min() {
+        let close_tag = if rest[open..].starts_with("{{") { "}}" } else { "%}" };
+        let inner_start = open + 2;
+        let inner_end = rest[inner_start..].find(close_tag).map_or(rest.len(), |e| inner_start + e);
+        let inner = &rest[inner_start..inner_end];
+        let mut run = String::new();
+        for (i, c) in inner.char_indices().chain(std::iter::once((inner.len(), ' '))) {
+            if c.is_ascii_digit() {
+                run.push(c);
+                continue;
+            }
+            if run.len() > MAX_DIGITS {
+                let at = consumed + inner_start + i;
+                let line = source.get(..at).map_or(1, |b| b.matches('\n').count() + 1);
+                return Some((line, run));
+            }
+            run.clear();
+        }
+        let next = (inner_end + close_tag.len()).min(rest.len());
+        consumed += next;
+        rest = &rest[next..];
+    }
+    None
+}
+
+/// Runs a render, turning a panic inside the template engine (some filters
+/// panic on absurd arguments, e.g. `batch(9223372036854775807)`) into an error.
+fn guarded(render: impl FnOnce() -> Result<String, minijinja::Error>) -> Result<String, minijinja::Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(render)).unwrap_or_else(|_| {
+        Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            "the template engine failed on this template",
+        ))
+    })
+}
+
 impl Templates {
     pub fn new(_cadence: &str) -> Templates {
         let mut env = Environment::new();
@@ -86,6 +132,15 @@ impl Templates {
 
     /// Compiles `source` as `part` ("subject" or "body") of step `step`.
     pub fn add(&mut self, step: &str, part: &'static str, source: &str) -> Result<(), TemplateProblem> {
+        if let Some((line, number)) = huge_number(source) {
+            return Err(TemplateProblem {
+                line: Some(line),
+                message: format!(
+                    "step {step:?} {part}: the number {number} in a template expression is too large \
+                     (at most {MAX_DIGITS} digits: filters like indent, batch or format would exhaust memory)"
+                ),
+            });
+        }
         let name = format!("{step}.{part}");
         self.env.add_template_owned(name.clone(), source.to_string()).map_err(|e| TemplateProblem {
             line: e.line(),
@@ -102,7 +157,7 @@ impl Templates {
         let mut problems = Vec::new();
         for (name, vars) in &self.vars {
             let ctx: Fields = vars.iter().map(|v| (v.clone(), "example".to_string())).collect();
-            let result = self.env.get_template(name).and_then(|t| t.render(&ctx));
+            let result = guarded(|| self.env.get_template(name).and_then(|t| t.render(&ctx)));
             if let Err(e) = result {
                 let (step, part) = name.rsplit_once('.').unwrap_or((name, ""));
                 problems.push(TemplateProblem {
@@ -133,7 +188,7 @@ impl Templates {
         let Ok(template) = self.env.get_template(&name) else {
             return Ok(None);
         };
-        template.render(ctx).map(Some).map_err(|e| RenderError {
+        guarded(|| template.render(ctx)).map(Some).map_err(|e| RenderError {
             step: step.to_string(),
             part,
             missing: self
