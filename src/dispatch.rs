@@ -736,15 +736,15 @@ impl Tick<'_> {
         next: Next,
         instance: &str,
     ) -> Result<(), StoreError> {
-        let Some(id) = self.store.claim(due, StepKind::Email.as_str(), Some(&mailbox.name), self.now)? else {
+        let claimed =
+            self.store.claim_email(due, &mailbox.name, self.now, |id| send::message_id(instance, id, &mailbox.from))?;
+        let Some((id, message_id)) = claimed else {
             return Ok(());
         };
         if let Some(load) = self.loads.get_mut(&mailbox.name) {
             load.sent += 1;
             load.last = Some((self.now, id));
         }
-        let message_id = send::message_id(instance, id, &mailbox.from);
-        self.store.set_message_id(id, &message_id)?;
         let subject = rendered.subject.clone().unwrap_or_default();
         let email = send::Email {
             from: &mailbox.from,
