@@ -1,5 +1,7 @@
+mod bench_smoke;
 mod calendar;
 mod core;
+mod fuzz;
 mod inbox;
 mod props;
 mod safety;
