@@ -87,7 +87,11 @@ const MAX_DIGITS: usize = 6;
 fn huge_number(source: &str) -> Option<(usize, String)> {
     let mut rest = source;
     let mut consumed = 0;
-    while let Some(open) = rest.find("{{").into_iter().chain(rest.find("{%")).min() {
+    // One forward scan: the next `{{` or `{%`, whichever comes first.
+    let next_tag = |text: &str| {
+        text.match_indices('{').map(|(i, _)| i).find(|i| matches!(text.as_bytes().get(i + 1), Some(b'{' | b'%')))
+    };
+    while let Some(open) = next_tag(rest) {
         let close_tag = if rest[open..].starts_with("{{") { "}}" } else { "%}" };
         let inner_start = open + 2;
         let inner_end = rest[inner_start..].find(close_tag).map_or(rest.len(), |e| inner_start + e);
