@@ -135,7 +135,7 @@ pub fn lead_time<'a>(
     fields: &crate::cadence::Fields,
 ) -> LeadTime<'a> {
     LeadTime {
-        tz: timezone.and_then(|t| t.parse().ok()).unwrap_or(config.timezone),
+        tz: config.lead_zone(timezone),
         calendar: config
             .calendar(fields.get("calendar").map(String::as_str), cadence.and_then(|c| c.calendar.as_deref())),
     }
@@ -640,7 +640,7 @@ impl Tick<'_> {
                 react::decide(&c, &facts, self.now, &self.config.ooo_pause)
             }
         };
-        let kind = serde_json::to_value(c.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let kind = c.kind.as_str().to_string();
         let record = InboundMessage {
             mailbox: mailbox.to_string(),
             folder: read.folder.clone(),

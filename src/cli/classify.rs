@@ -34,8 +34,7 @@ pub fn run(_config_path: &Path, args: Args) -> Result<ExitCode> {
                 "original_message_ids": c.original_message_ids,
             }));
         } else {
-            let kind =
-                serde_json::to_value(c.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let kind = c.kind.as_str();
             outln!("{}: {kind}, lead {}", file.display(), c.lead().unwrap_or("-"));
             for r in &c.recipients {
                 let how = if r.permanent { "permanent" } else { "temporary" };

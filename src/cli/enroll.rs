@@ -50,7 +50,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
         intake::prepare(&lead, cadence, &config, now).map_err(|e| anyhow!("cannot enroll {}: {e}", args.email))?;
     let mut store = super::open_store(&config)?;
     let outcome = store.enroll_many(std::slice::from_ref(&row), now).context("enrolling")?.into_iter().next();
-    let tz = row.timezone.as_deref().and_then(|t| t.parse().ok()).unwrap_or(config.timezone);
+    let tz = config.lead_zone(row.timezone.as_deref());
     match outcome {
         Some(EnrollOutcome::Suppressed(reason)) => {
             anyhow::bail!("{} is on the suppression list ({reason}): not enrolled", row.email);

@@ -17,7 +17,7 @@ pub fn run(config_path: &Path, email: &str, as_json: bool) -> Result<ExitCode> {
     let Some(lead) = store.lead(email.trim())? else {
         bail!("no lead {email}");
     };
-    let tz: Tz = lead.timezone.as_deref().and_then(|t| t.parse().ok()).unwrap_or(config.timezone);
+    let tz: Tz = config.lead_zone(lead.timezone.as_deref());
     // A step well past its due time waits for a tick: say so, apart from why it was moved.
     let overdue_before = super::now_or(None)? - crate::dispatch::downtime_after(&config);
     let mut lead = lead;

@@ -70,6 +70,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// A lead's zone: its own (an IANA name stored with it), else the config's.
+    pub fn lead_zone(&self, name: Option<&str>) -> Tz {
+        name.and_then(|t| t.parse().ok()).unwrap_or(self.timezone)
+    }
+
     /// The owner `address`: their table, or the defaults (the config's zone,
     /// a weekday 09:00-17:00 window, a digest at its start).
     pub fn owner(&self, address: &str) -> Owner {

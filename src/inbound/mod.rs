@@ -44,6 +44,20 @@ pub enum Kind {
     Other,
 }
 
+impl Kind {
+    /// The name JSON, the database and logs use (`auto_reply`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Reply => "reply",
+            Kind::AutoReply => "auto_reply",
+            Kind::Bounce => "bounce",
+            Kind::Complaint => "complaint",
+            Kind::Unsubscribe => "unsubscribe",
+            Kind::Other => "other",
+        }
+    }
+}
+
 /// A bounced (or complained-about) recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recipient {
