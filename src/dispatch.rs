@@ -33,6 +33,12 @@ pub const MAX_ATTEMPTS: u32 = 100;
 
 const BATCH: usize = 500;
 
+/// Emails claimed together in one durable commit, then sent one by one. A
+/// larger group saves fsyncs; after a power loss every claimed send of the
+/// group still without its outcome is recorded `uncertain` (after a crash of
+/// the process alone, only the one that was under way).
+const GROUP: usize = 64;
+
 /// What one tick did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -200,6 +206,7 @@ pub fn tick(
         report: Report::default(),
         loads: BTreeMap::new(),
         inbox_read: BTreeMap::new(),
+        pending: Vec::new(),
     };
     let result = run.all(control);
     run.transports.close_all();
@@ -217,9 +224,19 @@ struct Tick<'a> {
     loads: BTreeMap<String, Load>,
     /// When each watched inbox was last read completely.
     inbox_read: BTreeMap<String, DateTime<Utc>>,
+    /// Emails cleared to leave, to be claimed together (see [`GROUP`]).
+    pending: Vec<Ready<'a>>,
 }
 
-impl Tick<'_> {
+/// An email that passed every check and waits for its group's claim.
+struct Ready<'a> {
+    due: DueStep,
+    mailbox: &'a Mailbox,
+    rendered: Rendered,
+    next: Next,
+}
+
+impl<'a> Tick<'a> {
     fn all(&mut self, control: &Control) -> Result<(), StoreError> {
         let back = self.store.resume_away(self.now)?;
         if back > 0 {
@@ -245,11 +262,14 @@ impl Tick<'_> {
             }
             for due in batch {
                 if control.stopping() {
+                    // Nothing is claimed before the group is: what is pending stays due.
                     return Ok(());
                 }
-                self.one(&due, &instance)?;
+                self.one(&due, &instance, control)?;
                 control.step();
             }
+            // Before the next query, which would find the pending steps due again.
+            self.flush(&instance, control)?;
         }
         // After the steps, so that a digest lists the tasks this tick opened.
         self.digests(&instance, control)
@@ -335,7 +355,14 @@ impl Tick<'_> {
     /// A send left `sending` by a process that died: it may have left, so it is
     /// recorded `uncertain` and never repeated; the cadence goes on.
     fn settle_interrupted(&mut self) -> Result<(), StoreError> {
-        for stuck in self.store.interrupted()? {
+        let (unstarted, interrupted): (Vec<_>, Vec<_>) =
+            self.store.interrupted()?.into_iter().partition(|stuck| stuck.never_started);
+        if !unstarted.is_empty() {
+            let ids: Vec<i64> = unstarted.iter().map(|stuck| stuck.touchpoint_id).collect();
+            self.store.unclaim(&ids)?;
+            info!(sends = ids.len(), "claimed sends the stopped process never started: given back, due again");
+        }
+        for stuck in interrupted {
             let due = &stuck.due;
             let cadence = self.cadences.get(&due.cadence);
             let next = match cadence {
@@ -404,7 +431,7 @@ impl Tick<'_> {
         }
     }
 
-    fn one(&mut self, due: &DueStep, instance: &str) -> Result<(), StoreError> {
+    fn one(&mut self, due: &DueStep, instance: &str, control: &Control) -> Result<(), StoreError> {
         let Some(cadence) = self.cadences.get(&due.cadence) else {
             return Ok(());
         };
@@ -486,7 +513,15 @@ impl Tick<'_> {
         if let Some((until, hold)) = pacing::hold(&caps, &load, self.now) {
             return self.postpone(due, cadence, index, step, lead, until, hold.as_str(), deadline);
         }
-        self.send_email(due, mailbox, &rendered, next, instance)
+        if let Some(load) = self.loads.get_mut(&mailbox.name) {
+            load.sent += 1;
+        }
+        self.pending.push(Ready { due: due.clone(), mailbox, rendered, next });
+        // With a min_gap the next send's slot depends on this one's claim: no group.
+        if self.pending.len() >= GROUP || caps.min_gap.is_some() {
+            self.flush(instance, control)?;
+        }
+        Ok(())
     }
 
     /// What follows an uncertain send: the cadence goes on, or with
@@ -728,23 +763,65 @@ impl Tick<'_> {
         self.skip(due, step.kind.as_str(), "late", detail, &next)
     }
 
-    fn send_email(
-        &mut self,
-        due: &DueStep,
-        mailbox: &Mailbox,
-        rendered: &Rendered,
-        next: Next,
-        instance: &str,
-    ) -> Result<(), StoreError> {
-        let claimed =
-            self.store.claim_email(due, &mailbox.name, self.now, |id| send::message_id(instance, id, &mailbox.from))?;
-        let Some((id, message_id)) = claimed else {
+    /// Claims the pending emails in one durable commit, then sends them one by
+    /// one in claim order, committing each outcome before the next send (see
+    /// [`Store::claim_emails`]). Stops between two sends once asked to; the
+    /// claims not yet sent are given back.
+    fn flush(&mut self, instance: &str, control: &Control) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
             return Ok(());
-        };
-        if let Some(load) = self.loads.get_mut(&mailbox.name) {
-            load.sent += 1;
-            load.last = Some((self.now, id));
         }
+        let ready = std::mem::take(&mut self.pending);
+        let group: Vec<(&DueStep, &str)> = ready.iter().map(|r| (&r.due, r.mailbox.name.as_str())).collect();
+        let claimed = self
+            .store
+            .claim_emails(&group, self.now, |i, id| send::message_id(instance, id, &ready[i].mailbox.from))?;
+        // Each outcome reaches the OS before the next send; one fsync covers them later.
+        self.store.relax_sync(true)?;
+        let sent = self.send_group(ready, claimed, control);
+        let restored = self.store.relax_sync(false);
+        sent?;
+        restored
+    }
+
+    fn send_group(
+        &mut self,
+        ready: Vec<Ready<'a>>,
+        claimed: Vec<Option<(i64, String)>>,
+        control: &Control,
+    ) -> Result<(), StoreError> {
+        let mut group = ready.into_iter().zip(claimed);
+        while let Some((item, claim)) = group.next() {
+            let Some((id, message_id)) = claim else {
+                // Stopped, paused or sent meanwhile.
+                self.unclaimed_send(&item.mailbox.name);
+                continue;
+            };
+            if control.stopping() {
+                let unsent: Vec<i64> =
+                    std::iter::once(id).chain(group.filter_map(|(_, c)| c.map(|(id, _)| id))).collect();
+                return self.store.unclaim(&unsent);
+            }
+            let mailbox = item.mailbox;
+            if let Some(load) = self.loads.get_mut(&mailbox.name) {
+                load.last = Some((self.now, id));
+            }
+            if let Some(retry_at) = self.transports.held_until(&mailbox.name, self.now) {
+                // The mailbox went down earlier in this group.
+                self.unclaimed_send(&mailbox.name);
+                self.report.retrying += 1;
+                self.store.release(id, &item.due, retry_at, "mailbox unavailable", false)?;
+                continue;
+            }
+            self.send_claimed(item, id, message_id)?;
+        }
+        self.store.group_done()
+    }
+
+    /// Sends one claimed email and records its outcome.
+    fn send_claimed(&mut self, item: Ready<'a>, id: i64, message_id: String) -> Result<(), StoreError> {
+        let Ready { due, mailbox, rendered, next } = item;
+        let due = &due;
         let subject = rendered.subject.clone().unwrap_or_default();
         let email = send::Email {
             from: &mailbox.from,

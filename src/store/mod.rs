@@ -196,6 +196,9 @@ pub struct Interrupted {
     pub due: DueStep,
     pub message_id: Option<String>,
     pub at: DateTime<Utc>,
+    /// Claimed in a group behind a send that had not finished, by a process
+    /// that died while this machine kept running: certainly never sent.
+    pub never_started: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -318,6 +321,8 @@ impl Store {
         // FULL: a claim is on disk before the first SMTP byte, even across a power loss.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Every statement of a tick stays prepared (the default keeps 16).
+        conn.set_prepared_statement_cache_capacity(64);
         schema::migrations()
             .to_latest(&mut conn)
             .map_err(|source| StoreError::Migrate { path: shown.clone(), source })?;
@@ -471,65 +476,87 @@ impl Store {
         message_id: Option<&dyn Fn(i64) -> String>,
     ) -> Result<Option<(i64, Option<String>)>> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let still_due = tx
-            .prepare_cached(
-                "SELECT 1 FROM enrollments WHERE id = ?1 AND state = 'active' AND step = ?2 AND next_due_at <= ?3",
-            )?
-            .query_row(params![due.enrollment_id, due.step, now.timestamp()], |_| Ok(()))
-            .optional()?
-            .is_some();
-        if !still_due {
-            return Ok(None);
+        let claimed = claim_row(&tx, due, kind, mailbox, now, message_id)?;
+        tx.commit()?;
+        Ok(claimed)
+    }
+
+    /// Claims a group of emails in one durable commit (one fsync for all of
+    /// them), each as [`Store::claim_email`] would (`message_id` gets the
+    /// index in `group` and the new touchpoint), in the order given, which
+    /// must be the order they are then sent in. `None` for each that is no
+    /// longer due. The group is remembered with this machine's boot, so that
+    /// after a crash [`Store::interrupted`] can tell the one send that may have
+    /// been under way from those behind it, which never started.
+    ///
+    /// Until the group is done, each send's outcome must be committed (see
+    /// [`Store::relax_sync`]) before the next send begins.
+    pub fn claim_emails(
+        &mut self,
+        group: &[(&DueStep, &str)],
+        now: DateTime<Utc>,
+        message_id: impl Fn(usize, i64) -> String,
+    ) -> Result<Vec<Option<(i64, String)>>> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut claimed = Vec::with_capacity(group.len());
+        for (i, (due, mailbox)) in group.iter().enumerate() {
+            let id_of = |id: i64| message_id(i, id);
+            let row = claim_row(&tx, due, "email", Some(mailbox), now, Some(&id_of))?;
+            claimed.push(row.and_then(|(id, m)| m.map(|m| (id, m))));
         }
-        let inserted = tx
-            .prepare_cached(
-                "INSERT INTO touchpoints (enrollment_id, lead_id, cadence, step, kind, status, at, mailbox, owner)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'sending', ?6, ?7, ?8)
-                 ON CONFLICT (lead_id, cadence, step) DO NOTHING",
-            )?
-            .execute(params![
-                due.enrollment_id,
-                due.lead_id,
-                due.cadence,
-                due.step,
-                kind,
-                now.timestamp(),
-                mailbox,
-                due.owner
-            ])?;
-        if inserted == 0 {
-            return Ok(None);
-        }
-        let id = tx.last_insert_rowid();
-        let message_id = message_id.map(|f| f(id));
-        if let Some(m) = &message_id {
-            tx.prepare_cached("UPDATE touchpoints SET message_id = ?2 WHERE id = ?1")?.execute(params![id, m])?;
+        let ids = claimed.iter().flatten().map(|(id, _)| *id);
+        if let (Some(first), Some(last)) = (ids.clone().min(), ids.max()) {
+            let group = SendGroup { boot: boot_id(), first, last };
+            tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('send_group', ?1)")?
+                .execute([group.to_string()])?;
         }
         tx.commit()?;
-        Ok(Some((id, message_id)))
+        Ok(claimed)
+    }
+
+    /// Gives back claimed sends that were never started (the tick stopped
+    /// before them), in one transaction; their enrollments stay due.
+    pub fn unclaim(&mut self, touchpoint_ids: &[i64]) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for id in touchpoint_ids {
+            tx.prepare_cached("DELETE FROM touchpoints WHERE id = ?1 AND status = 'sending'")?.execute([id])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// With `relaxed`, commits reach the operating system but are not flushed
+    /// to disk one by one (`synchronous = NORMAL`): they survive the process
+    /// being killed, not a power loss, and the next durable commit flushes
+    /// them too. Only the outcomes of a claimed group are written so; the
+    /// claims themselves always are durable.
+    pub fn relax_sync(&self, relaxed: bool) -> Result<()> {
+        self.conn.pragma_update(None, "synchronous", if relaxed { "NORMAL" } else { "FULL" })?;
+        Ok(())
     }
 
     /// Records the outcome of claimed touchpoint `touchpoint_id` and moves its
     /// enrollment on, in one transaction.
     pub fn complete(&mut self, touchpoint_id: i64, outcome: &Outcome, next: &Next) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE touchpoints SET status = ?2, at = ?3, message_id = ?4, subject = ?5, body = ?6, detail = ?7,
                     reason = ?8
              WHERE id = ?1",
-            params![
-                touchpoint_id,
-                outcome.status.as_str(),
-                outcome.at.timestamp(),
-                outcome.message_id,
-                outcome.subject,
-                outcome.body,
-                outcome.detail,
-                outcome.reason
-            ],
-        )?;
-        let enrollment_id: i64 =
-            tx.query_row("SELECT enrollment_id FROM touchpoints WHERE id = ?1", [touchpoint_id], |r| r.get(0))?;
+        )?
+        .execute(params![
+            touchpoint_id,
+            outcome.status.as_str(),
+            outcome.at.timestamp(),
+            outcome.message_id,
+            outcome.subject,
+            outcome.body,
+            outcome.detail,
+            outcome.reason
+        ])?;
+        let enrollment_id: i64 = tx
+            .prepare_cached("SELECT enrollment_id FROM touchpoints WHERE id = ?1")?
+            .query_row([touchpoint_id], |r| r.get(0))?;
         advance(&tx, enrollment_id, next, outcome.at, Some(touchpoint_id))?;
         tx.commit()?;
         Ok(())
@@ -548,7 +575,7 @@ impl Store {
         count: bool,
     ) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute("DELETE FROM touchpoints WHERE id = ?1 AND status = 'sending'", [touchpoint_id])?;
+        tx.prepare_cached("DELETE FROM touchpoints WHERE id = ?1 AND status = 'sending'")?.execute([touchpoint_id])?;
         defer_in(&tx, due.enrollment_id, retry_at, error, count)?;
         tx.commit()?;
         Ok(())
@@ -601,9 +628,29 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (due, touchpoint_id, message_id, at) = row?;
-            out.push(Interrupted { touchpoint_id, due: due.parse()?, message_id, at: from_unix(at) });
+            out.push(Interrupted {
+                touchpoint_id,
+                due: due.parse()?,
+                message_id,
+                at: from_unix(at),
+                never_started: false,
+            });
+        }
+        let group: Option<String> =
+            self.conn.query_row("SELECT value FROM meta WHERE key = 'send_group'", [], |r| r.get(0)).optional()?;
+        let group = group.as_deref().and_then(SendGroup::parse);
+        let ids: Vec<i64> = out.iter().map(|i| i.touchpoint_id).collect();
+        let unstarted = never_started(&ids, group.as_ref(), boot_id().as_deref());
+        for stuck in &mut out {
+            stuck.never_started = unstarted.contains(&stuck.touchpoint_id);
         }
         Ok(out)
+    }
+
+    /// Forgets the claimed group once each of its sends has its outcome.
+    pub fn group_done(&mut self) -> Result<()> {
+        self.conn.prepare_cached("DELETE FROM meta WHERE key = 'send_group'")?.execute([])?;
+        Ok(())
     }
 
     /// Stores the Message-ID a claimed send is about to use, before it leaves.
@@ -930,8 +977,110 @@ fn enrollment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EnrollmentRow> {
     })
 }
 
+/// Inserts the `sending` touchpoint that claims `due`, unless the enrollment
+/// moved on or the step already has its touchpoint.
+fn claim_row(
+    conn: &Connection,
+    due: &DueStep,
+    kind: &str,
+    mailbox: Option<&str>,
+    now: DateTime<Utc>,
+    message_id: Option<&dyn Fn(i64) -> String>,
+) -> Result<Option<(i64, Option<String>)>> {
+    let still_due = conn
+        .prepare_cached(
+            "SELECT 1 FROM enrollments WHERE id = ?1 AND state = 'active' AND step = ?2 AND next_due_at <= ?3",
+        )?
+        .query_row(params![due.enrollment_id, due.step, now.timestamp()], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if !still_due {
+        return Ok(None);
+    }
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO touchpoints (enrollment_id, lead_id, cadence, step, kind, status, at, mailbox, owner)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'sending', ?6, ?7, ?8)
+             ON CONFLICT (lead_id, cadence, step) DO NOTHING",
+        )?
+        .execute(params![
+            due.enrollment_id,
+            due.lead_id,
+            due.cadence,
+            due.step,
+            kind,
+            now.timestamp(),
+            mailbox,
+            due.owner
+        ])?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    let id = conn.last_insert_rowid();
+    let message_id = message_id.map(|f| f(id));
+    if let Some(m) = &message_id {
+        conn.prepare_cached("UPDATE touchpoints SET message_id = ?2 WHERE id = ?1")?.execute(params![id, m])?;
+    }
+    Ok(Some((id, message_id)))
+}
+
+/// The claimed group of sends a tick works through: this machine's boot and
+/// the group's first and last touchpoint ids (sent in id order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SendGroup {
+    boot: Option<String>,
+    first: i64,
+    last: i64,
+}
+
+impl std::fmt::Display for SendGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.boot.as_deref().unwrap_or("-"), self.first, self.last)
+    }
+}
+
+impl SendGroup {
+    fn parse(text: &str) -> Option<SendGroup> {
+        let mut parts = text.split(' ');
+        let boot = parts.next().filter(|b| *b != "-").map(str::to_string);
+        let first = parts.next()?.parse().ok()?;
+        let last = parts.next()?.parse().ok()?;
+        Some(SendGroup { boot, first, last })
+    }
+}
+
+/// Which of the `sending` touchpoints `ids` (ascending) certainly never
+/// started: those of the last claimed group behind its first unfinished one,
+/// and only when the machine has not restarted since the claim (its page
+/// cache, and so every commit the dead process made, survived). After a
+/// reboot, or without a known boot, every one of them may have left.
+fn never_started(ids: &[i64], group: Option<&SendGroup>, boot: Option<&str>) -> Vec<i64> {
+    let Some(group) = group.filter(|g| g.boot.is_some() && g.boot.as_deref() == boot) else {
+        return Vec::new();
+    };
+    ids.iter().copied().filter(|id| (group.first..=group.last).contains(id)).skip(1).collect()
+}
+
+/// This boot of the machine (Linux), `None` where it cannot be read.
+fn boot_id() -> Option<String> {
+    static BOOT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    BOOT.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .map(|b| b.trim().to_string())
+            .filter(|b| !b.is_empty() && !b.contains(' '))
+    })
+    .clone()
+}
+
+/// `conn.execute`, with the statement kept prepared: for the statements every send runs.
+fn execute_cached(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+    Ok(conn.prepare_cached(sql)?.execute(params)?)
+}
+
 fn defer_in(conn: &Connection, enrollment_id: i64, retry_at: DateTime<Utc>, error: &str, count: bool) -> Result<()> {
-    conn.execute(
+    execute_cached(
+        conn,
         "UPDATE enrollments SET next_due_at = ?2, attempts = attempts + ?4, last_error = ?3, reason = 'retry',
                 updated_at = ?2
          WHERE id = ?1",
@@ -954,29 +1103,34 @@ fn advance(
     let at = at.timestamp();
     match next {
         Next::ThenHold(..) => 0,
-        Next::Block { until } => conn.execute(
+        Next::Block { until } => execute_cached(
+            conn,
             "UPDATE enrollments SET task_id = ?2, next_due_at = ?3, planned_at = ?3, reason = NULL, attempts = 0,
                     last_error = NULL, updated_at = ?4
              WHERE id = ?1",
             params![enrollment_id, touchpoint_id, until.map(|u| u.timestamp()), at],
         )?,
-        Next::Step { id, due_at, planned_at, reason } => conn.execute(
+        Next::Step { id, due_at, planned_at, reason } => execute_cached(
+            conn,
             "UPDATE enrollments SET step = ?2, next_due_at = ?3, planned_at = ?4, reason = ?5, attempts = 0,
                     last_error = NULL, updated_at = ?6, task_id = NULL
              WHERE id = ?1",
             params![enrollment_id, id, due_at.timestamp(), planned_at.timestamp(), reason, at],
         )?,
-        Next::Finished => conn.execute(
+        Next::Finished => execute_cached(
+            conn,
             "UPDATE enrollments SET state = 'finished', step = NULL, next_due_at = NULL, reason = NULL,
                     attempts = 0, last_error = NULL, updated_at = ?2, task_id = NULL
              WHERE id = ?1",
             params![enrollment_id, at],
         )?,
-        Next::End(state) => conn.execute(
+        Next::End(state) => execute_cached(
+            conn,
             "UPDATE enrollments SET state = ?2, next_due_at = NULL, reason = NULL, updated_at = ?3 WHERE id = ?1",
             params![enrollment_id, state.as_str(), at],
         )?,
-        Next::Hold(why) => conn.execute(
+        Next::Hold(why) => execute_cached(
+            conn,
             "UPDATE enrollments SET state = 'paused', last_error = ?2, updated_at = ?3 WHERE id = ?1",
             params![enrollment_id, why, at],
         )?,

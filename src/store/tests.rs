@@ -132,3 +132,72 @@ fn interrupted_lists_sends_left_in_flight() {
     assert_eq!(stuck[0].message_id.as_deref(), Some("<m.1@x>"));
     assert_eq!(stuck[0].due.step, "a");
 }
+
+#[test]
+fn only_the_sends_behind_the_first_unfinished_one_of_the_group_never_started() {
+    let group = SendGroup { boot: Some("b1".into()), first: 10, last: 14 };
+    // 10 finished; 11 was under way; 12 and 14 were waiting (13 finished? no: released).
+    assert_eq!(never_started(&[11, 12, 14], Some(&group), Some("b1")), [12, 14]);
+    // A send of an older group, still `sending`, is not part of this one.
+    assert_eq!(never_started(&[3, 11, 12], Some(&group), Some("b1")), [12]);
+    // After a reboot, commits made without an fsync may be lost: all may have left.
+    assert!(never_started(&[11, 12, 14], Some(&group), Some("b2")).is_empty());
+    assert!(never_started(&[11, 12], Some(&group), None).is_empty());
+    let unknown = SendGroup { boot: None, ..group.clone() };
+    assert!(never_started(&[11, 12], Some(&unknown), None).is_empty());
+    assert!(never_started(&[11, 12], None, Some("b1")).is_empty());
+    assert_eq!(SendGroup::parse(&group.to_string()), Some(group));
+    assert_eq!(SendGroup::parse(&unknown.to_string()), Some(unknown));
+    assert_eq!(SendGroup::parse("b1 x 3"), None);
+}
+
+#[test]
+fn a_group_claimed_in_one_commit_is_recovered_send_by_send() {
+    let (dir, mut s) = store();
+    let now = t("2026-03-02T10:00:00Z");
+    s.enroll_many(&[lead("a@x.test"), lead("b@x.test"), lead("c@x.test")], t("2026-03-01T00:00:00Z")).unwrap();
+    let due = s.due_steps(now, &["c".into()], 10).unwrap();
+    let group: Vec<(&DueStep, &str)> = due.iter().map(|d| (d, "sales")).collect();
+    let claimed = s.claim_emails(&group, now, |i, id| format!("<{i}.{id}@x.test>")).unwrap();
+    let ids: Vec<i64> = claimed.iter().map(|c| c.as_ref().unwrap().0).collect();
+    assert_eq!(claimed[1].as_ref().unwrap().1, format!("<1.{}@x.test>", ids[1]));
+    // Claimed once: a second claim of the same steps gets nothing.
+    assert!(s.claim_emails(&group, now, |_, _| String::new()).unwrap().iter().all(Option::is_none));
+    // The first was sent and recorded, then the process died during the second.
+    let sent = Outcome {
+        status: Status::Sent,
+        at: now,
+        message_id: None,
+        subject: None,
+        body: None,
+        detail: None,
+        reason: None,
+    };
+    s.relax_sync(true).unwrap();
+    s.complete(ids[0], &sent, &Next::Finished).unwrap();
+    drop(s);
+
+    let mut s = Store::open(&dir.path().join("c.db")).unwrap();
+    let stuck = s.interrupted().unwrap();
+    let flags: Vec<(i64, bool)> = stuck.iter().map(|i| (i.touchpoint_id, i.never_started)).collect();
+    if boot_id().is_some() {
+        assert_eq!(flags, [(ids[1], false), (ids[2], true)]);
+    } else {
+        assert_eq!(flags, [(ids[1], false), (ids[2], false)]);
+    }
+    s.unclaim(&[ids[2]]).unwrap();
+    // Given back, c can be claimed again; b, which may have left, cannot.
+    let again = s.claim_emails(&group[1..], now, |_, id| id.to_string()).unwrap();
+    assert!(again[0].is_none());
+    assert!(again[1].is_some());
+    s.unclaim(&[again[1].as_ref().unwrap().0]).unwrap();
+
+    // The same state seen from another boot of the machine: both may have left.
+    s.conn
+        .execute("UPDATE meta SET value = 'other-boot ' || ?1 || ' ' || ?2 WHERE key = 'send_group'", [ids[0], ids[2]])
+        .unwrap();
+    let stuck = s.interrupted().unwrap();
+    assert!(stuck.iter().all(|i| !i.never_started), "{stuck:?}");
+    s.group_done().unwrap();
+    assert!(s.interrupted().unwrap().iter().all(|i| !i.never_started));
+}
