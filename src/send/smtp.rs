@@ -1,6 +1,9 @@
 //! The SMTP transport: one connection per tick, reused for every message of
-//! that tick, checked with NOOP before each message so that a connection the
-//! server closed while idle is replaced rather than mistaken for a failed send.
+//! that tick. Each message goes in two stages: MAIL, RCPT and DATA, after
+//! which nothing has been handed over, then the message itself. A reused
+//! connection that fails in the first stage (the server closed it while idle)
+//! is replaced and the message tried once more on a new one; a failure in the
+//! second stage may have delivered it, and is never retried.
 
 use std::time::Duration;
 
@@ -8,7 +11,8 @@ use lettre::Message;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{SmtpConnection, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
 use super::{SendError, Transport};
 use crate::config::{Security, SmtpSettings};
@@ -19,6 +23,53 @@ pub struct Smtp {
     settings: SmtpSettings,
     hello: ClientId,
     conn: Option<SmtpConnection>,
+}
+
+/// Where a send failed: before the message was handed over, or after.
+enum Failure {
+    Before(lettre::transport::smtp::Error),
+    After(lettre::transport::smtp::Error),
+    /// The server cannot take this message at all (no SMTPUTF8, no 8BITMIME).
+    Unsupported(&'static str),
+}
+
+/// MAIL, RCPT, DATA, then the message: what `SmtpConnection::send` does, with
+/// the stage of a failure kept. On failure lettre has closed the connection.
+fn deliver(conn: &mut SmtpConnection, message: &Message, bytes: &[u8]) -> Result<(), Failure> {
+    let envelope = message.envelope();
+    let mut options = Vec::new();
+    let mut addresses = envelope.from().into_iter().chain(envelope.to());
+    if addresses.any(|a| !AsRef::<str>::as_ref(a).is_ascii()) {
+        if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+            return Err(Failure::Unsupported("the address is not ASCII and the server does not support SMTPUTF8"));
+        }
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !bytes.is_ascii() {
+        if !conn.server_info().supports_feature(Extension::EightBitMime) {
+            return Err(Failure::Unsupported("the message is not ASCII and the server does not support 8BITMIME"));
+        }
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let before = |conn: &mut SmtpConnection, e| {
+        conn.abort();
+        Failure::Before(e)
+    };
+    if let Err(e) = conn.command(Mail::new(envelope.from().cloned(), options)) {
+        return Err(before(conn, e));
+    }
+    for to in envelope.to() {
+        if let Err(e) = conn.command(Rcpt::new(to.clone(), vec![])) {
+            return Err(before(conn, e));
+        }
+    }
+    if let Err(e) = conn.command(Data) {
+        return Err(before(conn, e));
+    }
+    conn.message(bytes).map(|_| ()).map_err(|e| {
+        conn.abort();
+        Failure::After(e)
+    })
 }
 
 impl Smtp {
@@ -56,31 +107,43 @@ impl Smtp {
         }
         Ok(conn)
     }
+
+    /// Keeps a connection that still works, and says what the send came to.
+    fn settle(&mut self, conn: SmtpConnection, result: Result<(), Failure>) -> Result<(), SendError> {
+        if !conn.has_broken() {
+            self.conn = Some(conn);
+        }
+        let server = self.server();
+        match result {
+            Ok(()) => Ok(()),
+            Err(Failure::Unsupported(why)) => Err(SendError::Permanent(format!("{server}: {why}"))),
+            Err(Failure::Before(e) | Failure::After(e)) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
+            Err(Failure::Before(e) | Failure::After(e)) if e.is_transient() => Err(SendError::Temporary(e.to_string())),
+            // Refused before talking to the server: it will never work.
+            Err(Failure::Before(e) | Failure::After(e)) if e.is_client() => Err(SendError::Permanent(e.to_string())),
+            // Nothing was handed over, but the server cannot be talked to.
+            Err(Failure::Before(e)) => Err(SendError::Unavailable(format!("{server}: {e}"))),
+            // The connection broke while the message went: the server may have it.
+            Err(Failure::After(e)) => Err(SendError::Uncertain(format!("{server}: {e}"))),
+        }
+    }
 }
 
 impl Transport for Smtp {
     fn send(&mut self, message: &Message, _label: &str) -> Result<(), SendError> {
-        // NOOP first: an idle connection the server dropped is replaced here,
-        // before the message, not mistaken for a send that broke halfway.
-        let reusable = self.conn.take().filter(|c| !c.has_broken()).and_then(|mut c| c.test_connected().then_some(c));
-        let mut conn = match reusable {
-            Some(c) => c,
-            None => self.connect()?,
-        };
-        let result = conn.send(message.envelope(), &message.formatted());
-        let broken = conn.has_broken();
-        if !broken {
-            self.conn = Some(conn);
+        let bytes = message.formatted();
+        if let Some(mut conn) = self.conn.take().filter(|c| !c.has_broken()) {
+            match deliver(&mut conn, message, &bytes) {
+                // No reply (dropped while idle: "incomplete response"), or 421
+                // (closing): nothing was handed over; once more, on a new connection.
+                Err(Failure::Before(e))
+                    if !e.is_client() && e.status().is_none_or(|code| code.to_string() == "421") => {}
+                result => return self.settle(conn, result),
+            }
         }
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
-            Err(e) if e.is_transient() => Err(SendError::Temporary(e.to_string())),
-            // lettre refused before talking to the server (e.g. 8BITMIME missing): it will never work.
-            Err(e) if e.is_client() => Err(SendError::Permanent(e.to_string())),
-            // The connection broke mid-transaction: the server may have the message.
-            Err(e) => Err(SendError::Uncertain(format!("{}: {e}", self.server()))),
-        }
+        let mut conn = self.connect()?;
+        let result = deliver(&mut conn, message, &bytes);
+        self.settle(conn, result)
     }
 
     fn close(&mut self) {

@@ -8,6 +8,7 @@ mod digests;
 mod inbox;
 mod lock;
 mod schema;
+pub mod sendlog;
 mod tasks;
 
 use std::fs::OpenOptions;
@@ -23,6 +24,7 @@ use crate::time::from_unix;
 pub use digests::{Digest, OwnerTasks};
 pub use inbox::{Effect, FolderState, Inbound, InboundMessage, LeadRef};
 pub use lock::DispatchLock;
+pub use sendlog::{Ended, SendGroup, SendLog, Verdict};
 pub use tasks::{Task, TaskFilter};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,9 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("database {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    /// The tick's sending thread died; what it sent is in the send log.
+    #[error("the sending thread stopped: {0}")]
+    Sender(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -196,9 +201,21 @@ pub struct Interrupted {
     pub due: DueStep,
     pub message_id: Option<String>,
     pub at: DateTime<Utc>,
-    /// Claimed in a group behind a send that had not finished, by a process
-    /// that died while this machine kept running: certainly never sent.
-    pub never_started: bool,
+}
+
+/// A claimed email's touchpoint and Message-ID; `None` when it was no longer due.
+pub type Claim = Option<(i64, String)>;
+
+/// What became of one claimed send, for [`Store::commit_group`].
+#[derive(Debug)]
+pub enum Record {
+    /// Its outcome (made at the claim's time, with the claim's Message-ID),
+    /// and the enrollment moves on.
+    Complete { touchpoint_id: i64, enrollment_id: i64, outcome: Outcome, next: Next },
+    /// Nothing left: tried again at `retry_at` (see [`Store::release`]).
+    Release { touchpoint_id: i64, enrollment_id: i64, retry_at: DateTime<Utc>, error: String, count: bool },
+    /// Never tried: the claim is given back, the step stays due.
+    Unclaim(i64),
 }
 
 #[derive(Debug, Clone)]
@@ -427,13 +444,16 @@ impl Store {
     /// due at or before `now`, oldest due first.
     pub fn due_steps(&self, now: DateTime<Utc>, cadences: &[String], limit: usize) -> Result<Vec<DueStep>> {
         let mut stmt = self.conn.prepare_cached(
+            // The ids first, so that only the rows taken are joined with their leads.
             "SELECT e.id, e.lead_id, l.email, l.fields, l.timezone, e.cadence, e.step, e.next_due_at, e.attempts,
                     e.planned_at, e.reason, e.owner, e.task_id
-             FROM enrollments e JOIN leads l ON l.id = e.lead_id
-             WHERE e.state = 'active' AND e.next_due_at <= ?1
-               AND +e.cadence IN (SELECT value FROM json_each(?2)) -- '+': keep to the due index
-             ORDER BY COALESCE(e.planned_at, e.next_due_at), e.id
-             LIMIT ?3",
+             FROM (SELECT id FROM enrollments
+                   WHERE state = 'active' AND next_due_at <= ?1
+                     AND +cadence IN (SELECT value FROM json_each(?2)) -- '+': keep to the due index
+                   ORDER BY COALESCE(planned_at, next_due_at), id
+                   LIMIT ?3) d
+             JOIN enrollments e ON e.id = d.id JOIN leads l ON l.id = e.lead_id
+             ORDER BY COALESCE(e.planned_at, e.next_due_at), e.id",
         )?;
         let names = serde_json::to_string(cadences)?;
         let rows = stmt.query_map(params![now.timestamp(), names, limit as i64], RawDue::read)?;
@@ -481,37 +501,67 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Claims a group of emails in one durable commit (one fsync for all of
-    /// them), each as [`Store::claim_email`] would (`message_id` gets the
-    /// index in `group` and the new touchpoint), in the order given, which
-    /// must be the order they are then sent in. `None` for each that is no
-    /// longer due. The group is remembered with this machine's boot, so that
-    /// after a crash [`Store::interrupted`] can tell the one send that may have
-    /// been under way from those behind it, which never started.
+    /// In one durable commit (one fsync for all of it): records what became
+    /// of sends already made (`records`), and claims a new group of emails,
+    /// each as [`Store::claim_email`] would (`message_id` gets the index in
+    /// `claims` and the new touchpoint), in the order given, which must be the
+    /// order they are then sent in; `None` for each that is no longer due.
     ///
-    /// Until the group is done, each send's outcome must be committed (see
-    /// [`Store::relax_sync`]) before the next send begins.
-    pub fn claim_emails(
+    /// The groups whose sends are still under way (`open`) and the new one are
+    /// remembered with the claims, and the new group is returned, so that the
+    /// sender can write it into the [`SendLog`] before its first send: after a
+    /// crash, the log tells which of those groups' sends ended how, and which
+    /// never started.
+    pub fn commit_group(
         &mut self,
-        group: &[(&DueStep, &str)],
+        records: &[Record],
+        open: &[SendGroup],
+        claims: &[(&DueStep, &str)],
         now: DateTime<Utc>,
         message_id: impl Fn(usize, i64) -> String,
-    ) -> Result<Vec<Option<(i64, String)>>> {
+    ) -> Result<(Vec<Claim>, Option<SendGroup>)> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut claimed = Vec::with_capacity(group.len());
-        for (i, (due, mailbox)) in group.iter().enumerate() {
+        for record in records {
+            match record {
+                Record::Complete { touchpoint_id, enrollment_id, outcome, next } => {
+                    // Its time and Message-ID are the claim's: only what the send added is written.
+                    tx.prepare_cached(
+                        "UPDATE touchpoints SET status = ?2, subject = ?3, body = ?4, detail = ?5, reason = ?6
+                         WHERE id = ?1",
+                    )?
+                    .execute(params![
+                        touchpoint_id,
+                        outcome.status.as_str(),
+                        outcome.subject,
+                        outcome.body,
+                        outcome.detail,
+                        outcome.reason
+                    ])?;
+                    advance(&tx, *enrollment_id, next, outcome.at, Some(*touchpoint_id))?;
+                }
+                Record::Release { touchpoint_id, enrollment_id, retry_at, error, count } => {
+                    tx.prepare_cached("DELETE FROM touchpoints WHERE id = ?1 AND status = 'sending'")?
+                        .execute([touchpoint_id])?;
+                    defer_in(&tx, *enrollment_id, *retry_at, error, *count)?;
+                }
+                Record::Unclaim(id) => {
+                    tx.prepare_cached("DELETE FROM touchpoints WHERE id = ?1 AND status = 'sending'")?.execute([id])?;
+                }
+            }
+        }
+        let mut claimed = Vec::with_capacity(claims.len());
+        for (i, (due, mailbox)) in claims.iter().enumerate() {
             let id_of = |id: i64| message_id(i, id);
             let row = claim_row(&tx, due, "email", Some(mailbox), now, Some(&id_of))?;
             claimed.push(row.and_then(|(id, m)| m.map(|m| (id, m))));
         }
         let ids = claimed.iter().flatten().map(|(id, _)| *id);
-        if let (Some(first), Some(last)) = (ids.clone().min(), ids.max()) {
-            let group = SendGroup { boot: boot_id(), first, last };
-            tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('send_group', ?1)")?
-                .execute([group.to_string()])?;
-        }
+        let group = ids.clone().min().zip(ids.max()).map(|(first, last)| SendGroup::new(first, last));
+        let groups: Vec<&SendGroup> = open.iter().chain(&group).collect();
+        tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('send_groups', ?1)")?
+            .execute([serde_json::to_string(&groups)?])?;
         tx.commit()?;
-        Ok(claimed)
+        Ok((claimed, group))
     }
 
     /// Gives back claimed sends that were never started (the tick stopped
@@ -525,39 +575,11 @@ impl Store {
         Ok(())
     }
 
-    /// With `relaxed`, commits reach the operating system but are not flushed
-    /// to disk one by one (`synchronous = NORMAL`): they survive the process
-    /// being killed, not a power loss, and the next durable commit flushes
-    /// them too. Only the outcomes of a claimed group are written so; the
-    /// claims themselves always are durable.
-    pub fn relax_sync(&self, relaxed: bool) -> Result<()> {
-        self.conn.pragma_update(None, "synchronous", if relaxed { "NORMAL" } else { "FULL" })?;
-        Ok(())
-    }
-
     /// Records the outcome of claimed touchpoint `touchpoint_id` and moves its
     /// enrollment on, in one transaction.
     pub fn complete(&mut self, touchpoint_id: i64, outcome: &Outcome, next: &Next) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.prepare_cached(
-            "UPDATE touchpoints SET status = ?2, at = ?3, message_id = ?4, subject = ?5, body = ?6, detail = ?7,
-                    reason = ?8
-             WHERE id = ?1",
-        )?
-        .execute(params![
-            touchpoint_id,
-            outcome.status.as_str(),
-            outcome.at.timestamp(),
-            outcome.message_id,
-            outcome.subject,
-            outcome.body,
-            outcome.detail,
-            outcome.reason
-        ])?;
-        let enrollment_id: i64 = tx
-            .prepare_cached("SELECT enrollment_id FROM touchpoints WHERE id = ?1")?
-            .query_row([touchpoint_id], |r| r.get(0))?;
-        advance(&tx, enrollment_id, next, outcome.at, Some(touchpoint_id))?;
+        complete_in(&tx, touchpoint_id, outcome, next)?;
         tx.commit()?;
         Ok(())
     }
@@ -628,29 +650,17 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (due, touchpoint_id, message_id, at) = row?;
-            out.push(Interrupted {
-                touchpoint_id,
-                due: due.parse()?,
-                message_id,
-                at: from_unix(at),
-                never_started: false,
-            });
-        }
-        let group: Option<String> =
-            self.conn.query_row("SELECT value FROM meta WHERE key = 'send_group'", [], |r| r.get(0)).optional()?;
-        let group = group.as_deref().and_then(SendGroup::parse);
-        let ids: Vec<i64> = out.iter().map(|i| i.touchpoint_id).collect();
-        let unstarted = never_started(&ids, group.as_ref(), boot_id().as_deref());
-        for stuck in &mut out {
-            stuck.never_started = unstarted.contains(&stuck.touchpoint_id);
+            out.push(Interrupted { touchpoint_id, due: due.parse()?, message_id, at: from_unix(at) });
         }
         Ok(out)
     }
 
-    /// Forgets the claimed group once each of its sends has its outcome.
-    pub fn group_done(&mut self) -> Result<()> {
-        self.conn.prepare_cached("DELETE FROM meta WHERE key = 'send_group'")?.execute([])?;
-        Ok(())
+    /// The groups of sends that were under way at the last claim (see
+    /// [`Store::commit_group`]).
+    pub fn send_groups(&self) -> Result<Vec<SendGroup>> {
+        let text: Option<String> =
+            self.conn.query_row("SELECT value FROM meta WHERE key = 'send_groups'", [], |r| r.get(0)).optional()?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default())
     }
 
     /// Stores the Message-ID a claimed send is about to use, before it leaves.
@@ -987,90 +997,46 @@ fn claim_row(
     now: DateTime<Utc>,
     message_id: Option<&dyn Fn(i64) -> String>,
 ) -> Result<Option<(i64, Option<String>)>> {
-    let still_due = conn
-        .prepare_cached(
-            "SELECT 1 FROM enrollments WHERE id = ?1 AND state = 'active' AND step = ?2 AND next_due_at <= ?3",
-        )?
-        .query_row(params![due.enrollment_id, due.step, now.timestamp()], |_| Ok(()))
-        .optional()?
-        .is_some();
-    if !still_due {
-        return Ok(None);
-    }
+    // The id is chosen here (as SQLite would: one past the largest, inside this
+    // IMMEDIATE transaction) so that the Message-ID made from it goes in with the row.
+    let id: i64 =
+        conn.prepare_cached("SELECT COALESCE(max(id), 0) + 1 FROM touchpoints")?.query_row([], |r| r.get(0))?;
+    let message_id = message_id.map(|f| f(id));
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO touchpoints (enrollment_id, lead_id, cadence, step, kind, status, at, mailbox, owner)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'sending', ?6, ?7, ?8)
+            "INSERT INTO touchpoints (id, enrollment_id, lead_id, cadence, step, kind, status, at, mailbox, owner,
+                                      message_id)
+             SELECT ?1, e.id, e.lead_id, e.cadence, e.step, ?2, 'sending', ?3, ?4, ?5, ?6 FROM enrollments e
+             WHERE e.id = ?7 AND e.state = 'active' AND e.step = ?8 AND e.next_due_at <= ?3
              ON CONFLICT (lead_id, cadence, step) DO NOTHING",
         )?
-        .execute(params![
-            due.enrollment_id,
-            due.lead_id,
-            due.cadence,
-            due.step,
-            kind,
-            now.timestamp(),
-            mailbox,
-            due.owner
-        ])?;
+        .execute(params![id, kind, now.timestamp(), mailbox, due.owner, message_id, due.enrollment_id, due.step])?;
     if inserted == 0 {
         return Ok(None);
-    }
-    let id = conn.last_insert_rowid();
-    let message_id = message_id.map(|f| f(id));
-    if let Some(m) = &message_id {
-        conn.prepare_cached("UPDATE touchpoints SET message_id = ?2 WHERE id = ?1")?.execute(params![id, m])?;
     }
     Ok(Some((id, message_id)))
 }
 
-/// The claimed group of sends a tick works through: this machine's boot and
-/// the group's first and last touchpoint ids (sent in id order).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct SendGroup {
-    boot: Option<String>,
-    first: i64,
-    last: i64,
-}
-
-impl std::fmt::Display for SendGroup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} {}", self.boot.as_deref().unwrap_or("-"), self.first, self.last)
-    }
-}
-
-impl SendGroup {
-    fn parse(text: &str) -> Option<SendGroup> {
-        let mut parts = text.split(' ');
-        let boot = parts.next().filter(|b| *b != "-").map(str::to_string);
-        let first = parts.next()?.parse().ok()?;
-        let last = parts.next()?.parse().ok()?;
-        Some(SendGroup { boot, first, last })
-    }
-}
-
-/// Which of the `sending` touchpoints `ids` (ascending) certainly never
-/// started: those of the last claimed group behind its first unfinished one,
-/// and only when the machine has not restarted since the claim (its page
-/// cache, and so every commit the dead process made, survived). After a
-/// reboot, or without a known boot, every one of them may have left.
-fn never_started(ids: &[i64], group: Option<&SendGroup>, boot: Option<&str>) -> Vec<i64> {
-    let Some(group) = group.filter(|g| g.boot.is_some() && g.boot.as_deref() == boot) else {
-        return Vec::new();
-    };
-    ids.iter().copied().filter(|id| (group.first..=group.last).contains(id)).skip(1).collect()
-}
-
-/// This boot of the machine (Linux), `None` where it cannot be read.
-fn boot_id() -> Option<String> {
-    static BOOT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    BOOT.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-            .ok()
-            .map(|b| b.trim().to_string())
-            .filter(|b| !b.is_empty() && !b.contains(' '))
-    })
-    .clone()
+fn complete_in(conn: &Connection, touchpoint_id: i64, outcome: &Outcome, next: &Next) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE touchpoints SET status = ?2, at = ?3, message_id = ?4, subject = ?5, body = ?6, detail = ?7,
+                reason = ?8
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        touchpoint_id,
+        outcome.status.as_str(),
+        outcome.at.timestamp(),
+        outcome.message_id,
+        outcome.subject,
+        outcome.body,
+        outcome.detail,
+        outcome.reason
+    ])?;
+    let enrollment_id: i64 = conn
+        .prepare_cached("SELECT enrollment_id FROM touchpoints WHERE id = ?1")?
+        .query_row([touchpoint_id], |r| r.get(0))?;
+    advance(conn, enrollment_id, next, outcome.at, Some(touchpoint_id))
 }
 
 /// `conn.execute`, with the statement kept prepared: for the statements every send runs.

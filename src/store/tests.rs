@@ -134,70 +134,58 @@ fn interrupted_lists_sends_left_in_flight() {
 }
 
 #[test]
-fn only_the_sends_behind_the_first_unfinished_one_of_the_group_never_started() {
-    let group = SendGroup { boot: Some("b1".into()), first: 10, last: 14 };
-    // 10 finished; 11 was under way; 12 and 14 were waiting (13 finished? no: released).
-    assert_eq!(never_started(&[11, 12, 14], Some(&group), Some("b1")), [12, 14]);
-    // A send of an older group, still `sending`, is not part of this one.
-    assert_eq!(never_started(&[3, 11, 12], Some(&group), Some("b1")), [12]);
-    // After a reboot, commits made without an fsync may be lost: all may have left.
-    assert!(never_started(&[11, 12, 14], Some(&group), Some("b2")).is_empty());
-    assert!(never_started(&[11, 12], Some(&group), None).is_empty());
-    let unknown = SendGroup { boot: None, ..group.clone() };
-    assert!(never_started(&[11, 12], Some(&unknown), None).is_empty());
-    assert!(never_started(&[11, 12], None, Some("b1")).is_empty());
-    assert_eq!(SendGroup::parse(&group.to_string()), Some(group));
-    assert_eq!(SendGroup::parse(&unknown.to_string()), Some(unknown));
-    assert_eq!(SendGroup::parse("b1 x 3"), None);
-}
-
-#[test]
-fn a_group_claimed_in_one_commit_is_recovered_send_by_send() {
-    let (dir, mut s) = store();
+fn a_group_is_claimed_and_its_outcomes_recorded_with_the_next_claim() {
+    let (_d, mut s) = store();
     let now = t("2026-03-02T10:00:00Z");
-    s.enroll_many(&[lead("a@x.test"), lead("b@x.test"), lead("c@x.test")], t("2026-03-01T00:00:00Z")).unwrap();
+    let leads = [lead("a@x.test"), lead("b@x.test"), lead("c@x.test"), lead("d@x.test")];
+    s.enroll_many(&leads, t("2026-03-01T00:00:00Z")).unwrap();
     let due = s.due_steps(now, &["c".into()], 10).unwrap();
-    let group: Vec<(&DueStep, &str)> = due.iter().map(|d| (d, "sales")).collect();
-    let claimed = s.claim_emails(&group, now, |i, id| format!("<{i}.{id}@x.test>")).unwrap();
+    let first: Vec<(&DueStep, &str)> = due[..3].iter().map(|d| (d, "sales")).collect();
+    let (claimed, group) = s.commit_group(&[], &[], &first, now, |i, id| format!("<{i}.{id}@x.test>")).unwrap();
+    let group = group.unwrap();
     let ids: Vec<i64> = claimed.iter().map(|c| c.as_ref().unwrap().0).collect();
+    assert_eq!((group.first, group.last), (ids[0], ids[2]));
     assert_eq!(claimed[1].as_ref().unwrap().1, format!("<1.{}@x.test>", ids[1]));
-    // Claimed once: a second claim of the same steps gets nothing.
-    assert!(s.claim_emails(&group, now, |_, _| String::new()).unwrap().iter().all(Option::is_none));
-    // The first was sent and recorded, then the process died during the second.
+    assert_eq!(s.send_groups().unwrap(), std::slice::from_ref(&group));
+    // Claimed once: claiming the same steps again gets nothing, and no group.
+    let (again, none) = s.commit_group(&[], std::slice::from_ref(&group), &first, now, |_, _| String::new()).unwrap();
+    assert!(again.iter().all(Option::is_none));
+    assert!(none.is_none());
+
+    // The next claim records the first group's outcomes: a sent, b given back, c to retry.
     let sent = Outcome {
         status: Status::Sent,
         at: now,
         message_id: None,
-        subject: None,
+        subject: Some("Hi".into()),
         body: None,
         detail: None,
         reason: None,
     };
-    s.relax_sync(true).unwrap();
-    s.complete(ids[0], &sent, &Next::Finished).unwrap();
-    drop(s);
-
-    let mut s = Store::open(&dir.path().join("c.db")).unwrap();
-    let stuck = s.interrupted().unwrap();
-    let flags: Vec<(i64, bool)> = stuck.iter().map(|i| (i.touchpoint_id, i.never_started)).collect();
-    if boot_id().is_some() {
-        assert_eq!(flags, [(ids[1], false), (ids[2], true)]);
-    } else {
-        assert_eq!(flags, [(ids[1], false), (ids[2], false)]);
-    }
-    s.unclaim(&[ids[2]]).unwrap();
-    // Given back, c can be claimed again; b, which may have left, cannot.
-    let again = s.claim_emails(&group[1..], now, |_, id| id.to_string()).unwrap();
-    assert!(again[0].is_none());
-    assert!(again[1].is_some());
-    s.unclaim(&[again[1].as_ref().unwrap().0]).unwrap();
-
-    // The same state seen from another boot of the machine: both may have left.
-    s.conn
-        .execute("UPDATE meta SET value = 'other-boot ' || ?1 || ' ' || ?2 WHERE key = 'send_group'", [ids[0], ids[2]])
-        .unwrap();
-    let stuck = s.interrupted().unwrap();
-    assert!(stuck.iter().all(|i| !i.never_started), "{stuck:?}");
-    s.group_done().unwrap();
-    assert!(s.interrupted().unwrap().iter().all(|i| !i.never_started));
+    let records = [
+        Record::Complete {
+            touchpoint_id: ids[0],
+            enrollment_id: due[0].enrollment_id,
+            outcome: sent,
+            next: Next::Finished,
+        },
+        Record::Unclaim(ids[1]),
+        Record::Release {
+            touchpoint_id: ids[2],
+            enrollment_id: due[2].enrollment_id,
+            retry_at: t("2026-03-02T11:00:00Z"),
+            error: "421 try later".into(),
+            count: true,
+        },
+    ];
+    let second: Vec<(&DueStep, &str)> = due[3..].iter().map(|d| (d, "sales")).collect();
+    let (claimed, group2) = s.commit_group(&records, &[], &second, now, |_, id| id.to_string()).unwrap();
+    assert!(claimed[0].is_some());
+    assert_eq!(s.send_groups().unwrap(), [group2.unwrap()]);
+    let stuck: Vec<String> = s.interrupted().unwrap().into_iter().map(|i| i.due.email).collect();
+    assert_eq!(stuck, ["d@x.test"]);
+    let a = s.lead("a@x.test").unwrap().unwrap();
+    assert_eq!(a.enrollments[0].state, "finished");
+    let still_due: Vec<String> = s.due_steps(now, &["c".into()], 10).unwrap().into_iter().map(|d| d.email).collect();
+    assert_eq!(still_due, ["b@x.test", "d@x.test"], "b is due again; c waits for its retry; d is claimed");
 }

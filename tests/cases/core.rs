@@ -336,6 +336,24 @@ fn connection_dropped_after_data_is_uncertain_and_never_repeated() {
 }
 
 #[test]
+fn a_connection_the_server_closed_while_idle_is_replaced_and_nothing_is_uncertain() {
+    let p = Project::new();
+    p.cadence("one", "[[steps]]\nid = \"hello\"\nwait = \"0d\"\nkind = \"email\"\nsubject = \"Hi\"\nbody = \"b\"\n");
+    let mut csv = String::from("email\n");
+    for i in 0..4 {
+        csv.push_str(&format!("lead{i}@acme.test\n"));
+    }
+    p.write("leads.csv", &csv);
+    p.ok(&["import", p.path("leads.csv").to_str().unwrap(), "--cadence", "one", "--at", "2026-03-02T10:00:00Z"]);
+    // The server hangs up after each message it accepts: every next MAIL FROM meets a closed socket.
+    p.smtp.set_faults(vec![Fault::CloseAfterAccept { times: 4 }]);
+    p.tick("2026-03-02T10:00:00Z");
+    assert_eq!(p.smtp.messages().len(), 4);
+    assert_eq!(p.smtp.connections(), 4, "one new connection after each hang-up");
+    assert_eq!(p.count("SELECT count(*) FROM touchpoints WHERE status = 'sent'"), 4);
+}
+
+#[test]
 fn a_send_left_in_flight_by_a_dead_process_becomes_uncertain() {
     let p = dst_project();
     // What a SIGKILL between claim and SMTP leaves behind.

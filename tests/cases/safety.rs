@@ -373,3 +373,36 @@ fn the_unit_file_is_hardened_and_verifies() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn after_a_crash_the_send_log_tells_what_left_and_what_never_started() {
+    use cadenced::store::{DueStep, SendLog, Store};
+    let p = Project::new();
+    p.cadence("one", "[[steps]]\nid = \"hello\"\nwait = \"0d\"\nkind = \"email\"\nsubject = \"Hi\"\nbody = \"b\"\n");
+    p.write("leads.csv", "email\na@acme.test\nb@acme.test\nc@acme.test\n");
+    p.ok(&["import", p.path("leads.csv").to_str().unwrap(), "--cadence", "one", "--at", "2026-03-02T10:00:00Z"]);
+    // What a process killed during a group leaves: three claims, the first sent
+    // and logged but not recorded, the second started, the third never tried.
+    let db = p.path("cadenced.db");
+    let now = cadenced::time::parse_instant("2026-03-02T10:00:00Z").unwrap();
+    let mut store = Store::open(&db).unwrap();
+    let due = store.due_steps(now, &["one".to_string()], 10).unwrap();
+    let claims: Vec<(&DueStep, &str)> = due.iter().map(|d| (d, "sales")).collect();
+    let (claimed, group) = store.commit_group(&[], &[], &claims, now, |_, id| format!("<t.{id}@seller.test>")).unwrap();
+    let ids: Vec<i64> = claimed.iter().map(|c| c.as_ref().unwrap().0).collect();
+    let mut log = SendLog::open(&db).unwrap();
+    log.group(&group.unwrap()).unwrap();
+    log.start(ids[0]).unwrap();
+    log.end(ids[0], &cadenced::store::Ended::Sent).unwrap();
+    log.start(ids[1]).unwrap();
+    drop((log, store));
+
+    p.tick("2026-03-02T10:00:30Z");
+    let status = |email: &str| p.status(email)["enrollments"][0]["touchpoints"][0]["status"].clone();
+    assert_eq!(status(&due[0].email), "sent", "recorded from the log, not sent again");
+    assert_eq!(status(&due[1].email), "uncertain", "it may have left: never repeated");
+    assert_eq!(status(&due[2].email), "sent", "it never started: sent now");
+    let arrived: Vec<Vec<String>> = p.smtp.messages().into_iter().map(|m| m.rcpt_to).collect();
+    assert_eq!(arrived, [vec![due[2].email.clone()]]);
+    assert_eq!(std::fs::read(p.path("cadenced.db-sends")).unwrap(), b"", "the log is emptied once recorded");
+}

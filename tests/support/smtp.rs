@@ -59,6 +59,9 @@ pub enum Fault {
     /// Read the whole message, then close the socket without replying, for
     /// the next `times` messages (counts down). The message is not recorded.
     DropAfterData { times: usize },
+    /// Accept the message, then close the connection, as a server does with
+    /// an idle client, for the next `times` messages (counts down).
+    CloseAfterAccept { times: usize },
 }
 
 struct Shared {
@@ -381,7 +384,8 @@ enum Flow {
 }
 
 enum Outcome {
-    Accept(usize),
+    /// Accepted as message number n; with `true` the connection then closes.
+    Accept(usize, bool),
     Reject(String),
     Drop,
 }
@@ -630,6 +634,14 @@ impl Session<'_> {
                     _ => {}
                 }
             }
+            let close = outcome.is_none()
+                && state.faults.iter_mut().any(|fault| match fault {
+                    Fault::CloseAfterAccept { times } if *times > 0 => {
+                        *times -= 1;
+                        true
+                    }
+                    _ => false,
+                });
             outcome.unwrap_or_else(|| {
                 state.accepted_total += 1;
                 state.messages.push(Received {
@@ -639,11 +651,15 @@ impl Session<'_> {
                     connection: self.connection,
                 });
                 self.shared.arrived.notify_all();
-                Outcome::Accept(state.accepted_total)
+                Outcome::Accept(state.accepted_total, close)
             })
         };
         match outcome {
-            Outcome::Accept(n) => send(conn, &format!("250 2.0.0 Ok: queued as {n}"))?,
+            Outcome::Accept(n, true) => {
+                send(conn, &format!("250 2.0.0 Ok: queued as {n}"))?;
+                return Ok(Flow::Close);
+            }
+            Outcome::Accept(n, false) => send(conn, &format!("250 2.0.0 Ok: queued as {n}"))?,
             Outcome::Reject(reply) => send(conn, &reply)?,
             Outcome::Drop => return Ok(Flow::Close),
         }

@@ -6,8 +6,11 @@
 //! step's reason: the cadence's send window in the lead's zone, the mailbox's
 //! caps (`daily_limit`, `min_gap`), and `late_after` (too late: skipped).
 
-use std::collections::BTreeMap;
+mod sender;
+
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
@@ -23,21 +26,25 @@ use crate::reminders;
 use crate::schedule::retry_delay;
 use crate::send::{self, SendError, Transport};
 use crate::store::{
-    DispatchLock, DueStep, Effect, FolderState, InboundMessage, Next, Outcome, State, Status, Store, StoreError,
-    TaskFilter,
+    DispatchLock, DueStep, Effect, Ended, FolderState, InboundMessage, Next, Outcome, Record, SendGroup, SendLog,
+    State, Status, Store, StoreError, TaskFilter, Verdict, sendlog,
 };
+use sender::{Batch, Done, Job, Stops};
 
 /// Temporary failures of one step before it is recorded as failed (with the
 /// one-hour backoff cap, about four days of trying).
 pub const MAX_ATTEMPTS: u32 = 100;
 
-const BATCH: usize = 500;
+/// Due steps read at a time (each read sorts every due step to take the oldest).
+const BATCH: usize = 2000;
 
-/// Emails claimed together in one durable commit, then sent one by one. A
-/// larger group saves fsyncs; after a power loss every claimed send of the
-/// group still without its outcome is recorded `uncertain` (after a crash of
-/// the process alone, only the one that was under way).
-const GROUP: usize = 64;
+/// Emails claimed together in one durable commit (which also records the
+/// outcomes of the group before last), then sent one by one by the sending
+/// thread while the next group is planned. A larger group saves fsyncs; after
+/// a power loss every claimed send of the two groups under way still without
+/// its outcome is recorded `uncertain` (after a crash of the process alone,
+/// only the one that was under way: see [`crate::store::sendlog`]).
+const GROUP: usize = 128;
 
 /// What one tick did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -207,6 +214,8 @@ pub fn tick(
         loads: BTreeMap::new(),
         inbox_read: BTreeMap::new(),
         pending: Vec::new(),
+        pipe: None,
+        inbound_at_query: 0,
     };
     let result = run.all(control);
     run.transports.close_all();
@@ -226,6 +235,30 @@ struct Tick<'a> {
     inbox_read: BTreeMap<String, DateTime<Utc>>,
     /// Emails cleared to leave, to be claimed together (see [`GROUP`]).
     pending: Vec<Ready<'a>>,
+    /// The way to the sending thread, while the due steps are worked through.
+    pipe: Option<Pipe<'a>>,
+    /// `report.inbound` when the due steps in hand were read: when it moved,
+    /// an inbound message may have stopped one of them since.
+    inbound_at_query: usize,
+}
+
+/// The tick's side of the sending thread.
+struct Pipe<'a> {
+    batches: SyncSender<Batch<'a>>,
+    done: Receiver<Done>,
+    /// Claimed emails handed over and not yet back, by touchpoint.
+    sending: BTreeMap<i64, Sending<'a>>,
+    /// Back from the sender (or never handed over), not yet recorded.
+    ended: Vec<(Sending<'a>, Ended)>,
+    /// The groups handed over whose sends are not all recorded, oldest first.
+    groups: VecDeque<(SendGroup, Vec<i64>)>,
+}
+
+/// A claimed email, while it is being sent.
+struct Sending<'a> {
+    ready: Ready<'a>,
+    touchpoint_id: i64,
+    message_id: String,
 }
 
 /// An email that passed every check and waits for its group's claim.
@@ -253,26 +286,66 @@ impl<'a> Tick<'a> {
             self.read_inbox_if_stale(mailbox)?;
         }
         self.settle_interrupted()?;
-        let names = self.cadences.names();
         let instance = self.store.instance_id()?;
+        self.due_steps(&instance, control)?;
+        // After the steps, so that a digest lists the tasks this tick opened.
+        self.digests(&instance, control)
+    }
+
+    /// Works through every due step, with a sending thread beside this one.
+    fn due_steps(&mut self, instance: &str, control: &Control) -> Result<(), StoreError> {
+        let log = SendLog::open(&self.config.database)?;
+        let log_path = log.path().to_path_buf();
+        let open = std::mem::take(&mut self.transports.open);
+        let abort = AtomicBool::new(false);
+        let result = std::thread::scope(|scope| {
+            let (batches, batches_rx) = std::sync::mpsc::sync_channel(1);
+            let (done_tx, done) = std::sync::mpsc::channel();
+            let stops = Stops { control, abort: &abort };
+            let thread = scope.spawn(move || sender::run(open, log, batches_rx, done_tx, stops));
+            self.pipe =
+                Some(Pipe { batches, done, sending: BTreeMap::new(), ended: Vec::new(), groups: VecDeque::new() });
+            let result = self.due_loop(instance, control).and_then(|()| self.drain());
+            if result.is_err() {
+                // Nothing more leaves; what did is in the send log for the next tick.
+                abort.store(true, Ordering::SeqCst);
+            }
+            // Closing the channel ends the thread.
+            self.pipe = None;
+            match thread.join() {
+                Ok(open) => {
+                    self.transports.open = open;
+                    result
+                }
+                Err(_) => Err(StoreError::Sender("it panicked; its sends are in the send log".into())),
+            }
+        });
+        result?;
+        // Everything it told is recorded now.
+        sendlog::clear(&log_path)
+    }
+
+    fn due_loop(&mut self, instance: &str, control: &Control) -> Result<(), StoreError> {
+        let names = self.cadences.names();
         loop {
             let batch = self.store.due_steps(self.now, &names, BATCH)?;
             if batch.is_empty() {
-                break;
+                return Ok(());
             }
+            self.inbound_at_query = self.report.inbound;
             for due in batch {
                 if control.stopping() {
-                    // Nothing is claimed before the group is: what is pending stays due.
+                    // Nothing is claimed before its group is: what is pending stays due.
+                    self.pending.clear();
                     return Ok(());
                 }
-                self.one(&due, &instance, control)?;
+                self.one(&due, instance)?;
                 control.step();
             }
-            // Before the next query, which would find the pending steps due again.
-            self.flush(&instance, control)?;
+            self.flush(instance)?;
+            // Before the next query, which would find the steps being sent due again.
+            self.drain()?;
         }
-        // After the steps, so that a digest lists the tasks this tick opened.
-        self.digests(&instance, control)
     }
 
     /// Sends each owner's reminder digest whose slot has come, once per slot.
@@ -355,51 +428,93 @@ impl<'a> Tick<'a> {
     /// A send left `sending` by a process that died: it may have left, so it is
     /// recorded `uncertain` and never repeated; the cadence goes on.
     fn settle_interrupted(&mut self) -> Result<(), StoreError> {
-        let (unstarted, interrupted): (Vec<_>, Vec<_>) =
-            self.store.interrupted()?.into_iter().partition(|stuck| stuck.never_started);
-        if !unstarted.is_empty() {
-            let ids: Vec<i64> = unstarted.iter().map(|stuck| stuck.touchpoint_id).collect();
-            self.store.unclaim(&ids)?;
-            info!(sends = ids.len(), "claimed sends the stopped process never started: given back, due again");
+        let interrupted = self.store.interrupted()?;
+        if interrupted.is_empty() {
+            return Ok(());
         }
+        // The send log of the stopped process tells what became of its groups' sends.
+        let log = sendlog::path_for(&self.config.database);
+        let ids: Vec<i64> = interrupted.iter().map(|stuck| stuck.touchpoint_id).collect();
+        let verdicts = sendlog::verdicts(&ids, &self.store.send_groups()?, &log);
+        let mut given_back = Vec::new();
         for stuck in interrupted {
-            let due = &stuck.due;
-            let cadence = self.cadences.get(&due.cadence);
-            let next = match cadence {
-                Some(c) => {
-                    let lead = lead_time(self.config, Some(c), due.timezone.as_deref(), &due.fields);
-                    self.after_uncertain(c, due, plan::next(c, c.step_index(&due.step), stuck.at, lead))
+            let verdict = verdicts.get(&stuck.touchpoint_id).cloned().unwrap_or(Verdict::Unknown);
+            match verdict {
+                Verdict::NeverStarted
+                | Verdict::Ended(Ended::Unavailable(_) | Ended::Temporary(_) | Ended::NotTried(_)) => {
+                    given_back.push(stuck.touchpoint_id);
                 }
-                None => Next::Hold(format!("cadence {:?} is not loaded", due.cadence)),
-            };
-            if let Some(settled) = self.settle_from_sent_folder(&stuck)? {
-                let next = match cadence {
-                    Some(c) => {
-                        let lead = lead_time(self.config, Some(c), due.timezone.as_deref(), &due.fields);
-                        plan::next(c, c.step_index(&due.step), stuck.at, lead)
-                    }
-                    None => next,
-                };
-                self.store.complete(stuck.touchpoint_id, &settled, &next)?;
-                self.report.sent += 1;
-                continue;
+                Verdict::Ended(Ended::Sent) => {
+                    info!(lead = %stuck.due.email, cadence = %stuck.due.cadence, step = %stuck.due.step,
+                          "sent before the process stopped (send log): recorded as sent");
+                    let outcome = self.interrupted_outcome(&stuck, Status::Sent, "sent; recorded from the send log");
+                    let next = self.interrupted_next(&stuck, false);
+                    self.store.complete(stuck.touchpoint_id, &outcome, &next)?;
+                    self.report.sent += 1;
+                }
+                Verdict::Ended(Ended::Refused(reply)) => {
+                    warn!(lead = %stuck.due.email, cadence = %stuck.due.cadence, step = %stuck.due.step,
+                          "refused for good before the process stopped (send log): {reply}; lead marked bounced");
+                    let outcome = self.interrupted_outcome(&stuck, Status::Failed, &reply);
+                    self.store.complete(stuck.touchpoint_id, &outcome, &Next::End(State::Bounced))?;
+                    self.report.failed += 1;
+                }
+                Verdict::Ended(Ended::Uncertain(_)) | Verdict::Unknown => self.settle_unknown(&stuck)?,
             }
-            warn!(lead = %due.email, cadence = %due.cadence, step = %due.step,
-                  message_id = stuck.message_id.as_deref().unwrap_or(""),
-                  "send was interrupted (process stopped mid-send); recorded as uncertain, not sent again");
-            let outcome = Outcome {
-                status: Status::Uncertain,
-                at: stuck.at,
-                message_id: stuck.message_id.clone(),
-                subject: None,
-                body: None,
-                detail: Some("interrupted: the process stopped during the send; not sent again".into()),
-                reason: due.reason.clone(),
-            };
-            self.store.complete(stuck.touchpoint_id, &outcome, &next)?;
-            self.report.uncertain += 1;
         }
+        if !given_back.is_empty() {
+            self.store.unclaim(&given_back)?;
+            info!(sends = given_back.len(), "claimed sends the stopped process never made: given back, due again");
+        }
+        sendlog::clear(&log)
+    }
+
+    /// A send that may have left: settled from the sent folder if it is there,
+    /// else recorded `uncertain`.
+    fn settle_unknown(&mut self, stuck: &crate::store::Interrupted) -> Result<(), StoreError> {
+        if let Some(settled) = self.settle_from_sent_folder(stuck)? {
+            let next = self.interrupted_next(stuck, false);
+            self.store.complete(stuck.touchpoint_id, &settled, &next)?;
+            self.report.sent += 1;
+            return Ok(());
+        }
+        let due = &stuck.due;
+        warn!(lead = %due.email, cadence = %due.cadence, step = %due.step,
+              message_id = stuck.message_id.as_deref().unwrap_or(""),
+              "send was interrupted (process stopped mid-send); recorded as uncertain, not sent again");
+        let outcome = self.interrupted_outcome(
+            stuck,
+            Status::Uncertain,
+            "interrupted: the process stopped during the send; not sent again",
+        );
+        let next = self.interrupted_next(stuck, true);
+        self.store.complete(stuck.touchpoint_id, &outcome, &next)?;
+        self.report.uncertain += 1;
         Ok(())
+    }
+
+    fn interrupted_outcome(&self, stuck: &crate::store::Interrupted, status: Status, detail: &str) -> Outcome {
+        Outcome {
+            status,
+            at: stuck.at,
+            message_id: stuck.message_id.clone(),
+            subject: None,
+            body: None,
+            detail: Some(detail.into()),
+            reason: stuck.due.reason.clone(),
+        }
+    }
+
+    /// Where an interrupted send's enrollment goes next (`uncertain`: as
+    /// `on_uncertain` says).
+    fn interrupted_next(&self, stuck: &crate::store::Interrupted, uncertain: bool) -> Next {
+        let due = &stuck.due;
+        let Some(c) = self.cadences.get(&due.cadence) else {
+            return Next::Hold(format!("cadence {:?} is not loaded", due.cadence));
+        };
+        let lead = lead_time(self.config, Some(c), due.timezone.as_deref(), &due.fields);
+        let next = plan::next(c, c.step_index(&due.step), stuck.at, lead);
+        if uncertain { self.after_uncertain(c, due, next) } else { next }
     }
 
     /// An interrupted send whose Message-ID is in its mailbox's sent folder did
@@ -431,7 +546,7 @@ impl<'a> Tick<'a> {
         }
     }
 
-    fn one(&mut self, due: &DueStep, instance: &str, control: &Control) -> Result<(), StoreError> {
+    fn one(&mut self, due: &DueStep, instance: &str) -> Result<(), StoreError> {
         let Some(cadence) = self.cadences.get(&due.cadence) else {
             return Ok(());
         };
@@ -500,7 +615,7 @@ impl<'a> Tick<'a> {
             self.report.retrying += 1;
             return self.store.defer(due, retry_at.max(self.now + Duration::minutes(1)), "inbox unreadable", false);
         }
-        if !self.store.is_active(due)? {
+        if self.report.inbound != self.inbound_at_query && !self.store.is_active(due)? {
             // The inbox just stopped or paused it.
             return Ok(());
         }
@@ -519,7 +634,7 @@ impl<'a> Tick<'a> {
         self.pending.push(Ready { due: due.clone(), mailbox, rendered, next });
         // With a min_gap the next send's slot depends on this one's claim: no group.
         if self.pending.len() >= GROUP || caps.min_gap.is_some() {
-            self.flush(instance, control)?;
+            self.flush(instance)?;
         }
         Ok(())
     }
@@ -763,136 +878,194 @@ impl<'a> Tick<'a> {
         self.skip(due, step.kind.as_str(), "late", detail, &next)
     }
 
-    /// Claims the pending emails in one durable commit, then sends them one by
-    /// one in claim order, committing each outcome before the next send (see
-    /// [`Store::claim_emails`]). Stops between two sends once asked to; the
-    /// claims not yet sent are given back.
-    fn flush(&mut self, instance: &str, control: &Control) -> Result<(), StoreError> {
+    /// Claims the pending emails in one durable commit, together with the
+    /// outcomes of the sends that came back meanwhile, and hands them to the
+    /// sending thread. At most two groups are out at once: the one being sent
+    /// and the one waiting behind it.
+    fn flush(&mut self, instance: &str) -> Result<(), StoreError> {
         if self.pending.is_empty() {
             return Ok(());
         }
         let ready = std::mem::take(&mut self.pending);
-        let group: Vec<(&DueStep, &str)> = ready.iter().map(|r| (&r.due, r.mailbox.name.as_str())).collect();
-        let claimed = self
-            .store
-            .claim_emails(&group, self.now, |i, id| send::message_id(instance, id, &ready[i].mailbox.from))?;
-        // Each outcome reaches the OS before the next send; one fsync covers them later.
-        self.store.relax_sync(true)?;
-        let sent = self.send_group(ready, claimed, control);
-        let restored = self.store.relax_sync(false);
-        sent?;
-        restored
-    }
-
-    fn send_group(
-        &mut self,
-        ready: Vec<Ready<'a>>,
-        claimed: Vec<Option<(i64, String)>>,
-        control: &Control,
-    ) -> Result<(), StoreError> {
-        let mut group = ready.into_iter().zip(claimed);
-        while let Some((item, claim)) = group.next() {
+        self.collect(2)?;
+        let records = self.records();
+        let Some(pipe) = self.pipe.as_mut() else {
+            return Err(StoreError::Sender("no sending thread".into()));
+        };
+        let open: Vec<SendGroup> = pipe.groups.iter().map(|(g, _)| g.clone()).collect();
+        let claims: Vec<(&DueStep, &str)> = ready.iter().map(|r| (&r.due, r.mailbox.name.as_str())).collect();
+        let message_id = |i: usize, id: i64| send::message_id(instance, id, &ready[i].mailbox.from);
+        let (claimed, group) = self.store.commit_group(&records, &open, &claims, self.now, message_id)?;
+        let mut jobs = Vec::new();
+        for (ready, claim) in ready.into_iter().zip(claimed) {
             let Some((id, message_id)) = claim else {
                 // Stopped, paused or sent meanwhile.
-                self.unclaimed_send(&item.mailbox.name);
+                self.unclaimed_send(&ready.mailbox.name);
                 continue;
             };
-            if control.stopping() {
-                let unsent: Vec<i64> =
-                    std::iter::once(id).chain(group.filter_map(|(_, c)| c.map(|(id, _)| id))).collect();
-                return self.store.unclaim(&unsent);
-            }
-            let mailbox = item.mailbox;
-            if let Some(load) = self.loads.get_mut(&mailbox.name) {
+            if let Some(load) = self.loads.get_mut(&ready.mailbox.name) {
                 load.last = Some((self.now, id));
             }
-            if let Some(retry_at) = self.transports.held_until(&mailbox.name, self.now) {
-                // The mailbox went down earlier in this group.
-                self.unclaimed_send(&mailbox.name);
-                self.report.retrying += 1;
-                self.store.release(id, &item.due, retry_at, "mailbox unavailable", false)?;
-                continue;
-            }
-            self.send_claimed(item, id, message_id)?;
+            let job = Job {
+                id,
+                mailbox: ready.mailbox,
+                to: ready.due.email.clone(),
+                subject: ready.rendered.subject.clone().unwrap_or_default(),
+                body: ready.rendered.body.clone(),
+                message_id: message_id.clone(),
+                date: self.now,
+                label: format!("{}-{}-{}-{id}", self.now.format("%Y%m%dT%H%M%SZ"), ready.due.cadence, ready.due.step),
+            };
+            jobs.push((Sending { ready, touchpoint_id: id, message_id }, job));
         }
-        self.store.group_done()
+        let Some(pipe) = self.pipe.as_mut() else {
+            return Err(StoreError::Sender("no sending thread".into()));
+        };
+        let Some(group) = group.filter(|_| !jobs.is_empty()) else {
+            return Ok(());
+        };
+        let ids = jobs.iter().map(|(s, _)| s.touchpoint_id).collect();
+        let mut batch = Vec::with_capacity(jobs.len());
+        for (sending, job) in jobs {
+            pipe.sending.insert(sending.touchpoint_id, sending);
+            batch.push(job);
+        }
+        pipe.groups.push_back((group.clone(), ids));
+        if let Err(lost) = pipe.batches.send(Batch { group, jobs: batch }) {
+            // The thread is gone: none of these started.
+            for job in lost.0.jobs {
+                if let Some(sending) = pipe.sending.remove(&job.id) {
+                    pipe.ended.push((sending, Ended::NotTried("the sending thread stopped".into())));
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// Sends one claimed email and records its outcome.
-    fn send_claimed(&mut self, item: Ready<'a>, id: i64, message_id: String) -> Result<(), StoreError> {
-        let Ready { due, mailbox, rendered, next } = item;
-        let due = &due;
-        let subject = rendered.subject.clone().unwrap_or_default();
-        let email = send::Email {
-            from: &mailbox.from,
-            to: &due.email,
-            subject: &subject,
-            body: &rendered.body,
-            message_id: &message_id,
-            date: self.now,
+    /// Waits for everything handed to the sending thread and records it.
+    fn drain(&mut self) -> Result<(), StoreError> {
+        self.collect(1)?;
+        let records = self.records();
+        let Some(pipe) = self.pipe.as_mut() else { return Ok(()) };
+        pipe.groups.clear();
+        self.store.commit_group(&records, &[], &[], self.now, |_, _| String::new())?;
+        Ok(())
+    }
+
+    /// Takes in what the sending thread finished; waits until fewer than
+    /// `max_open` groups have sends out.
+    fn collect(&mut self, max_open: usize) -> Result<(), StoreError> {
+        let Some(pipe) = self.pipe.as_mut() else { return Ok(()) };
+        loop {
+            while let Some((_, ids)) = pipe.groups.front() {
+                if ids.iter().any(|id| pipe.sending.contains_key(id)) {
+                    break;
+                }
+                pipe.groups.pop_front();
+            }
+            let done = if pipe.groups.len() >= max_open {
+                match pipe.done.recv() {
+                    Ok(done) => done,
+                    Err(_) => return Err(StoreError::Sender("its sends are in the send log".into())),
+                }
+            } else {
+                match pipe.done.try_recv() {
+                    Ok(done) => done,
+                    Err(_) => return Ok(()),
+                }
+            };
+            if let Some(sending) = pipe.sending.remove(&done.id) {
+                pipe.ended.push((sending, done.ended));
+            }
+        }
+    }
+
+    /// What the finished sends come to, with their logs and counts.
+    fn records(&mut self) -> Vec<Record> {
+        let ended = match self.pipe.as_mut() {
+            Some(pipe) => std::mem::take(&mut pipe.ended),
+            None => return Vec::new(),
         };
-        let label = format!("{}-{}-{}-{id}", self.now.format("%Y%m%dT%H%M%SZ"), due.cadence, due.step);
-        let result = send::build(&email).and_then(|message| {
-            self.transports.get(mailbox).send(&message, &label)?;
-            Ok(message)
-        });
-        let reason = self.reason_for(due);
-        let now = self.now;
+        ended.into_iter().map(|(sending, ended)| self.record(sending, ended)).collect()
+    }
+
+    fn record(&mut self, sending: Sending<'a>, ended: Ended) -> Record {
+        let Sending { ready, touchpoint_id, message_id } = sending;
+        let Ready { due, mailbox, rendered, next } = ready;
+        let due = &due;
+        let (now, reason) = (self.now, self.reason_for(due));
         let outcome = |status, detail: Option<String>| Outcome {
             status,
             at: now,
             message_id: Some(message_id.clone()),
-            subject: Some(subject.clone()),
+            subject: rendered.subject.clone(),
             body: Some(rendered.body.clone()),
             detail,
             reason: reason.clone(),
         };
-        match result {
-            Ok(message) => {
+        match ended {
+            Ended::Sent => {
                 self.transports.recovered(&mailbox.name, self.now);
                 info!(lead = %due.email, cadence = %due.cadence, step = %due.step, message_id = %message_id, "sent");
-                // Into the rep's own Sent folder, so the thread is whole in their mail client;
-                // before it is recorded, so that a crash in between can be settled from there.
-                if let Some(imap) = &mailbox.imap
-                    && let Some(folder) = &imap.sent_folder
-                    && let Err(e) = crate::imap::append(imap, folder, &[message.formatted()])
-                {
-                    warn!(message_id = %message_id, "sent, but not copied to the sent folder: {e}");
-                }
                 self.report.sent += 1;
-                self.store.complete(id, &outcome(Status::Sent, None), &next)
+                Record::Complete {
+                    touchpoint_id,
+                    enrollment_id: due.enrollment_id,
+                    outcome: outcome(Status::Sent, None),
+                    next,
+                }
             }
-            Err(SendError::Permanent(reply)) => {
+            Ended::Refused(reply) => {
                 warn!(lead = %due.email, cadence = %due.cadence, step = %due.step, "refused for good: {reply}; lead marked bounced");
                 self.report.failed += 1;
-                self.store.complete(id, &outcome(Status::Failed, Some(reply)), &Next::End(State::Bounced))
+                Record::Complete {
+                    touchpoint_id,
+                    enrollment_id: due.enrollment_id,
+                    outcome: outcome(Status::Failed, Some(reply)),
+                    next: Next::End(State::Bounced),
+                }
             }
-            Err(SendError::Uncertain(why)) => {
+            Ended::Uncertain(why) => {
                 warn!(lead = %due.email, cadence = %due.cadence, step = %due.step, message_id = %message_id,
                       "send interrupted, it may have been delivered: {why}; recorded as uncertain, not sent again");
                 self.report.uncertain += 1;
-                let cadence = self.cadences.get(&due.cadence);
-                let next = match cadence {
+                let next = match self.cadences.get(&due.cadence) {
                     Some(c) => self.after_uncertain(c, due, next),
                     None => next,
                 };
-                self.store.complete(id, &outcome(Status::Uncertain, Some(why)), &next)
+                Record::Complete {
+                    touchpoint_id,
+                    enrollment_id: due.enrollment_id,
+                    outcome: outcome(Status::Uncertain, Some(why)),
+                    next,
+                }
             }
-            Err(SendError::Unavailable(why)) => {
+            Ended::Unavailable(why) => {
                 let retry_at = self.transports.outage(&mailbox.name, self.now, &why);
                 self.unclaimed_send(&mailbox.name);
                 self.report.retrying += 1;
-                self.store.release(id, due, retry_at, &why, false)
+                Record::Release { touchpoint_id, enrollment_id: due.enrollment_id, retry_at, error: why, count: false }
             }
-            Err(SendError::Temporary(why)) => {
+            Ended::Temporary(why) => {
                 if due.attempts + 1 >= MAX_ATTEMPTS {
                     let detail = format!("gave up after {MAX_ATTEMPTS} temporary failures, the last: {why}");
                     warn!(lead = %due.email, cadence = %due.cadence, step = %due.step, "{detail}");
                     self.report.failed += 1;
-                    return self.store.complete(id, &outcome(Status::Failed, Some(detail)), &next);
+                    return Record::Complete {
+                        touchpoint_id,
+                        enrollment_id: due.enrollment_id,
+                        outcome: outcome(Status::Failed, Some(detail)),
+                        next,
+                    };
                 }
                 self.unclaimed_send(&mailbox.name);
-                self.retry_later(due, Some(id), &why)
+                let retry_at = self.retry_at(due, &why);
+                Record::Release { touchpoint_id, enrollment_id: due.enrollment_id, retry_at, error: why, count: true }
+            }
+            Ended::NotTried(_) => {
+                // Still due, as if never claimed; a mailbox that went down holds it back next time.
+                self.unclaimed_send(&mailbox.name);
+                Record::Unclaim(touchpoint_id)
             }
         }
     }
@@ -904,17 +1077,14 @@ impl<'a> Tick<'a> {
         }
     }
 
-    /// Nothing was sent: try `due` again after the backoff for its attempt count.
-    fn retry_later(&mut self, due: &DueStep, claim: Option<i64>, why: &str) -> Result<(), StoreError> {
+    /// Nothing was sent: when to try `due` again, after the backoff for its attempt count.
+    fn retry_at(&mut self, due: &DueStep, why: &str) -> DateTime<Utc> {
         let attempt = due.attempts + 1;
         let retry_at = self.now + retry_delay(attempt);
         warn!(lead = %due.email, cadence = %due.cadence, step = %due.step, attempt,
               retry_at = %crate::time::rfc3339(retry_at), "not sent, will retry: {why}");
         self.report.retrying += 1;
-        match claim {
-            Some(id) => self.store.release(id, due, retry_at, why, true),
-            None => self.store.defer(due, retry_at, why, true),
-        }
+        retry_at
     }
 }
 
