@@ -26,8 +26,8 @@ use crate::reminders;
 use crate::schedule::retry_delay;
 use crate::send::{self, SendError, Transport};
 use crate::store::{
-    DispatchLock, DueStep, Effect, Ended, FolderState, InboundMessage, Next, Outcome, Record, SendGroup, SendLog,
-    State, Status, Store, StoreError, TaskFilter, Verdict, sendlog,
+    Content, DispatchLock, DueStep, Effect, Ended, FolderState, InboundMessage, NewSend, Next, Outcome, Record,
+    SendGroup, SendLog, State, Status, Store, StoreError, TaskFilter, Verdict, sendlog,
 };
 use sender::{Batch, Done, Job, Stops};
 
@@ -254,9 +254,11 @@ struct Pipe<'a> {
     groups: VecDeque<(SendGroup, Vec<i64>)>,
 }
 
-/// A claimed email, while it is being sent.
+/// A claimed email, while it is being sent (its content went with the claim).
 struct Sending<'a> {
-    ready: Ready<'a>,
+    due: DueStep,
+    mailbox: &'a Mailbox,
+    next: Next,
     touchpoint_id: i64,
     message_id: String,
 }
@@ -327,10 +329,22 @@ impl<'a> Tick<'a> {
 
     fn due_loop(&mut self, instance: &str, control: &Control) -> Result<(), StoreError> {
         let names = self.cadences.names();
+        let mut last: Option<DueStep> = None;
+        let mut pass = self.report.clone();
         loop {
-            let batch = self.store.due_steps(self.now, &names, BATCH)?;
+            let batch = self.store.due_steps_after(self.now, &names, last.as_ref(), BATCH)?;
             if batch.is_empty() {
-                return Ok(());
+                // Paged through: a step that fell due meanwhile (the next of a
+                // chain with no wait) may sit behind the page; once all is
+                // recorded, start over, as long as passes still move something.
+                self.flush(instance)?;
+                self.drain()?;
+                if self.report == pass {
+                    return Ok(());
+                }
+                pass = self.report.clone();
+                last = None;
+                continue;
             }
             self.inbound_at_query = self.report.inbound;
             for due in batch {
@@ -341,10 +355,9 @@ impl<'a> Tick<'a> {
                 }
                 self.one(&due, instance)?;
                 control.step();
+                last = Some(due);
             }
             self.flush(instance)?;
-            // Before the next query, which would find the steps being sent due again.
-            self.drain()?;
         }
     }
 
@@ -893,7 +906,14 @@ impl<'a> Tick<'a> {
             return Err(StoreError::Sender("no sending thread".into()));
         };
         let open: Vec<SendGroup> = pipe.groups.iter().map(|(g, _)| g.clone()).collect();
-        let claims: Vec<(&DueStep, &str)> = ready.iter().map(|r| (&r.due, r.mailbox.name.as_str())).collect();
+        let claims: Vec<NewSend<'_>> = ready
+            .iter()
+            .map(|r| NewSend {
+                due: &r.due,
+                mailbox: &r.mailbox.name,
+                content: Content { subject: r.rendered.subject.as_deref(), body: &r.rendered.body },
+            })
+            .collect();
         let message_id = |i: usize, id: i64| send::message_id(instance, id, &ready[i].mailbox.from);
         let (claimed, group) = self.store.commit_group(&records, &open, &claims, self.now, message_id)?;
         let mut jobs = Vec::new();
@@ -906,17 +926,18 @@ impl<'a> Tick<'a> {
             if let Some(load) = self.loads.get_mut(&ready.mailbox.name) {
                 load.last = Some((self.now, id));
             }
+            let Ready { due, mailbox, rendered, next } = ready;
             let job = Job {
                 id,
-                mailbox: ready.mailbox,
-                to: ready.due.email.clone(),
-                subject: ready.rendered.subject.clone().unwrap_or_default(),
-                body: ready.rendered.body.clone(),
+                mailbox,
+                to: due.email.clone(),
+                subject: rendered.subject.unwrap_or_default(),
+                body: rendered.body,
                 message_id: message_id.clone(),
                 date: self.now,
-                label: format!("{}-{}-{}-{id}", self.now.format("%Y%m%dT%H%M%SZ"), ready.due.cadence, ready.due.step),
+                label: format!("{}-{}-{}-{id}", self.now.format("%Y%m%dT%H%M%SZ"), due.cadence, due.step),
             };
-            jobs.push((Sending { ready, touchpoint_id: id, message_id }, job));
+            jobs.push((Sending { due, mailbox, next, touchpoint_id: id, message_id }, job));
         }
         let Some(pipe) = self.pipe.as_mut() else {
             return Err(StoreError::Sender("no sending thread".into()));
@@ -944,6 +965,10 @@ impl<'a> Tick<'a> {
 
     /// Waits for everything handed to the sending thread and records it.
     fn drain(&mut self) -> Result<(), StoreError> {
+        let out = self.pipe.as_ref().is_some_and(|pipe| !pipe.groups.is_empty() || !pipe.ended.is_empty());
+        if !out {
+            return Ok(());
+        }
         self.collect(1)?;
         let records = self.records();
         let Some(pipe) = self.pipe.as_mut() else { return Ok(()) };
@@ -990,16 +1015,16 @@ impl<'a> Tick<'a> {
     }
 
     fn record(&mut self, sending: Sending<'a>, ended: Ended) -> Record {
-        let Sending { ready, touchpoint_id, message_id } = sending;
-        let Ready { due, mailbox, rendered, next } = ready;
+        let Sending { due, mailbox, next, touchpoint_id, message_id } = sending;
         let due = &due;
         let (now, reason) = (self.now, self.reason_for(due));
+        // Time, Message-ID, subject and body are the claim's already.
         let outcome = |status, detail: Option<String>| Outcome {
             status,
             at: now,
-            message_id: Some(message_id.clone()),
-            subject: rendered.subject.clone(),
-            body: Some(rendered.body.clone()),
+            message_id: None,
+            subject: None,
+            body: None,
             detail,
             reason: reason.clone(),
         };

@@ -203,14 +203,28 @@ pub struct Interrupted {
     pub at: DateTime<Utc>,
 }
 
+/// An email to claim in a group, with what it says (stored with the claim).
+#[derive(Debug)]
+pub struct NewSend<'a> {
+    pub due: &'a DueStep,
+    pub mailbox: &'a str,
+    pub content: Content<'a>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Content<'a> {
+    pub subject: Option<&'a str>,
+    pub body: &'a str,
+}
+
 /// A claimed email's touchpoint and Message-ID; `None` when it was no longer due.
 pub type Claim = Option<(i64, String)>;
 
 /// What became of one claimed send, for [`Store::commit_group`].
 #[derive(Debug)]
 pub enum Record {
-    /// Its outcome (made at the claim's time, with the claim's Message-ID),
-    /// and the enrollment moves on.
+    /// Its outcome, and the enrollment moves on. The time, Message-ID,
+    /// subject and body stay the claim's.
     Complete { touchpoint_id: i64, enrollment_id: i64, outcome: Outcome, next: Next },
     /// Nothing left: tried again at `retry_at` (see [`Store::release`]).
     Release { touchpoint_id: i64, enrollment_id: i64, retry_at: DateTime<Utc>, error: String, count: bool },
@@ -443,6 +457,19 @@ impl Store {
     /// Up to `limit` active enrollments of the given cadences whose next step is
     /// due at or before `now`, oldest due first.
     pub fn due_steps(&self, now: DateTime<Utc>, cadences: &[String], limit: usize) -> Result<Vec<DueStep>> {
+        self.due_steps_after(now, cadences, None, limit)
+    }
+
+    /// [`Store::due_steps`], from after `after` (a step read before) on: a tick
+    /// pages through what is due without finding again the steps it is
+    /// sending, nor those it moved to a later time.
+    pub fn due_steps_after(
+        &self,
+        now: DateTime<Utc>,
+        cadences: &[String],
+        after: Option<&DueStep>,
+        limit: usize,
+    ) -> Result<Vec<DueStep>> {
         let mut stmt = self.conn.prepare_cached(
             // The ids first, so that only the rows taken are joined with their leads.
             "SELECT e.id, e.lead_id, l.email, l.fields, l.timezone, e.cadence, e.step, e.next_due_at, e.attempts,
@@ -450,13 +477,15 @@ impl Store {
              FROM (SELECT id FROM enrollments
                    WHERE state = 'active' AND next_due_at <= ?1
                      AND +cadence IN (SELECT value FROM json_each(?2)) -- '+': keep to the due index
+                     AND (COALESCE(planned_at, next_due_at), id) > (?4, ?5)
                    ORDER BY COALESCE(planned_at, next_due_at), id
                    LIMIT ?3) d
              JOIN enrollments e ON e.id = d.id JOIN leads l ON l.id = e.lead_id
              ORDER BY COALESCE(e.planned_at, e.next_due_at), e.id",
         )?;
         let names = serde_json::to_string(cadences)?;
-        let rows = stmt.query_map(params![now.timestamp(), names, limit as i64], RawDue::read)?;
+        let (key, id) = after.map_or((i64::MIN, i64::MIN), |d| (d.planned_at.timestamp(), d.enrollment_id));
+        let rows = stmt.query_map(params![now.timestamp(), names, limit as i64, key, id], RawDue::read)?;
         rows.map(|r| r?.parse()).collect()
     }
 
@@ -496,7 +525,7 @@ impl Store {
         message_id: Option<&dyn Fn(i64) -> String>,
     ) -> Result<Option<(i64, Option<String>)>> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let claimed = claim_row(&tx, due, kind, mailbox, now, message_id)?;
+        let claimed = claim_row(&tx, due, kind, mailbox, now, message_id, None)?;
         tx.commit()?;
         Ok(claimed)
     }
@@ -516,7 +545,7 @@ impl Store {
         &mut self,
         records: &[Record],
         open: &[SendGroup],
-        claims: &[(&DueStep, &str)],
+        claims: &[NewSend<'_>],
         now: DateTime<Utc>,
         message_id: impl Fn(usize, i64) -> String,
     ) -> Result<(Vec<Claim>, Option<SendGroup>)> {
@@ -524,19 +553,9 @@ impl Store {
         for record in records {
             match record {
                 Record::Complete { touchpoint_id, enrollment_id, outcome, next } => {
-                    // Its time and Message-ID are the claim's: only what the send added is written.
-                    tx.prepare_cached(
-                        "UPDATE touchpoints SET status = ?2, subject = ?3, body = ?4, detail = ?5, reason = ?6
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![
-                        touchpoint_id,
-                        outcome.status.as_str(),
-                        outcome.subject,
-                        outcome.body,
-                        outcome.detail,
-                        outcome.reason
-                    ])?;
+                    // Its time, Message-ID and content are the claim's: only what the send added is written.
+                    tx.prepare_cached("UPDATE touchpoints SET status = ?2, detail = ?3, reason = ?4 WHERE id = ?1")?
+                        .execute(params![touchpoint_id, outcome.status.as_str(), outcome.detail, outcome.reason])?;
                     advance(&tx, *enrollment_id, next, outcome.at, Some(*touchpoint_id))?;
                 }
                 Record::Release { touchpoint_id, enrollment_id, retry_at, error, count } => {
@@ -550,9 +569,9 @@ impl Store {
             }
         }
         let mut claimed = Vec::with_capacity(claims.len());
-        for (i, (due, mailbox)) in claims.iter().enumerate() {
+        for (i, claim) in claims.iter().enumerate() {
             let id_of = |id: i64| message_id(i, id);
-            let row = claim_row(&tx, due, "email", Some(mailbox), now, Some(&id_of))?;
+            let row = claim_row(&tx, claim.due, "email", Some(claim.mailbox), now, Some(&id_of), Some(&claim.content))?;
             claimed.push(row.and_then(|(id, m)| m.map(|m| (id, m))));
         }
         let ids = claimed.iter().flatten().map(|(id, _)| *id);
@@ -996,6 +1015,7 @@ fn claim_row(
     mailbox: Option<&str>,
     now: DateTime<Utc>,
     message_id: Option<&dyn Fn(i64) -> String>,
+    content: Option<&Content<'_>>,
 ) -> Result<Option<(i64, Option<String>)>> {
     // The id is chosen here (as SQLite would: one past the largest, inside this
     // IMMEDIATE transaction) so that the Message-ID made from it goes in with the row.
@@ -1005,12 +1025,23 @@ fn claim_row(
     let inserted = conn
         .prepare_cached(
             "INSERT INTO touchpoints (id, enrollment_id, lead_id, cadence, step, kind, status, at, mailbox, owner,
-                                      message_id)
-             SELECT ?1, e.id, e.lead_id, e.cadence, e.step, ?2, 'sending', ?3, ?4, ?5, ?6 FROM enrollments e
+                                      message_id, subject, body)
+             SELECT ?1, e.id, e.lead_id, e.cadence, e.step, ?2, 'sending', ?3, ?4, ?5, ?6, ?9, ?10 FROM enrollments e
              WHERE e.id = ?7 AND e.state = 'active' AND e.step = ?8 AND e.next_due_at <= ?3
              ON CONFLICT (lead_id, cadence, step) DO NOTHING",
         )?
-        .execute(params![id, kind, now.timestamp(), mailbox, due.owner, message_id, due.enrollment_id, due.step])?;
+        .execute(params![
+            id,
+            kind,
+            now.timestamp(),
+            mailbox,
+            due.owner,
+            message_id,
+            due.enrollment_id,
+            due.step,
+            content.and_then(|c| c.subject),
+            content.map(|c| c.body)
+        ])?;
     if inserted == 0 {
         return Ok(None);
     }

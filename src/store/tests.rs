@@ -140,7 +140,10 @@ fn a_group_is_claimed_and_its_outcomes_recorded_with_the_next_claim() {
     let leads = [lead("a@x.test"), lead("b@x.test"), lead("c@x.test"), lead("d@x.test")];
     s.enroll_many(&leads, t("2026-03-01T00:00:00Z")).unwrap();
     let due = s.due_steps(now, &["c".into()], 10).unwrap();
-    let first: Vec<(&DueStep, &str)> = due[..3].iter().map(|d| (d, "sales")).collect();
+    let first: Vec<NewSend<'_>> = due[..3]
+        .iter()
+        .map(|d| NewSend { due: d, mailbox: "sales", content: Content { subject: Some("Hi"), body: "b" } })
+        .collect();
     let (claimed, group) = s.commit_group(&[], &[], &first, now, |i, id| format!("<{i}.{id}@x.test>")).unwrap();
     let group = group.unwrap();
     let ids: Vec<i64> = claimed.iter().map(|c| c.as_ref().unwrap().0).collect();
@@ -178,7 +181,10 @@ fn a_group_is_claimed_and_its_outcomes_recorded_with_the_next_claim() {
             count: true,
         },
     ];
-    let second: Vec<(&DueStep, &str)> = due[3..].iter().map(|d| (d, "sales")).collect();
+    let second: Vec<NewSend<'_>> = due[3..]
+        .iter()
+        .map(|d| NewSend { due: d, mailbox: "sales", content: Content { subject: Some("Hi"), body: "b" } })
+        .collect();
     let (claimed, group2) = s.commit_group(&records, &[], &second, now, |_, id| id.to_string()).unwrap();
     assert!(claimed[0].is_some());
     assert_eq!(s.send_groups().unwrap(), [group2.unwrap()]);

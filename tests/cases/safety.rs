@@ -376,7 +376,7 @@ fn the_unit_file_is_hardened_and_verifies() {
 
 #[test]
 fn after_a_crash_the_send_log_tells_what_left_and_what_never_started() {
-    use cadenced::store::{DueStep, SendLog, Store};
+    use cadenced::store::{Content, NewSend, SendLog, Store};
     let p = Project::new();
     p.cadence("one", "[[steps]]\nid = \"hello\"\nwait = \"0d\"\nkind = \"email\"\nsubject = \"Hi\"\nbody = \"b\"\n");
     p.write("leads.csv", "email\na@acme.test\nb@acme.test\nc@acme.test\n");
@@ -387,7 +387,10 @@ fn after_a_crash_the_send_log_tells_what_left_and_what_never_started() {
     let now = cadenced::time::parse_instant("2026-03-02T10:00:00Z").unwrap();
     let mut store = Store::open(&db).unwrap();
     let due = store.due_steps(now, &["one".to_string()], 10).unwrap();
-    let claims: Vec<(&DueStep, &str)> = due.iter().map(|d| (d, "sales")).collect();
+    let claims: Vec<NewSend<'_>> = due
+        .iter()
+        .map(|d| NewSend { due: d, mailbox: "sales", content: Content { subject: Some("Hi"), body: "b" } })
+        .collect();
     let (claimed, group) = store.commit_group(&[], &[], &claims, now, |_, id| format!("<t.{id}@seller.test>")).unwrap();
     let ids: Vec<i64> = claimed.iter().map(|c| c.as_ref().unwrap().0).collect();
     let mut log = SendLog::open(&db).unwrap();
