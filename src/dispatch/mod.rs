@@ -637,9 +637,12 @@ impl<'a> Tick<'a> {
             min_gap: mailbox.min_gap.and_then(|g| Duration::from_std(g).ok()),
             tz: mailbox.timezone,
         };
-        let load = self.load(&mailbox.name, caps.tz)?;
-        if let Some((until, hold)) = pacing::hold(&caps, &load, self.now) {
-            return self.postpone(due, cadence, index, step, lead, until, hold.as_str(), deadline);
+        if caps.daily_limit.is_some() || caps.min_gap.is_some() {
+            // Read once per tick, and only when a cap needs it (it counts today's sends).
+            let load = self.load(&mailbox.name, caps.tz)?;
+            if let Some((until, hold)) = pacing::hold(&caps, &load, self.now) {
+                return self.postpone(due, cadence, index, step, lead, until, hold.as_str(), deadline);
+            }
         }
         if let Some(load) = self.loads.get_mut(&mailbox.name) {
             load.sent += 1;

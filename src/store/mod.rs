@@ -706,7 +706,7 @@ impl Store {
         )?;
         let mut touch_stmt = self.conn.prepare_cached(
             "SELECT step, kind, status, at, message_id, subject, detail, reason, id, closed_at, note
-             FROM touchpoints WHERE enrollment_id = ?1 ORDER BY at, id",
+             FROM touchpoints WHERE lead_id = ?1 AND cadence = ?2 ORDER BY at, id",
         )?;
         let mut enrollments = Vec::new();
         let rows = enrollments_stmt.query_map([lead_id], |r| {
@@ -729,8 +729,8 @@ impl Store {
             ))
         })?;
         for row in rows {
-            let (id, mut view) = row?;
-            let touches = touch_stmt.query_map([id], |r| {
+            let (_, mut view) = row?;
+            let touches = touch_stmt.query_map(params![lead_id, view.cadence], |r| {
                 Ok(Touchpoint {
                     step: r.get(0)?,
                     kind: r.get(1)?,
@@ -913,7 +913,11 @@ impl Store {
 
     /// The steps an enrollment has a touchpoint for.
     pub fn touched_steps(&self, enrollment_id: i64) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached("SELECT step FROM touchpoints WHERE enrollment_id = ?1")?;
+        // By lead and cadence, the touchpoints' unique index (an enrollment is one of each).
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT t.step FROM enrollments e JOIN touchpoints t ON t.lead_id = e.lead_id AND t.cadence = e.cadence
+             WHERE e.id = ?1",
+        )?;
         let rows = stmt.query_map([enrollment_id], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

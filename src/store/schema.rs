@@ -143,6 +143,14 @@ CREATE INDEX touchpoints_message_id ON touchpoints (message_id) WHERE message_id
 ALTER TABLE enrollments ADD COLUMN resume_at INTEGER;
 ",
         ),
+        // Every send wrote two indexes at random places for the same thing: an
+        // enrollment's touchpoints are found by (lead_id, cadence), the unique index.
+        // A mailbox's sends of a day are counted from the index alone.
+        M::up(
+            "DROP INDEX touchpoints_enrollment;
+DROP INDEX touchpoints_mailbox_at;
+CREATE INDEX touchpoints_mailbox_at ON touchpoints (mailbox, at, status) WHERE mailbox IS NOT NULL;",
+        ),
     ])
 }
 
