@@ -255,6 +255,15 @@ pub struct EnrollmentRow {
     pub reason: Option<String>,
 }
 
+/// Which enrollments `leads` lists; a filter left `None` matches everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LeadFilter<'a> {
+    pub cadence: Option<&'a str>,
+    pub state: Option<State>,
+    /// The owner's address, compared case-insensitively.
+    pub owner: Option<&'a str>,
+}
+
 /// An active enrollment as `forecast` needs it.
 #[derive(Debug, Clone)]
 pub struct ActiveRow {
@@ -677,29 +686,51 @@ impl Store {
         Ok(Some(LeadView { email, fields: serde_json::from_str(&fields)?, timezone, enrollments, inbound, suppressed }))
     }
 
-    /// Leads with their enrollments, optionally filtered, by email.
-    pub fn leads(
+    /// Calls `f` with each lead and enrollment that `filter` matches, by email
+    /// then cadence, as the rows are read (nothing is collected: a listing of
+    /// half a million rows costs no memory). Without any filter, leads that have
+    /// no enrollment are listed too, with empty enrollment columns.
+    pub fn for_each_lead<E: From<StoreError>>(
         &self,
-        cadence: Option<&str>,
-        state: Option<State>,
-        owner: Option<&str>,
-    ) -> Result<Vec<EnrollmentRow>> {
-        let filtered = cadence.is_some() || state.is_some() || owner.is_some();
-        let sql = if filtered {
-            "SELECT l.email, l.timezone, e.cadence, e.state, e.step, e.next_due_at, e.reason
-             FROM enrollments e JOIN leads l ON l.id = e.lead_id
-             WHERE (?1 IS NULL OR e.cadence = ?1) AND (?2 IS NULL OR e.state = ?2)
-               AND (?3 IS NULL OR e.owner = ?3 COLLATE NOCASE)
-             ORDER BY l.email, e.cadence"
+        filter: &LeadFilter<'_>,
+        mut f: impl FnMut(&EnrollmentRow) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        const COLUMNS: &str = "SELECT l.email, l.timezone, e.cadence, e.state, e.step, e.next_due_at, e.reason";
+        // Only the filters given are in the WHERE clause, so that the planner
+        // can pick the index that fits them ((cadence, state) or (owner, state)).
+        let owner = filter.owner.map(str::to_ascii_lowercase);
+        let mut conditions = Vec::new();
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::new();
+        if let Some(cadence) = &filter.cadence {
+            values.push(cadence);
+            conditions.push(format!("e.cadence = ?{}", values.len()));
+        }
+        let state = filter.state.map(State::as_str);
+        if let Some(state) = &state {
+            values.push(state);
+            conditions.push(format!("e.state = ?{}", values.len()));
+        }
+        // Owners are stored lowercased (intake, cadence and mailbox owners alike):
+        // a plain comparison with the lowercased argument is case-insensitive
+        // for the user and can use the index, which COLLATE NOCASE cannot.
+        if let Some(owner) = &owner {
+            values.push(owner);
+            conditions.push(format!("e.owner = ?{}", values.len()));
+        }
+        let sql = if conditions.is_empty() {
+            format!("{COLUMNS} FROM leads l LEFT JOIN enrollments e ON l.id = e.lead_id ORDER BY l.email, e.cadence")
         } else {
-            "SELECT l.email, l.timezone, e.cadence, e.state, e.step, e.next_due_at, e.reason
-             FROM leads l LEFT JOIN enrollments e ON l.id = e.lead_id
-             WHERE ?1 IS NULL AND ?2 IS NULL AND ?3 IS NULL
-             ORDER BY l.email, e.cadence"
+            format!(
+                "{COLUMNS} FROM enrollments e JOIN leads l ON l.id = e.lead_id WHERE {} ORDER BY l.email, e.cadence",
+                conditions.join(" AND ")
+            )
         };
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params![cadence, state.map(State::as_str), owner], enrollment_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(StoreError::from)?;
+        let mut rows = stmt.query(values.as_slice()).map_err(StoreError::from)?;
+        while let Some(r) = rows.next().map_err(StoreError::from)? {
+            f(&enrollment_row(r).map_err(StoreError::from)?)?;
+        }
+        Ok(())
     }
 
     /// Active enrollments due at or before `until`, soonest first.

@@ -132,3 +132,47 @@ fn interrupted_lists_sends_left_in_flight() {
     assert_eq!(stuck[0].message_id.as_deref(), Some("<m.1@x>"));
     assert_eq!(stuck[0].due.step, "a");
 }
+
+#[test]
+fn leads_filters_use_an_index_not_a_scan() {
+    let (_d, s) = store();
+    let plan = |conditions: &str| -> String {
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT l.email FROM enrollments e JOIN leads l ON l.id = e.lead_id
+             WHERE {conditions} ORDER BY l.email, e.cadence"
+        );
+        let mut stmt = s.conn.prepare(&sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+    };
+    let owner = plan("e.owner = 'rep@x.test' AND e.state = 'paused'");
+    assert!(owner.contains("enrollments_owner_state (owner=? AND state=?)"), "{owner}");
+    let cadence = plan("e.cadence = 'c' AND e.state = 'paused'");
+    assert!(cadence.contains("enrollments_cadence_state (cadence=? AND state=?)"), "{cadence}");
+}
+
+#[test]
+fn migration_lowercases_owners_written_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let migrations = schema::migrations();
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        migrations.to_version(&mut conn, 4).unwrap();
+        conn.execute_batch(
+            "INSERT INTO leads (id, email, created_at, updated_at) VALUES (1, 'a@x.test', 0, 0);
+             INSERT INTO enrollments (lead_id, cadence, state, enrolled_at, updated_at, owner)
+             VALUES (1, 'c', 'paused', 0, 0, 'Rep@X.test');",
+        )
+        .unwrap();
+    }
+    let s = Store::open(&path).unwrap();
+    let mut found = Vec::new();
+    let filter = LeadFilter { state: Some(State::Paused), owner: Some("REP@x.TEST"), cadence: None };
+    s.for_each_lead(&filter, |r| -> Result<()> {
+        found.push(r.email.clone());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(found, ["a@x.test"]);
+}

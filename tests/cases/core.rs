@@ -221,6 +221,78 @@ fn leads_and_due_list_enrollments() {
 }
 
 #[test]
+fn leads_filters_combine_and_owner_is_case_insensitive() {
+    let p = Project::new();
+    p.cadence("dst", DST_CADENCE);
+    p.cadence("other", DST_CADENCE);
+    p.write(
+        "leads.csv",
+        "email,first_name,company,owner\n\
+         dan@acme.test,Dan,Acme,Rep@Seller.test\n\
+         bea@acme.test,Bea,Acme,rep@seller.test\n\
+         cal@acme.test,Cal,Acme,boss@seller.test\n\
+         Abe@acme.test,Abe,Acme,REP@seller.test\n",
+    );
+    let csv = p.path("leads.csv");
+    p.ok(&["import", csv.to_str().unwrap(), "--cadence", "dst", "--at", "2026-03-05T20:00:00Z"]);
+    p.ok(&["import", csv.to_str().unwrap(), "--cadence", "other", "--at", "2026-03-05T20:00:00Z"]);
+    p.ok(&["enroll", "solo@acme.test", "--cadence", "other", "--field", "first_name=Solo", "--field", "company=S"]);
+    p.ok(&["pause", "bea@acme.test", "--cadence", "dst"]);
+    p.ok(&["pause", "cal@acme.test"]);
+    let emails = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["leads", "--json"];
+        all.extend_from_slice(args);
+        let doc = p.json(&all);
+        let list = doc["leads"].as_array().unwrap();
+        list.iter().map(|l| format!("{} {} {}", l["email"].as_str().unwrap(), l["cadence"], l["state"])).collect()
+    };
+    // By email (case-insensitively), then cadence.
+    assert_eq!(
+        emails(&["--owner", "REP@SELLER.TEST"]),
+        [
+            "Abe@acme.test \"dst\" \"active\"",
+            "Abe@acme.test \"other\" \"active\"",
+            "bea@acme.test \"dst\" \"paused\"",
+            "bea@acme.test \"other\" \"active\"",
+            "dan@acme.test \"dst\" \"active\"",
+            "dan@acme.test \"other\" \"active\"",
+        ]
+    );
+    assert_eq!(emails(&["--owner", "rep@seller.test", "--state", "paused"]), ["bea@acme.test \"dst\" \"paused\""]);
+    assert_eq!(emails(&["--cadence", "dst", "--state", "paused"]).len(), 2);
+    assert_eq!(
+        emails(&["--cadence", "other", "--state", "paused", "--owner", "Boss@seller.test"]),
+        ["cal@acme.test \"other\" \"paused\""]
+    );
+    assert!(emails(&["--cadence", "other", "--state", "paused", "--owner", "rep@seller.test"]).is_empty());
+    assert_eq!(emails(&["--cadence", "other"]).len(), 5);
+    assert_eq!(emails(&[]).len(), 9);
+
+    // One JSON document, pretty-printed, with each lead's fields.
+    let out = p.ok(&["leads", "--cadence", "dst", "--state", "active", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    let first = &doc["leads"][0];
+    let keys: Vec<_> = first.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["cadence", "email", "next_due_at", "next_step", "reason", "state"]);
+    assert_eq!(first["next_due_at"], "2026-03-06T08:00:00Z", "the window in the default zone");
+    assert!(out.starts_with("{\n  \"leads\": [\n    {\n"), "{out}");
+    let empty = p.ok(&["leads", "--state", "bounced", "--json"]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&empty).unwrap(), serde_json::json!({ "leads": [] }));
+
+    // The table: one line per enrollment, a paused one keeps its step but shows no due time.
+    let table = p.ok(&["leads", "--owner", "boss@SELLER.test"]);
+    let lines: Vec<_> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(
+        lines[1].starts_with("cal@acme.test") && lines[1].contains("paused") && lines[1].ends_with(" -"),
+        "{table}"
+    );
+    assert_eq!(lines[3], "(2 rows)");
+    let err = p.fails(&["leads", "--state", "sleeping"]);
+    assert!(err.contains("--state: unknown state \"sleeping\""), "{err}");
+}
+
+#[test]
 fn pause_resume_and_stop_change_what_is_sent() {
     let p = dst_project();
     p.ok(&["pause", "jane@acme.test"]);
