@@ -57,12 +57,10 @@ pub fn prepare(
         Some(name) => crate::time::parse_zone(name).map_err(|e| bad("timezone", e))?,
         None => config.timezone,
     };
-    for step in &cadence.steps {
-        cadence.templates.render(&step.id, &email, &lead.fields).map_err(|e| {
-            let field = e.missing.first().cloned().unwrap_or_else(|| "template".into());
-            bad(&field, e.to_string())
-        })?;
-    }
+    cadence.templates.check_lead(cadence.steps.iter().map(|s| s.id.as_str()), &email, &lead.fields).map_err(|e| {
+        let field = e.missing.first().cloned().unwrap_or_else(|| "template".into());
+        bad(&field, e.to_string())
+    })?;
     let calendar_name = lead.fields.get("calendar");
     if let Some(name) = calendar_name
         && !config.calendars.contains_key(name)
