@@ -358,73 +358,53 @@ impl Store {
     /// all in one transaction. A lead already in the cadence, in whatever state,
     /// is left exactly as it is.
     pub fn enroll_many(&mut self, rows: &[NewEnrollment], now: DateTime<Utc>) -> Result<Vec<EnrollOutcome>> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut outcomes = Vec::with_capacity(rows.len());
-        {
-            let mut find_lead = tx.prepare_cached("SELECT id, fields FROM leads WHERE email = ?1")?;
-            let mut insert_lead = tx.prepare_cached(
-                "INSERT INTO leads (email, fields, timezone, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-            )?;
-            let mut update_lead = tx.prepare_cached(
-                "UPDATE leads SET fields = ?2, timezone = COALESCE(?3, timezone), updated_at = ?4 WHERE id = ?1",
-            )?;
-            let mut find_enrollment =
-                tx.prepare_cached("SELECT state FROM enrollments WHERE lead_id = ?1 AND cadence = ?2")?;
-            let mut insert_enrollment = tx.prepare_cached(
-                "INSERT INTO enrollments
-                     (lead_id, cadence, state, step, next_due_at, planned_at, reason, enrolled_at, updated_at, owner)
-                 VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
-            )?;
-            let mut suppressed = tx.prepare_cached("SELECT reason FROM suppressions WHERE email = ?1")?;
-            let now_s = now.timestamp();
-            for row in rows {
-                let reason: Option<String> = suppressed.query_row([&row.email], |r| r.get(0)).optional()?;
-                if let Some(reason) = reason {
-                    outcomes.push(EnrollOutcome::Suppressed(reason));
-                    continue;
-                }
-                let existing: Option<(i64, String)> =
-                    find_lead.query_row([&row.email], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
-                let lead_id = match existing {
-                    Some((id, fields)) => {
-                        let state: Option<String> =
-                            find_enrollment.query_row(params![id, row.cadence], |r| r.get(0)).optional()?;
-                        if let Some(state) = state {
-                            // Already in this cadence: nothing changes, not even the fields.
-                            let state = State::parse(&state).unwrap_or(State::Active);
-                            outcomes.push(EnrollOutcome::AlreadyEnrolled(state));
-                            continue;
-                        }
-                        let mut merged: Fields = serde_json::from_str(&fields)?;
-                        merged.extend(row.fields.clone());
-                        update_lead.execute(params![id, serde_json::to_string(&merged)?, row.timezone, now_s])?;
-                        id
-                    }
-                    None => {
-                        insert_lead.execute(params![
-                            row.email,
-                            serde_json::to_string(&row.fields)?,
-                            row.timezone,
-                            now_s
-                        ])?;
-                        tx.last_insert_rowid()
-                    }
-                };
-                insert_enrollment.execute(params![
-                    lead_id,
-                    row.cadence,
-                    row.first_step,
-                    row.due_at.timestamp(),
-                    row.planned_at.timestamp(),
-                    row.reason,
-                    now_s,
-                    row.owner
-                ])?;
-                outcomes.push(EnrollOutcome::Enrolled);
+        let mut enrolling = self.begin_enrolling(now, false)?;
+        let outcomes = rows.iter().map(|row| enrolling.add(row)).collect::<Result<Vec<_>>>()?;
+        enrolling.commit()?;
+        Ok(outcomes)
+    }
+
+    /// Starts a transaction that enrolls leads one at a time as they come (an
+    /// import enrolls rows while the next ones are still being read): nothing
+    /// is written unless [`Enrolling::commit`] is called.
+    ///
+    /// With `bulk` (an import) into a database without enrollments, the
+    /// enrollments' plain indexes are dropped for the load and built again
+    /// before the commit, in the same transaction: building an index once is
+    /// cheaper than keeping it sorted row by row.
+    pub fn begin_enrolling(&mut self, now: DateTime<Utc>, bulk: bool) -> Result<Enrolling<'_>> {
+        // `&mut self` keeps any other transaction off this connection meanwhile.
+        let conn = &self.conn;
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        // Most databases have no suppressed address; then no row needs looking up.
+        let any_suppressed = conn.query_row("SELECT EXISTS (SELECT 1 FROM suppressions)", [], |r| r.get(0))?;
+        let mut rebuild = Vec::new();
+        if bulk && conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM enrollments)", [], |r| r.get(0))? {
+            // As the migrations wrote them; constraints (UNIQUE) are kept.
+            let indexes = conn
+                .prepare(
+                    "SELECT name, sql FROM sqlite_schema
+                     WHERE type = 'index' AND tbl_name = 'enrollments' AND sql IS NOT NULL
+                       AND sql NOT LIKE 'CREATE UNIQUE%'",
+                )?
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            for (name, sql) in indexes {
+                conn.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
+                rebuild.push(sql);
             }
         }
-        tx.commit()?;
-        Ok(outcomes)
+        // Prepared once for the whole batch (the two inserts run for every row).
+        let insert_lead = conn.prepare(
+            "INSERT INTO leads (email, fields, timezone, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (email) DO NOTHING",
+        )?;
+        let insert_enrollment = conn.prepare(
+            "INSERT INTO enrollments
+                 (lead_id, cadence, state, step, next_due_at, planned_at, reason, enrolled_at, updated_at, owner)
+             VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+        )?;
+        Ok(Enrolling { insert_lead, insert_enrollment, tx, now: now.timestamp(), any_suppressed, rebuild })
     }
 
     /// Up to `limit` active enrollments of the given cadences whose next step is
@@ -946,6 +926,84 @@ impl RawDue {
             owner: self.owner,
             task_id: self.task_id,
         })
+    }
+}
+
+/// Leads being enrolled in one transaction (see [`Store::begin_enrolling`]);
+/// dropped without [`commit`](Enrolling::commit), it leaves the database as it was.
+pub struct Enrolling<'s> {
+    insert_lead: rusqlite::Statement<'s>,
+    insert_enrollment: rusqlite::Statement<'s>,
+    tx: rusqlite::Transaction<'s>,
+    now: i64,
+    any_suppressed: bool,
+    /// Indexes dropped for a bulk load, built again before the commit.
+    rebuild: Vec<String>,
+}
+
+impl Enrolling<'_> {
+    /// Adds or updates `row`'s lead (fields merge, new values win) and enrolls
+    /// it; a lead already in the cadence, in whatever state, is left exactly as
+    /// it is, and a suppressed address is not enrolled.
+    pub fn add(&mut self, row: &NewEnrollment) -> Result<EnrollOutcome> {
+        let tx = &self.tx;
+        if self.any_suppressed {
+            let reason: Option<String> = tx
+                .prepare_cached("SELECT reason FROM suppressions WHERE email = ?1")?
+                .query_row([&row.email], |r| r.get(0))
+                .optional()?;
+            if let Some(reason) = reason {
+                return Ok(EnrollOutcome::Suppressed(reason));
+            }
+        }
+        // A new lead (the common case in an import) is inserted without a
+        // lookup first: the unique (case-insensitive) email index finds an
+        // existing one, and only then is it read.
+        let fields = serde_json::to_string(&row.fields)?;
+        let inserted = self.insert_lead.execute(params![row.email, fields, row.timezone, self.now])?;
+        let lead_id = if inserted == 1 {
+            tx.last_insert_rowid()
+        } else {
+            let (id, fields): (i64, String) = tx
+                .prepare_cached("SELECT id, fields FROM leads WHERE email = ?1")?
+                .query_row([&row.email], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let state: Option<String> = tx
+                .prepare_cached("SELECT state FROM enrollments WHERE lead_id = ?1 AND cadence = ?2")?
+                .query_row(params![id, row.cadence], |r| r.get(0))
+                .optional()?;
+            if let Some(state) = state {
+                // Already in this cadence: nothing changes, not even the fields.
+                return Ok(EnrollOutcome::AlreadyEnrolled(State::parse(&state).unwrap_or(State::Active)));
+            }
+            let mut merged: Fields = serde_json::from_str(&fields)?;
+            merged.extend(row.fields.clone());
+            tx.prepare_cached(
+                "UPDATE leads SET fields = ?2, timezone = COALESCE(?3, timezone), updated_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![id, serde_json::to_string(&merged)?, row.timezone, self.now])?;
+            id
+        };
+        self.insert_enrollment.execute(params![
+            lead_id,
+            row.cadence,
+            row.first_step,
+            row.due_at.timestamp(),
+            row.planned_at.timestamp(),
+            row.reason,
+            self.now,
+            row.owner
+        ])?;
+        Ok(EnrollOutcome::Enrolled)
+    }
+
+    /// Writes every lead added.
+    pub fn commit(self) -> Result<()> {
+        let Enrolling { insert_lead, insert_enrollment, tx, rebuild, .. } = self;
+        drop((insert_lead, insert_enrollment));
+        for sql in rebuild {
+            tx.execute_batch(&sql)?;
+        }
+        Ok(tx.commit()?)
     }
 }
 

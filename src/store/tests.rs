@@ -176,3 +176,41 @@ fn migration_lowercases_owners_written_before_it() {
     .unwrap();
     assert_eq!(found, ["a@x.test"]);
 }
+
+/// The indexes of `enrollments` as the schema holds them.
+fn enrollment_indexes(s: &Store) -> Vec<(String, Option<String>)> {
+    let mut stmt = s
+        .conn
+        .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'enrollments' ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(|r| r.unwrap()).collect()
+}
+
+#[test]
+fn a_bulk_load_leaves_the_same_indexes_whether_it_commits_or_not() {
+    let (_d, mut s) = store();
+    let indexes = enrollment_indexes(&s);
+    assert!(indexes.len() >= 4, "{indexes:?}");
+    let now = t("2026-03-01T00:00:00Z");
+
+    let mut enrolling = s.begin_enrolling(now, true).unwrap();
+    assert_eq!(enrolling.add(&lead("a@x.test")).unwrap(), EnrollOutcome::Enrolled);
+    drop(enrolling);
+    assert_eq!(enrollment_indexes(&s), indexes, "rolled back");
+    assert_eq!(s.counts().unwrap().iter().map(|(_, n)| n).sum::<i64>(), 0, "nothing written");
+
+    let mut enrolling = s.begin_enrolling(now, true).unwrap();
+    for email in ["a@x.test", "b@x.test", "A@X.test"] {
+        enrolling.add(&lead(email)).unwrap();
+    }
+    enrolling.commit().unwrap();
+    assert_eq!(enrollment_indexes(&s), indexes, "built again");
+    let due = s.due_steps(t("2026-03-02T10:00:00Z"), &["c".into()], 10).unwrap();
+    assert_eq!(due.iter().map(|d| d.email.as_str()).collect::<Vec<_>>(), ["a@x.test", "b@x.test"]);
+    let check: String = s.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+
+    // Not empty any more: a second load keeps its indexes all along.
+    let enrolling = s.begin_enrolling(now, true).unwrap();
+    assert!(enrolling.rebuild.is_empty());
+}

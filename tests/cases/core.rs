@@ -540,6 +540,59 @@ fn import_skips_bad_rows_with_line_numbers_and_enrolls_the_rest() {
 }
 
 #[test]
+fn import_skips_suppressed_addresses_and_changes_nothing_on_a_second_run() {
+    let p = dst_project();
+    p.ok(&["leads"]);
+    let db = rusqlite::Connection::open(p.path("cadenced.db")).unwrap();
+    db.execute("INSERT INTO suppressions (email, reason, at) VALUES ('Gone@Acme.test', 'unsubscribed', 0)", [])
+        .unwrap();
+    drop(db);
+    p.write(
+        "leads.csv",
+        "email,first_name,company\n\
+         jane@acme.test,Janet,Other\n\
+         gone@acme.test,Gus,Acme\n\
+         new@acme.test,Nan,Acme\n\
+         bad@acme.test,,Acme\n",
+    );
+    let csv = p.path("leads.csv");
+    let out = p.run(&["import", csv.to_str().unwrap(), "--cadence", "dst", "--at", "2026-03-05T20:00:00Z"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success());
+    assert!(stderr.contains("leads.csv:5: first_name: step \"intro\" body uses first_name"), "{stderr}");
+    assert!(stderr.contains("gone@acme.test is on the suppression list (unsubscribed): skipped"), "{stderr}");
+    assert!(stdout.contains("4 rows read, 1 enrolled in dst, 1 already enrolled (unchanged), 2 skipped"), "{stdout}");
+    assert_eq!(p.status("jane@acme.test")["fields"]["first_name"], "Jane", "an enrolled lead is left as it was");
+    assert_eq!(p.count("SELECT count(*) FROM leads WHERE email = 'gone@acme.test'"), 0);
+
+    // The same file again: nothing new, nothing changed.
+    let before = p.count("SELECT sum(updated_at) + count(*) FROM leads");
+    let again = p.run(&["import", csv.to_str().unwrap(), "--cadence", "dst", "--at", "2026-03-06T20:00:00Z"]);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(stdout.contains("4 rows read, 0 enrolled in dst, 2 already enrolled (unchanged), 2 skipped"), "{stdout}");
+    assert_eq!(p.count("SELECT sum(updated_at) + count(*) FROM leads"), before);
+    assert_eq!(p.count("SELECT count(*) FROM enrollments"), 2);
+}
+
+#[test]
+fn import_of_a_file_that_cannot_be_read_writes_nothing() {
+    let p = dst_project();
+    let before = p.count("SELECT count(*) FROM enrollments");
+    // A row that is not UTF-8 is a bad row; the file goes on.
+    std::fs::write(p.path("mixed.csv"), b"email,first_name,company\nann@acme.test,Ann,Acme\nbo@acme.test,B\xff,Acme\n")
+        .unwrap();
+    let out = p.run(&["import", p.path("mixed.csv").to_str().unwrap(), "--cadence", "dst"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("mixed.csv:3:"), "{stderr}");
+    assert_eq!(p.count("SELECT count(*) FROM enrollments"), before + 1);
+    // A directory is not a CSV file: an error, and nothing written.
+    std::fs::create_dir(p.path("dir.csv")).unwrap();
+    let err = p.fails(&["import", p.path("dir.csv").to_str().unwrap(), "--cadence", "dst"]);
+    assert!(err.contains("dir.csv"), "{err}");
+    assert_eq!(p.count("SELECT count(*) FROM enrollments"), before + 1);
+}
+
+#[test]
 fn import_without_email_column_imports_nothing() {
     let p = Project::new();
     p.cadence("dst", DST_CADENCE);
