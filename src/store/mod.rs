@@ -399,12 +399,16 @@ impl Store {
             "INSERT INTO leads (email, fields, timezone, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
              ON CONFLICT (email) DO NOTHING",
         )?;
-        let insert_enrollment = conn.prepare(
-            "INSERT INTO enrollments
-                 (lead_id, cadence, state, step, next_due_at, planned_at, reason, enrolled_at, updated_at, owner)
-             VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
-        )?;
-        Ok(Enrolling { insert_lead, insert_enrollment, tx, now: now.timestamp(), any_suppressed, rebuild })
+        let insert_enrollments = conn.prepare(&insert_enrollments_sql(ENROLL_BATCH))?;
+        Ok(Enrolling {
+            insert_lead,
+            insert_enrollments,
+            pending: Vec::with_capacity(ENROLL_BATCH),
+            tx,
+            now: now.timestamp(),
+            any_suppressed,
+            rebuild,
+        })
     }
 
     /// Up to `limit` active enrollments of the given cadences whose next step is
@@ -933,7 +937,11 @@ impl RawDue {
 /// dropped without [`commit`](Enrolling::commit), it leaves the database as it was.
 pub struct Enrolling<'s> {
     insert_lead: rusqlite::Statement<'s>,
-    insert_enrollment: rusqlite::Statement<'s>,
+    /// Inserts [`ENROLL_BATCH`] enrollments at once.
+    insert_enrollments: rusqlite::Statement<'s>,
+    /// Enrollments added and not inserted yet; inserted before anything reads
+    /// enrollments and before the commit.
+    pending: Vec<PendingEnrollment>,
     tx: rusqlite::Transaction<'s>,
     now: i64,
     any_suppressed: bool,
@@ -962,8 +970,11 @@ impl Enrolling<'_> {
         let fields = serde_json::to_string(&row.fields)?;
         let inserted = self.insert_lead.execute(params![row.email, fields, row.timezone, self.now])?;
         let lead_id = if inserted == 1 {
-            tx.last_insert_rowid()
+            self.tx.last_insert_rowid()
         } else {
+            // An existing lead: what follows reads enrollments, so insert the pending ones first.
+            self.flush()?;
+            let tx = &self.tx;
             let (id, fields): (i64, String) = tx
                 .prepare_cached("SELECT id, fields FROM leads WHERE email = ?1")?
                 .query_row([&row.email], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -983,28 +994,102 @@ impl Enrolling<'_> {
             .execute(params![id, serde_json::to_string(&merged)?, row.timezone, self.now])?;
             id
         };
-        self.insert_enrollment.execute(params![
+        self.pending.push(PendingEnrollment {
             lead_id,
-            row.cadence,
-            row.first_step,
-            row.due_at.timestamp(),
-            row.planned_at.timestamp(),
-            row.reason,
-            self.now,
-            row.owner
-        ])?;
+            cadence: row.cadence.clone(),
+            step: row.first_step.clone(),
+            due_at: row.due_at.timestamp(),
+            planned_at: row.planned_at.timestamp(),
+            reason: row.reason.clone(),
+            owner: row.owner.clone(),
+        });
+        if self.pending.len() == ENROLL_BATCH {
+            self.flush()?;
+        }
         Ok(EnrollOutcome::Enrolled)
     }
 
+    /// Inserts the pending enrollments.
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(self.pending.len() * 8);
+        for p in &self.pending {
+            values.extend([
+                &p.lead_id as &dyn rusqlite::ToSql,
+                &p.cadence,
+                &p.step,
+                &p.due_at,
+                &p.planned_at,
+                &p.reason,
+                &self.now,
+                &p.owner,
+            ]);
+        }
+        if self.pending.len() == ENROLL_BATCH {
+            self.insert_enrollments.execute(values.as_slice())?;
+        } else {
+            self.tx.prepare_cached(&insert_enrollments_sql(self.pending.len()))?.execute(values.as_slice())?;
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
     /// Writes every lead added.
-    pub fn commit(self) -> Result<()> {
-        let Enrolling { insert_lead, insert_enrollment, tx, rebuild, .. } = self;
-        drop((insert_lead, insert_enrollment));
+    pub fn commit(mut self) -> Result<()> {
+        self.flush()?;
+        let Enrolling { insert_lead, insert_enrollments, tx, rebuild, .. } = self;
+        drop((insert_lead, insert_enrollments));
         for sql in rebuild {
             tx.execute_batch(&sql)?;
         }
         Ok(tx.commit()?)
     }
+}
+
+/// Enrollments inserted by one statement: the table's CHECK on `state` costs
+/// about as much as the rest of the insert once per statement (SQLite builds
+/// the IN list each time), so it is paid once per batch instead of per row.
+const ENROLL_BATCH: usize = 64;
+
+/// An enrollment added to an [`Enrolling`] and not inserted yet.
+struct PendingEnrollment {
+    lead_id: i64,
+    cadence: String,
+    step: String,
+    due_at: i64,
+    planned_at: i64,
+    reason: Option<String>,
+    owner: Option<String>,
+}
+
+/// `INSERT INTO enrollments ... VALUES` with `rows` rows of 8 parameters each.
+fn insert_enrollments_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO enrollments
+             (lead_id, cadence, state, step, next_due_at, planned_at, reason, enrolled_at, updated_at, owner)
+         VALUES ",
+    );
+    for i in 0..rows {
+        let n = i * 8;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(?{}, ?{}, 'active', ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6,
+            n + 7,
+            n + 7,
+            n + 8
+        ));
+    }
+    sql
 }
 
 fn enrollment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EnrollmentRow> {

@@ -214,3 +214,30 @@ fn a_bulk_load_leaves_the_same_indexes_whether_it_commits_or_not() {
     let enrolling = s.begin_enrolling(now, true).unwrap();
     assert!(enrolling.rebuild.is_empty());
 }
+
+#[test]
+fn enrollments_waiting_for_their_batch_are_seen_by_later_rows() {
+    let (_d, mut s) = store();
+    let mut rows: Vec<_> = (0..100).map(|i| lead(&format!("l{i}@x.test"))).collect();
+    // The same lead again, in the same cadence (pending or flushed) and in another one.
+    rows.push(lead("L99@x.test"));
+    rows.push(lead("l3@x.test"));
+    let mut other = lead("l98@x.test");
+    other.cadence = "other".into();
+    other.fields.insert("company".into(), "Acme".into());
+    rows.push(other);
+    let out = s.enroll_many(&rows, t("2026-03-01T00:00:00Z")).unwrap();
+    assert!(out[..100].iter().all(|o| *o == EnrollOutcome::Enrolled));
+    assert_eq!(
+        out[100..],
+        [
+            EnrollOutcome::AlreadyEnrolled(State::Active),
+            EnrollOutcome::AlreadyEnrolled(State::Active),
+            EnrollOutcome::Enrolled
+        ]
+    );
+    let lead = s.lead("l98@x.test").unwrap().unwrap();
+    assert_eq!(lead.enrollments.len(), 2);
+    assert_eq!(lead.fields["company"], "Acme");
+    assert_eq!(s.counts().unwrap(), [("active".to_string(), 101)]);
+}
