@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{Environment, UndefinedBehavior, Value};
 
 use crate::location::SourceError;
 
@@ -62,6 +62,78 @@ pub struct Templates {
     env: Environment<'static>,
     /// Variables each template uses, by template name.
     vars: BTreeMap<String, BTreeSet<String>>,
+    /// For a template made only of text, `{{ name }}` and `{{ name | default('text') }}`:
+    /// the variables it needs (those without a default). Such a template
+    /// renders whenever the lead has them, so checking a lead needs no render.
+    plain: BTreeMap<String, Vec<String>>,
+}
+
+/// Names the engine gives a meaning of its own: never treated as a plain variable.
+const RESERVED: [&str; 13] = [
+    "true",
+    "false",
+    "none",
+    "True",
+    "False",
+    "None",
+    "self",
+    "loop",
+    "super",
+    "varargs",
+    "kwargs",
+    "caller",
+    "namespace",
+];
+
+/// The variables `source` needs if it is plain text with `{{ name }}` and
+/// `{{ name | default('text') }}` tags only (see [`Templates::plain`]), with
+/// every variable it names; else `None`. Anything else (statements, comments,
+/// whitespace control, other filters or expressions) returns `None` and is
+/// checked by rendering it.
+fn plain_variables(source: &str) -> Option<(Vec<String>, BTreeSet<String>)> {
+    if source.contains("{%") || source.contains("{#") {
+        return None;
+    }
+    let plain_name = |name: &str| {
+        let mut chars = name.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !RESERVED.contains(&name)
+    };
+    let mut needed = Vec::new();
+    let mut named = BTreeSet::new();
+    let mut rest = source;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let close = after.find("}}")?;
+        let inner = &after[..close];
+        if inner.starts_with(['-', '+']) || inner.ends_with(['-', '+']) {
+            return None;
+        }
+        let (name, filter) = match inner.split_once('|') {
+            None => (inner.trim(), None),
+            Some((name, filter)) => (name.trim(), Some(filter.trim())),
+        };
+        if !plain_name(name) {
+            return None;
+        }
+        match filter {
+            None => needed.push(name.to_string()),
+            Some(filter) => {
+                let literal = filter.strip_prefix("default(")?.strip_suffix(')')?.trim();
+                let text = literal
+                    .strip_prefix('\'')
+                    .and_then(|l| l.strip_suffix('\''))
+                    .or_else(|| literal.strip_prefix('"').and_then(|l| l.strip_suffix('"')))?;
+                if text.contains(['\'', '"', '\\', '{', '}']) {
+                    return None;
+                }
+            }
+        }
+        named.insert(name.to_string());
+        rest = &after[close + 2..];
+    }
+    Some((needed, named))
 }
 
 impl fmt::Debug for Templates {
@@ -118,7 +190,7 @@ fn huge_number(source: &str) -> Option<(usize, String)> {
 
 /// Runs a render, turning a panic inside the template engine (some filters
 /// panic on absurd arguments, e.g. `batch(9223372036854775807)`) into an error.
-fn guarded(render: impl FnOnce() -> Result<String, minijinja::Error>) -> Result<String, minijinja::Error> {
+fn guarded<T>(render: impl FnOnce() -> Result<T, minijinja::Error>) -> Result<T, minijinja::Error> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(render)).unwrap_or_else(|_| {
         Err(minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
@@ -131,7 +203,7 @@ impl Templates {
     pub fn new(_cadence: &str) -> Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        Templates { env, vars: BTreeMap::new() }
+        Templates { env, vars: BTreeMap::new(), plain: BTreeMap::new() }
     }
 
     /// Compiles `source` as `part` ("subject" or "body") of step `step`.
@@ -150,8 +222,20 @@ impl Templates {
             line: e.line(),
             message: format!("step {step:?} {part}: {}", describe(&e)),
         })?;
-        let vars = self.env.get_template(&name).map(|t| t.undeclared_variables(false)).unwrap_or_default();
-        self.vars.insert(name, vars.into_iter().collect());
+        let vars: BTreeSet<String> = self
+            .env
+            .get_template(&name)
+            .map(|t| t.undeclared_variables(false))
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        // Only when the engine's own reading finds the same variables.
+        if let Some((needed, named)) = plain_variables(source)
+            && named == vars
+        {
+            self.plain.insert(name.clone(), needed);
+        }
+        self.vars.insert(name, vars);
         Ok(())
     }
 
@@ -187,6 +271,51 @@ impl Templates {
         Ok(Rendered { subject, body })
     }
 
+    /// Checks that every template of `steps` renders for a lead, in step order
+    /// and subject before body (the first failure is the one reported), as
+    /// [`render`](Self::render) would, without keeping the text: what enrolling
+    /// a lead requires. The lead's context is built once for all templates.
+    pub fn check_lead<'s>(
+        &self,
+        steps: impl IntoIterator<Item = &'s str>,
+        email: &str,
+        fields: &Fields,
+    ) -> Result<(), RenderError> {
+        let has = |v: &String| v == "email" || fields.contains_key(v);
+        let mut ctx: Option<Value> = None;
+        let mut name = String::new();
+        for step in steps {
+            for part in ["subject", "body"] {
+                name.clear();
+                name.push_str(step);
+                name.push('.');
+                name.push_str(part);
+                if self.plain.get(&name).is_some_and(|needed| needed.iter().all(has)) {
+                    continue;
+                }
+                let Ok(template) = self.env.get_template(&name) else { continue };
+                let ctx = ctx.get_or_insert_with(|| {
+                    fields
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .chain(std::iter::once(("email", email)))
+                        .collect()
+                });
+                guarded(|| template.render(&*ctx).map(drop)).map_err(|e| RenderError {
+                    step: step.to_string(),
+                    part,
+                    missing: self
+                        .vars
+                        .get(&name)
+                        .map(|vars| vars.iter().filter(|v| !has(v)).cloned().collect())
+                        .unwrap_or_default(),
+                    detail: describe(&e),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     fn render_part(&self, step: &str, part: &'static str, ctx: &Fields) -> Result<Option<String>, RenderError> {
         let name = format!("{step}.{part}");
         let Ok(template) = self.env.get_template(&name) else {
@@ -202,5 +331,73 @@ impl Templates {
                 .unwrap_or_default(),
             detail: describe(&e),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_templates_are_recognised_and_nothing_else() {
+        let plain = |s: &str| plain_variables(s).map(|(needed, _)| needed);
+        assert_eq!(plain("Hi {{ first_name }}, {{company}}"), Some(vec!["first_name".into(), "company".into()]));
+        assert_eq!(plain("Call {{ phone | default('n/a') }} or {{ x|default(\"y\") }}"), Some(vec![]));
+        assert_eq!(plain("no tags at all }}"), Some(vec![]));
+        for other in [
+            "{% if a %}x{% endif %}",
+            "{# note #}{{ a }}",
+            "{{- a }}",
+            "{{ a -}}",
+            "{{ a | upper }}",
+            "{{ a | default(b) }}",
+            "{{ a | default('it''s') }}",
+            "{{ a | default('{{') }}",
+            "{{ a.b }}",
+            "{{ a[0] }}",
+            "{{ a ~ b }}",
+            "{{ loop }}",
+            "{{ none }}",
+            "{{ 1 }}",
+            "{{ a ",
+            "{{ a | default('x') | upper }}",
+        ] {
+            assert_eq!(plain(other), None, "{other}");
+        }
+    }
+
+    /// What enrollment checked before: every template rendered for the lead.
+    fn render_all(t: &Templates, steps: &[&str], fields: &Fields) -> Result<(), RenderError> {
+        steps.iter().try_for_each(|step| t.render(step, "j@x.test", fields).map(drop))
+    }
+
+    #[test]
+    fn checking_a_lead_agrees_with_rendering_every_template() {
+        let mut t = Templates::new("c");
+        let sources = [
+            ("a", "subject", "Hi {{ first_name }}"),
+            ("a", "body", "{{ first_name }} at {{ company | default('your team') }} ({{ email }})"),
+            ("b", "body", "{{ n | int }} seats for {{ first_name }}"),
+            ("c", "subject", "{% if vip %}Dear {{ first_name }}{% else %}Hi{% endif %}"),
+            ("c", "body", "{{ first_name[9] }}"),
+        ];
+        for (step, part, source) in sources {
+            t.add(step, part, source).unwrap();
+        }
+        assert_eq!(t.plain.len(), 2, "{:?}", t.plain);
+        let steps = ["a", "b", "c"];
+        let cases: &[&[(&str, &str)]] = &[
+            &[],
+            &[("first_name", "Jane")],
+            &[("first_name", "Jane"), ("n", "3")],
+            &[("first_name", "Jane"), ("n", "three")],
+            &[("first_name", "Jane Doe-Smith"), ("n", "3")],
+            &[("first_name", "Jane Doe-Smith"), ("n", "3"), ("vip", "yes")],
+            &[("first_name", "Jo"), ("n", "3"), ("vip", "yes"), ("company", "Acme")],
+        ];
+        for case in cases {
+            let fields: Fields = case.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            assert_eq!(t.check_lead(steps, "j@x.test", &fields), render_all(&t, &steps, &fields), "{case:?}");
+        }
     }
 }

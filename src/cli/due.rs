@@ -64,8 +64,16 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
         super::print_json(&json!({ "due": due, "emails": emails, "tasks": due.len() - emails }))?;
     } else {
         let emails = rows.iter().filter(|r| kind(&r.cadence, &r.step) == Some("email")).count();
-        outln!("due within {} of {}: {emails} email(s), {} task(s)", args.within, rfc3339(now), rows.len() - emails);
-        super::leads::print_table(&rows, config.timezone);
+        super::write_stdout(|out| {
+            writeln!(
+                out,
+                "due within {} of {}: {emails} email(s), {} task(s)",
+                args.within,
+                rfc3339(now),
+                rows.len() - emails
+            )?;
+            super::leads::print_table(out, &rows, config.timezone)
+        })?;
     }
     Ok(ExitCode::SUCCESS)
 }

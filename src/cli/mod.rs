@@ -179,6 +179,23 @@ pub(crate) fn emit(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Runs `write` on stdout through one buffer, then flushes it: for listings
+/// that can run to millions of lines (a line-buffered stdout costs a system
+/// call per line). A reader that went away (`| head`) ends the command
+/// quietly, as with [`emit`].
+pub(crate) fn write_stdout(write: impl FnOnce(&mut dyn std::io::Write) -> Result<()>) -> Result<()> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let result = write(&mut out).and_then(|()| Ok(out.flush()?));
+    let Err(e) = result else { return Ok(()) };
+    match e.downcast_ref::<std::io::Error>().map(std::io::Error::kind) {
+        Some(std::io::ErrorKind::BrokenPipe) => std::process::exit(0),
+        Some(_) => Err(e.context("cannot write to stdout")),
+        None => Err(e),
+    }
+}
+
 /// Prints `value` as one JSON document.
 pub(crate) fn print_json(value: &serde_json::Value) -> Result<()> {
     outln!("{}", serde_json::to_string_pretty(value)?);

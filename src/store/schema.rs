@@ -143,6 +143,16 @@ CREATE INDEX touchpoints_message_id ON touchpoints (message_id) WHERE message_id
 ALTER TABLE enrollments ADD COLUMN resume_at INTEGER;
 ",
         ),
+        // `leads --owner X --state Y` reads only the matching rows.
+        M::up(
+            r"
+-- Owners are written lowercased; `leads --owner` compares them exactly, so make
+-- sure no row says otherwise (lower() folds ASCII only, as the code does).
+UPDATE enrollments SET owner = lower(owner) WHERE owner <> lower(owner);
+DROP INDEX enrollments_owner;
+CREATE INDEX enrollments_owner_state ON enrollments (owner, state);
+",
+        ),
         // Every send wrote two indexes at random places for the same thing: an
         // enrollment's touchpoints are found by (lead_id, cadence), the unique index.
         // A mailbox's sends of a day are counted from the index alone.

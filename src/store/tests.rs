@@ -195,3 +195,112 @@ fn a_group_is_claimed_and_its_outcomes_recorded_with_the_next_claim() {
     let still_due: Vec<String> = s.due_steps(now, &["c".into()], 10).unwrap().into_iter().map(|d| d.email).collect();
     assert_eq!(still_due, ["b@x.test", "d@x.test"], "b is due again; c waits for its retry; d is claimed");
 }
+
+#[test]
+fn leads_filters_use_an_index_not_a_scan() {
+    let (_d, s) = store();
+    let plan = |conditions: &str| -> String {
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT l.email FROM enrollments e JOIN leads l ON l.id = e.lead_id
+             WHERE {conditions} ORDER BY l.email, e.cadence"
+        );
+        let mut stmt = s.conn.prepare(&sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+    };
+    let owner = plan("e.owner = 'rep@x.test' AND e.state = 'paused'");
+    assert!(owner.contains("enrollments_owner_state (owner=? AND state=?)"), "{owner}");
+    let cadence = plan("e.cadence = 'c' AND e.state = 'paused'");
+    assert!(cadence.contains("enrollments_cadence_state (cadence=? AND state=?)"), "{cadence}");
+}
+
+#[test]
+fn migration_lowercases_owners_written_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let migrations = schema::migrations();
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        migrations.to_version(&mut conn, 4).unwrap();
+        conn.execute_batch(
+            "INSERT INTO leads (id, email, created_at, updated_at) VALUES (1, 'a@x.test', 0, 0);
+             INSERT INTO enrollments (lead_id, cadence, state, enrolled_at, updated_at, owner)
+             VALUES (1, 'c', 'paused', 0, 0, 'Rep@X.test');",
+        )
+        .unwrap();
+    }
+    let s = Store::open(&path).unwrap();
+    let mut found = Vec::new();
+    let filter = LeadFilter { state: Some(State::Paused), owner: Some("REP@x.TEST"), cadence: None };
+    s.for_each_lead(&filter, |r| -> Result<()> {
+        found.push(r.email.clone());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(found, ["a@x.test"]);
+}
+
+/// The indexes of `enrollments` as the schema holds them.
+fn enrollment_indexes(s: &Store) -> Vec<(String, Option<String>)> {
+    let mut stmt = s
+        .conn
+        .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'enrollments' ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(|r| r.unwrap()).collect()
+}
+
+#[test]
+fn a_bulk_load_leaves_the_same_indexes_whether_it_commits_or_not() {
+    let (_d, mut s) = store();
+    let indexes = enrollment_indexes(&s);
+    assert!(indexes.len() >= 4, "{indexes:?}");
+    let now = t("2026-03-01T00:00:00Z");
+
+    let mut enrolling = s.begin_enrolling(now, true).unwrap();
+    assert_eq!(enrolling.add(&lead("a@x.test")).unwrap(), EnrollOutcome::Enrolled);
+    drop(enrolling);
+    assert_eq!(enrollment_indexes(&s), indexes, "rolled back");
+    assert_eq!(s.counts().unwrap().iter().map(|(_, n)| n).sum::<i64>(), 0, "nothing written");
+
+    let mut enrolling = s.begin_enrolling(now, true).unwrap();
+    for email in ["a@x.test", "b@x.test", "A@X.test"] {
+        enrolling.add(&lead(email)).unwrap();
+    }
+    enrolling.commit().unwrap();
+    assert_eq!(enrollment_indexes(&s), indexes, "built again");
+    let due = s.due_steps(t("2026-03-02T10:00:00Z"), &["c".into()], 10).unwrap();
+    assert_eq!(due.iter().map(|d| d.email.as_str()).collect::<Vec<_>>(), ["a@x.test", "b@x.test"]);
+    let check: String = s.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+
+    // Not empty any more: a second load keeps its indexes all along.
+    let enrolling = s.begin_enrolling(now, true).unwrap();
+    assert!(enrolling.rebuild.is_empty());
+}
+
+#[test]
+fn enrollments_waiting_for_their_batch_are_seen_by_later_rows() {
+    let (_d, mut s) = store();
+    let mut rows: Vec<_> = (0..100).map(|i| lead(&format!("l{i}@x.test"))).collect();
+    // The same lead again, in the same cadence (pending or flushed) and in another one.
+    rows.push(lead("L99@x.test"));
+    rows.push(lead("l3@x.test"));
+    let mut other = lead("l98@x.test");
+    other.cadence = "other".into();
+    other.fields.insert("company".into(), "Acme".into());
+    rows.push(other);
+    let out = s.enroll_many(&rows, t("2026-03-01T00:00:00Z")).unwrap();
+    assert!(out[..100].iter().all(|o| *o == EnrollOutcome::Enrolled));
+    assert_eq!(
+        out[100..],
+        [
+            EnrollOutcome::AlreadyEnrolled(State::Active),
+            EnrollOutcome::AlreadyEnrolled(State::Active),
+            EnrollOutcome::Enrolled
+        ]
+    );
+    let lead = s.lead("l98@x.test").unwrap().unwrap();
+    assert_eq!(lead.enrollments.len(), 2);
+    assert_eq!(lead.fields["company"], "Acme");
+    assert_eq!(s.counts().unwrap(), [("active".to_string(), 101)]);
+}

@@ -221,6 +221,78 @@ fn leads_and_due_list_enrollments() {
 }
 
 #[test]
+fn leads_filters_combine_and_owner_is_case_insensitive() {
+    let p = Project::new();
+    p.cadence("dst", DST_CADENCE);
+    p.cadence("other", DST_CADENCE);
+    p.write(
+        "leads.csv",
+        "email,first_name,company,owner\n\
+         dan@acme.test,Dan,Acme,Rep@Seller.test\n\
+         bea@acme.test,Bea,Acme,rep@seller.test\n\
+         cal@acme.test,Cal,Acme,boss@seller.test\n\
+         Abe@acme.test,Abe,Acme,REP@seller.test\n",
+    );
+    let csv = p.path("leads.csv");
+    p.ok(&["import", csv.to_str().unwrap(), "--cadence", "dst", "--at", "2026-03-05T20:00:00Z"]);
+    p.ok(&["import", csv.to_str().unwrap(), "--cadence", "other", "--at", "2026-03-05T20:00:00Z"]);
+    p.ok(&["enroll", "solo@acme.test", "--cadence", "other", "--field", "first_name=Solo", "--field", "company=S"]);
+    p.ok(&["pause", "bea@acme.test", "--cadence", "dst"]);
+    p.ok(&["pause", "cal@acme.test"]);
+    let emails = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["leads", "--json"];
+        all.extend_from_slice(args);
+        let doc = p.json(&all);
+        let list = doc["leads"].as_array().unwrap();
+        list.iter().map(|l| format!("{} {} {}", l["email"].as_str().unwrap(), l["cadence"], l["state"])).collect()
+    };
+    // By email (case-insensitively), then cadence.
+    assert_eq!(
+        emails(&["--owner", "REP@SELLER.TEST"]),
+        [
+            "Abe@acme.test \"dst\" \"active\"",
+            "Abe@acme.test \"other\" \"active\"",
+            "bea@acme.test \"dst\" \"paused\"",
+            "bea@acme.test \"other\" \"active\"",
+            "dan@acme.test \"dst\" \"active\"",
+            "dan@acme.test \"other\" \"active\"",
+        ]
+    );
+    assert_eq!(emails(&["--owner", "rep@seller.test", "--state", "paused"]), ["bea@acme.test \"dst\" \"paused\""]);
+    assert_eq!(emails(&["--cadence", "dst", "--state", "paused"]).len(), 2);
+    assert_eq!(
+        emails(&["--cadence", "other", "--state", "paused", "--owner", "Boss@seller.test"]),
+        ["cal@acme.test \"other\" \"paused\""]
+    );
+    assert!(emails(&["--cadence", "other", "--state", "paused", "--owner", "rep@seller.test"]).is_empty());
+    assert_eq!(emails(&["--cadence", "other"]).len(), 5);
+    assert_eq!(emails(&[]).len(), 9);
+
+    // One JSON document, pretty-printed, with each lead's fields.
+    let out = p.ok(&["leads", "--cadence", "dst", "--state", "active", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    let first = &doc["leads"][0];
+    let keys: Vec<_> = first.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["cadence", "email", "next_due_at", "next_step", "reason", "state"]);
+    assert_eq!(first["next_due_at"], "2026-03-06T08:00:00Z", "the window in the default zone");
+    assert!(out.starts_with("{\n  \"leads\": [\n    {\n"), "{out}");
+    let empty = p.ok(&["leads", "--state", "bounced", "--json"]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&empty).unwrap(), serde_json::json!({ "leads": [] }));
+
+    // The table: one line per enrollment, a paused one keeps its step but shows no due time.
+    let table = p.ok(&["leads", "--owner", "boss@SELLER.test"]);
+    let lines: Vec<_> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(
+        lines[1].starts_with("cal@acme.test") && lines[1].contains("paused") && lines[1].ends_with(" -"),
+        "{table}"
+    );
+    assert_eq!(lines[3], "(2 rows)");
+    let err = p.fails(&["leads", "--state", "sleeping"]);
+    assert!(err.contains("--state: unknown state \"sleeping\""), "{err}");
+}
+
+#[test]
 fn pause_resume_and_stop_change_what_is_sent() {
     let p = dst_project();
     p.ok(&["pause", "jane@acme.test"]);
@@ -483,6 +555,59 @@ fn import_skips_bad_rows_with_line_numbers_and_enrolls_the_rest() {
     p.write("again.csv", "email,first_name,company\nann@acme.test,Ann,Acme\n");
     let again = p.ok(&["import", p.path("again.csv").to_str().unwrap(), "--cadence", "dst"]);
     assert!(again.contains("0 enrolled in dst, 1 already enrolled (unchanged)"), "{again}");
+}
+
+#[test]
+fn import_skips_suppressed_addresses_and_changes_nothing_on_a_second_run() {
+    let p = dst_project();
+    p.ok(&["leads"]);
+    let db = rusqlite::Connection::open(p.path("cadenced.db")).unwrap();
+    db.execute("INSERT INTO suppressions (email, reason, at) VALUES ('Gone@Acme.test', 'unsubscribed', 0)", [])
+        .unwrap();
+    drop(db);
+    p.write(
+        "leads.csv",
+        "email,first_name,company\n\
+         jane@acme.test,Janet,Other\n\
+         gone@acme.test,Gus,Acme\n\
+         new@acme.test,Nan,Acme\n\
+         bad@acme.test,,Acme\n",
+    );
+    let csv = p.path("leads.csv");
+    let out = p.run(&["import", csv.to_str().unwrap(), "--cadence", "dst", "--at", "2026-03-05T20:00:00Z"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success());
+    assert!(stderr.contains("leads.csv:5: first_name: step \"intro\" body uses first_name"), "{stderr}");
+    assert!(stderr.contains("gone@acme.test is on the suppression list (unsubscribed): skipped"), "{stderr}");
+    assert!(stdout.contains("4 rows read, 1 enrolled in dst, 1 already enrolled (unchanged), 2 skipped"), "{stdout}");
+    assert_eq!(p.status("jane@acme.test")["fields"]["first_name"], "Jane", "an enrolled lead is left as it was");
+    assert_eq!(p.count("SELECT count(*) FROM leads WHERE email = 'gone@acme.test'"), 0);
+
+    // The same file again: nothing new, nothing changed.
+    let before = p.count("SELECT sum(updated_at) + count(*) FROM leads");
+    let again = p.run(&["import", csv.to_str().unwrap(), "--cadence", "dst", "--at", "2026-03-06T20:00:00Z"]);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(stdout.contains("4 rows read, 0 enrolled in dst, 2 already enrolled (unchanged), 2 skipped"), "{stdout}");
+    assert_eq!(p.count("SELECT sum(updated_at) + count(*) FROM leads"), before);
+    assert_eq!(p.count("SELECT count(*) FROM enrollments"), 2);
+}
+
+#[test]
+fn import_of_a_file_that_cannot_be_read_writes_nothing() {
+    let p = dst_project();
+    let before = p.count("SELECT count(*) FROM enrollments");
+    // A row that is not UTF-8 is a bad row; the file goes on.
+    std::fs::write(p.path("mixed.csv"), b"email,first_name,company\nann@acme.test,Ann,Acme\nbo@acme.test,B\xff,Acme\n")
+        .unwrap();
+    let out = p.run(&["import", p.path("mixed.csv").to_str().unwrap(), "--cadence", "dst"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("mixed.csv:3:"), "{stderr}");
+    assert_eq!(p.count("SELECT count(*) FROM enrollments"), before + 1);
+    // A directory is not a CSV file: an error, and nothing written.
+    std::fs::create_dir(p.path("dir.csv")).unwrap();
+    let err = p.fails(&["import", p.path("dir.csv").to_str().unwrap(), "--cadence", "dst"]);
+    assert!(err.contains("dir.csv"), "{err}");
+    assert_eq!(p.count("SELECT count(*) FROM enrollments"), before + 1);
 }
 
 #[test]
