@@ -264,6 +264,7 @@ fn main() {
         if want("tick") {
             // The tick through the library, on a fresh copy each run.
             let mut ticks = Vec::new();
+            let mut checkpoints = Vec::new();
             // The 1.5x bar compares the largest size with the smallest: those get every run.
             let tick_runs = if n == smallest || n == largest { runs } else { 1 };
             for run in 0..tick_runs {
@@ -271,8 +272,15 @@ fn main() {
                 let tick = scale_core::library_tick(&work, &sink, t0);
                 assert_eq!(tick.report.sent, pop.due, "run {run}: {:?}", tick.report);
                 assert_eq!(tick.received, pop.due as u64, "the sink got another number of messages");
-                say(&format!("{} leads: tick {} sent in {:.2} s", size_name(n), tick.report.sent, tick.seconds));
+                say(&format!(
+                    "{} leads: tick {} sent in {:.2} s, then checkpoint {:.2} s",
+                    size_name(n),
+                    tick.report.sent,
+                    tick.seconds,
+                    tick.checkpoint
+                ));
                 ticks.push(tick.seconds);
+                checkpoints.push(tick.checkpoint);
             }
             let tick = median(&ticks);
             tick_medians.push((n, tick));
@@ -289,6 +297,16 @@ fn main() {
                 ),
                 ref_value: reference.map(|(_, v)| v),
                 bar: if reference.is_some() { Bar::AtMost(1.5) } else { Bar::None },
+            });
+            rows.push(Row {
+                figure: "checkpoint after that tick (the daemon's, between ticks)".into(),
+                size: size_name(n),
+                value: median(&checkpoints),
+                runs: tick_runs,
+                unit: Unit::Seconds,
+                reference: "the tick".into(),
+                ref_value: Some(tick),
+                bar: Bar::None,
             });
             if (n == smallest || n == largest) && Path::new("/dev/shm").is_dir() {
                 // The same tick with the database on tmpfs: what the fsyncs cost.

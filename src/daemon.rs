@@ -52,6 +52,10 @@ impl Worker {
                 if !report.is_empty() {
                     info!(?report, "tick done");
                 }
+                // Between ticks, not in the middle of one.
+                if let Err(e) = self.store.checkpoint() {
+                    warn!("checkpoint after the tick: {e}");
+                }
                 self.last = format!(
                     "last tick {}: {} sent, {} tasks opened, {} to retry",
                     crate::time::rfc3339(now),

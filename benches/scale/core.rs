@@ -803,6 +803,8 @@ pub fn sink_capacity(port: u16, message: &[u8], n: usize) -> f64 {
 /// One tick through the library at `now`: only the `dispatch::tick` call is timed.
 pub struct TickRun {
     pub seconds: f64,
+    /// The checkpoint the daemon makes after the tick, timed apart.
+    pub checkpoint: f64,
     pub report: Report,
     /// Messages the sink received during the tick.
     pub received: u64,
@@ -817,7 +819,10 @@ pub fn library_tick(work: &Workdir, sink: &Sink, now: DateTime<Utc>) -> TickRun 
         cadenced::dispatch::tick(&mut store, &config, &cadences, &mut Transports::new(), now, &Control::default())
             .expect("tick");
     let seconds = started.elapsed().as_secs_f64();
-    TickRun { seconds, report, received: sink.count() - before }
+    let started = Instant::now();
+    store.checkpoint().expect("checkpoint");
+    let checkpoint = started.elapsed().as_secs_f64();
+    TickRun { seconds, checkpoint, report, received: sink.count() - before }
 }
 
 /// The messages a tick at `t0` sends, rendered and built the way the tick

@@ -16,6 +16,7 @@ pub fn run(config_path: &Path, at: Option<&str>) -> Result<ExitCode> {
     let mut store = super::open_store(&config)?;
     let report = dispatch::tick(&mut store, &config, &cadences, &mut Transports::new(), now, &Control::default())
         .context("tick")?;
+    store.checkpoint().context("checkpoint after the tick")?;
     outln!(
         "tick at {}: {} sent, {} tasks opened, {} failed, {} to retry, {} uncertain, {} held, {} skipped, {} postponed, {} digests",
         rfc3339(now),

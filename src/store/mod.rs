@@ -361,6 +361,11 @@ impl Store {
         // FULL: a claim is on disk before the first SMTP byte, even across a power loss.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // The WAL is folded back into the database after each tick (see
+        // `checkpoint`), not every 4 MB in the middle of one: a tick at a
+        // million leads dirties pages all over the file, and each checkpoint
+        // writes them back at random places and fsyncs. Up to 120 MB of WAL.
+        conn.pragma_update(None, "wal_autocheckpoint", 30000)?;
         // Every statement of a tick stays prepared (the default keeps 16).
         conn.set_prepared_statement_cache_capacity(64);
         schema::migrations()
@@ -373,6 +378,14 @@ impl Store {
 
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// Copies the WAL back into the database, as far as no reader needs it
+    /// (PASSIVE: waits for no one), so that the next writes start it over.
+    /// The daemon calls it after each tick, while it waits for the next.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     fn ensure_instance_id(&self) -> Result<()> {
