@@ -495,9 +495,10 @@ impl Store {
         rows.map(|r| r?.parse()).collect()
     }
 
-    /// Claims `due` for sending: records a `sending` touchpoint and commits it
-    /// durably, so that the step can never be sent twice. `None` when the
-    /// enrollment changed meanwhile (paused, stopped, already claimed).
+    /// Claims `due` (a manual step, or a skip) by recording its touchpoint as
+    /// `sending` in a durable commit, so that the step can never be taken twice.
+    /// `None` when the enrollment changed meanwhile (paused, stopped, already
+    /// claimed). Emails are claimed in groups: see [`Store::commit_group`].
     pub fn claim(
         &mut self,
         due: &DueStep,
@@ -505,41 +506,16 @@ impl Store {
         mailbox: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>> {
-        Ok(self.claim_in(due, kind, mailbox, now, None)?.map(|(id, _)| id))
-    }
-
-    /// [`Store::claim`] for an email: the Message-ID derived from the new
-    /// touchpoint (by `message_id`) is recorded in the same durable commit, so
-    /// an interrupted send can always be looked for by it.
-    pub fn claim_email(
-        &mut self,
-        due: &DueStep,
-        mailbox: &str,
-        now: DateTime<Utc>,
-        message_id: impl Fn(i64) -> String,
-    ) -> Result<Option<(i64, String)>> {
-        let claimed = self.claim_in(due, "email", Some(mailbox), now, Some(&message_id))?;
-        Ok(claimed.and_then(|(id, m)| m.map(|m| (id, m))))
-    }
-
-    fn claim_in(
-        &mut self,
-        due: &DueStep,
-        kind: &str,
-        mailbox: Option<&str>,
-        now: DateTime<Utc>,
-        message_id: Option<&dyn Fn(i64) -> String>,
-    ) -> Result<Option<(i64, Option<String>)>> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let claimed = claim_row(&tx, due, kind, mailbox, now, message_id, None)?;
+        let claimed = claim_row(&tx, due, kind, mailbox, now, None, None)?;
         tx.commit()?;
-        Ok(claimed)
+        Ok(claimed.map(|(id, _)| id))
     }
 
     /// In one durable commit (one fsync for all of it): records what became
     /// of sends already made (`records`), and claims a new group of emails,
-    /// each as [`Store::claim_email`] would (`message_id` gets the index in
-    /// `claims` and the new touchpoint), in the order given, which must be the
+    /// each with its Message-ID (`message_id` gets the index in `claims` and
+    /// the new touchpoint) and content, in the order given, which must be the
     /// order they are then sent in; `None` for each that is no longer due.
     ///
     /// The groups whose sends are still under way (`open`) and the new one are
