@@ -1,5 +1,6 @@
 //! The sending thread of a tick. The tick's own thread finds, plans, renders
-//! and claims; this one only talks SMTP, so that the two overlap. It takes
+//! and claims; this one builds the messages and talks SMTP, so that the two
+//! overlap. It takes
 //! claimed groups in claim order, writes each send's start and end into the
 //! [`SendLog`] (the start before the first byte leaves) and hands each outcome
 //! back to be recorded.
