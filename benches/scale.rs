@@ -172,7 +172,7 @@ fn main() {
     let scratch = tempfile::Builder::new().prefix("scale-").tempdir_in(&target_dir).expect("scratch dir");
     let root = keep.as_deref().unwrap_or(scratch.path());
     std::fs::create_dir_all(root).expect("SCALE_KEEP folder");
-    let sqlite3 = Command::new("sqlite3").arg("-version").output().is_ok_and(|o| o.status.success());
+    let sqlite3 = !want("import") || sqlite3_tool();
     if !sqlite3 {
         say("sqlite3 is NOT installed: the import reference is skipped (apt-get install -y sqlite3)");
     }
@@ -540,6 +540,24 @@ fn send_figures(
         ref_value: Some(lettre_plain),
         bar: Bar::None,
     });
+}
+
+/// Whether the `sqlite3` tool is there for the import reference; as root on
+/// Debian, installs it when it is not (as `scripts/test.sh` does for Dovecot).
+fn sqlite3_tool() -> bool {
+    let present = || Command::new("sqlite3").arg("-version").output().is_ok_and(|o| o.status.success());
+    if present() {
+        return true;
+    }
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    if !root || !Path::new("/usr/bin/apt-get").exists() {
+        return false;
+    }
+    say("sqlite3 is missing: apt-get install -y sqlite3 (the import reference)");
+    let apt = |args: &[&str]| {
+        Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status().is_ok_and(|s| s.success())
+    };
+    apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", "--no-install-recommends", "sqlite3"]) && present()
 }
 
 /// Asks the kernel for zero wakeup latency (the CPU idle governor polls) while the file stays open.
