@@ -155,11 +155,15 @@ CREATE INDEX enrollments_owner_state ON enrollments (owner, state);
         ),
         // Every send wrote two indexes at random places for the same thing: an
         // enrollment's touchpoints are found by (lead_id, cadence), the unique index.
-        // A mailbox's sends of a day are counted from the index alone.
+        // A mailbox's sends of a day are counted from the index alone, and a
+        // tick orders what is due (by planned time, for its cadences) from the
+        // due index alone, without reading each enrollment.
         M::up(
             "DROP INDEX touchpoints_enrollment;
 DROP INDEX touchpoints_mailbox_at;
-CREATE INDEX touchpoints_mailbox_at ON touchpoints (mailbox, at, status) WHERE mailbox IS NOT NULL;",
+CREATE INDEX touchpoints_mailbox_at ON touchpoints (mailbox, at, status) WHERE mailbox IS NOT NULL;
+DROP INDEX enrollments_due;
+CREATE INDEX enrollments_due ON enrollments (next_due_at, planned_at, cadence, state) WHERE state = 'active';",
         ),
     ])
 }
