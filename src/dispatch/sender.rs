@@ -69,14 +69,14 @@ pub(super) fn run(
 ) -> Open {
     // Once the log cannot be written, nothing may leave: a crash would lose what did.
     let mut log_broken: Option<String> = None;
+    // Mailboxes that could not be reached during this tick: the rest of their sends wait.
+    let mut down: BTreeMap<String, String> = BTreeMap::new();
     for batch in batches {
         if log_broken.is_none()
             && let Err(e) = log.group(&batch.group)
         {
             log_broken = Some(broken(&log, &e));
         }
-        // Mailboxes that went down during this batch: the rest of their sends wait.
-        let mut down: BTreeMap<String, String> = BTreeMap::new();
         for job in batch.jobs {
             let ended = if let Some(why) = &log_broken {
                 Ended::NotTried(why.clone())
