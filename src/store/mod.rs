@@ -1217,8 +1217,10 @@ fn claim_row(
 
 fn complete_in(conn: &Connection, touchpoint_id: i64, outcome: &Outcome, next: &Next) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE touchpoints SET status = ?2, at = ?3, message_id = ?4, subject = ?5, body = ?6, detail = ?7,
-                reason = ?8
+        // What the claim stored (Message-ID, an email's subject and body) stays
+        // unless the outcome says otherwise.
+        "UPDATE touchpoints SET status = ?2, at = ?3, message_id = COALESCE(?4, message_id),
+                subject = COALESCE(?5, subject), body = COALESCE(?6, body), detail = ?7, reason = ?8
          WHERE id = ?1",
     )?
     .execute(params![

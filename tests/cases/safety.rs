@@ -408,4 +408,5 @@ fn after_a_crash_the_send_log_tells_what_left_and_what_never_started() {
     let arrived: Vec<Vec<String>> = p.smtp.messages().into_iter().map(|m| m.rcpt_to).collect();
     assert_eq!(arrived, [vec![due[2].email.clone()]]);
     assert_eq!(std::fs::read(p.path("cadenced.db-sends")).unwrap(), b"", "the log is emptied once recorded");
+    assert_eq!(p.count("SELECT count(*) FROM touchpoints WHERE subject = 'Hi' AND body = 'b'"), 3, "content kept");
 }
