@@ -226,7 +226,8 @@ pub enum Record {
     /// Its outcome, and the enrollment moves on. The time, Message-ID,
     /// subject and body stay the claim's.
     Complete { touchpoint_id: i64, enrollment_id: i64, outcome: Outcome, next: Next },
-    /// Nothing left: tried again at `retry_at` (see [`Store::release`]).
+    /// Nothing left: tried again at `retry_at`; with `count` it uses up one of
+    /// the step's attempts (a 4xx for this message; a mailbox outage does not).
     Release { touchpoint_id: i64, enrollment_id: i64, retry_at: DateTime<Utc>, error: String, count: bool },
     /// Never tried: the claim is given back, the step stays due.
     Unclaim(i64),
@@ -541,13 +542,10 @@ impl Store {
                     advance(&tx, *enrollment_id, next, outcome.at, Some(*touchpoint_id))?;
                 }
                 Record::Release { touchpoint_id, enrollment_id, retry_at, error, count } => {
-                    tx.prepare_cached("DELETE FROM touchpoints WHERE id = ?1 AND status = 'sending'")?
-                        .execute([touchpoint_id])?;
+                    unclaim_in(&tx, *touchpoint_id)?;
                     defer_in(&tx, *enrollment_id, *retry_at, error, *count)?;
                 }
-                Record::Unclaim(id) => {
-                    tx.prepare_cached("DELETE FROM touchpoints WHERE id = ?1 AND status = 'sending'")?.execute([id])?;
-                }
+                Record::Unclaim(id) => unclaim_in(&tx, *id)?,
             }
         }
         let mut claimed = Vec::with_capacity(claims.len());
@@ -570,7 +568,7 @@ impl Store {
     pub fn unclaim(&mut self, touchpoint_ids: &[i64]) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for id in touchpoint_ids {
-            tx.prepare_cached("DELETE FROM touchpoints WHERE id = ?1 AND status = 'sending'")?.execute([id])?;
+            unclaim_in(&tx, *id)?;
         }
         tx.commit()?;
         Ok(())
@@ -581,25 +579,6 @@ impl Store {
     pub fn complete(&mut self, touchpoint_id: i64, outcome: &Outcome, next: &Next) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         complete_in(&tx, touchpoint_id, outcome, next)?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Gives a claimed step back after a failure that certainly sent nothing,
-    /// to be tried again at `retry_at`.
-    /// With `count`, the failure counts as one of the step's attempts (a 4xx
-    /// for this message); a mailbox outage does not.
-    pub fn release(
-        &mut self,
-        touchpoint_id: i64,
-        due: &DueStep,
-        retry_at: DateTime<Utc>,
-        error: &str,
-        count: bool,
-    ) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.prepare_cached("DELETE FROM touchpoints WHERE id = ?1 AND status = 'sending'")?.execute([touchpoint_id])?;
-        defer_in(&tx, due.enrollment_id, retry_at, error, count)?;
         tx.commit()?;
         Ok(())
     }
@@ -1237,6 +1216,12 @@ fn complete_in(conn: &Connection, touchpoint_id: i64, outcome: &Outcome, next: &
         .prepare_cached("SELECT enrollment_id FROM touchpoints WHERE id = ?1")?
         .query_row([touchpoint_id], |r| r.get(0))?;
     advance(conn, enrollment_id, next, outcome.at, Some(touchpoint_id))
+}
+
+/// Gives a claim back: its `sending` touchpoint goes; the enrollment is untouched.
+fn unclaim_in(conn: &Connection, touchpoint_id: i64) -> Result<()> {
+    execute_cached(conn, "DELETE FROM touchpoints WHERE id = ?1 AND status = 'sending'", [touchpoint_id])?;
+    Ok(())
 }
 
 /// `conn.execute`, with the statement kept prepared: for the statements every send runs.
