@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 
 use super::{Kind, classify};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/bounces");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bounces");
 
 // ---------------------------------------------------------------------------------------------------
 // Hand-written messages

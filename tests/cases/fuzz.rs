@@ -13,7 +13,7 @@
 //!   record is either enrolled or reported with a line number >= 1 (or the
 //!   whole file is refused: no header, no `email` column).
 //! * `inbound_messages`: `inbound::classify` on arbitrary bytes, mutations of
-//!   the bounce fixtures in `../shared/fixtures/bounces`, and generated MIME.
+//!   the bounce fixtures in `tests/fixtures/bounces`, and generated MIME.
 //!
 //! A short run is part of the test suite; `scripts/fuzz.sh` runs each target
 //! for minutes. Environment:
@@ -2243,7 +2243,7 @@ fn csv_rows() {
 
 // ---- inbound messages -----------------------------------------------------------
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/bounces");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bounces");
 
 /// Stand-ins when the fixture folder is missing.
 const FALLBACK_MESSAGES: &[&[u8]] = &[

@@ -253,7 +253,7 @@ fn with_the_inbox_unreadable_no_email_leaves() {
 
 #[test]
 fn classify_reads_the_fixture_kinds() {
-    let dir = repo().join("../shared/fixtures/bounces");
+    let dir = repo().join("tests/fixtures/bounces");
     let files: Vec<String> =
         ["arf-01.eml", "is-not-bounce-01.eml"].iter().map(|f| dir.join(f).display().to_string()).collect();
     let p = Project::new();
