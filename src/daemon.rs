@@ -15,8 +15,8 @@ use tracing::{error, info, warn};
 
 use crate::cadence::Cadences;
 use crate::config::Config;
-use crate::dispatch::{self, Control, Transports};
 use crate::store::Store;
+use crate::tick::{Control, Transports};
 use crate::time::from_unix;
 
 /// Logs to stderr (journald adds the time); `CADENCED_LOG` overrides the level.
@@ -47,7 +47,7 @@ struct Worker {
 impl Worker {
     fn tick(&mut self, control: &Control) {
         let now = from_unix(Utc::now().timestamp());
-        match dispatch::tick(&mut self.store, &self.config, &self.cadences, &mut self.transports, now, control) {
+        match crate::tick::run(&mut self.store, &self.config, &self.cadences, &mut self.transports, now, control) {
             Ok(report) => {
                 if !report.is_empty() {
                     info!(?report, "tick done");
@@ -246,7 +246,8 @@ fn spawn_inbox_watchers(
                     }
                     Err(e) => {
                         failures += 1;
-                        let pause = crate::schedule::retry_delay(failures).to_std().unwrap_or(Duration::from_secs(60));
+                        let pause =
+                            crate::core::schedule::retry_delay(failures).to_std().unwrap_or(Duration::from_secs(60));
                         warn!(mailbox = %name, "inbox watcher: {e}; again in {}s", pause.as_secs());
                         tokio::time::sleep(pause).await;
                     }

@@ -14,8 +14,9 @@ use indicatif::ProgressBar;
 
 use crate::cadence::{Cadence, Fields, is_identifier};
 use crate::config::Config;
-use crate::plan;
-use crate::store::{NewEnrollment, Next};
+use crate::core::plan;
+use crate::model::Next;
+use crate::store::NewEnrollment;
 
 /// A lead as given on the command line or in a CSV row.
 #[derive(Debug, Clone, Default)]
@@ -103,7 +104,7 @@ impl<'a> Intake<'a> {
             .first_steps
             .entry((tz, calendar_name.cloned()))
             .or_insert_with(|| {
-                let when = crate::dispatch::lead_time(config, Some(cadence), Some(tz.name()), &lead.fields);
+                let when = config.lead_time(Some(cadence), Some(tz.name()), &lead.fields);
                 match plan::next(cadence, None, now, when) {
                     Next::Step { id, due_at, planned_at, reason } => Ok((id, due_at, planned_at, reason)),
                     Next::Hold(why) => Err(bad("cadence", why)),

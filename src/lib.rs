@@ -1,28 +1,35 @@
 //! cadenced: a self-hosted follow-up cadence daemon.
 //!
-//! Cadences are TOML files ([`cadence`]); the daemon keeps every lead's state in
-//! SQLite ([`store`]), works out when each step is due with a pure scheduling
-//! core ([`schedule`]) that takes the clock as an argument, and sends due emails
-//! through a mailbox's SMTP server or into an outbox folder ([`send`]). One pass
-//! over everything due is a tick ([`dispatch`]); the daemon ([`daemon`]) runs
-//! ticks on an interval until SIGTERM. The admin CLI ([`cli`]) calls the same
-//! code, with `--at` standing in for the clock.
+//! Read it top-down:
+//!
+//! * [`model`]: the domain's words (an enrollment's [`model::State`], a
+//!   touchpoint's [`model::Status`], where a lead goes [`model::Next`], a
+//!   [`model::DueStep`]), shared by the pure core and the store.
+//! * [`core`]: PURE rules over that model with the clock as an argument: when
+//!   a step is due ([`core::schedule`], [`core::plan`]), the mailbox's caps
+//!   ([`core::pacing`]), what inbound mail does ([`core::react`]), owners'
+//!   digests and the forecast.
+//! * [`cadence`] and [`config`]: the files a user edits, read into checked
+//!   values with `file:line:col` errors.
+//! * [`store`]: every SQL statement, behind domain operations.
+//! * [`send`] and [`imap`]: the mailbox's SMTP (or outbox) and IMAP sides;
+//!   [`inbound`] classifies what the inbox receives.
+//! * [`tick`]: one pass over everything due: gather the facts, decide, apply.
+//! * [`daemon`]: ticks on an interval until SIGTERM; the only clock reader.
+//! * [`cli`]: one file per subcommand, calling the same code with `--at`
+//!   standing in for the clock.
 
 pub mod cadence;
 pub mod cli;
 pub mod config;
+pub mod core;
 pub mod daemon;
-pub mod dispatch;
-pub mod forecast;
 pub mod imap;
 pub mod inbound;
 pub mod intake;
 pub mod location;
-pub mod pacing;
-pub mod plan;
-pub mod react;
-pub mod reminders;
-pub mod schedule;
+pub mod model;
 pub mod send;
 pub mod store;
+pub mod tick;
 pub mod time;

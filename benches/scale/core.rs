@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use cadenced::cadence::{Cadences, Fields};
 use cadenced::config::Config;
-use cadenced::dispatch::{Control, Report, Transports};
 use cadenced::store::Store;
+use cadenced::tick::{Control, Report, Transports};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
@@ -800,7 +800,7 @@ pub fn sink_capacity(port: u16, message: &[u8], n: usize) -> f64 {
 // ---------------------------------------------------------------------------
 // Library-level figures
 
-/// One tick through the library at `now`: only the `dispatch::tick` call is timed.
+/// One tick through the library at `now`: only the `tick::run` call is timed.
 pub struct TickRun {
     pub seconds: f64,
     /// The checkpoint the daemon makes after the tick, timed apart.
@@ -815,9 +815,8 @@ pub fn library_tick(work: &Workdir, sink: &Sink, now: DateTime<Utc>) -> TickRun 
     let mut store = Store::open(&work.db()).expect("open the database");
     let before = sink.count();
     let started = Instant::now();
-    let report =
-        cadenced::dispatch::tick(&mut store, &config, &cadences, &mut Transports::new(), now, &Control::default())
-            .expect("tick");
+    let report = cadenced::tick::run(&mut store, &config, &cadences, &mut Transports::new(), now, &Control::default())
+        .expect("tick");
     let seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     store.checkpoint().expect("checkpoint");

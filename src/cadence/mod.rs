@@ -13,8 +13,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::config::Config;
+use crate::core::schedule::{Wait, Window};
 use crate::location::{FileErrors, SourceError, toml_message};
-use crate::schedule::{Wait, Window};
 
 pub use templates::{Fields, RenderError, Rendered, Templates};
 

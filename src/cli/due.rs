@@ -44,7 +44,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let cadences = Cadences::load(&config);
     let store = super::open_store(&config)?;
     let rows = store.upcoming(now + within)?;
-    let overdue = now - crate::dispatch::downtime_after(&config);
+    let overdue = now - crate::tick::downtime_after(&config);
     let kind = |cadence: &Option<String>, step: &Option<String>| {
         let c = cadences.get(cadence.as_deref()?)?;
         Some(c.steps[c.step_index(step.as_deref()?)?].kind.as_str())

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde_json::json;
 
-use crate::forecast::Forecaster;
+use crate::core::forecast::Forecaster;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

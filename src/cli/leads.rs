@@ -12,7 +12,8 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use serde::ser::{Error as _, SerializeSeq};
 
-use crate::store::{EnrollmentRow, LeadFilter, State, Store};
+use crate::model::State;
+use crate::store::{EnrollmentRow, LeadFilter, Store};
 use crate::time::{Human, rfc3339};
 
 #[derive(Debug, clap::Args)]

@@ -9,8 +9,7 @@ use anyhow::{Result, anyhow};
 use serde_json::json;
 
 use crate::cadence::Fields;
-use crate::dispatch::lead_time;
-use crate::plan;
+use crate::core::plan;
 use crate::time::{human, local_rfc3339, parse_zone, rfc3339};
 
 #[derive(Debug, clap::Args)]
@@ -49,7 +48,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
         }
         fields.insert("calendar".into(), cal.clone());
     }
-    let lead = lead_time(&config, Some(cadence), Some(tz.name()), &fields);
+    let lead = config.lead_time(Some(cadence), Some(tz.name()), &fields);
     let steps = plan::timeline(cadence, start, lead).map_err(|e| anyhow!("{}: {e}", cadence.name))?;
     if args.json {
         let steps: Vec<_> = steps

@@ -19,7 +19,7 @@ pub fn run(config_path: &Path, email: &str, as_json: bool) -> Result<ExitCode> {
     };
     let tz: Tz = config.lead_zone(lead.timezone.as_deref());
     // A step well past its due time waits for a tick: say so, apart from why it was moved.
-    let overdue_before = super::now_or(None)? - crate::dispatch::downtime_after(&config);
+    let overdue_before = super::now_or(None)? - crate::tick::downtime_after(&config);
     let mut lead = lead;
     let loaded = crate::cadence::Cadences::load(&config);
     for e in &mut lead.enrollments {

@@ -9,10 +9,10 @@ use chrono::{DateTime, NaiveTime, Utc};
 use serde_json::json;
 
 use crate::config::Config;
-use crate::dispatch::lead_time;
-use crate::plan;
-use crate::schedule::resolve_local;
-use crate::store::{Next, Status, Task, TaskFilter};
+use crate::core::plan;
+use crate::core::schedule::resolve_local;
+use crate::model::{Next, Status, Task};
+use crate::store::TaskFilter;
 use crate::time::{human, rfc3339};
 
 #[derive(Debug, clap::Args)]
@@ -113,7 +113,7 @@ pub fn close(config_path: &Path, command: TaskCommand) -> Result<ExitCode> {
     let mut store = super::open_store(&config)?;
     let plan_next = |task: &Task| match cadences.get(&task.cadence) {
         Some(c) => {
-            let lead = lead_time(&config, Some(c), task.timezone.as_deref(), &task.fields);
+            let lead = config.lead_time(Some(c), task.timezone.as_deref(), &task.fields);
             plan::next(c, c.step_index(&task.step), now, lead)
         }
         None => Next::Hold(format!("cadence {:?} is not loaded", task.cadence)),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::dispatch::{self, Control, Transports};
+use crate::tick::{Control, Transports};
 use crate::time::rfc3339;
 
 pub fn run(config_path: &Path, at: Option<&str>) -> Result<ExitCode> {
@@ -14,7 +14,7 @@ pub fn run(config_path: &Path, at: Option<&str>) -> Result<ExitCode> {
     let cadences = super::load_cadences(&config, true)?;
     let now = super::now_or(at)?;
     let mut store = super::open_store(&config)?;
-    let report = dispatch::tick(&mut store, &config, &cadences, &mut Transports::new(), now, &Control::default())
+    let report = crate::tick::run(&mut store, &config, &cadences, &mut Transports::new(), now, &Control::default())
         .context("tick")?;
     store.checkpoint().context("checkpoint after the tick")?;
     outln!(

@@ -14,8 +14,8 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::core::schedule::Calendar;
 use crate::location::{FileErrors, SourceError, toml_message};
-use crate::schedule::Calendar;
 
 pub use mailbox::{ImapSettings, Mailbox, Secret, Security, SmtpSettings, Transport};
 pub use owners::{Digest, Owner};
@@ -62,11 +62,11 @@ pub struct Config {
     /// After an uncertain send, unless a cadence says otherwise.
     pub on_uncertain: OnUncertain,
     /// How long an auto-reply without a readable return date pauses a lead.
-    pub ooo_pause: crate::schedule::Wait,
+    pub ooo_pause: crate::core::schedule::Wait,
     /// Before an email leaves, its mailbox's inbox was read at most this long ago.
     pub inbox_max_age: Duration,
     /// Working window of owners without one: weekdays 09:00 to 16:59.
-    pub default_owner_window: crate::schedule::Window,
+    pub default_owner_window: crate::core::schedule::Window,
 }
 
 impl Config {
@@ -83,6 +83,21 @@ impl Config {
             .get(&key)
             .cloned()
             .unwrap_or_else(|| owners::default_owner(&key, self.timezone, &self.default_owner_window))
+    }
+
+    /// A lead's own time: its zone (its own, else the config's) and its
+    /// calendar (its `calendar` field, else its cadence's, else the default).
+    pub fn lead_time<'a>(
+        &'a self,
+        cadence: Option<&crate::cadence::Cadence>,
+        timezone: Option<&str>,
+        fields: &crate::cadence::Fields,
+    ) -> crate::model::LeadTime<'a> {
+        crate::model::LeadTime {
+            tz: self.lead_zone(timezone),
+            calendar: self
+                .calendar(fields.get("calendar").map(String::as_str), cadence.and_then(|c| c.calendar.as_deref())),
+        }
     }
 
     /// The calendar that applies to a lead: its own, else its cadence's, else
@@ -166,10 +181,10 @@ impl Config {
             }),
         };
         let ooo_pause = match &raw.ooo_pause {
-            None => crate::schedule::Wait::Days(3),
+            None => crate::core::schedule::Wait::Days(3),
             Some(v) => v.get_ref().parse().unwrap_or_else(|e| {
                 err(v.span(), format!("ooo_pause: {e}"));
-                crate::schedule::Wait::Days(3)
+                crate::core::schedule::Wait::Days(3)
             }),
         };
         let inbox_max_age = match &raw.inbox_max_age {
@@ -219,7 +234,7 @@ impl Config {
                 }
             }
         }
-        let default_owner_window = match owners::DEFAULT_WINDOW.parse::<crate::schedule::Window>() {
+        let default_owner_window = match owners::DEFAULT_WINDOW.parse::<crate::core::schedule::Window>() {
             Ok(w) => Some(w),
             Err(e) => {
                 err(0..0, format!("built-in owner window: {e}"));

@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::schedule::Window;
+use crate::core::schedule::Window;
 
 /// When an owner gets the digest of their tasks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +108,6 @@ pub(super) fn check(
 mod tests {
     #[test]
     fn default_window_parses() {
-        assert!(super::DEFAULT_WINDOW.parse::<crate::schedule::Window>().is_ok());
+        assert!(super::DEFAULT_WINDOW.parse::<crate::core::schedule::Window>().is_ok());
     }
 }

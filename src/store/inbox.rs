@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{Result, Store};
+use crate::model::Effect;
 use crate::time::from_unix;
 
 /// How far a folder was read.
@@ -27,21 +28,6 @@ pub struct InboundMessage {
     pub subject: Option<String>,
     pub message_id: Option<String>,
     pub sender: Option<String>,
-}
-
-/// What an inbound message does to its lead.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    /// Nothing (no lead, or a kind that changes nothing).
-    None,
-    /// The lead replied: these cadences (those whose stop_on has reply) stop as `replied`.
-    Replied { cadences: Vec<String> },
-    /// Out of office: active enrollments pause until `until`.
-    Away { until: DateTime<Utc> },
-    /// Every enrollment ends in `state` and the address is suppressed.
-    Suppress { state: &'static str },
-    /// A temporary bounce: recorded only.
-    Noted,
 }
 
 /// A lead an inbound message is about.

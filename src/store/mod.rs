@@ -19,13 +19,14 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::cadence::Fields;
+use crate::model::{DueStep, Next, Outcome, State};
 use crate::time::from_unix;
 
 pub use digests::{Digest, OwnerTasks};
-pub use inbox::{Effect, FolderState, Inbound, InboundMessage, LeadRef};
+pub use inbox::{FolderState, Inbound, InboundMessage, LeadRef};
 pub use lock::DispatchLock;
 pub use sendlog::{Ended, SendGroup, SendLog, Verdict};
-pub use tasks::{Task, TaskFilter};
+pub use tasks::TaskFilter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -45,72 +46,6 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
-
-/// Enrollment state, as in SPEC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum State {
-    Active,
-    Paused,
-    Finished,
-    Stopped,
-    Replied,
-    Bounced,
-    Unsubscribed,
-}
-
-impl State {
-    pub const ALL: [State; 7] = [
-        State::Active,
-        State::Paused,
-        State::Finished,
-        State::Stopped,
-        State::Replied,
-        State::Bounced,
-        State::Unsubscribed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Active => "active",
-            State::Paused => "paused",
-            State::Finished => "finished",
-            State::Stopped => "stopped",
-            State::Replied => "replied",
-            State::Bounced => "bounced",
-            State::Unsubscribed => "unsubscribed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<State> {
-        State::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-}
-
-/// Touchpoint status, as in SPEC, plus `sending` while a send is in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Sending,
-    Sent,
-    Skipped,
-    Failed,
-    Uncertain,
-    Open,
-    Done,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Sending => "sending",
-            Status::Sent => "sent",
-            Status::Skipped => "skipped",
-            Status::Failed => "failed",
-            Status::Uncertain => "uncertain",
-            Status::Open => "open",
-            Status::Done => "done",
-        }
-    }
-}
 
 /// A lead to add or update and enroll.
 #[derive(Debug, Clone)]
@@ -134,64 +69,6 @@ pub enum EnrollOutcome {
     AlreadyEnrolled(State),
     /// The address bounced or unsubscribed earlier: never enrolled again.
     Suppressed(String),
-}
-
-/// An active enrollment whose next step is due.
-#[derive(Debug, Clone)]
-pub struct DueStep {
-    pub enrollment_id: i64,
-    pub lead_id: i64,
-    pub email: String,
-    pub fields: Fields,
-    pub timezone: Option<String>,
-    pub cadence: String,
-    pub step: String,
-    pub due_at: DateTime<Utc>,
-    /// The plain planned time (previous step + wait), before windows and pacing.
-    pub planned_at: DateTime<Utc>,
-    /// Why `due_at` is later than `planned_at`, if it is.
-    pub reason: Option<String>,
-    pub attempts: u32,
-    pub owner: Option<String>,
-    /// The open blocking task the enrollment waits for: `due_at` is then its expiry.
-    pub task_id: Option<i64>,
-}
-
-/// What happens to an enrollment after a step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Next {
-    Step {
-        id: String,
-        due_at: DateTime<Utc>,
-        planned_at: DateTime<Utc>,
-        reason: Option<String>,
-    },
-    /// Stay on the step until its task (the touchpoint being completed)
-    /// is closed, or expires at `until`.
-    Block {
-        until: Option<DateTime<Utc>>,
-    },
-    Finished,
-    /// The enrollment ends in this state (bounced, ...).
-    End(State),
-    /// Paused for a person, with the reason.
-    Hold(String),
-    /// Moves on as `next` says, then pauses for a person, with the reason
-    /// (`on_uncertain = "hold"`).
-    ThenHold(Box<Next>, String),
-}
-
-/// The outcome of a claimed step.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub status: Status,
-    pub at: DateTime<Utc>,
-    pub message_id: Option<String>,
-    pub subject: Option<String>,
-    pub body: Option<String>,
-    pub detail: Option<String>,
-    /// Why it happened later than planned (window, holiday, daily_limit, min_gap, downtime, late, retry).
-    pub reason: Option<String>,
 }
 
 /// A send that was in flight when a process died.

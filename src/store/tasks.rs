@@ -4,28 +4,10 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{Next, Result, Status, Store, advance};
+use super::{Result, Store, advance};
 use crate::cadence::Fields;
+use crate::model::{Next, Status, Task};
 use crate::time::from_unix;
-
-/// An open task (or, with `status`, a closed one).
-#[derive(Debug, Clone)]
-pub struct Task {
-    pub id: i64,
-    pub email: String,
-    pub fields: Fields,
-    pub timezone: Option<String>,
-    pub cadence: String,
-    pub step: String,
-    pub kind: String,
-    pub owner: Option<String>,
-    /// When it fell due (opened).
-    pub due_at: DateTime<Utc>,
-    pub body: Option<String>,
-    pub status: String,
-    /// The enrollment waits for it to be closed.
-    pub blocking: bool,
-}
 
 /// Which open tasks to list.
 #[derive(Debug, Clone, Default)]

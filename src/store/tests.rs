@@ -1,6 +1,7 @@
 //! The store's domain operations on a real SQLite file.
 
 use super::*;
+use crate::model::Status;
 use crate::time::parse_instant;
 
 fn t(s: &str) -> DateTime<Utc> {

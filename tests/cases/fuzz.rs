@@ -42,10 +42,11 @@ use std::time::{Duration, Instant};
 
 use cadenced::cadence::{Cadence, Fields};
 use cadenced::config::Config;
+use cadenced::core::plan;
 use cadenced::inbound;
 use cadenced::intake::{self, LeadInput};
 use cadenced::location::FileErrors;
-use cadenced::plan::{self, LeadTime};
+use cadenced::model::LeadTime;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use indicatif::ProgressBar;

@@ -18,11 +18,12 @@ use std::path::{Path, PathBuf};
 
 use cadenced::cadence::{Cadence, Cadences, Fields};
 use cadenced::config::Config;
-use cadenced::dispatch::{self, Transports};
+use cadenced::core::plan;
+use cadenced::core::schedule::{Calendar, Wait, Window};
 use cadenced::intake::{self, LeadInput};
-use cadenced::plan::{self, LeadTime};
-use cadenced::schedule::{Calendar, Wait, Window};
+use cadenced::model::LeadTime;
 use cadenced::store::Store;
+use cadenced::tick::{self, Transports};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
 use proptest::prelude::*;
@@ -408,7 +409,7 @@ impl Sandbox {
     /// The timeline `cadenced preview NAME --start START --tz ZONE` (plus
     /// `--calendar` for a lead with a `calendar` field) prints.
     fn preview(&self, tz_name: &str, start: DateTime<Utc>) -> Result<Vec<plan::Planned>, String> {
-        let lead = dispatch::lead_time(&self.config, Some(self.cadence()), Some(tz_name), &self.fields);
+        let lead = self.config.lead_time(Some(self.cadence()), Some(tz_name), &self.fields);
         plan::timeline(self.cadence(), start, lead)
     }
 
@@ -421,7 +422,7 @@ impl Sandbox {
         let row = intake::prepare(&input, self.cadence(), &self.config, start).unwrap();
         store.enroll_many(&[row], start).unwrap();
         let mut transports = Transports::new();
-        let stop = dispatch::Control::default();
+        let stop = tick::Control::default();
         let mut ticks = Vec::new();
         let mut repeats_added = Vec::new();
         let state = loop {
@@ -431,10 +432,10 @@ impl Sandbox {
                 break e.state.clone();
             }
             let now = e.next_due_at.unwrap();
-            dispatch::tick(&mut store, &self.config, &self.cadences, &mut transports, now, &stop).unwrap();
+            tick::run(&mut store, &self.config, &self.cadences, &mut transports, now, &stop).unwrap();
             let touchpoints = store.lead(EMAIL).unwrap().unwrap().enrollments[0].touchpoints.len();
             let emls = self.emls();
-            let again = dispatch::tick(&mut store, &self.config, &self.cadences, &mut transports, now, &stop).unwrap();
+            let again = tick::run(&mut store, &self.config, &self.cadences, &mut transports, now, &stop).unwrap();
             let touchpoints_after = store.lead(EMAIL).unwrap().unwrap().enrollments[0].touchpoints.len();
             if touchpoints_after != touchpoints || self.emls() != emls || again.sent + again.opened != 0 {
                 repeats_added.push(format!(

@@ -6,9 +6,9 @@
 use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 
+use crate::core::schedule::{Calendar, Wait, resolve_local};
 use crate::inbound::{Classified, Kind};
-use crate::schedule::{Calendar, Wait, resolve_local};
-use crate::store::Effect;
+use crate::model::Effect;
 
 /// Temporary bounces after which an address counts as bounced for good.
 pub const TEMPORARY_BOUNCES: u32 = 3;

@@ -2,18 +2,10 @@
 //! step as an argument; reads no clock and touches no I/O.
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 
 use crate::cadence::{Cadence, Step};
-use crate::schedule::{self, Calendar};
-use crate::store::Next;
-
-/// A lead's own time: its zone and the calendar that applies to it.
-#[derive(Debug, Clone, Copy)]
-pub struct LeadTime<'a> {
-    pub tz: Tz,
-    pub calendar: &'a Calendar,
-}
+use crate::core::schedule;
+use crate::model::{LeadTime, Next};
 
 /// What is next after step `index` (or the first step when `None`) happened at `at`.
 pub fn next(cadence: &Cadence, index: Option<usize>, at: DateTime<Utc>, lead: LeadTime<'_>) -> Next {

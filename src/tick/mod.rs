@@ -17,17 +17,19 @@ use tracing::{info, warn};
 
 use crate::cadence::{Cadence, Cadences, Rendered, Step, StepKind, StopOn};
 use crate::config::{Config, Mailbox, OnUncertain};
+use crate::core::pacing::{self, Caps, Load};
+use crate::core::plan;
+use crate::core::react::{self, LeadFacts};
+use crate::core::reminders;
+use crate::core::schedule::retry_delay;
 use crate::imap::{Fetched, FolderRead};
 use crate::inbound::Kind;
-use crate::pacing::{self, Caps, Load};
-use crate::plan::{self, LeadTime};
-use crate::react::{self, LeadFacts};
-use crate::reminders;
-use crate::schedule::retry_delay;
+use crate::model::LeadTime;
+use crate::model::{DueStep, Effect, Next, Outcome, State, Status};
 use crate::send::{self, SendError, Transport};
 use crate::store::{
-    Content, DispatchLock, DueStep, Effect, Ended, FolderState, InboundMessage, NewSend, Next, Outcome, Record,
-    SendGroup, SendLog, State, Status, Store, StoreError, TaskFilter, Verdict, sendlog,
+    Content, DispatchLock, Ended, FolderState, InboundMessage, NewSend, Record, SendGroup, SendLog, Store, StoreError,
+    TaskFilter, Verdict, sendlog,
 };
 use sender::{Batch, Done, Job, Stops};
 
@@ -140,20 +142,6 @@ pub fn downtime_after(config: &Config) -> Duration {
     (tick * 2).max(Duration::minutes(2))
 }
 
-/// The zone and calendar of the lead of `due` in `cadence`.
-pub fn lead_time<'a>(
-    config: &'a Config,
-    cadence: Option<&Cadence>,
-    timezone: Option<&str>,
-    fields: &crate::cadence::Fields,
-) -> LeadTime<'a> {
-    LeadTime {
-        tz: config.lead_zone(timezone),
-        calendar: config
-            .calendar(fields.get("calendar").map(String::as_str), cadence.and_then(|c| c.calendar.as_deref())),
-    }
-}
-
 /// The outage key of a mailbox's inbox (apart from its SMTP server).
 fn inbox_key(mailbox: &str) -> String {
     format!("{mailbox} (inbox)")
@@ -195,7 +183,7 @@ impl Control {
 
 /// Runs one pass over everything due at `now`. Stops early, between two
 /// sends, once `control.stop` is set.
-pub fn tick(
+pub fn run(
     store: &mut Store,
     config: &Config,
     cadences: &Cadences,
@@ -525,7 +513,7 @@ impl<'a> Tick<'a> {
         let Some(c) = self.cadences.get(&due.cadence) else {
             return Next::Hold(format!("cadence {:?} is not loaded", due.cadence));
         };
-        let lead = lead_time(self.config, Some(c), due.timezone.as_deref(), &due.fields);
+        let lead = self.config.lead_time(Some(c), due.timezone.as_deref(), &due.fields);
         let next = plan::next(c, c.step_index(&due.step), stuck.at, lead);
         if uncertain { self.after_uncertain(c, due, next) } else { next }
     }
@@ -567,7 +555,7 @@ impl<'a> Tick<'a> {
             return self.skip_removed(due, cadence);
         };
         let step = &cadence.steps[index];
-        let lead = lead_time(self.config, Some(cadence), due.timezone.as_deref(), &due.fields);
+        let lead = self.config.lead_time(Some(cadence), due.timezone.as_deref(), &due.fields);
         if let Some(task) = due.task_id {
             // A blocking task nobody closed within auto_skip_after.
             return self.expire_task(due, task, cadence, index, lead);
@@ -679,7 +667,7 @@ impl<'a> Tick<'a> {
         let last = cadence.steps.iter().rposition(|s| touched.contains(&s.id));
         let target =
             cadence.steps.iter().enumerate().position(|(i, s)| last.is_none_or(|l| i > l) && !touched.contains(&s.id));
-        let lead = lead_time(self.config, Some(cadence), due.timezone.as_deref(), &due.fields);
+        let lead = self.config.lead_time(Some(cadence), due.timezone.as_deref(), &due.fields);
         let next = match target {
             Some(t) => plan::next(cadence, t.checked_sub(1), self.now, lead),
             None => Next::Finished,
@@ -790,7 +778,7 @@ impl<'a> Tick<'a> {
             None => (Effect::None, "no lead".to_string()),
             Some(l) => {
                 let fields: crate::cadence::Fields = serde_json::from_str(&l.fields).unwrap_or_default();
-                let time = lead_time(self.config, None, l.timezone.as_deref(), &fields);
+                let time = self.config.lead_time(None, l.timezone.as_deref(), &fields);
                 let reply_stops = self
                     .store
                     .running_cadences(l.id)?

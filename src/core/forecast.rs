@@ -9,9 +9,8 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::cadence::{Cadences, Fields, StepKind};
 use crate::config::Config;
-use crate::dispatch::lead_time;
-use crate::plan;
-use crate::store::Next;
+use crate::core::plan;
+use crate::model::Next;
 
 /// One mailbox's day.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,7 +52,7 @@ impl<'a> Forecaster<'a> {
     pub fn add(&mut self, cadence: &str, step: &str, due_at: DateTime<Utc>, timezone: Option<&str>, fields: &Fields) {
         let Some(cadence) = self.cadences.get(cadence) else { return };
         let Some(mailbox) = self.config.mailboxes.get(&cadence.mailbox) else { return };
-        let lead = lead_time(self.config, Some(cadence), timezone, fields);
+        let lead = self.config.lead_time(Some(cadence), timezone, fields);
         let mut index = cadence.step_index(step);
         let mut at = due_at.max(self.now);
         // Bounded: a cadence has finitely many steps and each goes forward in time.

@@ -7,8 +7,8 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 use chrono_tz::Tz;
 
 use crate::config::{Digest, Owner};
-use crate::schedule::{Calendar, resolve_local};
-use crate::store::Task;
+use crate::core::schedule::{Calendar, resolve_local};
+use crate::model::Task;
 use crate::time::human;
 
 /// The first digest slot of `owner` at or after `t`.

@@ -1,0 +1,18 @@
+//! PURE: the rules of cadenced over plain data, with the clock as an
+//! argument. Nothing here reads a clock, a file, the database or the network:
+//! the tick, the CLI and the tests call the same functions with the instants
+//! they choose.
+//!
+//! * [`schedule`]: waits, send windows and calendars: when a step is due.
+//! * [`plan`]: where a lead goes next in its cadence.
+//! * [`pacing`]: a mailbox's caps (`daily_limit`, `min_gap`).
+//! * [`react`]: what an inbound message does to its lead.
+//! * [`reminders`]: owners' digests: when, and what they say.
+//! * [`forecast`]: the load ahead, per mailbox and day.
+
+pub mod forecast;
+pub mod pacing;
+pub mod plan;
+pub mod react;
+pub mod reminders;
+pub mod schedule;
