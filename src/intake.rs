@@ -15,7 +15,7 @@ use indicatif::ProgressBar;
 use crate::cadence::{Cadence, Fields, is_identifier};
 use crate::config::Config;
 use crate::core::plan;
-use crate::model::Next;
+use crate::model::{Next, Reason};
 use crate::store::NewEnrollment;
 
 /// A lead as given on the command line or in a CSV row.
@@ -50,7 +50,7 @@ pub fn prepare(
 
 /// The first step of a lead enrolled at the intake's instant: its id, due and
 /// planned times and why it is later than planned.
-type FirstStep = Result<(String, DateTime<Utc>, DateTime<Utc>, Option<String>), IntakeError>;
+type FirstStep = Result<(String, DateTime<Utc>, DateTime<Utc>, Option<Reason>), IntakeError>;
 
 /// Checks leads for one cadence at one instant, as [`prepare`] does. It
 /// remembers what depends only on a lead's zone and calendar (the first

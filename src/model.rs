@@ -3,8 +3,11 @@
 //! goes next, a due step, what inbound mail does). Plain data: no I/O, no
 //! clock, no SQL. The store reads and writes these; the core decides with them.
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
 
 use crate::cadence::Fields;
 use crate::core::schedule::Calendar;
@@ -19,6 +22,18 @@ pub enum State {
     Replied,
     Bounced,
     Unsubscribed,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for State {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 impl State {
@@ -73,6 +88,158 @@ impl Status {
             Status::Done => "done",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        [Status::Sending, Status::Sent, Status::Skipped, Status::Failed, Status::Uncertain, Status::Open, Status::Done]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Why a step happened later than planned, or not at all: recorded with the
+/// touchpoint and, while the step is pending, with its enrollment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Its planned time was outside the send window.
+    Window,
+    /// The window's earlier slot was on a holiday or a day off of the calendar.
+    Holiday,
+    /// The mailbox's `min_gap` since its previous send.
+    MinGap,
+    /// The mailbox's `daily_limit` was reached.
+    DailyLimit,
+    /// Nothing ran when it fell due.
+    Downtime,
+    /// Skipped: it could not go out within the cadence's `late_after`.
+    Late,
+    /// Tried again after a temporary failure.
+    Retry,
+    /// Skipped: its step was removed from the cadence.
+    Removed,
+    /// Skipped: a task nobody closed within `auto_skip_after`.
+    Expired,
+}
+
+impl Reason {
+    const ALL: [Reason; 9] = [
+        Reason::Window,
+        Reason::Holiday,
+        Reason::MinGap,
+        Reason::DailyLimit,
+        Reason::Downtime,
+        Reason::Late,
+        Reason::Retry,
+        Reason::Removed,
+        Reason::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Window => "window",
+            Reason::Holiday => "holiday",
+            Reason::MinGap => "min_gap",
+            Reason::DailyLimit => "daily_limit",
+            Reason::Downtime => "downtime",
+            Reason::Late => "late",
+            Reason::Retry => "retry",
+            Reason::Removed => "removed",
+            Reason::Expired => "expired",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    /// How much a cause of delay weighs when telling why a step is late: of
+    /// two causes, the weightier is the one worth telling (a step held by the
+    /// daily limit and then by the window is late because of the limit).
+    /// Not a cause of delay: `None`, outweighed by any that is.
+    pub fn weight(self) -> Option<u8> {
+        match self {
+            Reason::Window => Some(1),
+            Reason::Holiday => Some(2),
+            Reason::MinGap => Some(3),
+            Reason::DailyLimit => Some(4),
+            Reason::Downtime => Some(5),
+            Reason::Late | Reason::Retry | Reason::Removed | Reason::Expired => None,
+        }
+    }
+
+    /// Of the cause recorded before (`old`) and a new one, the weightier.
+    pub fn weightier(old: Option<Reason>, new: Reason) -> Reason {
+        match old {
+            Some(old) if old.weight() > new.weight() => old,
+            _ => new,
+        }
+    }
+}
+
+impl From<crate::core::schedule::Delay> for Reason {
+    fn from(delay: crate::core::schedule::Delay) -> Reason {
+        match delay {
+            crate::core::schedule::Delay::Window => Reason::Window,
+            crate::core::schedule::Delay::Holiday => Reason::Holiday,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// How one claimed send ended, as the sending thread saw it; written into
+/// the send log, so that a crash loses none of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ended {
+    /// The server accepted the message.
+    Sent,
+    /// Refused for good (5xx): the reply.
+    Refused(String),
+    /// Interrupted after the message may have been accepted.
+    Uncertain(String),
+    /// The mailbox could not be reached: nothing left.
+    Unavailable(String),
+    /// A 4xx for this message: nothing left.
+    Temporary(String),
+    /// Not tried (the tick was stopping, or its mailbox went down earlier in
+    /// the tick): nothing left.
+    NotTried(String),
+}
+
+/// What a claimed send that ended comes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Recorded with this status, and the enrollment moves on as `next` says.
+    Record { status: Status, detail: Option<String>, reason: Option<Reason>, next: Next },
+    /// Nothing left: due again at `retry_at`; with `count` it uses up one of
+    /// the step's attempts (a 4xx for this message; a mailbox outage does not).
+    Retry { retry_at: DateTime<Utc>, error: String, count: bool },
+    /// Never tried: the claim is given back and the step stays due.
+    GiveBack,
+}
+
+/// `<instance.touchpoint@domain>`: the Message-ID of the email of touchpoint
+/// `touchpoint_id`, derived from it so that a send can be recognised later
+/// (in the sent folder, in a reply's In-Reply-To).
+pub fn message_id(instance: &str, touchpoint_id: i64, domain: &str) -> String {
+    format!("<{instance}.{touchpoint_id}@{domain}>")
 }
 
 /// An active enrollment whose next step is due.
@@ -89,7 +256,7 @@ pub struct DueStep {
     /// The plain planned time (previous step + wait), before windows and pacing.
     pub planned_at: DateTime<Utc>,
     /// Why `due_at` is later than `planned_at`, if it is.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     pub attempts: u32,
     pub owner: Option<String>,
     /// The open blocking task the enrollment waits for: `due_at` is then its expiry.
@@ -103,7 +270,7 @@ pub enum Next {
         id: String,
         due_at: DateTime<Utc>,
         planned_at: DateTime<Utc>,
-        reason: Option<String>,
+        reason: Option<Reason>,
     },
     /// Stay on the step until its task (the touchpoint being completed)
     /// is closed, or expires at `until`.
@@ -129,8 +296,8 @@ pub struct Outcome {
     pub subject: Option<String>,
     pub body: Option<String>,
     pub detail: Option<String>,
-    /// Why it happened later than planned (window, holiday, daily_limit, min_gap, downtime, late, retry).
-    pub reason: Option<String>,
+    /// Why it happened later than planned, or was skipped.
+    pub reason: Option<Reason>,
 }
 
 /// What an inbound message does to its lead.
@@ -142,8 +309,9 @@ pub enum Effect {
     Replied { cadences: Vec<String> },
     /// Out of office: active enrollments pause until `until`.
     Away { until: DateTime<Utc> },
-    /// Every enrollment ends in `state` and the address is suppressed.
-    Suppress { state: &'static str },
+    /// Every enrollment ends in `state` (bounced or unsubscribed) and the
+    /// address is suppressed.
+    Suppress { state: State },
     /// A temporary bounce: recorded only.
     Noted,
 }
@@ -162,7 +330,7 @@ pub struct Task {
     /// When it fell due (opened).
     pub due_at: DateTime<Utc>,
     pub body: Option<String>,
-    pub status: String,
+    pub status: Status,
     /// The enrollment waits for it to be closed.
     pub blocking: bool,
 }

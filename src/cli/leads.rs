@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use serde::ser::{Error as _, SerializeSeq};
 
-use crate::model::State;
+use crate::model::{Reason, State};
 use crate::store::{EnrollmentRow, LeadFilter, Store};
 use crate::time::{Human, rfc3339};
 
@@ -68,10 +68,10 @@ impl<'a> From<&'a EnrollmentRow> for LeadJson<'a> {
         LeadJson {
             cadence: r.cadence.as_deref(),
             email: &r.email,
-            next_due_at: r.next_due_at.filter(|_| r.state.as_deref() == Some("active")).map(rfc3339),
+            next_due_at: r.next_due_at.filter(|_| r.state == Some(State::Active)).map(rfc3339),
             next_step: r.step.as_deref(),
-            reason: r.reason.as_deref(),
-            state: r.state.as_deref(),
+            reason: r.reason.map(Reason::as_str),
+            state: r.state.map(State::as_str),
         }
     }
 }
@@ -151,21 +151,21 @@ impl<'w> Table<'w> {
     }
 
     pub fn row(&mut self, r: &EnrollmentRow) -> Result<()> {
-        let active = r.state.as_deref() == Some("active");
+        let active = r.state == Some(State::Active);
         let tz = self.zone(r.timezone.as_deref());
         write!(
             self.out,
             "{:<32} {:<16} {:<10} {:<12} ",
             r.email,
             r.cadence.as_deref().unwrap_or("-"),
-            r.state.as_deref().unwrap_or("-"),
-            r.step.as_deref().filter(|_| active || r.state.as_deref() == Some("paused")).unwrap_or("-"),
+            r.state.map_or("-", State::as_str),
+            r.step.as_deref().filter(|_| active || r.state == Some(State::Paused)).unwrap_or("-"),
         )?;
         match r.next_due_at.filter(|_| active) {
             Some(t) => write!(self.out, "{}", Human(t, tz))?,
             None => self.out.write_all(b"-")?,
         }
-        match r.reason.as_deref().filter(|_| active) {
+        match r.reason.filter(|_| active) {
             Some(why) => writeln!(self.out, "  ({why})")?,
             None => writeln!(self.out)?,
         }

@@ -64,7 +64,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     } else {
         outln!("{} for a lead in {} enrolled {}", cadence.name, tz.name(), human(start, tz));
         for s in &steps {
-            let why = s.reason.as_deref().map(|r| format!("  (moved: {r})")).unwrap_or_default();
+            let why = s.reason.map(|r| format!("  (moved: {r})")).unwrap_or_default();
             outln!("  {:<14} {:<9} {}{why}", s.step, s.kind, human(s.at, tz));
         }
     }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
-use crate::store::Action;
+use crate::store::Change;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -18,7 +18,7 @@ pub struct Args {
     at: Option<String>,
 }
 
-pub fn run(config_path: &Path, args: Args, action: Action) -> Result<ExitCode> {
+pub fn run(config_path: &Path, args: Args, action: Change) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
     let now = super::now_or(args.at.as_deref())?;
     let mut store = super::open_store(&config)?;
@@ -27,9 +27,9 @@ pub fn run(config_path: &Path, args: Args, action: Action) -> Result<ExitCode> {
     };
     if changed.is_empty() {
         let verb = match action {
-            Action::Pause => "active",
-            Action::Resume => "paused",
-            Action::Stop => "active or paused",
+            Change::Pause => "active",
+            Change::Resume => "paused",
+            Change::Stop => "active or paused",
         };
         outln!("{}: no {verb} enrollment, nothing changed", args.email);
     }

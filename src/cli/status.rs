@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 
+use crate::model::{State, Status};
 use crate::store::LeadView;
 use crate::time::{human, rfc3339};
 
@@ -23,7 +24,7 @@ pub fn run(config_path: &Path, email: &str, as_json: bool) -> Result<ExitCode> {
     let mut lead = lead;
     let loaded = crate::cadence::Cadences::load(&config);
     for e in &mut lead.enrollments {
-        e.orphaned = loaded.get(&e.cadence).is_none() && (e.state == "active" || e.state == "paused");
+        e.orphaned = loaded.get(&e.cadence).is_none() && matches!(e.state, State::Active | State::Paused);
     }
     if as_json {
         super::print_json(&to_json(&lead, tz, overdue_before))?;
@@ -34,7 +35,7 @@ pub fn run(config_path: &Path, email: &str, as_json: bool) -> Result<ExitCode> {
 }
 
 fn is_overdue(e: &crate::store::EnrollmentView, before: DateTime<Utc>) -> bool {
-    e.state == "active" && e.next_due_at.is_some_and(|t| t < before)
+    e.state == State::Active && e.next_due_at.is_some_and(|t| t < before)
 }
 
 pub fn to_json(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> Value {
@@ -66,8 +67,8 @@ pub fn to_json(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> Value 
             json!({
                 "cadence": e.cadence,
                 "state": e.state,
-                "next_step": e.next_step.as_ref().filter(|_| e.state == "active" || e.state == "paused"),
-                "next_due_at": e.next_due_at.filter(|_| e.state == "active" || e.state == "paused").map(rfc3339),
+                "next_step": e.next_step.as_ref().filter(|_| matches!(e.state, State::Active | State::Paused)),
+                "next_due_at": e.next_due_at.filter(|_| matches!(e.state, State::Active | State::Paused)).map(rfc3339),
                 "reason": e.reason,
                 "overdue": is_overdue(e, overdue_before),
                 "owner": e.owner,
@@ -118,14 +119,14 @@ pub fn to_text(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> String
         }
         for t in &e.touchpoints {
             let extra = t.subject.as_deref().map(|s| format!("  \"{s}\"")).unwrap_or_default();
-            let why = t.reason.as_deref().map(|r| format!("  (later than planned: {r})")).unwrap_or_default();
+            let why = t.reason.map(|r| format!("  (later than planned: {r})")).unwrap_or_default();
             let _ = writeln!(out, "  {}  {:<12} {:<8} {:<9}{extra}{why}", human(t.at, tz), t.step, t.kind, t.status);
             if let Some(d) = &t.detail {
                 let _ = writeln!(out, "      {d}");
             }
             if t.kind != "email" {
-                match (&t.status[..], t.closed_at) {
-                    ("open", _) => {
+                match (t.status, t.closed_at) {
+                    (Status::Open, _) => {
                         let _ = writeln!(out, "      task {0}: cadenced task done {0}  (or: task skip {0})", t.id);
                     }
                     (_, Some(closed)) => {
@@ -141,8 +142,8 @@ pub fn to_text(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> String
                 e.next_due_at.map(|t| format!(" (skipped if still open {})", human(t, tz))).unwrap_or_default();
             let _ = writeln!(out, "  waiting      for task {task}{expiry}");
         } else if let (Some(step), Some(due), "active" | "paused") = (&e.next_step, e.next_due_at, e.state.as_str()) {
-            let why = e.reason.as_deref().map(|r| format!("  (later than planned: {r})")).unwrap_or_default();
-            let held = if e.state == "paused" {
+            let why = e.reason.map(|r| format!("  (later than planned: {r})")).unwrap_or_default();
+            let held = if e.state == State::Paused {
                 "  [paused]"
             } else if is_overdue(e, overdue_before) {
                 "  [overdue: no tick has run since]"

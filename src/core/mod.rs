@@ -7,9 +7,11 @@
 //! * [`plan`]: where a lead goes next in its cadence.
 //! * [`pacing`]: a mailbox's caps (`daily_limit`, `min_gap`).
 //! * [`react`]: what an inbound message does to its lead.
+//! * [`decide`]: what happens to one due step, and what a send's end comes to.
 //! * [`reminders`]: owners' digests: when, and what they say.
 //! * [`forecast`]: the load ahead, per mailbox and day.
 
+pub mod decide;
 pub mod forecast;
 pub mod pacing;
 pub mod plan;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::cadence::{Cadence, Step};
 use crate::core::schedule;
-use crate::model::{LeadTime, Next};
+use crate::model::{LeadTime, Next, Reason};
 
 /// What is next after step `index` (or the first step when `None`) happened at `at`.
 pub fn next(cadence: &Cadence, index: Option<usize>, at: DateTime<Utc>, lead: LeadTime<'_>) -> Next {
@@ -18,7 +18,7 @@ pub fn next(cadence: &Cadence, index: Option<usize>, at: DateTime<Utc>, lead: Le
             id: step.id.clone(),
             due_at: due.at,
             planned_at: due.planned,
-            reason: due.reason.map(|r| r.as_str().to_string()),
+            reason: due.reason.map(Reason::from),
         },
         Err(e) => Next::Hold(format!("step {:?}: no send slot: {e}", step.id)),
     }
@@ -31,7 +31,7 @@ pub struct Planned {
     pub step: String,
     pub kind: &'static str,
     pub at: DateTime<Utc>,
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
 }
 
 /// The whole timeline, each step at its due time with the next one counted

@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 
 use crate::core::schedule::{Calendar, Wait, resolve_local};
 use crate::inbound::{Classified, Kind};
-use crate::model::Effect;
+use crate::model::{Effect, State};
 
 /// Temporary bounces after which an address counts as bounced for good.
 pub const TEMPORARY_BOUNCES: u32 = 3;
@@ -47,10 +47,13 @@ pub fn decide(msg: &Classified, lead: &LeadFacts<'_>, now: DateTime<Utc>, ooo_pa
             let permanent = msg.recipients.iter().any(|r| r.permanent);
             let status = msg.recipients.iter().find_map(|r| r.status.clone()).unwrap_or_default();
             if permanent {
-                (Effect::Suppress { state: "bounced" }, format!("permanent bounce {status}: bounced and suppressed"))
+                (
+                    Effect::Suppress { state: State::Bounced },
+                    format!("permanent bounce {status}: bounced and suppressed"),
+                )
             } else if lead.temporary_bounces + 1 >= TEMPORARY_BOUNCES {
                 (
-                    Effect::Suppress { state: "bounced" },
+                    Effect::Suppress { state: State::Bounced },
                     format!("temporary bounce {status}, the {TEMPORARY_BOUNCES}rd: treated as permanent"),
                 )
             } else {
@@ -58,11 +61,12 @@ pub fn decide(msg: &Classified, lead: &LeadFacts<'_>, now: DateTime<Utc>, ooo_pa
             }
         }
         Kind::Complaint => {
-            (Effect::Suppress { state: "unsubscribed" }, "complaint: unsubscribed and suppressed".into())
+            (Effect::Suppress { state: State::Unsubscribed }, "complaint: unsubscribed and suppressed".into())
         }
-        Kind::Unsubscribe => {
-            (Effect::Suppress { state: "unsubscribed" }, "asked to unsubscribe: unsubscribed and suppressed".into())
-        }
+        Kind::Unsubscribe => (
+            Effect::Suppress { state: State::Unsubscribed },
+            "asked to unsubscribe: unsubscribed and suppressed".into(),
+        ),
         Kind::Other => (Effect::None, "not about a cadence".into()),
     }
 }
@@ -110,9 +114,9 @@ mod tests {
         let (e, _) = decide(&ooo, &facts(&cal), now, &three_days);
         assert_eq!(e, Effect::Away { until: parse_instant("2026-03-11T23:00:00Z").unwrap() }, "midnight Berlin");
         let (e, _) = decide(&msg(Kind::Unsubscribe), &facts(&cal), now, &three_days);
-        assert_eq!(e, Effect::Suppress { state: "unsubscribed" });
+        assert_eq!(e, Effect::Suppress { state: State::Unsubscribed });
         let (e, _) = decide(&msg(Kind::Complaint), &facts(&cal), now, &three_days);
-        assert_eq!(e, Effect::Suppress { state: "unsubscribed" });
+        assert_eq!(e, Effect::Suppress { state: State::Unsubscribed });
         let (e, _) = decide(&msg(Kind::Other), &facts(&cal), now, &three_days);
         assert_eq!(e, Effect::None);
     }
@@ -127,9 +131,9 @@ mod tests {
         let mut f = facts(&cal);
         assert_eq!(decide(&bounce, &f, now, &Wait::Days(3)).0, Effect::Noted);
         f.temporary_bounces = 2;
-        assert_eq!(decide(&bounce, &f, now, &Wait::Days(3)).0, Effect::Suppress { state: "bounced" });
+        assert_eq!(decide(&bounce, &f, now, &Wait::Days(3)).0, Effect::Suppress { state: State::Bounced });
         bounce.recipients[0].permanent = true;
         f.temporary_bounces = 0;
-        assert_eq!(decide(&bounce, &f, now, &Wait::Days(3)).0, Effect::Suppress { state: "bounced" });
+        assert_eq!(decide(&bounce, &f, now, &Wait::Days(3)).0, Effect::Suppress { state: State::Bounced });
     }
 }

@@ -51,6 +51,20 @@ pub enum SendError {
     Uncertain(String),
 }
 
+/// How a send that failed ended: the one conversion from the transport's
+/// error to what the tick records ([`crate::core::decide::settle`]).
+impl From<SendError> for crate::model::Ended {
+    fn from(e: SendError) -> Self {
+        use crate::model::Ended;
+        match e {
+            SendError::Permanent(reply) => Ended::Refused(reply),
+            SendError::Uncertain(why) => Ended::Uncertain(why),
+            SendError::Unavailable(why) => Ended::Unavailable(why),
+            SendError::Temporary(why) => Ended::Temporary(why),
+        }
+    }
+}
+
 /// A way out for built messages.
 pub trait Transport: Send {
     /// Sends `message`; `label` names it for files and logs.

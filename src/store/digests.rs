@@ -7,9 +7,9 @@ use rusqlite::{OptionalExtension, params};
 use super::{Result, Store};
 use crate::time::from_unix;
 
-/// A digest as recorded.
+/// A digest as recorded (its schedule is [`crate::config::Digest`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Digest {
+pub struct DigestRecord {
     pub owner: String,
     pub slot_at: DateTime<Utc>,
     pub status: String,
@@ -100,12 +100,12 @@ impl Store {
     }
 
     /// Every digest of `owner`, oldest first.
-    pub fn digests(&self, owner: &str) -> Result<Vec<Digest>> {
+    pub fn digests(&self, owner: &str) -> Result<Vec<DigestRecord>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT owner, slot_at, status, tasks, message_id FROM digests WHERE owner = ?1 ORDER BY slot_at",
         )?;
         let rows = stmt.query_map([owner], |r| {
-            Ok(Digest {
+            Ok(DigestRecord {
                 owner: r.get(0)?,
                 slot_at: from_unix(r.get(1)?),
                 status: r.get(2)?,

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{Result, StoreError};
+use crate::model::Ended;
 
 /// The claimed group of sends: the machine's boot, a token of the claim, and
 /// the group's first and last touchpoint ids (sent in id order). Stored in
@@ -39,25 +40,6 @@ impl SendGroup {
             .unwrap_or_default();
         SendGroup { boot: boot_id(), token: format!("{nanos:x}.{:x}", std::process::id()), first, last }
     }
-}
-
-/// How a send ended, as the sending thread saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Ended {
-    /// The server accepted the message.
-    Sent,
-    /// Refused for good (5xx): the reply.
-    Refused(String),
-    /// Interrupted after the message may have been accepted.
-    Uncertain(String),
-    /// The mailbox could not be reached: nothing left.
-    Unavailable(String),
-    /// A 4xx for this message: nothing left.
-    Temporary(String),
-    /// Not tried (the tick was stopping, or its mailbox went down earlier in
-    /// the group): nothing left.
-    NotTried(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,9 +4,10 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{Result, Store, advance};
+use super::claims::advance;
+use super::{Result, Store};
 use crate::cadence::Fields;
-use crate::model::{Next, Status, Task};
+use crate::model::{Next, Reason, Status, Task};
 use crate::time::from_unix;
 
 /// Which open tasks to list.
@@ -81,7 +82,7 @@ impl Store {
         id: i64,
         status: Status,
         note: Option<&str>,
-        reason: Option<&str>,
+        reason: Option<Reason>,
         at: DateTime<Utc>,
         next: impl FnOnce(&Task) -> Next,
     ) -> Result<Option<Task>> {

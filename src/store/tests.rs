@@ -1,7 +1,10 @@
 //! The store's domain operations on a real SQLite file.
 
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
 use super::*;
-use crate::model::Status;
+use crate::model::{Next, Outcome, Settled, Status};
 use crate::time::parse_instant;
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -79,7 +82,7 @@ fn paused_enrollment_cannot_be_claimed() {
     let (_d, mut s) = store();
     s.enroll_many(&[lead("a@x.test")], t("2026-03-01T00:00:00Z")).unwrap();
     let due = s.due_steps(t("2026-03-02T10:00:00Z"), &["c".into()], 10).unwrap().remove(0);
-    let changed = s.change_state("a@x.test", None, Action::Pause, t("2026-03-02T09:59:00Z")).unwrap().unwrap();
+    let changed = s.change_state("a@x.test", None, Change::Pause, t("2026-03-02T09:59:00Z")).unwrap().unwrap();
     assert_eq!(changed, [Changed { cadence: "c".into(), from: State::Active, to: State::Paused }]);
     assert!(s.claim(&due, "email", Some("sales"), t("2026-03-02T10:00:00Z")).unwrap().is_none());
 }
@@ -113,7 +116,7 @@ fn complete_advances_and_finishes() {
     .unwrap();
     let view = s.lead("a@x.test").unwrap().unwrap();
     assert_eq!(view.enrollments[0].next_step.as_deref(), Some("b"));
-    assert_eq!(view.enrollments[0].touchpoints[0].status, "sent");
+    assert_eq!(view.enrollments[0].touchpoints[0].status, Status::Sent);
     assert!(s.interrupted().unwrap().is_empty());
 }
 
@@ -123,14 +126,17 @@ fn interrupted_lists_sends_left_in_flight() {
     s.enroll_many(&[lead("a@x.test")], t("2026-03-01T00:00:00Z")).unwrap();
     let now = t("2026-03-02T10:00:00Z");
     let due = s.due_steps(now, &["c".into()], 10).unwrap().remove(0);
-    let id = s.claim(&due, "email", Some("sales"), now).unwrap().unwrap();
-    s.set_message_id(id, "<m.1@x>").unwrap();
+    let send =
+        NewSend { due: &due, mailbox: "sales", domain: "x", content: Content { subject: Some("Hi"), body: "b" } };
+    let (claimed, _) = s.commit_group(&[], &[], std::slice::from_ref(&send), now).unwrap();
+    let id = claimed[0].as_ref().unwrap().0;
+    let message_id = format!("<{}.{id}@x>", s.instance());
     // A second connection (a new process) sees it.
     drop(s);
     let s = Store::open(&_d.path().join("c.db")).unwrap();
     let stuck = s.interrupted().unwrap();
     assert_eq!(stuck.len(), 1);
-    assert_eq!(stuck[0].message_id.as_deref(), Some("<m.1@x>"));
+    assert_eq!(stuck[0].message_id.as_deref(), Some(message_id.as_str()));
     assert_eq!(stuck[0].due.step, "a");
 }
 
@@ -143,56 +149,48 @@ fn a_group_is_claimed_and_its_outcomes_recorded_with_the_next_claim() {
     let due = s.due_steps(now, &["c".into()], 10).unwrap();
     let first: Vec<NewSend<'_>> = due[..3]
         .iter()
-        .map(|d| NewSend { due: d, mailbox: "sales", content: Content { subject: Some("Hi"), body: "b" } })
+        .map(|d| NewSend {
+            due: d,
+            mailbox: "sales",
+            domain: "x.test",
+            content: Content { subject: Some("Hi"), body: "b" },
+        })
         .collect();
-    let (claimed, group) = s.commit_group(&[], &[], &first, now, |i, id| format!("<{i}.{id}@x.test>")).unwrap();
+    let (claimed, group) = s.commit_group(&[], &[], &first, now).unwrap();
     let group = group.unwrap();
     let ids: Vec<i64> = claimed.iter().map(|c| c.as_ref().unwrap().0).collect();
     assert_eq!((group.first, group.last), (ids[0], ids[2]));
-    assert_eq!(claimed[1].as_ref().unwrap().1, format!("<1.{}@x.test>", ids[1]));
+    assert_eq!(claimed[1].as_ref().unwrap().1, format!("<{}.{}@x.test>", s.instance(), ids[1]));
     assert_eq!(s.send_groups().unwrap(), std::slice::from_ref(&group));
     // Claimed once: claiming the same steps again gets nothing, and no group.
-    let (again, none) = s.commit_group(&[], std::slice::from_ref(&group), &first, now, |_, _| String::new()).unwrap();
+    let (again, none) = s.commit_group(&[], std::slice::from_ref(&group), &first, now).unwrap();
     assert!(again.iter().all(Option::is_none));
     assert!(none.is_none());
 
     // The next claim records the first group's outcomes: a sent, b given back, c to retry.
-    let sent = Outcome {
-        status: Status::Sent,
-        at: now,
-        message_id: None,
-        subject: Some("Hi".into()),
-        body: None,
-        detail: None,
-        reason: None,
-    };
+    let settled =
+        |i: usize, settled| Settlement { touchpoint_id: ids[i], enrollment_id: due[i].enrollment_id, at: now, settled };
     let records = [
-        Record::Complete {
-            touchpoint_id: ids[0],
-            enrollment_id: due[0].enrollment_id,
-            outcome: sent,
-            next: Next::Finished,
-        },
-        Record::Unclaim(ids[1]),
-        Record::Release {
-            touchpoint_id: ids[2],
-            enrollment_id: due[2].enrollment_id,
-            retry_at: t("2026-03-02T11:00:00Z"),
-            error: "421 try later".into(),
-            count: true,
-        },
+        settled(0, Settled::Record { status: Status::Sent, detail: None, reason: None, next: Next::Finished }),
+        settled(1, Settled::GiveBack),
+        settled(2, Settled::Retry { retry_at: t("2026-03-02T11:00:00Z"), error: "421 try later".into(), count: true }),
     ];
     let second: Vec<NewSend<'_>> = due[3..]
         .iter()
-        .map(|d| NewSend { due: d, mailbox: "sales", content: Content { subject: Some("Hi"), body: "b" } })
+        .map(|d| NewSend {
+            due: d,
+            mailbox: "sales",
+            domain: "x.test",
+            content: Content { subject: Some("Hi"), body: "b" },
+        })
         .collect();
-    let (claimed, group2) = s.commit_group(&records, &[], &second, now, |_, id| id.to_string()).unwrap();
+    let (claimed, group2) = s.commit_group(&records, &[], &second, now).unwrap();
     assert!(claimed[0].is_some());
     assert_eq!(s.send_groups().unwrap(), [group2.unwrap()]);
     let stuck: Vec<String> = s.interrupted().unwrap().into_iter().map(|i| i.due.email).collect();
     assert_eq!(stuck, ["d@x.test"]);
     let a = s.lead("a@x.test").unwrap().unwrap();
-    assert_eq!(a.enrollments[0].state, "finished");
+    assert_eq!(a.enrollments[0].state, State::Finished);
     let still_due: Vec<String> = s.due_steps(now, &["c".into()], 10).unwrap().into_iter().map(|d| d.email).collect();
     assert_eq!(still_due, ["b@x.test", "d@x.test"], "b is due again; c waits for its retry; d is claimed");
 }

@@ -1,9 +1,9 @@
-//! The sending thread of a tick. The tick's own thread finds, plans, renders
-//! and claims; this one builds the messages and talks SMTP, so that the two
-//! overlap. It takes
+//! The sending thread of a tick (see [`super::pipeline`] for the whole life
+//! of a send). The tick's own thread finds, decides, renders and claims; this
+//! one builds the messages and talks SMTP, so that the two overlap. It takes
 //! claimed groups in claim order, writes each send's start and end into the
-//! [`SendLog`] (the start before the first byte leaves) and hands each outcome
-//! back to be recorded.
+//! [`SendLog`] (the start before the first byte leaves) and hands how each
+//! ended back to be recorded.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,13 +13,12 @@ use chrono::{DateTime, Utc};
 use tracing::warn;
 
 use crate::config::Mailbox;
-use crate::send::{self, SendError, Transport};
-use crate::store::{Ended, SendGroup, SendLog};
+use crate::model::Ended;
+use crate::send;
+use crate::store::{SendGroup, SendLog};
 
 use super::Control;
-
-/// The open transports, by mailbox name.
-pub(super) type Open = BTreeMap<String, Box<dyn Transport>>;
+use super::outages::Open;
 
 /// One claimed email, rendered; built into a message here, off the tick's thread.
 pub(super) struct Job<'a> {
@@ -40,7 +39,7 @@ pub(super) struct Batch<'a> {
 }
 
 /// How the send of touchpoint `id` ended.
-pub(super) struct Done {
+pub(super) struct Finished {
     pub id: i64,
     pub ended: Ended,
 }
@@ -53,7 +52,7 @@ pub(super) struct Stops<'a> {
 }
 
 impl Stops<'_> {
-    fn now(&self) -> bool {
+    fn requested(&self) -> bool {
         self.control.stopping() || self.abort.load(Ordering::SeqCst)
     }
 }
@@ -64,7 +63,7 @@ pub(super) fn run(
     mut open: Open,
     mut log: SendLog,
     batches: Receiver<Batch<'_>>,
-    done: Sender<Done>,
+    done: Sender<Finished>,
     stops: Stops<'_>,
 ) -> Open {
     // Once the log cannot be written, nothing may leave: a crash would lose what did.
@@ -80,7 +79,7 @@ pub(super) fn run(
         for job in batch.jobs {
             let ended = if let Some(why) = &log_broken {
                 Ended::NotTried(why.clone())
-            } else if stops.now() {
+            } else if stops.requested() {
                 Ended::NotTried("the tick is stopping".into())
             } else if let Some(why) = down.get(&job.mailbox.name) {
                 Ended::NotTried(format!("mailbox unavailable: {why}"))
@@ -99,7 +98,7 @@ pub(super) fn run(
                 }
                 ended
             };
-            if done.send(Done { id: job.id, ended }).is_err() {
+            if done.send(Finished { id: job.id, ended }).is_err() {
                 // The tick's thread is gone; what was sent is in the log.
                 return open;
             }
@@ -140,9 +139,6 @@ fn send_one(open: &mut Open, job: &Job<'_>) -> Ended {
             }
             Ended::Sent
         }
-        Err(SendError::Permanent(reply)) => Ended::Refused(reply),
-        Err(SendError::Uncertain(why)) => Ended::Uncertain(why),
-        Err(SendError::Unavailable(why)) => Ended::Unavailable(why),
-        Err(SendError::Temporary(why)) => Ended::Temporary(why),
+        Err(e) => Ended::from(e),
     }
 }

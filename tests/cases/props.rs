@@ -428,8 +428,8 @@ impl Sandbox {
         let state = loop {
             let lead = store.lead(EMAIL).unwrap().unwrap();
             let e = &lead.enrollments[0];
-            if e.state != "active" || ticks.len() >= 3 * self.cadence().steps.len() + 2 {
-                break e.state.clone();
+            if e.state.as_str() != "active" || ticks.len() >= 3 * self.cadence().steps.len() + 2 {
+                break e.state.as_str().to_string();
             }
             let now = e.next_due_at.unwrap();
             tick::run(&mut store, &self.config, &self.cadences, &mut transports, now, &stop).unwrap();
@@ -452,9 +452,9 @@ impl Sandbox {
             .map(|t| Touched {
                 step: t.step.clone(),
                 kind: t.kind.clone(),
-                status: t.status.clone(),
+                status: t.status.as_str().to_string(),
                 at: t.at,
-                reason: t.reason.clone(),
+                reason: t.reason,
             })
             .collect();
         Run { state, ticks, touchpoints, emls: self.emls(), repeats_added }
@@ -478,7 +478,7 @@ struct Touched {
     kind: String,
     status: String,
     at: DateTime<Utc>,
-    reason: Option<String>,
+    reason: Option<cadenced::model::Reason>,
 }
 
 impl Run {

@@ -389,14 +389,19 @@ fn after_a_crash_the_send_log_tells_what_left_and_what_never_started() {
     let due = store.due_steps(now, &["one".to_string()], 10).unwrap();
     let claims: Vec<NewSend<'_>> = due
         .iter()
-        .map(|d| NewSend { due: d, mailbox: "sales", content: Content { subject: Some("Hi"), body: "b" } })
+        .map(|d| NewSend {
+            due: d,
+            mailbox: "sales",
+            domain: "seller.test",
+            content: Content { subject: Some("Hi"), body: "b" },
+        })
         .collect();
-    let (claimed, group) = store.commit_group(&[], &[], &claims, now, |_, id| format!("<t.{id}@seller.test>")).unwrap();
+    let (claimed, group) = store.commit_group(&[], &[], &claims, now).unwrap();
     let ids: Vec<i64> = claimed.iter().map(|c| c.as_ref().unwrap().0).collect();
     let mut log = SendLog::open(&db).unwrap();
     log.group(&group.unwrap()).unwrap();
     log.start(ids[0]).unwrap();
-    log.end(ids[0], &cadenced::store::Ended::Sent).unwrap();
+    log.end(ids[0], &cadenced::model::Ended::Sent).unwrap();
     log.start(ids[1]).unwrap();
     drop((log, store));
 

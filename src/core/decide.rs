@@ -1,0 +1,280 @@
+//! PURE: what happens to one due step, and what a send's end comes to.
+//!
+//! [`decide`] is every rule that decides a due step's fate, in the order they
+//! apply; the tick gathers the [`Facts`], calls it, and applies the
+//! [`Action`]. The first rule that holds wins:
+//!
+//! 1. The cadence is not loaded (its file is gone): nothing happens; the
+//!    lead waits, orphaned, until the file returns.
+//! 2. The step was removed from the cadence: skipped (`removed`); the lead
+//!    goes on at the first step after the last one it had that it has not had.
+//! 3. A blocking task nobody closed within `auto_skip_after`: the task is
+//!    closed as skipped (`expired`) and the cadence moves on.
+//! 4. The step's template does not render for the lead: the lead is held
+//!    (paused) with the error, for a person to fix.
+//! 5. Past the cadence's `late_after`: skipped (`late`).
+//! 6. A manual step (call, LinkedIn, task): a task opens for the owner; a
+//!    blocking one holds the cadence until it is closed (or expires).
+//! 7. An email outside its send window: postponed to the next slot (or
+//!    skipped as late when that slot is past `late_after`).
+//! 8. The mailbox is not configured (any more): nothing happens.
+//! 9. The mailbox cannot be reached: deferred until its next attempt.
+//! 10. The mailbox's inbox could not be read recently enough: deferred (a
+//!     reply that arrived must be seen before the next email).
+//! 11. Inbound mail read during this tick stopped or paused the lead:
+//!     nothing happens.
+//! 12. The mailbox's caps (`daily_limit`, `min_gap`): postponed (or late).
+//! 13. Otherwise the email is sent.
+//!
+//! Whenever a step goes out later than planned, the reason recorded is the
+//! weightier of the one it carried and the new one ([`Reason::weightier`]);
+//! a step found well past its due time is late because of `downtime`.
+//!
+//! [`settle`] is the one conversion from how a claimed send ended to what is
+//! recorded, for sends that just ended and for those a stopped process left.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::cadence::{Cadence, Rendered, StepKind};
+use crate::config::OnUncertain;
+use crate::core::pacing::{self, Caps, Load};
+use crate::core::plan;
+use crate::core::schedule::retry_delay;
+use crate::model::{DueStep, Ended, LeadTime, Next, Reason, Settled, State, Status};
+
+/// Temporary failures of one step before it is recorded as failed (with the
+/// one-hour backoff cap, about four days of trying).
+pub const MAX_ATTEMPTS: u32 = 100;
+
+/// What the tick knows about a due step besides the step itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// The step's cadence, if it is loaded.
+    pub cadence: Option<&'a Cadence>,
+    /// The lead's zone and calendar.
+    pub lead: LeadTime<'a>,
+    /// The steps the enrollment already has a touchpoint for (needed only
+    /// when its step was removed from the cadence).
+    pub touched: &'a [String],
+    /// How late past its due time a step may go before the delay is put down
+    /// to downtime rather than to the tick interval.
+    pub downtime_after: Duration,
+    /// The email's mailbox; `None` when the cadence names one that is not
+    /// configured.
+    pub mailbox: Option<MailboxFacts>,
+    /// False when inbound mail read during this tick stopped or paused the
+    /// enrollment after the step was read.
+    pub still_active: bool,
+}
+
+/// What the tick knows about a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxFacts {
+    /// While the mailbox cannot be reached: when it is tried again.
+    pub down_until: Option<DateTime<Utc>>,
+    pub inbox: Inbox,
+    pub caps: Caps,
+    /// Its sends on the local day; read only when a cap needs it.
+    pub load: Option<Load>,
+}
+
+/// Whether an email may leave as far as its mailbox's inbox goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inbox {
+    /// Read recently enough, or not watched.
+    Fresh,
+    /// Could not be read; tried again at `retry_at` if known.
+    Unreadable { retry_at: Option<DateTime<Utc>> },
+}
+
+/// Why a step waits without being moved to a send slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deferral {
+    MailboxUnavailable,
+    InboxUnreadable,
+}
+
+impl Deferral {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Deferral::MailboxUnavailable => "mailbox unavailable",
+            Deferral::InboxUnreadable => "inbox unreadable",
+        }
+    }
+}
+
+/// What happens to a due step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing: the cadence or its mailbox is not loaded, or the inbox just
+    /// stopped or paused the lead.
+    Nothing,
+    /// The email goes out; `reason` says why later than planned, if it is.
+    Send { rendered: Rendered, next: Next, reason: Option<Reason> },
+    /// A task opens for the owner, with the rendered body.
+    OpenTask { body: String, next: Next, reason: Option<Reason> },
+    /// Moved to the next send slot, with the reason.
+    Postpone { until: DateTime<Utc>, reason: Reason },
+    /// Recorded as skipped (touchpoint kind `kind`), and the cadence moves on.
+    Skip { kind: &'static str, reason: Reason, detail: String, next: Next },
+    /// The open blocking task `task` expired: closed as skipped, and the
+    /// cadence moves on.
+    ExpireTask { task: i64, next: Next },
+    /// Paused for a person, with the reason.
+    Hold { reason: String },
+    /// Waits until `until` without using up an attempt.
+    Defer { until: DateTime<Utc>, why: Deferral },
+}
+
+/// Why `due` goes out later than planned, if it does: `downtime` when it is
+/// well past its due time, else the reason recorded when it was moved.
+pub fn lateness(due: &DueStep, downtime_after: Duration, now: DateTime<Utc>) -> Option<Reason> {
+    if now - due.due_at > downtime_after { Some(Reason::Downtime) } else { due.reason }
+}
+
+/// What happens to `due` at `now`, given `facts`: the rules of this module's
+/// header, in order.
+pub fn decide(due: &DueStep, facts: &Facts<'_>, now: DateTime<Utc>) -> Action {
+    let Some(cadence) = facts.cadence else {
+        return Action::Nothing;
+    };
+    let lead = facts.lead;
+    let Some(index) = cadence.step_index(&due.step) else {
+        return skip_removed(due, cadence, facts.touched, lead, now);
+    };
+    let step = &cadence.steps[index];
+    let next = plan::next(cadence, Some(index), now, lead);
+    if let Some(task) = due.task_id {
+        return Action::ExpireTask { task, next };
+    }
+    let rendered = match cadence.templates.render(&step.id, &due.email, &due.fields) {
+        Ok(r) => r,
+        Err(e) => return Action::Hold { reason: e.to_string() },
+    };
+    let deadline = cadence.late_after.map(|late| late.after(due.planned_at, lead.tz, lead.calendar));
+    let late = || skip_late(due, cadence, next.clone());
+    if deadline.is_some_and(|d| now > d) {
+        return late();
+    }
+    let reason = lateness(due, facts.downtime_after, now);
+    let postpone = |until: DateTime<Utc>, why: Reason| {
+        if deadline.is_some_and(|d| until > d) {
+            return late();
+        }
+        Action::Postpone { until, reason: Reason::weightier(due.reason, why) }
+    };
+    if step.kind != StepKind::Email {
+        let next = if step.blocking {
+            Next::Block { until: step.auto_skip_after.map(|w| w.after(now, lead.tz, lead.calendar)) }
+        } else {
+            next
+        };
+        return Action::OpenTask { body: rendered.body, next, reason };
+    }
+    if let Some(slot) = plan::wait_for_window(cadence, step, now, lead) {
+        // Due while outside the window (downtime, a long tick): the next slot, never now.
+        return postpone(slot, reason.unwrap_or(Reason::Window));
+    }
+    let Some(mailbox) = &facts.mailbox else {
+        return Action::Nothing;
+    };
+    if let Some(until) = mailbox.down_until.filter(|u| *u > now) {
+        return Action::Defer { until, why: Deferral::MailboxUnavailable };
+    }
+    if let Inbox::Unreadable { retry_at } = mailbox.inbox {
+        let until = retry_at.unwrap_or(now).max(now + Duration::minutes(1));
+        return Action::Defer { until, why: Deferral::InboxUnreadable };
+    }
+    if !facts.still_active {
+        return Action::Nothing;
+    }
+    if let Some(load) = &mailbox.load
+        && let Some((until, hold)) = pacing::hold(&mailbox.caps, load, now)
+    {
+        let why = match hold {
+            pacing::Hold::DailyLimit => Reason::DailyLimit,
+            pacing::Hold::MinGap => Reason::MinGap,
+        };
+        return postpone(until, why);
+    }
+    Action::Send { rendered, next, reason }
+}
+
+/// Skips a step that could not go out within `late_after` of its plan.
+fn skip_late(due: &DueStep, cadence: &Cadence, next: Next) -> Action {
+    let late = cadence.late_after.map(|l| l.to_string()).unwrap_or_default();
+    let detail =
+        format!("planned for {}, could not go out within late_after = {late}", crate::time::rfc3339(due.planned_at));
+    let kind = cadence.step_index(&due.step).map_or("email", |i| cadence.steps[i].kind.as_str());
+    Action::Skip { kind, reason: Reason::Late, detail, next }
+}
+
+/// The lead's step was removed from its cadence (an edit and a reload): the
+/// lead moves on to the first step after the last one it had that it has not
+/// had yet, so a step added later in the cadence is picked up in order.
+fn skip_removed(
+    due: &DueStep,
+    cadence: &Cadence,
+    touched: &[String],
+    lead: LeadTime<'_>,
+    now: DateTime<Utc>,
+) -> Action {
+    let had = |id: &str| touched.iter().any(|t| t == id);
+    let last = cadence.steps.iter().rposition(|s| had(&s.id));
+    let target = cadence.steps.iter().enumerate().position(|(i, s)| last.is_none_or(|l| i > l) && !had(&s.id));
+    let next = match target {
+        Some(t) => plan::next(cadence, t.checked_sub(1), now, lead),
+        None => Next::Finished,
+    };
+    let detail = format!("step {:?} was removed from cadence {:?}", due.step, due.cadence);
+    Action::Skip { kind: "removed", reason: Reason::Removed, detail, next }
+}
+
+/// What follows an uncertain send: the cadence goes on, or with
+/// `on_uncertain = "hold"` it moves on and pauses for a person.
+pub fn after_uncertain(on_uncertain: OnUncertain, due: &DueStep, next: Next) -> Next {
+    match on_uncertain {
+        OnUncertain::Continue => next,
+        OnUncertain::Hold => Next::ThenHold(
+            Box::new(next),
+            format!(
+                "step {:?} may or may not have been delivered; check, then `cadenced resume {}`",
+                due.step, due.email
+            ),
+        ),
+    }
+}
+
+/// What the recording of a claimed send needs besides how it ended.
+#[derive(Debug, Clone)]
+pub struct Claimed<'a> {
+    pub due: &'a DueStep,
+    /// Where the enrollment goes after a send.
+    pub next: Next,
+    /// Why it went out later than planned, if it did.
+    pub reason: Option<Reason>,
+    pub on_uncertain: OnUncertain,
+    /// When its mailbox is tried again, if the send found it unreachable.
+    pub mailbox_back_at: DateTime<Utc>,
+}
+
+/// The one conversion from how a send ended to what is recorded.
+pub fn settle(ended: Ended, claimed: Claimed<'_>, now: DateTime<Utc>) -> Settled {
+    let Claimed { due, next, reason, on_uncertain, mailbox_back_at } = claimed;
+    let record = |status, detail, next| Settled::Record { status, detail, reason, next };
+    match ended {
+        Ended::Sent => record(Status::Sent, None, next),
+        Ended::Refused(reply) => record(Status::Failed, Some(reply), Next::End(State::Bounced)),
+        Ended::Uncertain(why) => record(Status::Uncertain, Some(why), after_uncertain(on_uncertain, due, next)),
+        Ended::Unavailable(error) => Settled::Retry { retry_at: mailbox_back_at, error, count: false },
+        Ended::Temporary(why) if due.attempts + 1 >= MAX_ATTEMPTS => {
+            let detail = format!("gave up after {MAX_ATTEMPTS} temporary failures, the last: {why}");
+            record(Status::Failed, Some(detail), next)
+        }
+        Ended::Temporary(error) => Settled::Retry { retry_at: now + retry_delay(due.attempts + 1), error, count: true },
+        Ended::NotTried(_) => Settled::GiveBack,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,470 @@
+//! One test per rule of [`decide`], one for how the rules rank, and one per
+//! way a send can end.
+
+use std::path::Path;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::*;
+use crate::cadence::{Cadence, Fields};
+use crate::config::Config;
+use crate::core::schedule::Calendar;
+use crate::time::parse_instant;
+
+fn t(s: &str) -> DateTime<Utc> {
+    parse_instant(s).unwrap()
+}
+
+fn config() -> Config {
+    Config::parse(
+        Path::new("/p/config.toml"),
+        "timezone = \"Europe/Berlin\"\n[mailboxes.sales]\nfrom = \"a@seller.test\"\noutbox = \"o\"\n",
+    )
+    .unwrap()
+}
+
+/// Emails Monday to Friday 09:00-16:59 Berlin; an email, a blocking call
+/// that expires, a non-blocking LinkedIn step, a last email; `late_after`.
+const CADENCE: &str = r#"
+window = "0 * 9-16 * * Mon-Fri"
+late_after = "2d"
+[[steps]]
+id = "intro"
+wait = "0d"
+kind = "email"
+subject = "Hi {{ first_name }}"
+body = "Hello {{ first_name }}"
+[[steps]]
+id = "call"
+wait = "1d"
+kind = "call"
+body = "Call {{ first_name }}"
+auto_skip_after = "2bd"
+[[steps]]
+id = "like"
+wait = "1d"
+kind = "linkedin"
+body = "Like a post"
+blocking = false
+[[steps]]
+id = "bump"
+wait = "2d"
+kind = "email"
+subject = "Again"
+body = "Still there, {{ first_name }}?"
+"#;
+
+fn cadence(config: &Config) -> Cadence {
+    Cadence::parse(Path::new("/p/cadences/c.toml"), CADENCE, config).unwrap()
+}
+
+/// Monday 2026-03-02 10:00 Berlin: inside the window.
+const MONDAY_10: &str = "2026-03-02T09:00:00Z";
+
+fn due(step: &str, at: &str) -> DueStep {
+    let fields: Fields = [("first_name".to_string(), "Jane".to_string())].into();
+    DueStep {
+        enrollment_id: 1,
+        lead_id: 1,
+        email: "jane@acme.test".into(),
+        fields,
+        timezone: None,
+        cadence: "c".into(),
+        step: step.into(),
+        due_at: t(at),
+        planned_at: t(at),
+        reason: None,
+        attempts: 0,
+        owner: None,
+        task_id: None,
+    }
+}
+
+fn caps() -> Caps {
+    Caps { daily_limit: None, min_gap: None, tz: chrono_tz::Europe::Berlin }
+}
+
+fn mailbox() -> MailboxFacts {
+    MailboxFacts { down_until: None, inbox: Inbox::Fresh, caps: caps(), load: None }
+}
+
+fn facts<'a>(cadence: &'a Cadence, cal: &'a Calendar) -> Facts<'a> {
+    Facts {
+        cadence: Some(cadence),
+        lead: LeadTime { tz: chrono_tz::Europe::Berlin, calendar: cal },
+        touched: &[],
+        downtime_after: Duration::minutes(2),
+        mailbox: Some(mailbox()),
+        still_active: true,
+    }
+}
+
+/// The step `next` names, and when it is due.
+fn next_step(next: &Next) -> (&str, DateTime<Utc>) {
+    match next {
+        Next::Step { id, due_at, .. } => (id, *due_at),
+        other => panic!("expected a next step, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_email_in_its_window_with_nothing_against_it_is_sent() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    let now = t(MONDAY_10);
+    let Action::Send { rendered, next, reason } = decide(&due("intro", MONDAY_10), &facts(&c, &cal), now) else {
+        panic!("expected a send");
+    };
+    assert_eq!(rendered.subject.as_deref(), Some("Hi Jane"));
+    assert_eq!(rendered.body, "Hello Jane");
+    assert_eq!(next_step(&next), ("call", t("2026-03-03T09:00:00Z")), "the call a day later");
+    assert_eq!(reason, None);
+}
+
+#[test]
+fn rule_1_a_cadence_that_is_not_loaded_leaves_its_lead_alone() {
+    let cal = Calendar::default();
+    let config = config();
+    let c = cadence(&config);
+    let f = Facts { cadence: None, ..facts(&c, &cal) };
+    assert_eq!(decide(&due("intro", MONDAY_10), &f, t(MONDAY_10)), Action::Nothing);
+}
+
+#[test]
+fn rule_2_a_removed_step_is_skipped_and_the_lead_goes_on_after_its_last_step() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    let touched = ["intro".to_string(), "call".to_string()];
+    let f = Facts { touched: &touched, ..facts(&c, &cal) };
+    let now = t(MONDAY_10);
+    let Action::Skip { kind, reason, detail, next } = decide(&due("gone", MONDAY_10), &f, now) else {
+        panic!("expected a skip");
+    };
+    assert_eq!((kind, reason), ("removed", Reason::Removed));
+    assert!(detail.contains("\"gone\" was removed"), "{detail}");
+    assert_eq!(next_step(&next).0, "like", "the first step after the last one it had");
+    let all: Vec<String> = c.steps.iter().map(|s| s.id.clone()).collect();
+    let f = Facts { touched: &all, ..facts(&c, &cal) };
+    let Action::Skip { next, .. } = decide(&due("gone", MONDAY_10), &f, now) else { panic!() };
+    assert_eq!(next, Next::Finished, "nothing left to have");
+}
+
+#[test]
+fn rule_3_a_blocking_task_nobody_closed_expires_and_the_cadence_moves_on() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    let mut d = due("call", MONDAY_10);
+    d.task_id = Some(42);
+    let Action::ExpireTask { task, next } = decide(&d, &facts(&c, &cal), t(MONDAY_10)) else {
+        panic!("expected the task to expire");
+    };
+    assert_eq!(task, 42);
+    assert_eq!(next_step(&next).0, "like");
+}
+
+#[test]
+fn rule_4_a_template_that_does_not_render_holds_the_lead() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    let mut d = due("intro", MONDAY_10);
+    d.fields.clear();
+    let Action::Hold { reason } = decide(&d, &facts(&c, &cal), t(MONDAY_10)) else { panic!("expected a hold") };
+    assert!(reason.contains("uses first_name that the lead lacks"), "{reason}");
+}
+
+#[test]
+fn rule_5_a_step_past_late_after_is_skipped_as_late() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    // Planned Monday 10:00, found Thursday 10:00: more than 2d late.
+    let now = t("2026-03-05T09:00:00Z");
+    let Action::Skip { kind, reason, detail, next } = decide(&due("intro", MONDAY_10), &facts(&c, &cal), now) else {
+        panic!("expected a skip");
+    };
+    assert_eq!((kind, reason), ("email", Reason::Late));
+    assert!(detail.contains("late_after = 2d"), "{detail}");
+    assert_eq!(next_step(&next).0, "call");
+}
+
+#[test]
+fn rule_6_a_manual_step_opens_a_task_that_holds_the_cadence_unless_not_blocking() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    let now = t(MONDAY_10);
+    let Action::OpenTask { body, next, reason } = decide(&due("call", MONDAY_10), &facts(&c, &cal), now) else {
+        panic!("expected a task");
+    };
+    assert_eq!(body, "Call Jane");
+    assert_eq!(reason, None);
+    assert_eq!(next, Next::Block { until: Some(t("2026-03-04T09:00:00Z")) }, "expires 2bd after it opened");
+    let Action::OpenTask { next, .. } = decide(&due("like", MONDAY_10), &facts(&c, &cal), now) else { panic!() };
+    assert_eq!(next_step(&next).0, "bump", "a non-blocking task lets the next wait start now");
+}
+
+#[test]
+fn rule_6_a_manual_step_ignores_the_window() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    let saturday = "2026-03-07T20:00:00Z";
+    assert!(matches!(decide(&due("call", saturday), &facts(&c, &cal), t(saturday)), Action::OpenTask { .. }));
+}
+
+#[test]
+fn rule_7_an_email_outside_its_window_waits_for_the_next_slot() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    let evening = "2026-03-02T18:00:00Z";
+    let action = decide(&due("intro", evening), &facts(&c, &cal), t(evening));
+    assert_eq!(action, Action::Postpone { until: t("2026-03-03T08:00:00Z"), reason: Reason::Window });
+    // Found an hour after it fell due: the daemon was down.
+    let action = decide(&due("intro", "2026-03-02T17:00:00Z"), &facts(&c, &cal), t(evening));
+    assert_eq!(action, Action::Postpone { until: t("2026-03-03T08:00:00Z"), reason: Reason::Downtime });
+}
+
+#[test]
+fn rule_7_a_slot_past_late_after_skips_the_email_as_late() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    // Planned Friday 16:00, found Friday 18:00: the next slot, Monday 09:00, is past 2d.
+    let planned = "2026-03-06T15:00:00Z";
+    let mut d = due("intro", planned);
+    d.due_at = t("2026-03-06T17:00:00Z");
+    let action = decide(&d, &facts(&c, &cal), t("2026-03-06T17:00:00Z"));
+    assert!(matches!(action, Action::Skip { reason: Reason::Late, .. }), "{action:?}");
+}
+
+#[test]
+fn rule_8_a_mailbox_that_is_not_configured_sends_nothing() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    let f = Facts { mailbox: None, ..facts(&c, &cal) };
+    assert_eq!(decide(&due("intro", MONDAY_10), &f, t(MONDAY_10)), Action::Nothing);
+}
+
+#[test]
+fn rule_9_an_unreachable_mailbox_defers_until_its_next_attempt() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    let now = t(MONDAY_10);
+    let back = now + Duration::minutes(4);
+    let f = Facts { mailbox: Some(MailboxFacts { down_until: Some(back), ..mailbox() }), ..facts(&c, &cal) };
+    assert_eq!(
+        decide(&due("intro", MONDAY_10), &f, now),
+        Action::Defer { until: back, why: Deferral::MailboxUnavailable }
+    );
+    // An outage whose retry time has come does not hold the send back.
+    let f = Facts { mailbox: Some(MailboxFacts { down_until: Some(now), ..mailbox() }), ..facts(&c, &cal) };
+    assert!(matches!(decide(&due("intro", MONDAY_10), &f, now), Action::Send { .. }));
+}
+
+#[test]
+fn rule_10_an_unreadable_inbox_defers_for_at_least_a_minute() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    let now = t(MONDAY_10);
+    let unreadable = |retry_at| Facts {
+        mailbox: Some(MailboxFacts { inbox: Inbox::Unreadable { retry_at }, ..mailbox() }),
+        ..facts(&c, &cal)
+    };
+    let why = Deferral::InboxUnreadable;
+    assert_eq!(
+        decide(&due("intro", MONDAY_10), &unreadable(None), now),
+        Action::Defer { until: now + Duration::minutes(1), why }
+    );
+    let later = now + Duration::minutes(8);
+    assert_eq!(decide(&due("intro", MONDAY_10), &unreadable(Some(later)), now), Action::Defer { until: later, why });
+}
+
+#[test]
+fn rule_11_a_lead_the_inbox_just_stopped_gets_nothing() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    let f = Facts { still_active: false, ..facts(&c, &cal) };
+    assert_eq!(decide(&due("intro", MONDAY_10), &f, t(MONDAY_10)), Action::Nothing);
+}
+
+#[test]
+fn rule_12_the_mailbox_caps_postpone_the_email() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    let now = t(MONDAY_10);
+    let (day, _, midnight) = pacing::local_day(now, chrono_tz::Europe::Berlin);
+    let full = MailboxFacts {
+        caps: Caps { daily_limit: Some(2), ..caps() },
+        load: Some(Load { day, sent: 2, last: None }),
+        ..mailbox()
+    };
+    // The next day's first slot is then up to the window: here the limit is the reason.
+    let f = Facts { mailbox: Some(full), ..facts(&c, &cal) };
+    assert_eq!(
+        decide(&due("intro", MONDAY_10), &f, now),
+        Action::Postpone { until: midnight, reason: Reason::DailyLimit }
+    );
+    let last = now - Duration::seconds(10);
+    let gap = MailboxFacts {
+        caps: Caps { min_gap: Some(Duration::seconds(60)), ..caps() },
+        load: Some(Load { day, sent: 1, last: Some((last, 7)) }),
+        ..mailbox()
+    };
+    let f = Facts { mailbox: Some(gap), ..facts(&c, &cal) };
+    let Action::Postpone { until, reason } = decide(&due("intro", MONDAY_10), &f, now) else { panic!() };
+    assert_eq!(reason, Reason::MinGap);
+    assert!(until >= last + Duration::seconds(60) && until <= last + Duration::seconds(120), "{until}");
+    // Under the limit, it goes.
+    let room = MailboxFacts {
+        caps: Caps { daily_limit: Some(2), ..caps() },
+        load: Some(Load { day, sent: 1, last: None }),
+        ..mailbox()
+    };
+    let f = Facts { mailbox: Some(room), ..facts(&c, &cal) };
+    assert!(matches!(decide(&due("intro", MONDAY_10), &f, now), Action::Send { .. }));
+}
+
+#[test]
+fn an_email_found_well_past_its_due_time_records_downtime_as_its_reason() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    let Action::Send { reason, .. } = decide(&due("intro", MONDAY_10), &facts(&c, &cal), t("2026-03-02T09:30:00Z"))
+    else {
+        panic!()
+    };
+    assert_eq!(reason, Some(Reason::Downtime));
+    let mut d = due("intro", MONDAY_10);
+    d.reason = Some(Reason::Window);
+    let Action::Send { reason, .. } = decide(&d, &facts(&c, &cal), t("2026-03-02T09:01:00Z")) else { panic!() };
+    assert_eq!(reason, Some(Reason::Window), "a minute late is the tick interval, not downtime");
+}
+
+#[test]
+fn the_rules_rank_in_order() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    let now = t(MONDAY_10);
+    let down = MailboxFacts {
+        down_until: Some(now + Duration::hours(1)),
+        inbox: Inbox::Unreadable { retry_at: None },
+        ..mailbox()
+    };
+    // A removed step is skipped even when its template would not render.
+    let mut d = due("gone", MONDAY_10);
+    d.fields.clear();
+    assert!(matches!(decide(&d, &facts(&c, &cal), now), Action::Skip { reason: Reason::Removed, .. }));
+    // An expired task closes even when its body would not render.
+    let mut d = due("call", MONDAY_10);
+    d.fields.clear();
+    d.task_id = Some(7);
+    assert!(matches!(decide(&d, &facts(&c, &cal), now), Action::ExpireTask { .. }));
+    // A render failure holds before lateness is judged.
+    let mut d = due("intro", MONDAY_10);
+    d.fields.clear();
+    assert!(matches!(decide(&d, &facts(&c, &cal), t("2026-03-09T09:00:00Z")), Action::Hold { .. }));
+    // Late beats everything about the mailbox.
+    let f = Facts { mailbox: Some(down), still_active: false, ..facts(&c, &cal) };
+    assert!(matches!(
+        decide(&due("intro", MONDAY_10), &f, t("2026-03-05T09:00:00Z")),
+        Action::Skip { reason: Reason::Late, .. }
+    ));
+    // The window comes before the mailbox: no outage is waited out outside it.
+    let evening = "2026-03-02T18:00:00Z";
+    assert!(matches!(decide(&due("intro", evening), &f, t(evening)), Action::Postpone { reason: Reason::Window, .. }));
+    // An outage before an unreadable inbox, an unreadable inbox before a stopped lead.
+    assert!(matches!(
+        decide(&due("intro", MONDAY_10), &f, now),
+        Action::Defer { why: Deferral::MailboxUnavailable, .. }
+    ));
+    let f = Facts { mailbox: Some(MailboxFacts { down_until: None, ..down }), ..f };
+    assert!(matches!(decide(&due("intro", MONDAY_10), &f, now), Action::Defer { why: Deferral::InboxUnreadable, .. }));
+    // A lead the inbox stopped is not postponed by the caps.
+    let (day, _, _) = pacing::local_day(now, chrono_tz::Europe::Berlin);
+    let full = MailboxFacts {
+        caps: Caps { daily_limit: Some(1), ..caps() },
+        load: Some(Load { day, sent: 1, last: None }),
+        ..mailbox()
+    };
+    let f = Facts { mailbox: Some(full), still_active: false, ..facts(&c, &cal) };
+    assert_eq!(decide(&due("intro", MONDAY_10), &f, now), Action::Nothing);
+}
+
+#[test]
+fn a_postponed_step_keeps_the_weightier_reason() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    // Held by the daily limit into the evening, then outside the window: late because of the limit.
+    let evening = "2026-03-02T18:00:00Z";
+    let mut d = due("intro", evening);
+    d.reason = Some(Reason::DailyLimit);
+    assert!(matches!(decide(&d, &facts(&c, &cal), t(evening)), Action::Postpone { reason: Reason::DailyLimit, .. }));
+    assert_eq!(Reason::weightier(Some(Reason::Window), Reason::DailyLimit), Reason::DailyLimit);
+    assert_eq!(Reason::weightier(Some(Reason::DailyLimit), Reason::Window), Reason::DailyLimit);
+    assert_eq!(Reason::weightier(Some(Reason::Downtime), Reason::MinGap), Reason::Downtime);
+    assert_eq!(Reason::weightier(Some(Reason::MinGap), Reason::Holiday), Reason::MinGap);
+    assert_eq!(Reason::weightier(Some(Reason::Retry), Reason::Window), Reason::Window);
+    assert_eq!(Reason::weightier(None, Reason::Holiday), Reason::Holiday);
+}
+
+fn claimed(d: &DueStep, on_uncertain: OnUncertain) -> Claimed<'_> {
+    Claimed {
+        due: d,
+        next: Next::Finished,
+        reason: Some(Reason::Window),
+        on_uncertain,
+        mailbox_back_at: t("2026-03-02T09:05:00Z"),
+    }
+}
+
+#[test]
+fn each_way_a_send_ends_is_recorded_once_and_for_all() {
+    let now = t(MONDAY_10);
+    let d = due("intro", MONDAY_10);
+    let c = || claimed(&d, OnUncertain::Continue);
+    let record = |status, detail: Option<&str>, next| Settled::Record {
+        status,
+        detail: detail.map(str::to_string),
+        reason: Some(Reason::Window),
+        next,
+    };
+    assert_eq!(settle(Ended::Sent, c(), now), record(Status::Sent, None, Next::Finished));
+    assert_eq!(
+        settle(Ended::Refused("550 5.1.1 no such user".into()), c(), now),
+        record(Status::Failed, Some("550 5.1.1 no such user"), Next::End(State::Bounced))
+    );
+    assert_eq!(
+        settle(Ended::Uncertain("connection lost".into()), c(), now),
+        record(Status::Uncertain, Some("connection lost"), Next::Finished)
+    );
+    assert_eq!(
+        settle(Ended::Unavailable("refused".into()), c(), now),
+        Settled::Retry { retry_at: t("2026-03-02T09:05:00Z"), error: "refused".into(), count: false }
+    );
+    assert_eq!(
+        settle(Ended::Temporary("451 later".into()), c(), now),
+        Settled::Retry { retry_at: now + Duration::minutes(1), error: "451 later".into(), count: true }
+    );
+    assert_eq!(settle(Ended::NotTried("stopping".into()), c(), now), Settled::GiveBack);
+}
+
+#[test]
+fn the_last_temporary_failure_records_the_step_as_failed() {
+    let now = t(MONDAY_10);
+    let mut d = due("intro", MONDAY_10);
+    d.attempts = MAX_ATTEMPTS - 1;
+    let Settled::Record { status, detail, next, .. } =
+        settle(Ended::Temporary("451 later".into()), claimed(&d, OnUncertain::Continue), now)
+    else {
+        panic!()
+    };
+    assert_eq!((status, next), (Status::Failed, Next::Finished));
+    assert!(detail.unwrap_or_default().contains("gave up after 100 temporary failures, the last: 451 later"));
+}
+
+#[test]
+fn an_uncertain_send_holds_the_lead_when_the_cadence_says_so() {
+    let now = t(MONDAY_10);
+    let d = due("intro", MONDAY_10);
+    let Settled::Record { next, .. } = settle(Ended::Uncertain("x".into()), claimed(&d, OnUncertain::Hold), now) else {
+        panic!()
+    };
+    let Next::ThenHold(then, why) = next else { panic!("expected a hold after moving on") };
+    assert_eq!(*then, Next::Finished);
+    assert!(why.contains("cadenced resume jane@acme.test"), "{why}");
+}
