@@ -235,6 +235,32 @@ pub enum Settled {
     GiveBack,
 }
 
+/// An email the lead was sent earlier in a cadence: what a reply in its
+/// thread refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub message_id: String,
+    pub subject: String,
+}
+
+/// How an email answers the thread it is part of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The Message-ID of the email it answers.
+    pub in_reply_to: String,
+    /// The thread's Message-IDs, oldest first.
+    pub references: Vec<String>,
+}
+
+/// `Re: ` and the subject, without piling up `Re: Re: `.
+pub fn reply_subject(subject: &str) -> String {
+    let mut rest = subject.trim();
+    while let Some(stripped) = rest.get(..3).filter(|p| p.eq_ignore_ascii_case("re:")).map(|_| rest[3..].trim_start()) {
+        rest = stripped;
+    }
+    format!("Re: {rest}")
+}
+
 /// `<instance.touchpoint@domain>`: the Message-ID of the email of touchpoint
 /// `touchpoint_id`, derived from it so that a send can be recognised later
 /// (in the sent folder, in a reply's In-Reply-To).

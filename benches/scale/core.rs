@@ -839,8 +839,11 @@ pub fn due_messages(work: &Workdir, pop: Population) -> Vec<lettre::Message> {
             let email = email_of(i);
             let step = steps_of(2)[due_step(i)].0;
             let rendered = cadence.templates.render(step, &email, &fields).expect("render");
-            let message_id = cadenced::send::message_id("bench", n as i64 + 1, from);
+            let message_id = cadenced::model::message_id("bench", n as i64 + 1, from.email.domain());
             let subject = rendered.subject.unwrap_or_default();
+            // The same headers the product's emails carry.
+            let unsubscribe =
+                format!("<mailto:ada+unsubscribe-{n}-0123456789abcdef0123@seller.test?subject=unsubscribe>");
             cadenced::send::build(&cadenced::send::Email {
                 from,
                 to: &email,
@@ -848,6 +851,8 @@ pub fn due_messages(work: &Workdir, pop: Population) -> Vec<lettre::Message> {
                 body: &rendered.body,
                 message_id: &message_id,
                 date,
+                reply: None,
+                list_unsubscribe: Some(&unsubscribe),
             })
             .expect("build")
         })

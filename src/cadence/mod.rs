@@ -64,6 +64,9 @@ pub struct Step {
     pub blocking: bool,
     /// Manual steps: an untouched task is skipped (`expired`) this long after it opened.
     pub auto_skip_after: Option<Wait>,
+    /// An email step without a subject: a reply in the thread of the lead's
+    /// previous email in the cadence (`Re: ` its subject, `In-Reply-To`, `References`).
+    pub threaded: bool,
 }
 
 /// Inbound events that end a lead's enrollment.
@@ -323,10 +326,13 @@ impl Cadence {
                     at(&format!("kind: unknown kind {:?} (expected email, call, linkedin or task)", s.kind.get_ref())),
                 );
             }
+            let earlier_email = steps.iter().any(|st: &Step| st.kind == StepKind::Email);
             match (kind, &s.subject) {
-                (Some(StepKind::Email), None) => {
-                    err(Some(raw_step.span()), at("subject: an email step needs a subject"))
-                }
+                (Some(StepKind::Email), None) if !earlier_email => err(
+                    Some(raw_step.span()),
+                    at("subject: an email step needs a subject unless an earlier email step starts its thread \
+                        (an email step without one is a reply to the lead's previous email)"),
+                ),
                 (Some(k), Some(subj)) if k != StepKind::Email => {
                     err(Some(subj.span()), at(&format!("subject: only email steps have a subject, this one is a {k}")));
                 }
@@ -378,7 +384,8 @@ impl Cadence {
             }
             let blocking = s.blocking.as_ref().is_none_or(|b| *b.get_ref());
             if let (Some(wait), Some(kind)) = (wait, kind) {
-                steps.push(Step { id, wait, kind, blocking, auto_skip_after });
+                let threaded = kind == StepKind::Email && s.subject.is_none();
+                steps.push(Step { id, wait, kind, blocking, auto_skip_after, threaded });
             }
         }
         for problem in templates.check_renders() {

@@ -33,6 +33,16 @@ fn a_valid_cadence_loads_with_its_variables() {
 }
 
 #[test]
+fn an_email_step_without_a_subject_replies_to_an_earlier_one() {
+    let reply = "[[steps]]\nid = \"b\"\nwait = \"2d\"\nkind = \"email\"\nbody = \"Bump\"\n";
+    let c = parse(&format!("mailbox = \"sales\"\n{STEP}{reply}")).unwrap();
+    assert!(!c.steps[0].threaded);
+    assert!(c.steps[1].threaded);
+    let err = parse(&format!("mailbox = \"sales\"\n{reply}{STEP}")).unwrap_err();
+    assert!(err.contains("step \"b\": subject: an email step needs a subject unless an earlier email step"), "{err}");
+}
+
+#[test]
 fn missing_variable_is_an_error_naming_it() {
     let c = parse(&format!("mailbox = \"sales\"\n{STEP}")).unwrap();
     let err = c.templates.render("a", "j@x.test", &Fields::new()).unwrap_err();

@@ -55,6 +55,8 @@ pub fn test_send(config_path: &Path, args: TestSendArgs) -> Result<ExitCode> {
         body: &body,
         message_id: &message_id,
         date: now,
+        reply: None,
+        list_unsubscribe: None,
     };
     let message = send::build(&email).map_err(|e| anyhow!("{e}"))?;
     let mut ok = true;

@@ -40,7 +40,7 @@ use crate::config::OnUncertain;
 use crate::core::pacing::{self, Caps, Load};
 use crate::core::plan;
 use crate::core::schedule::retry_delay;
-use crate::model::{DueStep, Ended, LeadTime, Next, Reason, Settled, State, Status};
+use crate::model::{DueStep, Ended, LeadTime, Next, Reason, Reply, Sent, Settled, State, Status, reply_subject};
 
 /// Temporary failures of one step before it is recorded as failed (with the
 /// one-hour backoff cap, about four days of trying).
@@ -56,6 +56,9 @@ pub struct Facts<'a> {
     /// The steps the enrollment already has a touchpoint for (needed only
     /// when its step was removed from the cadence).
     pub touched: &'a [String],
+    /// The emails the lead was sent in the cadence so far, oldest first
+    /// (needed only by a threaded step: an email without a subject).
+    pub thread: &'a [Sent],
     /// How late past its due time a step may go before the delay is put down
     /// to downtime rather than to the tick interval.
     pub downtime_after: Duration,
@@ -109,8 +112,9 @@ pub enum Action {
     /// Nothing: the cadence or its mailbox is not loaded, or the inbox just
     /// stopped or paused the lead.
     Nothing,
-    /// The email goes out; `reason` says why later than planned, if it is.
-    Send { rendered: Rendered, next: Next, reason: Option<Reason> },
+    /// The email goes out, in reply to the thread when `reply` says so;
+    /// `reason` says why later than planned, if it is.
+    Send { rendered: Rendered, reply: Option<Reply>, next: Next, reason: Option<Reason> },
     /// A task opens for the owner, with the rendered body.
     OpenTask { body: String, next: Next, reason: Option<Reason> },
     /// Moved to the next send slot, with the reason.
@@ -147,10 +151,20 @@ pub fn decide(due: &DueStep, facts: &Facts<'_>, now: DateTime<Utc>) -> Action {
     if let Some(task) = due.task_id {
         return Action::ExpireTask { task, next };
     }
-    let rendered = match cadence.templates.render(&step.id, &due.email, &due.fields) {
+    let mut rendered = match cadence.templates.render(&step.id, &due.email, &due.fields) {
         Ok(r) => r,
         Err(e) => return Action::Hold { reason: e.to_string() },
     };
+    let mut reply = None;
+    if step.threaded {
+        match thread(cadence, index, due, facts.thread) {
+            Ok((subject, r)) => {
+                rendered.subject = Some(subject);
+                reply = r;
+            }
+            Err(e) => return Action::Hold { reason: e },
+        }
+    }
     let deadline = cadence.late_after.map(|late| late.after(due.planned_at, lead.tz, lead.calendar));
     let late = || skip_late(due, cadence, next.clone());
     if deadline.is_some_and(|d| now > d) {
@@ -197,7 +211,25 @@ pub fn decide(due: &DueStep, facts: &Facts<'_>, now: DateTime<Utc>) -> Action {
         };
         return postpone(until, why);
     }
-    Action::Send { rendered, next, reason }
+    Action::Send { rendered, reply, next, reason }
+}
+
+/// The subject and the reply headers of threaded step `index`: `Re: ` the
+/// subject of the lead's last email in the cadence, in reply to it. When
+/// none was sent (skipped, failed), the email opens the thread with the
+/// subject of the nearest earlier email step that has one.
+fn thread(cadence: &Cadence, index: usize, due: &DueStep, sent: &[Sent]) -> Result<(String, Option<Reply>), String> {
+    if let Some(last) = sent.last() {
+        let references = sent.iter().map(|s| s.message_id.clone()).collect();
+        let reply = Reply { in_reply_to: last.message_id.clone(), references };
+        return Ok((reply_subject(&last.subject), Some(reply)));
+    }
+    let opener = cadence.steps[..index].iter().rev().find(|s| s.kind == StepKind::Email && !s.threaded);
+    let Some(opener) = opener else {
+        return Err(format!("step {:?} has no earlier email step to take its subject from", due.step));
+    };
+    let rendered = cadence.templates.render(&opener.id, &due.email, &due.fields).map_err(|e| e.to_string())?;
+    Ok((rendered.subject.unwrap_or_default(), None))
 }
 
 /// Skips a step that could not go out within `late_after` of its plan.

@@ -10,6 +10,7 @@
 //! * [`decide`]: what happens to one due step, and what a send's end comes to.
 //! * [`reminders`]: owners' digests: when, and what they say.
 //! * [`forecast`]: the load ahead, per mailbox and day.
+//! * [`unsubscribe`]: per-lead unsubscribe tokens and addresses.
 
 pub mod decide;
 pub mod forecast;
@@ -18,3 +19,4 @@ pub mod plan;
 pub mod react;
 pub mod reminders;
 pub mod schedule;
+pub mod unsubscribe;

@@ -10,10 +10,11 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 use lettre::Message;
-use lettre::message::header::ContentType;
+use lettre::message::header::{self, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Mailboxes};
 
 use crate::config::{self, Transport as TransportConfig};
+use crate::model::Reply;
 
 pub use outbox::Outbox;
 pub use smtp::{DiagStep, Smtp};
@@ -90,33 +91,43 @@ pub struct Email<'a> {
     pub body: &'a str,
     pub message_id: &'a str,
     pub date: DateTime<Utc>,
+    /// In reply to an earlier email of the thread (`In-Reply-To`, `References`).
+    pub reply: Option<&'a Reply>,
+    /// `List-Unsubscribe`'s value (`<mailto:...>`), on every email to a lead.
+    pub list_unsubscribe: Option<&'a str>,
 }
 
-/// Builds the RFC 5322 message. Fails (permanently) only on an address lettre
-/// cannot parse; line breaks in the subject are folded into spaces so that no
-/// field value can ever add a header.
+/// Builds the RFC 5322 message (MIME 1.0, plain text). Fails (permanently)
+/// only on an address lettre cannot parse; line breaks in the subject are
+/// folded into spaces so that no field value can ever add a header.
 pub fn build(email: &Email<'_>) -> Result<Message, SendError> {
     let to: Mailboxes =
         email.to.parse().map_err(|e| SendError::Permanent(format!("invalid recipient address {:?}: {e}", email.to)))?;
-    let subject: String =
-        email.subject.split(['\r', '\n']).map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
+    let subject = one_line(email.subject);
     let date: SystemTime = email.date.into();
     let mut builder = Message::builder()
         .from(email.from.clone())
         .subject(subject)
         .date(date)
         .message_id(Some(email.message_id.to_string()))
+        .header(header::MIME_VERSION_1_0)
         .header(ContentType::TEXT_PLAIN);
+    if let Some(reply) = email.reply {
+        builder = builder.in_reply_to(reply.in_reply_to.clone()).references(reply.references.join(" "));
+    }
+    if let Some(value) = email.list_unsubscribe {
+        let name = HeaderName::new_from_ascii_str("List-Unsubscribe");
+        builder = builder.raw_header(HeaderValue::new(name, one_line(value)));
+    }
     for mailbox in to {
         builder = builder.to(mailbox);
     }
     builder.body(email.body.to_string()).map_err(|e| SendError::Permanent(format!("cannot build message: {e}")))
 }
 
-/// `<instance.touchpoint@domain>`: derived from the touchpoint, so a send can be
-/// recognised later (in the sent folder, in a reply's In-Reply-To).
-pub fn message_id(instance: &str, touchpoint_id: i64, from: &Mailbox) -> String {
-    format!("<{instance}.{touchpoint_id}@{}>", from.email.domain())
+/// `text` on one line: a header value made from data can never add a header.
+fn one_line(text: &str) -> String {
+    text.split(['\r', '\n']).map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -137,6 +148,8 @@ mod tests {
             body: "Hello",
             message_id: "<a.1@seller.test>",
             date: crate::time::parse_instant("2026-03-02T14:00:00Z").unwrap(),
+            reply: None,
+            list_unsubscribe: None,
         };
         let text = String::from_utf8(build(&email).unwrap().formatted()).unwrap();
         assert!(!text.lines().any(|l| l.starts_with("Bcc:")), "{text}");
@@ -154,12 +167,42 @@ mod tests {
             body: "b",
             message_id: "<a.1@seller.test>",
             date: Utc::now(),
+            reply: None,
+            list_unsubscribe: None,
         };
         assert!(matches!(build(&email), Err(SendError::Permanent(_))));
     }
 
     #[test]
     fn message_id_names_instance_touchpoint_and_domain() {
-        assert_eq!(message_id("abc", 42, &from()), "<abc.42@seller.test>");
+        assert_eq!(crate::model::message_id("abc", 42, "seller.test"), "<abc.42@seller.test>");
+    }
+
+    #[test]
+    fn every_email_is_mime_1_0_and_a_reply_threads() {
+        let from = from();
+        let reply = Reply {
+            in_reply_to: "<a.2@seller.test>".into(),
+            references: vec!["<a.1@seller.test>".into(), "<a.2@seller.test>".into()],
+        };
+        let email = Email {
+            from: &from,
+            to: "jane@acme.test",
+            subject: "Re: Hi",
+            body: "Hello",
+            message_id: "<a.3@seller.test>",
+            date: crate::time::parse_instant("2026-03-02T14:00:00Z").unwrap(),
+            reply: Some(&reply),
+            list_unsubscribe: Some("<mailto:ada+unsubscribe-1-ab@seller.test?subject=unsubscribe>\r\nBcc: x@y"),
+        };
+        let text = String::from_utf8(build(&email).unwrap().formatted()).unwrap();
+        assert!(text.contains("MIME-Version: 1.0\r\n"), "{text}");
+        assert!(text.contains("In-Reply-To: <a.2@seller.test>\r\n"), "{text}");
+        assert!(text.contains("References: <a.1@seller.test> <a.2@seller.test>\r\n"), "{text}");
+        assert!(
+            text.contains("List-Unsubscribe: <mailto:ada+unsubscribe-1-ab@seller.test?subject=unsubscribe>"),
+            "{text}"
+        );
+        assert!(!text.lines().any(|l| l.starts_with("Bcc:")), "{text}");
     }
 }

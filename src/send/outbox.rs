@@ -29,7 +29,12 @@ impl Transport for Outbox {
             label.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let path = self.dir.join(format!("{name}.eml"));
-        let mut file = fs::File::create(&tmp).map_err(|e| fail("cannot create file", e))?;
+        // An email is personal data: readable by the service's user only, like the database.
+        let mut file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)
+        }
+        .map_err(|e| fail("cannot create file", e))?;
         file.write_all(&message.formatted()).map_err(|e| fail("cannot write", e))?;
         file.sync_all().map_err(|e| fail("cannot sync", e))?;
         fs::rename(&tmp, &path).map_err(|e| fail("cannot rename", e))?;

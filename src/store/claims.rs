@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::sendlog::SendGroup;
 use super::{Result, Store, execute_cached};
-use crate::model::{DueStep, Next, Outcome, Reason, Settled, message_id};
+use crate::model::{DueStep, Next, Outcome, Reason, Sent, Settled, message_id};
 use crate::time::from_unix;
 
 /// A send that was in flight when a process died.
@@ -184,6 +184,21 @@ impl Store {
     /// longer renders for the lead, a step that vanished from its cadence).
     pub fn hold(&mut self, due: &DueStep, reason: &str, now: DateTime<Utc>) -> Result<()> {
         advance(&self.conn, due.enrollment_id, &Next::Hold(reason.to_string()), now, None)
+    }
+
+    /// The emails lead `lead_id` was sent (or may have been: uncertain) in
+    /// `cadence`, oldest first: the thread a reply step answers.
+    pub fn thread(&self, lead_id: i64, cadence: &str) -> Result<Vec<Sent>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT message_id, subject FROM touchpoints
+             WHERE lead_id = ?1 AND cadence = ?2 AND kind = 'email' AND status IN ('sent', 'uncertain')
+               AND message_id IS NOT NULL
+             ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![lead_id, cadence], |r| {
+            Ok(Sent { message_id: r.get(0)?, subject: r.get::<_, Option<String>>(1)?.unwrap_or_default() })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Sends left `sending` by a process that died mid-send. Only call while

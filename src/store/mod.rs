@@ -27,7 +27,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
-use rusqlite::{Connection, ToSql};
+use rusqlite::{Connection, OptionalExtension, ToSql};
 
 use crate::model::{Reason, State, Status};
 
@@ -66,6 +66,8 @@ pub struct Store {
     path: String,
     /// A token unique to this database, part of every Message-ID it sends.
     instance: String,
+    /// The key of the leads' unsubscribe tokens, kept in the database.
+    secret: Vec<u8>,
 }
 
 impl Store {
@@ -102,7 +104,8 @@ impl Store {
             .to_latest(&mut conn)
             .map_err(|source| StoreError::Migrate { path: shown.clone(), source })?;
         let instance = instance_id(&conn)?;
-        Ok(Store { conn, path: shown, instance })
+        let secret = unsubscribe_secret(&conn)?;
+        Ok(Store { conn, path: shown, instance, secret })
     }
 
     pub fn path(&self) -> &str {
@@ -121,6 +124,11 @@ impl Store {
     pub fn instance(&self) -> &str {
         &self.instance
     }
+
+    /// The key of the leads' unsubscribe tokens (see [`crate::core::unsubscribe`]).
+    pub fn unsubscribe_secret(&self) -> &[u8] {
+        &self.secret
+    }
 }
 
 /// This database's instance token, made on first use.
@@ -130,6 +138,34 @@ fn instance_id(conn: &Connection) -> Result<String> {
     let id = format!("{:x}{:x}", nanos, std::process::id());
     conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('instance', ?1)", [id])?;
     Ok(conn.query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| r.get(0))?)
+}
+
+/// The key of the unsubscribe tokens: 32 random bytes, made on first use.
+fn unsubscribe_secret(conn: &Connection) -> Result<Vec<u8>> {
+    let stored: Option<String> =
+        conn.query_row("SELECT value FROM meta WHERE key = 'unsubscribe_secret'", [], |r| r.get(0)).optional()?;
+    if let Some(hex) = stored.as_deref().and_then(from_hex) {
+        return Ok(hex);
+    }
+    let mut key = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key).map_err(|_| StoreError::Io {
+        path: "the system's random source".into(),
+        source: std::io::Error::other("unavailable"),
+    })?;
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('unsubscribe_secret', ?1)", [hex])?;
+    // Another process may have made it first: its key is the key.
+    let stored: String = conn.query_row("SELECT value FROM meta WHERE key = 'unsubscribe_secret'", [], |r| r.get(0))?;
+    from_hex(&stored).ok_or_else(|| StoreError::Io {
+        path: "meta.unsubscribe_secret".into(),
+        source: std::io::Error::other("not hexadecimal"),
+    })
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    (text.len().is_multiple_of(2) && !text.is_empty())
+        .then(|| (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect())
+        .flatten()
 }
 
 /// `conn.execute`, with the statement kept prepared: for the statements every send runs.

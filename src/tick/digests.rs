@@ -58,6 +58,8 @@ impl Tick<'_> {
                 body: &body,
                 message_id: &message_id,
                 date: self.now,
+                reply: None,
+                list_unsubscribe: None,
             };
             let label = format!("{}-digest-{id}", self.now.format("%Y%m%dT%H%M%SZ"));
             let result = send::build(&email).and_then(|m| self.transports.get(mailbox).send(&m, &label));

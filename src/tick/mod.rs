@@ -245,17 +245,22 @@ impl<'a> Tick<'a> {
             Some(c) if c.step_index(&due.step).is_none() => self.store.touched_steps(due.enrollment_id)?,
             _ => Vec::new(),
         };
+        let step = cadence.and_then(|c| c.step_index(&due.step).map(|i| (c, &c.steps[i])));
         // Only an email needs its mailbox (reading it may read the inbox).
-        let email = cadence.and_then(|c| c.step_index(&due.step).map(|i| (c, c.steps[i].kind)));
-        let mailbox = match email {
-            Some((c, StepKind::Email)) => self.mailbox_facts(&c.mailbox)?,
+        let mailbox = match step {
+            Some((c, s)) if s.kind == StepKind::Email => self.mailbox_facts(&c.mailbox)?,
             _ => None,
+        };
+        let thread = match step {
+            Some((_, s)) if s.threaded => self.store.thread(due.lead_id, &due.cadence)?,
+            _ => Vec::new(),
         };
         let still_active = self.report.inbound == self.inbound_at_query || self.store.is_active(due)?;
         let facts = Facts {
             cadence,
             lead: self.config.lead_time(cadence, due.timezone.as_deref(), &due.fields),
             touched: &touched,
+            thread: &thread,
             downtime_after: downtime_after(self.config),
             mailbox,
             still_active,
@@ -302,7 +307,7 @@ impl<'a> Tick<'a> {
         let (lead, cadence, step) = (&due.email, &due.cadence, &due.step);
         match action {
             Action::Nothing => Ok(()),
-            Action::Send { rendered, next, reason } => {
+            Action::Send { rendered, reply, next, reason } => {
                 let Some(mailbox) = self.cadences.get(cadence).and_then(|c| self.config.mailboxes.get(&c.mailbox))
                 else {
                     return Ok(());
@@ -311,7 +316,7 @@ impl<'a> Tick<'a> {
                     load.sent += 1;
                 }
                 let min_gap = mailbox.min_gap.is_some();
-                self.pending.push(Ready { due: due.clone(), mailbox, rendered, next, reason });
+                self.pending.push(Ready { due: due.clone(), mailbox, rendered, reply, next, reason });
                 // With a min_gap the next send's slot depends on this one's claim: no group.
                 if self.pending.len() >= GROUP || min_gap {
                     self.flush()?;

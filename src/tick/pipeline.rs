@@ -34,7 +34,8 @@ use tracing::{info, warn};
 use crate::cadence::Rendered;
 use crate::config::Mailbox;
 use crate::core::decide::{self, Claimed};
-use crate::model::{DueStep, Ended, Next, Reason, Settled};
+use crate::core::unsubscribe;
+use crate::model::{DueStep, Ended, Next, Reason, Reply, Settled};
 use crate::store::{Content, NewSend, SendGroup, Settlement, StoreError};
 
 use super::Tick;
@@ -71,6 +72,7 @@ pub(super) struct Ready<'a> {
     pub(super) due: DueStep,
     pub(super) mailbox: &'a Mailbox,
     pub(super) rendered: Rendered,
+    pub(super) reply: Option<Reply>,
     pub(super) next: Next,
     pub(super) reason: Option<Reason>,
 }
@@ -122,13 +124,16 @@ impl<'a> Tick<'a> {
             if let Some(load) = self.loads.get_mut(&ready.mailbox.name) {
                 load.last = Some((self.now, touchpoint_id));
             }
-            let Ready { due, mailbox, rendered, next, reason } = ready;
+            let Ready { due, mailbox, rendered, reply, next, reason } = ready;
+            let list_unsubscribe = self.list_unsubscribe(mailbox, due.lead_id);
             let job = Job {
                 id: touchpoint_id,
                 mailbox,
                 to: due.email.clone(),
                 subject: rendered.subject.unwrap_or_default(),
                 body: rendered.body,
+                reply,
+                list_unsubscribe,
                 message_id: message_id.clone(),
                 date: self.now,
                 label: format!("{}-{}-{}-{touchpoint_id}", self.now.format("%Y%m%dT%H%M%SZ"), due.cadence, due.step),
@@ -256,6 +261,13 @@ impl<'a> Tick<'a> {
             self.unclaimed_send(&mailbox.name);
         }
         Settlement { touchpoint_id, enrollment_id: due.enrollment_id, at: self.now, settled }
+    }
+
+    /// The `List-Unsubscribe` of an email to lead `lead_id` through `mailbox`.
+    fn list_unsubscribe(&self, mailbox: &Mailbox, lead_id: i64) -> Option<String> {
+        let token = unsubscribe::token(self.store.unsubscribe_secret(), lead_id);
+        let on = mailbox.from.email.to_string();
+        Some(format!("<mailto:{}?subject=unsubscribe>", unsubscribe::address(&on, &token)))
     }
 
     /// A claimed send that certainly did not leave does not count against the caps.

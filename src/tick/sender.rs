@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use tracing::warn;
 
 use crate::config::Mailbox;
-use crate::model::Ended;
+use crate::model::{Ended, Reply};
 use crate::send;
 use crate::store::{SendGroup, SendLog};
 
@@ -27,6 +27,8 @@ pub(super) struct Job<'a> {
     pub to: String,
     pub subject: String,
     pub body: String,
+    pub reply: Option<Reply>,
+    pub list_unsubscribe: Option<String>,
     pub message_id: String,
     pub date: DateTime<Utc>,
     pub label: String,
@@ -123,6 +125,8 @@ fn send_one(open: &mut Open, job: &Job<'_>) -> Ended {
         body: &job.body,
         message_id: &job.message_id,
         date: job.date,
+        reply: job.reply.as_ref(),
+        list_unsubscribe: job.list_unsubscribe.as_deref(),
     };
     let sent = send::build(&email).and_then(|message| {
         let transport = open.entry(mailbox.name.clone()).or_insert_with(|| send::transport_for(mailbox));

@@ -6,3 +6,4 @@ mod inbox;
 mod props;
 mod safety;
 mod tasks;
+mod threading;

@@ -9,6 +9,7 @@ use super::*;
 use crate::cadence::{Cadence, Fields};
 use crate::config::Config;
 use crate::core::schedule::Calendar;
+use crate::model::{Sent, reply_subject};
 use crate::time::parse_instant;
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -50,7 +51,6 @@ blocking = false
 id = "bump"
 wait = "2d"
 kind = "email"
-subject = "Again"
 body = "Still there, {{ first_name }}?"
 "#;
 
@@ -93,6 +93,7 @@ fn facts<'a>(cadence: &'a Cadence, cal: &'a Calendar) -> Facts<'a> {
         cadence: Some(cadence),
         lead: LeadTime { tz: chrono_tz::Europe::Berlin, calendar: cal },
         touched: &[],
+        thread: &[],
         downtime_after: Duration::minutes(2),
         mailbox: Some(mailbox()),
         still_active: true,
@@ -112,13 +113,40 @@ fn an_email_in_its_window_with_nothing_against_it_is_sent() {
     let (config, cal) = (config(), Calendar::default());
     let c = cadence(&config);
     let now = t(MONDAY_10);
-    let Action::Send { rendered, next, reason } = decide(&due("intro", MONDAY_10), &facts(&c, &cal), now) else {
+    let Action::Send { rendered, next, reason, .. } = decide(&due("intro", MONDAY_10), &facts(&c, &cal), now) else {
         panic!("expected a send");
     };
     assert_eq!(rendered.subject.as_deref(), Some("Hi Jane"));
     assert_eq!(rendered.body, "Hello Jane");
     assert_eq!(next_step(&next), ("call", t("2026-03-03T09:00:00Z")), "the call a day later");
     assert_eq!(reason, None);
+}
+
+#[test]
+fn an_email_without_a_subject_replies_in_the_thread_of_the_last_one() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    let sent = [
+        Sent { message_id: "<i.1@seller.test>".into(), subject: "Hi Jane".into() },
+        Sent { message_id: "<i.5@seller.test>".into(), subject: "Re: Hi Jane".into() },
+    ];
+    let f = Facts { thread: &sent, ..facts(&c, &cal) };
+    let Action::Send { rendered, reply, .. } = decide(&due("bump", MONDAY_10), &f, t(MONDAY_10)) else { panic!() };
+    assert_eq!(rendered.subject.as_deref(), Some("Re: Hi Jane"), "never Re: Re:");
+    assert_eq!(rendered.body, "Still there, Jane?");
+    let reply = reply.expect("in reply to the thread");
+    assert_eq!(reply.in_reply_to, "<i.5@seller.test>");
+    assert_eq!(reply.references, ["<i.1@seller.test>", "<i.5@seller.test>"]);
+    // Nothing was sent before (the intro was skipped): it opens the thread with the intro's subject.
+    let Action::Send { rendered, reply, .. } = decide(&due("bump", MONDAY_10), &facts(&c, &cal), t(MONDAY_10)) else {
+        panic!()
+    };
+    assert_eq!((rendered.subject.as_deref(), reply), (Some("Hi Jane"), None));
+    // An email step that has a subject is not a reply, whatever was sent before.
+    let f = Facts { thread: &sent, ..facts(&c, &cal) };
+    let Action::Send { rendered, reply, .. } = decide(&due("intro", MONDAY_10), &f, t(MONDAY_10)) else { panic!() };
+    assert_eq!((rendered.subject.as_deref(), reply), (Some("Hi Jane"), None));
+    assert_eq!(reply_subject("RE: re:  Hi"), "Re: Hi");
 }
 
 #[test]
