@@ -13,6 +13,10 @@ use toml::Spanned;
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
