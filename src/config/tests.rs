@@ -105,3 +105,65 @@ fn smtp_urls() {
     assert_eq!(parse_smtp_url("smtp://[::1]:25").unwrap(), ("::1".into(), 25, Security::Plain));
     assert!(parse_smtp_url("smtp://").is_err());
 }
+
+#[test]
+fn intervals_take_s_m_h_and_more_than_zero() {
+    let accepted = [
+        ("30s", 30),
+        (" 5m ", 300),
+        ("1h", 3600),
+        ("007s", 7),
+        ("18446744073709551615s", u64::MAX),
+        ("18446744073709551615h", u64::MAX),
+    ];
+    for (text, secs) in accepted {
+        assert_eq!(parse_interval(text), Ok(Duration::from_secs(secs)), "{text:?}");
+    }
+    let refused = [
+        ("", "empty duration: expected a number and a unit, e.g. 30s (units: s, m or h)"),
+        ("0s", "invalid duration \"0s\": must be more than zero"),
+        ("0h", "invalid duration \"0h\": must be more than zero"),
+        ("5x", "invalid duration \"5x\": unit must be s, m or h, not \"x\""),
+        ("1d", "invalid duration \"1d\": unit must be s, m or h, not \"d\""),
+        ("1S", "invalid duration \"1S\": unit must be s, m or h, not \"S\""),
+        ("1.5s", "invalid duration \"1.5s\": unit must be s, m or h, not \".5s\""),
+        ("5 minutes", "invalid duration \"5 minutes\": unit must be s, m or h, not \" minutes\""),
+        ("30", "invalid duration \"30\": missing unit after the number: unit must be s, m or h"),
+        ("s", "invalid duration \"s\": expected a number before the unit, e.g. 30s (units: s, m or h)"),
+        ("-1s", "invalid duration \"-1s\": cannot be negative (expected e.g. 30s; units: s, m or h)"),
+        (
+            "99999999999999999999s",
+            "invalid duration \"99999999999999999999s\": longer than the maximum of 18446744073709551615s",
+        ),
+    ];
+    for (text, want) in refused {
+        assert_eq!(parse_interval(text).unwrap_err().to_string(), want, "{text:?}");
+    }
+}
+
+#[test]
+fn interval_and_wait_settings_name_their_field() {
+    let cases = [
+        (
+            "inbox_max_age = \"2d\"\n",
+            "config.toml:1:17: inbox_max_age: invalid duration \"2d\": unit must be s, m or h",
+        ),
+        ("ooo_pause = \"2s\"\n", "config.toml:1:13: ooo_pause: invalid duration \"2s\": unit must be m, h, d, w or bd"),
+        (
+            "on_uncertain = \"stop\"\n",
+            "config.toml:1:16: on_uncertain: unknown value \"stop\" (expected \"continue\" or \"hold\")",
+        ),
+    ];
+    for (prefix, want) in cases {
+        let err = parse(&format!("{prefix}{MAILBOX}")).unwrap_err();
+        assert!(err.contains(want), "{prefix:?}: expected {want:?} in {err:?}");
+    }
+    assert_eq!(
+        parse(&format!("ooo_pause = \"0d\"\n{MAILBOX}")).unwrap().ooo_pause,
+        crate::core::schedule::Wait::Days(0)
+    );
+    let mailbox = "[mailboxes.m]\nfrom = \"a@b.test\"\noutbox = \"o\"\nmin_gap = \"0m\"\n";
+    assert!(
+        parse(mailbox).unwrap_err().contains("mailboxes.m: min_gap: invalid duration \"0m\": must be more than zero")
+    );
+}
