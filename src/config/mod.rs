@@ -31,12 +31,17 @@ pub enum OnUncertain {
     Hold,
 }
 
+/// An `on_uncertain` value that is neither `continue` nor `hold`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown value {0:?} (expected \"continue\" or \"hold\")")]
+pub struct UnknownOnUncertain(pub String);
+
 impl OnUncertain {
-    pub fn parse(text: &str) -> Result<OnUncertain, String> {
+    pub fn parse(text: &str) -> Result<OnUncertain, UnknownOnUncertain> {
         match text {
             "continue" => Ok(OnUncertain::Continue),
             "hold" => Ok(OnUncertain::Hold),
-            other => Err(format!("unknown value {other:?} (expected \"continue\" or \"hold\")")),
+            other => Err(UnknownOnUncertain(other.to_string())),
         }
     }
 }

@@ -107,6 +107,44 @@ fn smtp_urls() {
 }
 
 #[test]
+fn imap_urls() {
+    use mailbox::parse_imap_url;
+    assert_eq!(parse_imap_url("imaps://mx.test").unwrap(), ("mx.test".into(), 993, Security::Tls));
+    assert_eq!(parse_imap_url("imap://mx.test/").unwrap(), ("mx.test".into(), 143, Security::StartTls));
+    assert_eq!(parse_imap_url("imap+plain://127.0.0.1:1143").unwrap(), ("127.0.0.1".into(), 1143, Security::Plain));
+    assert_eq!(parse_imap_url("imaps://[::1]").unwrap(), ("::1".into(), 993, Security::Tls));
+    assert_eq!(parse_imap_url("imaps://[::1]:994").unwrap(), ("::1".into(), 994, Security::Tls));
+}
+
+#[test]
+fn url_errors_name_the_url_as_written() {
+    use mailbox::{parse_imap_url, parse_smtp_url};
+    let cases = [
+        (parse_imap_url("x"), "invalid URL \"x\" (expected e.g. imaps://mail.example.com)"),
+        (
+            parse_smtp_url("mx.test:25"),
+            "invalid URL \"mx.test:25\" (expected e.g. smtp+starttls://mail.example.com:587)",
+        ),
+        (parse_smtp_url("http://h"), "unknown scheme \"http\" in \"http://h\" (expected smtp, smtp+starttls or smtps)"),
+        (parse_imap_url("smtps://h"), "unknown scheme \"smtps\" in \"smtps://h\" (expected imaps, imap or imap+plain)"),
+        (parse_imap_url("imaps://u:p@h"), "put credentials in username and password_file, not in the URL"),
+        (parse_smtp_url("smtp://h/x"), "unexpected path in \"smtp://h/x\" (expected only host[:port])"),
+        (parse_smtp_url("smtp://h?x"), "unexpected path in \"smtp://h?x\" (expected only host[:port])"),
+        (parse_imap_url("imaps://[::1"), "invalid host in \"imaps://[::1\" (an IPv6 address needs its closing ']')"),
+        (
+            parse_imap_url("imaps://h:99999"),
+            "invalid port \"99999\" in \"imaps://h:99999\" (expected a number up to 65535)",
+        ),
+        (parse_smtp_url("smtp://h:"), "invalid port \"\" in \"smtp://h:\" (expected a number up to 65535)"),
+        (parse_smtp_url("smtp://"), "missing host in \"smtp://\""),
+        (parse_imap_url("imaps://:993"), "missing host in \"imaps://:993\""),
+    ];
+    for (result, want) in cases {
+        assert_eq!(result.unwrap_err().to_string(), want);
+    }
+}
+
+#[test]
 fn intervals_take_s_m_h_and_more_than_zero() {
     let accepted = [
         ("30s", 30),
