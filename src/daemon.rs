@@ -240,7 +240,7 @@ fn spawn_inbox_watchers(
                             wake.notify_one();
                         }
                     }
-                    Err(e) if e.message.contains("no IDLE") => {
+                    Err(e) if matches!(e.kind, crate::imap::ImapErrorKind::NoIdle) => {
                         info!(mailbox = %name, "inbox has no IMAP IDLE: read at every tick instead");
                         return;
                     }

@@ -22,11 +22,74 @@ const MAX_BYTES: usize = 256 * 1024;
 /// On a first read, at most this many of the most recent messages.
 const FIRST_READ_MAX: usize = 500;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("IMAP {server}: {message}")]
+/// An IMAP failure on one server (`IMAP host:port: what happened`).
+#[derive(Debug, thiserror::Error)]
+#[error("IMAP {server}: {kind}")]
 pub struct ImapError {
+    /// `host:port`.
     pub server: String,
-    pub message: String,
+    pub kind: ImapErrorKind,
+}
+
+/// What went wrong, by stage, so that callers match on it and not on text.
+#[derive(Debug, thiserror::Error)]
+pub enum ImapErrorKind {
+    /// The worker's own runtime could not start (not the server's doing).
+    #[error("cannot start the IMAP worker: {0}")]
+    Runtime(std::io::Error),
+    #[error("IMAP worker thread failed")]
+    WorkerPanicked,
+    #[error("connection timed out")]
+    ConnectTimeout,
+    #[error("cannot connect: {0}")]
+    Connect(std::io::Error),
+    /// TLS could not be set up, negotiated or verified.
+    #[error(transparent)]
+    Tls(TlsError),
+    /// Reading the greeting before STARTTLS failed.
+    #[error("greeting: {0}")]
+    Greeting(std::io::Error),
+    #[error("no greeting")]
+    NoGreeting,
+    #[error("login timed out")]
+    LoginTimeout,
+    #[error("login as {user} failed: {error}")]
+    Login { user: String, error: async_imap::error::Error },
+    /// The server does not offer IDLE: there is nothing to wait on.
+    #[error("the server has no IDLE")]
+    NoIdle,
+    /// A command after login failed (`EXAMINE INBOX`, `SEARCH in INBOX`...).
+    #[error("{command}: {error}")]
+    Command { command: String, error: async_imap::error::Error },
+}
+
+/// The TLS side of an [`ImapErrorKind::Tls`].
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("TLS setup: {0}")]
+    Setup(tokio_rustls::rustls::Error),
+    #[error("invalid host name: {0}")]
+    HostName(tokio_rustls::rustls::pki_types::InvalidDnsNameError),
+    /// The handshake failed (this includes a certificate that did not verify).
+    #[error("TLS: {0}")]
+    Handshake(std::io::Error),
+    #[error("STARTTLS: {0}")]
+    StartTls(std::io::Error),
+    #[error("STARTTLS: connection closed")]
+    StartTlsClosed,
+    #[error("STARTTLS refused: {0}")]
+    StartTlsRefused(String),
+}
+
+impl From<TlsError> for ImapErrorKind {
+    fn from(e: TlsError) -> Self {
+        ImapErrorKind::Tls(e)
+    }
+}
+
+/// `command` (`EXAMINE INBOX`) failed with `error`.
+fn failed(command: impl Into<String>, error: async_imap::error::Error) -> ImapErrorKind {
+    ImapErrorKind::Command { command: command.into(), error }
 }
 
 /// One message read from a folder.
@@ -54,67 +117,67 @@ type Session = async_imap::Session<Box<dyn Io>>;
 
 /// Runs `f` to completion on a runtime of its own, on a thread of its own
 /// (so it works from the CLI and from inside the daemon's blocking pool).
-fn block_on<T: Send>(f: impl std::future::Future<Output = T> + Send) -> Result<T, String> {
+fn block_on<T: Send>(f: impl std::future::Future<Output = T> + Send) -> Result<T, ImapErrorKind> {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                let rt =
-                    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(ImapErrorKind::Runtime)?;
                 Ok(rt.block_on(f))
             })
             .join()
-            .map_err(|_| "IMAP worker thread failed".to_string())?
+            .map_err(|_| ImapErrorKind::WorkerPanicked)?
     })
 }
 
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
+fn tls_connector() -> Result<tokio_rustls::TlsConnector, TlsError> {
     use tokio_rustls::rustls;
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let config =
         rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup: {e}"))?
+            .map_err(TlsError::Setup)?
             .with_root_certificates(roots)
             .with_no_client_auth();
     Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)))
 }
 
-async fn login(settings: &ImapSettings) -> Result<Session, String> {
+async fn login(settings: &ImapSettings) -> Result<Session, ImapErrorKind> {
     let addr = (settings.host.as_str(), settings.port);
     let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect(addr))
         .await
-        .map_err(|_| "connection timed out".to_string())?
-        .map_err(|e| format!("cannot connect: {e}"))?;
-    let server_name = || {
-        tokio_rustls::rustls::pki_types::ServerName::try_from(settings.host.clone())
-            .map_err(|e| format!("invalid host name: {e}"))
-    };
+        .map_err(|_| ImapErrorKind::ConnectTimeout)?
+        .map_err(ImapErrorKind::Connect)?;
+    let server_name =
+        || tokio_rustls::rustls::pki_types::ServerName::try_from(settings.host.clone()).map_err(TlsError::HostName);
     let stream: Box<dyn Io> = match settings.security {
         Security::Plain => Box::new(tcp),
         Security::Tls => {
-            let tls = tls_connector()?.connect(server_name()?, tcp).await.map_err(|e| format!("TLS: {e}"))?;
+            let tls = tls_connector()?.connect(server_name()?, tcp).await.map_err(TlsError::Handshake)?;
             Box::new(tls)
         }
         Security::StartTls => {
             let mut plain = BufReader::new(tcp);
             let mut line = String::new();
-            plain.read_line(&mut line).await.map_err(|e| format!("greeting: {e}"))?;
-            plain.get_mut().write_all(b"S1 STARTTLS\r\n").await.map_err(|e| format!("STARTTLS: {e}"))?;
+            plain.read_line(&mut line).await.map_err(ImapErrorKind::Greeting)?;
+            plain.get_mut().write_all(b"S1 STARTTLS\r\n").await.map_err(TlsError::StartTls)?;
             loop {
                 line.clear();
-                if plain.read_line(&mut line).await.map_err(|e| format!("STARTTLS: {e}"))? == 0 {
-                    return Err("STARTTLS: connection closed".into());
+                if plain.read_line(&mut line).await.map_err(TlsError::StartTls)? == 0 {
+                    return Err(TlsError::StartTlsClosed.into());
                 }
                 if line.starts_with("S1 ") {
                     break;
                 }
             }
             if !line.starts_with("S1 OK") {
-                return Err(format!("STARTTLS refused: {}", line.trim()));
+                return Err(TlsError::StartTlsRefused(line.trim().to_string()).into());
             }
             let tls =
-                tls_connector()?.connect(server_name()?, plain.into_inner()).await.map_err(|e| format!("TLS: {e}"))?;
+                tls_connector()?.connect(server_name()?, plain.into_inner()).await.map_err(TlsError::Handshake)?;
             Box::new(tls)
         }
     };
@@ -124,17 +187,17 @@ async fn login(settings: &ImapSettings) -> Result<Session, String> {
         let greeting = tokio::time::timeout(TIMEOUT, client.read_response()).await;
         match greeting {
             Ok(Ok(Some(_))) => {}
-            _ => return Err("no greeting".into()),
+            _ => return Err(ImapErrorKind::NoGreeting),
         }
     }
     tokio::time::timeout(TIMEOUT, client.login(&settings.username, settings.password.expose()))
         .await
-        .map_err(|_| "login timed out".to_string())?
-        .map_err(|(e, _)| format!("login as {} failed: {e}", settings.username))
+        .map_err(|_| ImapErrorKind::LoginTimeout)?
+        .map_err(|(error, _)| ImapErrorKind::Login { user: settings.username.clone(), error })
 }
 
-fn err(settings: &ImapSettings, message: String) -> ImapError {
-    ImapError { server: format!("{}:{}", settings.host, settings.port), message }
+fn err(settings: &ImapSettings, kind: ImapErrorKind) -> ImapError {
+    ImapError { server: format!("{}:{}", settings.host, settings.port), kind }
 }
 
 /// Reads the new messages of every watched folder: past `states` where the
@@ -149,7 +212,7 @@ pub fn read_new(
         let mut session = login(settings).await?;
         let mut out = Vec::new();
         for (folder, state) in settings.folders.iter().zip(states.iter().chain(std::iter::repeat(&None))) {
-            let mailbox = session.examine(folder).await.map_err(|e| format!("EXAMINE {folder}: {e}"))?;
+            let mailbox = session.examine(folder).await.map_err(|e| failed(format!("EXAMINE {folder}"), e))?;
             let uidvalidity = mailbox.uid_validity.unwrap_or(0);
             let uid_next = mailbox.uid_next.unwrap_or(1);
             let baseline = uid_next.saturating_sub(1);
@@ -161,7 +224,7 @@ pub fn read_new(
                         let found = session
                             .uid_search(format!("UID {}:*", s.last_uid + 1))
                             .await
-                            .map_err(|e| format!("SEARCH in {folder}: {e}"))?;
+                            .map_err(|e| failed(format!("SEARCH in {folder}"), e))?;
                         found.into_iter().filter(|u| *u > s.last_uid).collect()
                     }
                 }
@@ -169,7 +232,7 @@ pub fn read_new(
                     let found = session
                         .uid_search(format!("SINCE {}", since.format("%d-%b-%Y")))
                         .await
-                        .map_err(|e| format!("SEARCH in {folder}: {e}"))?;
+                        .map_err(|e| failed(format!("SEARCH in {folder}"), e))?;
                     let mut found: Vec<u32> = found.into_iter().collect();
                     found.sort_unstable();
                     let skip = found.len().saturating_sub(FIRST_READ_MAX);
@@ -184,8 +247,9 @@ pub fn read_new(
                 let stream = session
                     .uid_fetch(set.join(","), format!("(UID BODY.PEEK[]<0.{MAX_BYTES}>)"))
                     .await
-                    .map_err(|e| format!("FETCH in {folder}: {e}"))?;
-                let fetched: Vec<_> = stream.try_collect().await.map_err(|e| format!("FETCH in {folder}: {e}"))?;
+                    .map_err(|e| failed(format!("FETCH in {folder}"), e))?;
+                let fetched: Vec<_> =
+                    stream.try_collect().await.map_err(|e| failed(format!("FETCH in {folder}"), e))?;
                 for f in fetched {
                     if let (Some(uid), Some(body)) = (f.uid, f.body()) {
                         messages.push(Fetched { uid, raw: body.to_vec() });
@@ -197,9 +261,9 @@ pub fn read_new(
             out.push(FolderRead { folder: folder.clone(), uidvalidity, messages, last_uid });
         }
         let _ = session.logout().await;
-        Ok::<_, String>(out)
+        Ok::<_, ImapErrorKind>(out)
     };
-    block_on(job).and_then(|r| r).map_err(|e| err(settings, e))
+    block_on(job).and_then(|r| r).map_err(|kind| err(settings, kind))
 }
 
 /// Appends sent messages to `folder` (with the \Seen flag), one session.
@@ -207,12 +271,15 @@ pub fn append(settings: &ImapSettings, folder: &str, messages: &[Vec<u8>]) -> Re
     let job = async {
         let mut session = login(settings).await?;
         for m in messages {
-            session.append(folder, Some("(\\Seen)"), None, m).await.map_err(|e| format!("APPEND to {folder}: {e}"))?;
+            session
+                .append(folder, Some("(\\Seen)"), None, m)
+                .await
+                .map_err(|e| failed(format!("APPEND to {folder}"), e))?;
         }
         let _ = session.logout().await;
-        Ok::<_, String>(())
+        Ok::<_, ImapErrorKind>(())
     };
-    block_on(job).and_then(|r| r).map_err(|e| err(settings, e))
+    block_on(job).and_then(|r| r).map_err(|kind| err(settings, kind))
 }
 
 /// Which of `message_ids` are in `folder` (to settle uncertain sends).
@@ -223,22 +290,22 @@ pub fn find_message_ids(
 ) -> Result<Vec<String>, ImapError> {
     let job = async {
         let mut session = login(settings).await?;
-        session.examine(folder).await.map_err(|e| format!("EXAMINE {folder}: {e}"))?;
+        session.examine(folder).await.map_err(|e| failed(format!("EXAMINE {folder}"), e))?;
         let mut found = Vec::new();
         for id in message_ids {
             let quoted = id.replace(['"', '\\', '\r', '\n'], "");
             let hits = session
                 .uid_search(format!("HEADER Message-ID \"{quoted}\""))
                 .await
-                .map_err(|e| format!("SEARCH in {folder}: {e}"))?;
+                .map_err(|e| failed(format!("SEARCH in {folder}"), e))?;
             if !hits.is_empty() {
                 found.push(id.clone());
             }
         }
         let _ = session.logout().await;
-        Ok::<_, String>(found)
+        Ok::<_, ImapErrorKind>(found)
     };
-    block_on(job).and_then(|r| r).map_err(|e| err(settings, e))
+    block_on(job).and_then(|r| r).map_err(|kind| err(settings, kind))
 }
 
 /// Waits with IMAP IDLE until something happens in `folder` or `max` passes.
@@ -254,20 +321,20 @@ pub async fn wait_for_change(
 ) -> Result<(bool, u32), ImapError> {
     let job = async {
         let mut session = login(settings).await?;
-        let caps = session.capabilities().await.map_err(|e| format!("CAPABILITY: {e}"))?;
+        let caps = session.capabilities().await.map_err(|e| failed("CAPABILITY", e))?;
         if !caps.has_str("IDLE") {
-            return Err("the server has no IDLE".to_string());
+            return Err(ImapErrorKind::NoIdle);
         }
-        let count = session.examine(folder).await.map_err(|e| format!("EXAMINE {folder}: {e}"))?.exists;
+        let count = session.examine(folder).await.map_err(|e| failed(format!("EXAMINE {folder}"), e))?.exists;
         if last_count != Some(count) {
             let _ = session.logout().await;
             return Ok((true, count));
         }
         let mut idle = session.idle();
-        idle.init().await.map_err(|e| format!("IDLE: {e}"))?;
+        idle.init().await.map_err(|e| failed("IDLE", e))?;
         let (wait, _stop) = idle.wait_with_timeout(max);
         let changed = matches!(
-            wait.await.map_err(|e| format!("IDLE: {e}"))?,
+            wait.await.map_err(|e| failed("IDLE", e))?,
             async_imap::extensions::idle::IdleResponse::NewData(_)
         );
         if let Ok(mut session) = idle.done().await {
@@ -275,5 +342,75 @@ pub async fn wait_for_change(
         }
         Ok((changed, count))
     };
-    job.await.map_err(|e| err(settings, e))
+    job.await.map_err(|kind| err(settings, kind))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::io::{BufRead, Write};
+    use std::net::TcpListener;
+
+    use super::*;
+    use crate::config::Secret;
+
+    fn settings(port: u16, security: Security) -> ImapSettings {
+        ImapSettings {
+            host: "127.0.0.1".into(),
+            port,
+            security,
+            username: "ada".into(),
+            password: Secret::new("pw"),
+            folders: vec!["INBOX".into()],
+            sent_folder: None,
+        }
+    }
+
+    fn since() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 3, 2).unwrap()
+    }
+
+    /// A peer on loopback that writes `greeting`, then answers each line it
+    /// reads with `reply` (when set), until the client hangs up.
+    fn peer(greeting: &'static str, reply: Option<&'static str>) -> (u16, std::thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let thread = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            conn.write_all(greeting.as_bytes()).unwrap();
+            let mut lines = std::io::BufReader::new(conn.try_clone().unwrap()).split(b'\n');
+            while let Some(Ok(_)) = lines.next() {
+                if let Some(reply) = reply {
+                    let _ = conn.write_all(reply.as_bytes());
+                }
+            }
+        });
+        (port, thread)
+    }
+
+    #[test]
+    fn a_closed_port_is_a_connect_error() {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let e = read_new(&settings(port, Security::Plain), &[], since()).unwrap_err();
+        assert!(matches!(e.kind, ImapErrorKind::Connect(_)), "{e:?}");
+        assert!(e.to_string().starts_with(&format!("IMAP 127.0.0.1:{port}: cannot connect: ")), "{e}");
+    }
+
+    #[test]
+    fn a_server_without_tls_is_a_tls_error() {
+        let (port, thread) = peer("* OK IMAP4rev1 ready\r\n", None);
+        let e = append(&settings(port, Security::Tls), "Sent", &[]).unwrap_err();
+        assert!(matches!(e.kind, ImapErrorKind::Tls(TlsError::Handshake(_))), "{e:?}");
+        assert!(e.to_string().starts_with(&format!("IMAP 127.0.0.1:{port}: TLS: ")), "{e}");
+        thread.join().unwrap();
+    }
+
+    #[test]
+    fn a_refused_starttls_is_a_tls_error() {
+        let (port, thread) = peer("* OK IMAP4rev1 ready\r\n", Some("S1 NO no TLS here\r\n"));
+        let e = find_message_ids(&settings(port, Security::StartTls), "Sent", &[]).unwrap_err();
+        assert!(matches!(e.kind, ImapErrorKind::Tls(TlsError::StartTlsRefused(_))), "{e:?}");
+        assert_eq!(e.to_string(), format!("IMAP 127.0.0.1:{port}: STARTTLS refused: S1 NO no TLS here"));
+        thread.join().unwrap();
+    }
 }

@@ -83,7 +83,7 @@ impl<'a> Intake<'a> {
             }
         }
         let tz: Tz = match &lead.timezone {
-            Some(name) => crate::time::parse_zone(name).map_err(|e| bad("timezone", e))?,
+            Some(name) => crate::time::parse_zone(name).map_err(|e| bad("timezone", e.to_string()))?,
             None => config.timezone,
         };
         cadence.templates.check_lead(cadence.steps.iter().map(|s| s.id.as_str()), &email, &lead.fields).map_err(

@@ -6,18 +6,25 @@ use std::fmt;
 use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
+/// Why an instant or a zone name did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("invalid time {text:?}: {reason} (expected RFC 3339, e.g. 2026-03-02T09:00:00Z)")]
+    Instant { text: String, reason: chrono::ParseError },
+    #[error("unknown time zone {text:?} (expected an IANA name such as Europe/Berlin)")]
+    Zone { text: String },
+}
+
 /// Parses `--at`/`--start` values: RFC 3339 (`2026-03-02T09:00:00Z`), truncated to the second.
-pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, TimeError> {
     let parsed = DateTime::parse_from_rfc3339(text.trim())
-        .map_err(|e| format!("invalid time {text:?}: {e} (expected RFC 3339, e.g. 2026-03-02T09:00:00Z)"))?;
+        .map_err(|reason| TimeError::Instant { text: text.to_string(), reason })?;
     Ok(from_unix(parsed.timestamp()))
 }
 
 /// Parses an IANA zone name (`Europe/Berlin`).
-pub fn parse_zone(text: &str) -> Result<Tz, String> {
-    text.trim()
-        .parse::<Tz>()
-        .map_err(|_| format!("unknown time zone {text:?} (expected an IANA name such as Europe/Berlin)"))
+pub fn parse_zone(text: &str) -> Result<Tz, TimeError> {
+    text.trim().parse::<Tz>().map_err(|_| TimeError::Zone { text: text.to_string() })
 }
 
 /// The instant `secs` seconds after the Unix epoch (clamped into chrono's range).
@@ -81,8 +88,18 @@ mod tests {
 
     #[test]
     fn parse_instant_rejects_dates_without_time() {
-        let err = parse_instant("2026-03-02").unwrap_err();
-        assert!(err.contains("RFC 3339"), "{err}");
+        let err = parse_instant("2026-03-02").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid time \"2026-03-02\": premature end of input (expected RFC 3339, e.g. 2026-03-02T09:00:00Z)"
+        );
+    }
+
+    #[test]
+    fn parse_zone_names_the_text_and_the_form() {
+        assert_eq!(parse_zone(" Europe/Berlin "), Ok(chrono_tz::Europe::Berlin));
+        let err = parse_zone("Mars/Olympus").unwrap_err().to_string();
+        assert_eq!(err, "unknown time zone \"Mars/Olympus\" (expected an IANA name such as Europe/Berlin)");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use anyhow::{Result, anyhow};
 use serde_json::json;
 
 use crate::cadence::Cadences;
+use crate::core::schedule::{Accepted, Unit, Units, parse_duration};
 use crate::time::rfc3339;
 
 #[derive(Debug, clap::Args)]
@@ -21,29 +22,36 @@ pub struct Args {
     json: bool,
 }
 
-/// `30m`, `12h`, `7d`, `2w` as a length of time.
-fn parse_within(text: &str) -> Result<chrono::Duration> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: i64 = num.parse().map_err(|_| anyhow!("--within {text:?}: expected e.g. 30m, 12h, 7d, 2w"))?;
-    let d = match unit {
-        "m" => chrono::Duration::try_minutes(n),
-        "h" => chrono::Duration::try_hours(n),
-        "d" => chrono::Duration::try_days(n),
-        "w" => chrono::Duration::try_weeks(n),
-        _ => None,
-    };
-    d.ok_or_else(|| anyhow!("--within {text:?}: unit must be m, h, d or w"))
+/// The longest `--within` in milliseconds: chrono's own limit.
+const MAX_MS: u64 = i64::MAX as u64;
+
+/// What `--within` may be written in: `30m`, `12h`, `7d`, `2w` (elapsed time; zero included).
+const WITHIN: Units<chrono::Duration> = Units {
+    accepted: &[
+        Accepted { unit: Unit::Minutes, max: MAX_MS / 60_000, make: |n| span(n, 60_000) },
+        Accepted { unit: Unit::Hours, max: MAX_MS / 3_600_000, make: |n| span(n, 3_600_000) },
+        Accepted { unit: Unit::Days, max: MAX_MS / 86_400_000, make: |n| span(n, 86_400_000) },
+        Accepted { unit: Unit::Weeks, max: MAX_MS / 604_800_000, make: |n| span(n, 604_800_000) },
+    ],
+    zero: true,
+    example: "12h",
+};
+
+/// `n` times `ms` milliseconds (the maxima above keep it in range).
+fn span(n: u64, ms: u64) -> chrono::Duration {
+    i64::try_from(n.saturating_mul(ms))
+        .ok()
+        .and_then(chrono::Duration::try_milliseconds)
+        .unwrap_or(chrono::Duration::MAX)
 }
 
 pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
-    let within = parse_within(&args.within)?;
+    let within = parse_duration(&args.within, &WITHIN).map_err(|e| anyhow!("--within: {e}"))?;
     let now = super::now_or(args.at.as_deref())?;
     let cadences = Cadences::load(&config);
     let store = super::open_store(&config)?;
-    let rows = store.upcoming(now + within)?;
+    let rows = store.upcoming(now.checked_add_signed(within).unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC))?;
     let overdue = now - crate::tick::downtime_after(&config);
     let kind = |cadence: &Option<String>, step: &Option<String>| {
         let c = cadences.get(cadence.as_deref()?)?;
@@ -76,4 +84,38 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
         })?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn within_takes_m_h_d_w_and_zero() {
+        let accepted = [
+            ("30m", chrono::Duration::minutes(30)),
+            ("12h", chrono::Duration::hours(12)),
+            (" 7d", chrono::Duration::days(7)),
+            ("2w", chrono::Duration::weeks(2)),
+            ("0m", chrono::Duration::zero()),
+            ("153722867280912m", chrono::Duration::minutes(153_722_867_280_912)),
+            ("15250284452w", chrono::Duration::weeks(15_250_284_452)),
+        ];
+        for (text, want) in accepted {
+            assert_eq!(parse_duration(text, &WITHIN), Ok(want), "{text:?}");
+        }
+        let refused = [
+            ("", "empty duration: expected a number and a unit, e.g. 12h (units: m, h, d or w)"),
+            ("1s", "invalid duration \"1s\": unit must be m, h, d or w, not \"s\""),
+            ("1bd", "invalid duration \"1bd\": unit must be m, h, d or w, not \"bd\""),
+            ("24", "invalid duration \"24\": missing unit after the number: unit must be m, h, d or w"),
+            ("-1d", "invalid duration \"-1d\": cannot be negative (expected e.g. 12h; units: m, h, d or w)"),
+            ("153722867280913m", "invalid duration \"153722867280913m\": longer than the maximum of 153722867280912m"),
+            ("15250284453w", "invalid duration \"15250284453w\": longer than the maximum of 15250284452w"),
+        ];
+        for (text, want) in refused {
+            assert_eq!(parse_duration(text, &WITHIN).unwrap_err().to_string(), want, "{text:?}");
+        }
+    }
 }

@@ -76,7 +76,14 @@ pub(super) fn check(raw: &RawCalendar, resolve: &dyn Fn(&str) -> PathBuf) -> Res
     Calendar::new(&workdays, holidays).map_err(|e| vec![(None, e.to_string())])
 }
 
-fn parse_date(text: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-        .map_err(|_| format!("invalid date {text:?} (expected YYYY-MM-DD)"))
+/// A holiday that is not a `YYYY-MM-DD` date.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid date {text:?}: {reason} (expected YYYY-MM-DD)")]
+struct InvalidDate {
+    text: String,
+    reason: chrono::ParseError,
+}
+
+fn parse_date(text: &str) -> Result<NaiveDate, InvalidDate> {
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|reason| InvalidDate { text: text.to_string(), reason })
 }

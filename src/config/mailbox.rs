@@ -13,6 +13,10 @@ use toml::Spanned;
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -139,7 +143,8 @@ pub(super) fn check(
     let from = raw.from.get_ref().parse::<Address>().map_err(|e| {
         problems.push((Some(raw.from.span()), format!("from: invalid address {:?}: {e}", raw.from.get_ref())));
     });
-    let password = read_password(&raw, resolve).map_err(|p| problems.push(p)).ok().flatten();
+    let password =
+        read_password(&raw, resolve).map_err(|(span, e)| problems.push((span, e.to_string()))).ok().flatten();
     let transport = match (&raw.smtp, &raw.outbox) {
         (Some(_), Some(o)) => {
             problems.push((Some(o.span()), "set either smtp or outbox, not both".into()));
@@ -208,77 +213,124 @@ pub(super) fn check(
     }
 }
 
+/// Why a mailbox's password could not be read.
+#[derive(Debug, thiserror::Error)]
+enum PasswordError {
+    #[error("set either password_file or password_env, not both")]
+    Both,
+    #[error("password_file: cannot read {}: {error}", path.display())]
+    Unreadable { path: PathBuf, error: std::io::Error },
+    #[error(
+        "password_file: {} is readable by every user (mode {mode:o}); run chmod o-rwx on it",
+        path.display()
+    )]
+    WorldReadable { path: PathBuf, mode: u32 },
+    #[error("password_env: environment variable {0} is not set")]
+    EnvUnset(String),
+}
+
 fn read_password(
     raw: &RawMailbox,
     resolve: &dyn Fn(&str) -> PathBuf,
-) -> Result<Option<Secret>, (Option<Range<usize>>, String)> {
+) -> Result<Option<Secret>, (Option<Range<usize>>, PasswordError)> {
     match (&raw.password_file, &raw.password_env) {
-        (Some(f), Some(_)) => Err((Some(f.span()), "set either password_file or password_env, not both".into())),
+        (Some(f), Some(_)) => Err((Some(f.span()), PasswordError::Both)),
         (None, None) => Ok(None),
         (Some(f), None) => {
             let path = resolve(f.get_ref());
-            check_private(&path).map_err(|e| (Some(f.span()), format!("password_file: {e}")))?;
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| (Some(f.span()), format!("password_file: cannot read {}: {e}", path.display())))?;
+            let unreadable = |error| PasswordError::Unreadable { path: path.clone(), error };
+            check_private(&path).map_err(|e| (Some(f.span()), e))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| (Some(f.span()), unreadable(e)))?;
             Ok(Some(Secret(text.trim_end_matches(['\r', '\n']).to_string())))
         }
-        (None, Some(var)) => std::env::var(var.get_ref()).map(|v| Some(Secret(v))).map_err(|_| {
-            (Some(var.span()), format!("password_env: environment variable {} is not set", var.get_ref()))
-        }),
+        (None, Some(var)) => std::env::var(var.get_ref())
+            .map(|v| Some(Secret(v)))
+            .map_err(|_| (Some(var.span()), PasswordError::EnvUnset(var.get_ref().clone()))),
     }
 }
 
 /// A password file others can read is a leak waiting to happen: refuse it.
-fn check_private(path: &Path) -> Result<(), String> {
+fn check_private(path: &Path) -> Result<(), PasswordError> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).map_err(|error| PasswordError::Unreadable { path: path.to_path_buf(), error })?;
     let mode = meta.permissions().mode();
     if mode & 0o004 != 0 {
-        return Err(format!(
-            "{} is readable by every user (mode {:o}); run chmod o-rwx on it",
-            path.display(),
-            mode & 0o777
-        ));
+        return Err(PasswordError::WorldReadable { path: path.to_path_buf(), mode: mode & 0o777 });
     }
     Ok(())
 }
 
+/// Why a `smtp`/`imap` URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("invalid URL {url:?} (expected e.g. {example})")]
+    NotAUrl { url: String, example: &'static str },
+    #[error("unknown scheme {scheme:?} in {url:?} (expected {expected})")]
+    UnknownScheme { scheme: String, url: String, expected: &'static str },
+    #[error("put credentials in username and password_file, not in the URL")]
+    Credentials,
+    #[error("unexpected path in {url:?} (expected only host[:port])")]
+    Path { url: String },
+    #[error("invalid host in {url:?} (an IPv6 address needs its closing ']')")]
+    Host { url: String },
+    #[error("invalid port {port:?} in {url:?} (expected a number up to 65535)")]
+    Port { port: String, url: String },
+    #[error("missing host in {url:?}")]
+    MissingHost { url: String },
+}
+
+/// The schemes of one protocol: name, security, default port.
+struct Schemes {
+    list: &'static [(&'static str, Security, u16)],
+    /// `smtp, smtp+starttls or smtps`, for messages.
+    names: &'static str,
+    example: &'static str,
+}
+
+const IMAP: Schemes = Schemes {
+    list: &[("imaps", Security::Tls, 993), ("imap", Security::StartTls, 143), ("imap+plain", Security::Plain, 143)],
+    names: "imaps, imap or imap+plain",
+    example: "imaps://mail.example.com",
+};
+
+const SMTP: Schemes = Schemes {
+    list: &[("smtp", Security::Plain, 25), ("smtp+starttls", Security::StartTls, 587), ("smtps", Security::Tls, 465)],
+    names: "smtp, smtp+starttls or smtps",
+    example: "smtp+starttls://mail.example.com:587",
+};
+
 /// `imaps://host[:port]` (TLS), `imap://host[:port]` (STARTTLS, required),
 /// `imap+plain://host[:port]` (no TLS: loopback tests only).
-pub fn parse_imap_url(url: &str) -> Result<(String, u16, Security), String> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("invalid URL {url:?}"))?;
-    let (security, port) = match scheme {
-        "imaps" => (Security::Tls, 993),
-        "imap" => (Security::StartTls, 143),
-        "imap+plain" => (Security::Plain, 143),
-        _ => return Err(format!("unknown scheme {scheme:?} in {url:?} (expected imaps, imap or imap+plain)")),
-    };
-    let (host, parsed_port, _) = parse_smtp_url(&format!("smtp://{rest}"))?;
-    let explicit = rest.trim_end_matches('/').rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok());
-    Ok((host, if explicit { parsed_port } else { port }, security))
+pub fn parse_imap_url(url: &str) -> Result<(String, u16, Security), UrlError> {
+    parse_url(url, &IMAP)
 }
 
 /// `smtp://host[:port]`, `smtp+starttls://host[:port]`, `smtps://host[:port]`.
-pub fn parse_smtp_url(url: &str) -> Result<(String, u16, Security), String> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("invalid URL {url:?}"))?;
-    let (security, default_port) = match scheme {
-        "smtp" => (Security::Plain, 25),
-        "smtp+starttls" => (Security::StartTls, 587),
-        "smtps" => (Security::Tls, 465),
-        _ => {
-            return Err(format!("unknown scheme {scheme:?} in {url:?} (expected smtp, smtp+starttls or smtps)"));
-        }
+pub fn parse_smtp_url(url: &str) -> Result<(String, u16, Security), UrlError> {
+    parse_url(url, &SMTP)
+}
+
+fn parse_url(url: &str, schemes: &Schemes) -> Result<(String, u16, Security), UrlError> {
+    let (scheme, rest) =
+        url.split_once("://").ok_or_else(|| UrlError::NotAUrl { url: url.to_string(), example: schemes.example })?;
+    let Some(&(_, security, default_port)) = schemes.list.iter().find(|(name, ..)| *name == scheme) else {
+        return Err(UrlError::UnknownScheme {
+            scheme: scheme.to_string(),
+            url: url.to_string(),
+            expected: schemes.names,
+        });
     };
     let authority = rest.trim_end_matches('/');
     if authority.contains('@') {
-        return Err("put credentials in username and password_file, not in the URL".into());
+        return Err(UrlError::Credentials);
     }
     if authority.contains('/') || authority.contains('?') {
-        return Err(format!("unexpected path in {url:?}"));
+        return Err(UrlError::Path { url: url.to_string() });
     }
     let (host, port_text) = match authority.strip_prefix('[') {
         Some(v6) => {
-            let (h, after) = v6.split_once(']').ok_or_else(|| format!("invalid host in {url:?}"))?;
+            let (h, after) = v6.split_once(']').ok_or_else(|| UrlError::Host { url: url.to_string() })?;
             (h, after.strip_prefix(':'))
         }
         None => match authority.rsplit_once(':') {
@@ -288,11 +340,10 @@ pub fn parse_smtp_url(url: &str) -> Result<(String, u16, Security), String> {
     };
     let port = match port_text {
         None => default_port,
-        Some(p) => p.parse::<u16>().map_err(|_| format!("invalid port {p:?} in {url:?}"))?,
+        Some(p) => p.parse::<u16>().map_err(|_| UrlError::Port { port: p.to_string(), url: url.to_string() })?,
     };
-    let host = host.to_string();
     if host.is_empty() {
-        return Err(format!("missing host in {url:?}"));
+        return Err(UrlError::MissingHost { url: url.to_string() });
     }
-    Ok((host, port, security))
+    Ok((host.to_string(), port, security))
 }

@@ -14,7 +14,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::core::schedule::Calendar;
+use crate::core::schedule::{Accepted, Calendar, DurationError, Unit, Units, parse_duration};
 use crate::location::{FileErrors, SourceError, toml_message};
 
 pub use mailbox::{ImapSettings, Mailbox, Secret, Security, SmtpSettings, Transport};
@@ -31,12 +31,17 @@ pub enum OnUncertain {
     Hold,
 }
 
+/// An `on_uncertain` value that is neither `continue` nor `hold`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown value {0:?} (expected \"continue\" or \"hold\")")]
+pub struct UnknownOnUncertain(pub String);
+
 impl OnUncertain {
-    pub fn parse(text: &str) -> Result<OnUncertain, String> {
+    pub fn parse(text: &str) -> Result<OnUncertain, UnknownOnUncertain> {
         match text {
             "continue" => Ok(OnUncertain::Continue),
             "hold" => Ok(OnUncertain::Hold),
-            other => Err(format!("unknown value {other:?} (expected \"continue\" or \"hold\")")),
+            other => Err(UnknownOnUncertain(other.to_string())),
         }
     }
 }
@@ -278,22 +283,21 @@ impl Config {
     }
 }
 
-/// `30s`, `5m`, `1h`: how often the daemon ticks, a mailbox's `min_gap`.
-pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("invalid duration {text:?} (expected e.g. 30s, 5m, 1h)"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        _ => return Err(format!("invalid duration {text:?}: unit must be s, m or h")),
-    };
-    if secs == 0 {
-        return Err(format!("invalid duration {text:?}: must be more than zero"));
-    }
-    Ok(Duration::from_secs(secs))
+/// What an interval may be written in: `30s`, `5m`, `1h`; more than zero.
+/// Counts are unbounded: a huge one saturates at `u64::MAX` seconds.
+const INTERVAL: Units<Duration> = Units {
+    accepted: &[
+        Accepted { unit: Unit::Seconds, max: u64::MAX, make: Duration::from_secs },
+        Accepted { unit: Unit::Minutes, max: u64::MAX, make: |n| Duration::from_secs(n.saturating_mul(60)) },
+        Accepted { unit: Unit::Hours, max: u64::MAX, make: |n| Duration::from_secs(n.saturating_mul(3600)) },
+    ],
+    zero: false,
+    example: "30s",
+};
+
+/// `30s`, `5m`, `1h`: `tick_interval`, `inbox_max_age`, a mailbox's `min_gap`.
+pub fn parse_interval(text: &str) -> Result<Duration, DurationError> {
+    parse_duration(text, &INTERVAL)
 }
 
 #[cfg(test)]

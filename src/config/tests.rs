@@ -105,3 +105,103 @@ fn smtp_urls() {
     assert_eq!(parse_smtp_url("smtp://[::1]:25").unwrap(), ("::1".into(), 25, Security::Plain));
     assert!(parse_smtp_url("smtp://").is_err());
 }
+
+#[test]
+fn imap_urls() {
+    use mailbox::parse_imap_url;
+    assert_eq!(parse_imap_url("imaps://mx.test").unwrap(), ("mx.test".into(), 993, Security::Tls));
+    assert_eq!(parse_imap_url("imap://mx.test/").unwrap(), ("mx.test".into(), 143, Security::StartTls));
+    assert_eq!(parse_imap_url("imap+plain://127.0.0.1:1143").unwrap(), ("127.0.0.1".into(), 1143, Security::Plain));
+    assert_eq!(parse_imap_url("imaps://[::1]").unwrap(), ("::1".into(), 993, Security::Tls));
+    assert_eq!(parse_imap_url("imaps://[::1]:994").unwrap(), ("::1".into(), 994, Security::Tls));
+}
+
+#[test]
+fn url_errors_name_the_url_as_written() {
+    use mailbox::{parse_imap_url, parse_smtp_url};
+    let cases = [
+        (parse_imap_url("x"), "invalid URL \"x\" (expected e.g. imaps://mail.example.com)"),
+        (
+            parse_smtp_url("mx.test:25"),
+            "invalid URL \"mx.test:25\" (expected e.g. smtp+starttls://mail.example.com:587)",
+        ),
+        (parse_smtp_url("http://h"), "unknown scheme \"http\" in \"http://h\" (expected smtp, smtp+starttls or smtps)"),
+        (parse_imap_url("smtps://h"), "unknown scheme \"smtps\" in \"smtps://h\" (expected imaps, imap or imap+plain)"),
+        (parse_imap_url("imaps://u:p@h"), "put credentials in username and password_file, not in the URL"),
+        (parse_smtp_url("smtp://h/x"), "unexpected path in \"smtp://h/x\" (expected only host[:port])"),
+        (parse_smtp_url("smtp://h?x"), "unexpected path in \"smtp://h?x\" (expected only host[:port])"),
+        (parse_imap_url("imaps://[::1"), "invalid host in \"imaps://[::1\" (an IPv6 address needs its closing ']')"),
+        (
+            parse_imap_url("imaps://h:99999"),
+            "invalid port \"99999\" in \"imaps://h:99999\" (expected a number up to 65535)",
+        ),
+        (parse_smtp_url("smtp://h:"), "invalid port \"\" in \"smtp://h:\" (expected a number up to 65535)"),
+        (parse_smtp_url("smtp://"), "missing host in \"smtp://\""),
+        (parse_imap_url("imaps://:993"), "missing host in \"imaps://:993\""),
+    ];
+    for (result, want) in cases {
+        assert_eq!(result.unwrap_err().to_string(), want);
+    }
+}
+
+#[test]
+fn intervals_take_s_m_h_and_more_than_zero() {
+    let accepted = [
+        ("30s", 30),
+        (" 5m ", 300),
+        ("1h", 3600),
+        ("007s", 7),
+        ("18446744073709551615s", u64::MAX),
+        ("18446744073709551615h", u64::MAX),
+    ];
+    for (text, secs) in accepted {
+        assert_eq!(parse_interval(text), Ok(Duration::from_secs(secs)), "{text:?}");
+    }
+    let refused = [
+        ("", "empty duration: expected a number and a unit, e.g. 30s (units: s, m or h)"),
+        ("0s", "invalid duration \"0s\": must be more than zero"),
+        ("0h", "invalid duration \"0h\": must be more than zero"),
+        ("5x", "invalid duration \"5x\": unit must be s, m or h, not \"x\""),
+        ("1d", "invalid duration \"1d\": unit must be s, m or h, not \"d\""),
+        ("1S", "invalid duration \"1S\": unit must be s, m or h, not \"S\""),
+        ("1.5s", "invalid duration \"1.5s\": unit must be s, m or h, not \".5s\""),
+        ("5 minutes", "invalid duration \"5 minutes\": unit must be s, m or h, not \" minutes\""),
+        ("30", "invalid duration \"30\": missing unit after the number: unit must be s, m or h"),
+        ("s", "invalid duration \"s\": expected a number before the unit, e.g. 30s (units: s, m or h)"),
+        ("-1s", "invalid duration \"-1s\": cannot be negative (expected e.g. 30s; units: s, m or h)"),
+        (
+            "99999999999999999999s",
+            "invalid duration \"99999999999999999999s\": longer than the maximum of 18446744073709551615s",
+        ),
+    ];
+    for (text, want) in refused {
+        assert_eq!(parse_interval(text).unwrap_err().to_string(), want, "{text:?}");
+    }
+}
+
+#[test]
+fn interval_and_wait_settings_name_their_field() {
+    let cases = [
+        (
+            "inbox_max_age = \"2d\"\n",
+            "config.toml:1:17: inbox_max_age: invalid duration \"2d\": unit must be s, m or h",
+        ),
+        ("ooo_pause = \"2s\"\n", "config.toml:1:13: ooo_pause: invalid duration \"2s\": unit must be m, h, d, w or bd"),
+        (
+            "on_uncertain = \"stop\"\n",
+            "config.toml:1:16: on_uncertain: unknown value \"stop\" (expected \"continue\" or \"hold\")",
+        ),
+    ];
+    for (prefix, want) in cases {
+        let err = parse(&format!("{prefix}{MAILBOX}")).unwrap_err();
+        assert!(err.contains(want), "{prefix:?}: expected {want:?} in {err:?}");
+    }
+    assert_eq!(
+        parse(&format!("ooo_pause = \"0d\"\n{MAILBOX}")).unwrap().ooo_pause,
+        crate::core::schedule::Wait::Days(0)
+    );
+    let mailbox = "[mailboxes.m]\nfrom = \"a@b.test\"\noutbox = \"o\"\nmin_gap = \"0m\"\n";
+    assert!(
+        parse(mailbox).unwrap_err().contains("mailboxes.m: min_gap: invalid duration \"0m\": must be more than zero")
+    );
+}

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::cadence::{Cadence, Step};
 use crate::core::schedule;
-use crate::model::{LeadTime, Next, Reason};
+use crate::model::{LeadTime, Next, Reason, State};
 
 /// What is next after step `index` (or the first step when `None`) happened at `at`.
 pub fn next(cadence: &Cadence, index: Option<usize>, at: DateTime<Utc>, lead: LeadTime<'_>) -> Next {
@@ -34,24 +34,39 @@ pub struct Planned {
     pub reason: Option<Reason>,
 }
 
+/// Why a cadence has no timeline to preview.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimelineError {
+    /// A step has no send slot (the reason names the step).
+    #[error("{0}")]
+    Held(String),
+    #[error("cadence ends as {}", .0.as_str())]
+    Ends(State),
+    #[error("a person holds the cadence")]
+    HeldForPerson,
+    /// A step the plan named is not in the cadence (a bug, not a user's mistake).
+    #[error("step {0:?} vanished")]
+    StepVanished(String),
+}
+
 /// The whole timeline, each step at its due time with the next one counted
 /// from it, exactly as ticks at those instants would go.
-pub fn timeline(cadence: &Cadence, start: DateTime<Utc>, lead: LeadTime<'_>) -> Result<Vec<Planned>, String> {
+pub fn timeline(cadence: &Cadence, start: DateTime<Utc>, lead: LeadTime<'_>) -> Result<Vec<Planned>, TimelineError> {
     let mut out = Vec::new();
     let mut at = start;
     let mut index = None;
     loop {
         match next(cadence, index, at, lead) {
             Next::Step { id, due_at, reason, .. } => {
-                let i = cadence.step_index(&id).ok_or_else(|| format!("step {id:?} vanished"))?;
+                let Some(i) = cadence.step_index(&id) else { return Err(TimelineError::StepVanished(id)) };
                 out.push(Planned { step: id, kind: cadence.steps[i].kind.as_str(), at: due_at, reason });
                 at = due_at;
                 index = Some(i);
             }
             Next::Finished => return Ok(out),
-            Next::Hold(why) => return Err(why),
-            Next::End(state) => return Err(format!("cadence ends as {}", state.as_str())),
-            Next::Block { .. } | Next::ThenHold(..) => return Err("a person holds the cadence".into()),
+            Next::Hold(why) => return Err(TimelineError::Held(why)),
+            Next::End(state) => return Err(TimelineError::Ends(state)),
+            Next::Block { .. } | Next::ThenHold(..) => return Err(TimelineError::HeldForPerson),
         }
     }
 }

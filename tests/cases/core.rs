@@ -221,6 +221,20 @@ fn leads_and_due_list_enrollments() {
 }
 
 #[test]
+fn due_within_past_the_end_of_time_lists_everything_instead_of_panicking() {
+    let p = dst_project();
+    let due = p.json(&["due", "--within", "15250284452w", "--at", "9999-12-31T00:00:00Z", "--json"]);
+    assert_eq!(due["due"][0]["step"], "intro");
+    let err = p.fails(&["due", "--within", "15250284453w"]);
+    assert!(
+        err.contains("--within: invalid duration \"15250284453w\": longer than the maximum of 15250284452w"),
+        "{err}"
+    );
+    let err = p.fails(&["due", "--within", "1bd"]);
+    assert!(err.contains("--within: invalid duration \"1bd\": unit must be m, h, d or w, not \"bd\""), "{err}");
+}
+
+#[test]
 fn leads_filters_combine_and_owner_is_case_insensitive() {
     let p = Project::new();
     p.cadence("dst", DST_CADENCE);

@@ -301,3 +301,33 @@ fn the_daemon_hears_a_reply_through_imap_idle() {
     assert!(child.wait().unwrap().success());
     assert_eq!(state, "replied");
 }
+
+#[test]
+fn the_daemon_stops_watching_an_inbox_without_idle() {
+    use std::io::BufRead;
+    let imap = Dovecot::start_with("imap_capability = IMAP4rev1");
+    let p = Project::new();
+    p.write_config(&imap.mailbox_config(p.dir.path(), None));
+    let mut child = p.spawn_daemon(&[]);
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut log = Vec::new();
+    while !log.iter().any(|l: &String| l.contains("inbox has no IMAP IDLE: read at every tick instead")) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => log.push(line),
+            Err(_) => panic!("no 'inbox has no IMAP IDLE' line: {log:#?}"),
+        }
+    }
+    crate::support::signal(child.id(), "TERM");
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
+    log.extend(rx.try_iter());
+    assert!(!log.iter().any(|l| l.contains("inbox watcher")), "no retries of a server without IDLE: {log:#?}");
+}

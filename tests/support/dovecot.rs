@@ -32,6 +32,12 @@ fn mail_uid() -> u32 {
 #[allow(dead_code)]
 impl Dovecot {
     pub fn start() -> Dovecot {
+        Dovecot::start_with("")
+    }
+
+    /// Starts Dovecot with `extra` appended to its config (e.g. an
+    /// `imap_capability` without IDLE).
+    pub fn start_with(extra: &str) -> Dovecot {
         let binary = ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"].into_iter().find(|p| Path::new(p).exists()).expect(
             "Dovecot is not installed: run ./scripts/test.sh (it installs dovecot-imapd), or apt-get install dovecot-imapd",
         );
@@ -59,7 +65,7 @@ impl Dovecot {
              userdb {{\n  driver = static\n  args = uid={uid} gid={uid} home={r}/mail/%u\n}}\n\
              service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  \
              inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
-             service pop3-login {{\n  inet_listener pop3 {{\n    port = 0\n  }}\n}}\n"
+             service pop3-login {{\n  inet_listener pop3 {{\n    port = 0\n  }}\n}}\n{extra}\n"
         );
         std::fs::write(root.join("dovecot.conf"), config).expect("config");
         let child = Command::new(binary)

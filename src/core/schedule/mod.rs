@@ -2,7 +2,8 @@
 //! every function takes the instants it needs as arguments.
 //!
 //! * [`Wait`] (`90m`, `12h`, `2d`, `1w`, `2bd`) turns the previous step's send
-//!   time into a planned instant.
+//!   time into a planned instant. [`parse_duration`] reads it, and every other
+//!   length of time a user writes, each with its own [`Units`].
 //! * [`Window`] (a cron expression read on the lead's local wall clock) says
 //!   when emails may leave; a step is due at the first window slot at or after
 //!   its planned instant.
@@ -13,13 +14,15 @@
 //!   instant.
 
 mod calendar;
+mod duration;
 mod local;
 mod wait;
 mod window;
 
 pub use calendar::{Calendar, CalendarError};
+pub use duration::{Accepted, DurationError, Unit, UnitSet, Units, parse_duration};
 pub use local::resolve_local;
-pub use wait::{Wait, WaitError};
+pub use wait::Wait;
 pub use window::{Window, WindowError};
 
 use std::fmt;
