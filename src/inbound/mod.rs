@@ -20,12 +20,15 @@
 
 use serde::Serialize;
 
+pub use reason::{Blame, Reason, smtp_reason};
+
 mod arf;
 mod autoreply;
 mod bounce;
 mod dates;
 mod human;
 mod mime;
+mod reason;
 mod ses;
 mod text;
 
