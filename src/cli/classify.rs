@@ -1,5 +1,6 @@
 //! `cadenced classify FILE.eml... [--json]`: what the inbox watcher would make
-//! of each message (reply, auto_reply, bounce, complaint, unsubscribe, other).
+//! of each message (reply, auto_reply, bounce, complaint, unsubscribe, other),
+//! and for a bounce why each recipient bounced.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::inbound::classify;
+use crate::inbound::{Blame, Kind, classify};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -37,8 +38,16 @@ pub fn run(_config_path: &Path, args: Args) -> Result<ExitCode> {
             let kind = c.kind.as_str();
             outln!("{}: {kind}, lead {}", file.display(), c.lead().unwrap_or("-"));
             for r in &c.recipients {
-                let how = if r.permanent { "permanent" } else { "temporary" };
-                outln!("  {} {how} {}", r.address, r.status.as_deref().unwrap_or(""));
+                if c.kind != Kind::Bounce {
+                    outln!("  {}", r.address);
+                    continue;
+                }
+                let blame = match r.reason.blame() {
+                    Blame::DeadAddress if r.permanent => "dead address",
+                    Blame::DeadAddress | Blame::Passing => "passing trouble",
+                    Blame::Sender => "refusal of the sender",
+                };
+                outln!("  {} {} ({blame}) {}", r.address, r.reason, r.status.as_deref().unwrap_or(""));
             }
             if let Some(d) = c.return_date {
                 outln!("  back on {d}");

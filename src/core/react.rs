@@ -126,8 +126,12 @@ mod tests {
         let cal = Calendar::default();
         let now = parse_instant("2026-03-02T10:00:00Z").unwrap();
         let mut bounce = msg(Kind::Bounce);
-        bounce.recipients =
-            vec![Recipient { address: "jane@acme.test".into(), permanent: false, status: Some("4.2.2".into()) }];
+        bounce.recipients = vec![Recipient {
+            address: "jane@acme.test".into(),
+            permanent: false,
+            reason: crate::inbound::Reason::Mailboxfull,
+            status: Some("4.2.2".into()),
+        }];
         let mut f = facts(&cal);
         assert_eq!(decide(&bounce, &f, now, &Wait::Days(3)).0, Effect::Noted);
         f.temporary_bounces = 2;

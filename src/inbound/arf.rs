@@ -73,5 +73,5 @@ pub(crate) fn detect(mail: &Mail) -> Option<Vec<Recipient>> {
             }
         }
     }
-    Some(addresses.into_iter().map(|address| Recipient { address, permanent: true, status: None }).collect())
+    Some(addresses.into_iter().map(Recipient::complained).collect())
 }

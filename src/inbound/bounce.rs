@@ -3,9 +3,10 @@
 
 use std::collections::HashSet;
 
-use super::Recipient;
 use super::mime::{Envelope, Mail, is_headers_type};
+use super::reason::{self, Evidence, decide};
 use super::text::{self, Field};
+use super::{Reason, Recipient};
 
 /// What the delivery-report analysis found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,9 +95,8 @@ fn recipient_value(value: &str) -> Option<String> {
     text::first_address(v).or_else(|| text::first_address(value))
 }
 
-/// Enhanced status code and permanence for a failure, from the status field, the diagnostic text and
-/// the action. The permanence is `None` when nothing in the record tells.
-fn judge(status: Option<&str>, diagnostic: &str, action: Option<&str>) -> (Option<String>, Option<bool>) {
+/// The enhanced status code of a failure, from the status field and the diagnostic text.
+fn judge(status: Option<&str>, diagnostic: &str) -> Option<String> {
     let diag_enhanced = text::best_enhanced(diagnostic);
     let diag_smtp = text::smtp_codes(diagnostic).into_iter().next().map(|c| c.code);
     let mut code = status.map(str::to_string).filter(|s| s.starts_with('4') || s.starts_with('5'));
@@ -114,10 +114,51 @@ fn judge(status: Option<&str>, diagnostic: &str, action: Option<&str>) -> (Optio
     if code.is_none() {
         code = diag_smtp.as_deref().and_then(|s| s.get(..1)).map(|class| format!("{class}.0.0"));
     }
-    let delayed = action.is_some_and(|a| a.starts_with("delayed"));
-    let permanent =
-        if delayed { Some(false) } else { code.as_deref().and_then(|c| c.get(..1)).map(|class| class == "5") };
-    (code, permanent)
+    code
+}
+
+/// The whole notice, the last text a recipient's reason is looked for in, with the reasons already
+/// found in it (they depend only on the code, the command and the action, which recipients share):
+/// a notice listing many recipients is read once, not once per recipient.
+struct WholeNotice<'a> {
+    text: &'a str,
+    seen: Vec<(Option<String>, Option<reason::Command>, bool, Reason)>,
+}
+
+impl<'a> WholeNotice<'a> {
+    fn new(report_lower: &'a str) -> WholeNotice<'a> {
+        WholeNotice { text: text::truncate(report_lower, 8 * 1024), seen: Vec::new() }
+    }
+
+    fn reason(&mut self, status: Option<&str>, command: Option<reason::Command>, delayed: bool) -> Reason {
+        if let Some((.., r)) =
+            self.seen.iter().find(|(s, c, d, _)| s.as_deref() == status && *c == command && *d == delayed)
+        {
+            return *r;
+        }
+        let r = decide(&Evidence { status, reply: None, text: self.text, delayed, command });
+        self.seen.push((status.map(str::to_string), command, delayed, r));
+        r
+    }
+}
+
+/// The reason of a failure: the rules over the status and the first of `texts`, then the whole
+/// notice, that tells one. The command refused is the first one `texts` name.
+fn reason_of(status: Option<&str>, texts: &[&str], delayed: bool, whole: &mut WholeNotice<'_>) -> Reason {
+    let command = texts.iter().find_map(|t| reason::command(&reason::normalize(t)));
+    let mut fallback = None;
+    for text in texts.iter().filter(|t| !t.trim().is_empty()) {
+        let r = decide(&Evidence { status, reply: None, text, delayed, command });
+        if !matches!(r, Reason::Onhold | Reason::Undefined) {
+            return r;
+        }
+        fallback.get_or_insert(r);
+    }
+    let r = whole.reason(status, command, delayed);
+    match fallback {
+        Some(f) if matches!(r, Reason::Onhold | Reason::Undefined) => f,
+        _ => r,
+    }
 }
 
 /// Analyses `mail` as a delivery report.
@@ -153,14 +194,15 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
             return Outcome::Delivered;
         }
         let report_lines: Vec<String> = report_text.lines().map(str::to_lowercase).collect();
+        let mut whole = WholeNotice::new(&lower_report);
         let mut out: Vec<Recipient> = Vec::new();
         for r in failed.into_iter().take(MAX_RECIPIENTS) {
             let Some(address) = r.address() else { continue };
             if out.iter().any(|o| o.address == address) {
                 continue;
             }
-            let (mut status, permanent) =
-                judge(r.status.as_deref(), r.diagnostic.as_deref().unwrap_or(""), r.action.as_deref());
+            let diagnostic = r.diagnostic.as_deref().unwrap_or("");
+            let mut status = judge(r.status.as_deref(), diagnostic);
             if status.as_deref().is_none_or(|s| s.ends_with(".0.0")) {
                 // A generic code: the human-readable part may say more about this recipient.
                 if let Some(better) = code_near(&report_lines, address)
@@ -169,20 +211,19 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
                     status = Some(better);
                 }
             }
-            let (status, permanent) = match permanent {
-                Some(p) => (status, p),
-                None => {
-                    // No code in the record: look at the human-readable part.
-                    let (s, p) = text_status(report_text, &lower_report, &subject);
-                    (status.or(s), p)
-                }
-            };
-            out.push(Recipient { address: address.to_string(), permanent, status });
+            let delayed = r.action.as_deref().is_some_and(|a| a.starts_with("delayed"));
+            if status.is_none() {
+                // No code in the record: look at the human-readable part.
+                status = text_status(report_text);
+            }
+            let section = section_near(&report_lines, address);
+            let reason = reason_of(status.as_deref(), &[diagnostic, &section], delayed, &mut whole);
+            out.push(Recipient::bounced(address.to_string(), reason, status));
         }
         if out.is_empty() {
             out = text_recipients(mail, report_text, &lower_report, &subject, originals);
         }
-        return Outcome::Bounce(out);
+        return Outcome::Bounce(google_groups(out, report_text, &lower_report));
     }
 
     if is_success_notice(&subject) {
@@ -190,9 +231,23 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
         return if automatic { Outcome::Delivered } else { Outcome::None };
     }
     if is_report || looks_like_bounce(mail, &lower_report, &subject) {
-        return Outcome::Bounce(text_recipients(mail, report_text, &lower_report, &subject, originals));
+        let out = text_recipients(mail, report_text, &lower_report, &subject, originals);
+        return Outcome::Bounce(google_groups(out, report_text, &lower_report));
     }
     Outcome::None
+}
+
+/// Google Groups' refusal of a post ("the group you tried to contact may not exist, or you may not have
+/// permission to post", in the sender's language, followed by four bulleted possible causes) is a
+/// refusal of the sender.
+fn google_groups(mut out: Vec<Recipient>, report: &str, report_lower: &str) -> Vec<Recipient> {
+    let bullets = report.lines().filter(|l| l.starts_with(" * ")).count();
+    if report_lower.contains("groups.google.com") && bullets == 4 {
+        for r in &mut out {
+            *r = Recipient::bounced(std::mem::take(&mut r.address), Reason::Rejected, r.status.take());
+        }
+    }
+    out
 }
 
 fn is_success_notice(subject: &str) -> bool {
@@ -767,17 +822,28 @@ fn code_near(lines: &[String], address: &str) -> Option<String> {
     text::best_enhanced(&section)
 }
 
-/// Status and permanence from a piece of text (no structured fields).
-fn text_status(section: &str, report_lower: &str, subject: &str) -> (Option<String>, bool) {
-    let enhanced = text::best_enhanced(section);
-    let status = enhanced.or_else(|| {
+/// True for a line that starts with an SMTP reply code and a space ("554 <a@b>... ").
+fn starts_with_reply_code(line: &str) -> bool {
+    let b = line.as_bytes();
+    b.len() > 4
+        && matches!(b.first(), Some(b'4' | b'5'))
+        && b.iter().skip(1).take(2).all(u8::is_ascii_digit)
+        && b.get(3) == Some(&b' ')
+}
+
+/// The enhanced status code of a piece of text (no structured fields), or X.0.0 from a bare reply code.
+fn text_status(section: &str) -> Option<String> {
+    text::best_enhanced(section).or_else(|| {
         text::smtp_codes(section).into_iter().next().and_then(|c| c.code.get(..1).map(|class| format!("{class}.0.0")))
-    });
-    let permanent = match status.as_deref().and_then(|s| s.get(..1)) {
-        Some(class) => class == "5",
-        None => !is_delay_notice(report_lower, subject),
-    };
-    (status, permanent)
+    })
+}
+
+/// The lines of the notice about `address`: its line and the next few.
+fn section_near(lines: &[String], address: &str) -> String {
+    match lines.iter().position(|l| l.contains(address)) {
+        Some(i) => lines.get(i..(i + 8).min(lines.len())).map(|s| s.join("\n")).unwrap_or_default(),
+        None => String::new(),
+    }
 }
 
 fn is_delay_notice(report_lower: &str, subject: &str) -> bool {
@@ -814,7 +880,8 @@ fn text_recipients(
 ) -> Vec<Recipient> {
     let lines: Vec<String> = report.lines().map(str::to_lowercase).collect();
     let own = own_addresses(mail, originals, report_lower);
-    let global = text_status(&lines.join("\n"), report_lower, subject);
+    let global = text_status(&lines.join("\n"));
+    let delay_notice = is_delay_notice(report_lower, subject);
 
     let mut addresses: Vec<(String, Option<usize>)> = Vec::new();
     let mut cands = candidates(&lines, &own);
@@ -855,21 +922,31 @@ fn text_recipients(
     }
 
     let candidate_lines: Vec<usize> = addresses.iter().filter_map(|(_, l)| *l).collect();
+    let mut whole = WholeNotice::new(report_lower);
     addresses
         .into_iter()
         .map(|(address, line)| {
-            let (status, permanent) = match line {
+            let section = match line {
                 Some(l) => {
                     // The section of the notice about this recipient: its line up to the next recipient.
-                    let end =
+                    let mut end =
                         candidate_lines.iter().copied().filter(|&o| o > l).min().unwrap_or(lines.len()).min(l + 8);
-                    let section = lines.get(l..end.max(l + 1)).map(|s| s.join("\n")).unwrap_or_default();
-                    let (s, p) = text_status(&section, report_lower, subject);
-                    if s.is_some() { (s, p) } else { global.clone() }
+                    // In a list of replies, one a line ("554 <a@b>... reason", Sendmail), the next
+                    // reply is about someone else.
+                    let starts_with_reply = |i: usize| lines.get(i).is_some_and(|x| starts_with_reply_code(x));
+                    if starts_with_reply(l)
+                        && let Some(next) = (l + 1..end).find(|&i| starts_with_reply(i))
+                    {
+                        end = next;
+                    }
+                    lines.get(l..end.max(l + 1)).map(|s| s.join("\n")).unwrap_or_default()
                 }
-                None => global.clone(),
+                None => String::new(),
             };
-            Recipient { address, permanent, status }
+            let status = text_status(&section).or_else(|| global.clone());
+            let delayed = delay_notice && !status.as_deref().is_some_and(|s| s.starts_with('5'));
+            let reason = reason_of(status.as_deref(), &[&section], delayed, &mut whole);
+            Recipient::bounced(address, reason, status)
         })
         .collect()
 }

@@ -6,7 +6,8 @@
 //! - [`Kind::Bounce`]: a delivery failure or delay notice, standard (RFC 3464 multipart/report with a
 //!   message/delivery-status part) or one of the common non-standard formats (Postfix, Sendmail, Exim,
 //!   qmail, Exchange / Office 365, Gmail, Yahoo, Amazon SES JSON, ...). The bounced recipients are
-//!   listed with their enhanced status code and whether the failure is permanent.
+//!   listed with their enhanced status code, why they bounced ([`Reason`]) and whether the address
+//!   itself is dead.
 //! - [`Kind::Complaint`]: an abuse / feedback-loop report (RFC 5965 ARF and variants, SES complaints).
 //! - [`Kind::AutoReply`]: an automatic answer (RFC 3834 Auto-Submitted, vendor headers, out-of-office
 //!   subjects and texts in common languages), with the announced return date when one can be read.
@@ -20,12 +21,15 @@
 
 use serde::Serialize;
 
+pub use reason::{Blame, Reason, smtp_reason};
+
 mod arf;
 mod autoreply;
 mod bounce;
 mod dates;
 mod human;
 mod mime;
+mod reason;
 mod ses;
 mod text;
 
@@ -63,11 +67,29 @@ impl Kind {
 pub struct Recipient {
     /// The address, lowercased.
     pub address: String,
-    /// True for a permanent failure (5.x.x, 5xx, or a failure notice without any code), false for a
-    /// temporary one (4.x.x, 4xx, `Action: delayed`).
+    /// True when the address itself is dead: the reason is one of [`Reason::is_dead_address`]
+    /// (unknown user or domain, moved, accepts no mail), except a domain that accepts no mail said
+    /// with a temporary (4.x.x) code. A full mailbox, a refusal of the sender or any 4.x.x or 5.x.x
+    /// failure of another reason is not permanent in this sense. Always false for complaints.
     pub permanent: bool,
+    /// Why it bounced; [`Reason::Undefined`] for a complaint (the kind says what happened).
+    pub reason: Reason,
     /// The enhanced status code ("5.1.1"), or "5.0.0"/"4.0.0" derived from a bare SMTP reply code.
     pub status: Option<String>,
+}
+
+impl Recipient {
+    /// A bounced recipient; `permanent` follows from the reason and the status.
+    pub(crate) fn bounced(address: String, reason: Reason, status: Option<String>) -> Recipient {
+        let temporary = status.as_deref().is_some_and(|s| s.starts_with('4'));
+        let permanent = reason.is_dead_address() && !(reason == Reason::Notaccept && temporary);
+        Recipient { address, permanent, reason, status }
+    }
+
+    /// A complained-about recipient.
+    pub(crate) fn complained(address: String) -> Recipient {
+        Recipient { address, permanent: false, reason: Reason::Undefined, status: None }
+    }
 }
 
 /// The classification of one message.

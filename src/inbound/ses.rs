@@ -3,8 +3,9 @@
 
 use serde_json::Value;
 
-use super::Recipient;
+use super::reason::{Evidence, decide};
 use super::text;
+use super::{Reason, Recipient};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SesNote {
@@ -51,6 +52,7 @@ fn interpret(note: &Value) -> Option<SesNote> {
         "bounce" => {
             let bounce = note.get("bounce")?;
             let bounce_type = bounce.get("bounceType").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+            let sub_type = bounce.get("bounceSubType").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
             let mut out: Vec<Recipient> = Vec::new();
             for r in bounce.get("bouncedRecipients").and_then(Value::as_array).into_iter().flatten() {
                 let Some(address) = r.get("emailAddress").and_then(Value::as_str).and_then(text::first_address) else {
@@ -68,16 +70,9 @@ fn interpret(note: &Value) -> Option<SesNote> {
                     });
                 let delayed =
                     r.get("action").and_then(Value::as_str).is_some_and(|a| a.eq_ignore_ascii_case("delayed"));
-                let permanent = if delayed {
-                    false
-                } else {
-                    match status.as_deref().and_then(|s| s.get(..1)) {
-                        Some(class) => class == "5",
-                        None => bounce_type != "transient",
-                    }
-                };
+                let reason = ses_reason(status.as_deref(), diagnostic, delayed, &bounce_type, &sub_type);
                 if !out.iter().any(|o| o.address == address) {
-                    out.push(Recipient { address, permanent, status });
+                    out.push(Recipient::bounced(address, reason, status));
                 }
             }
             Some(SesNote::Bounce(out, ids))
@@ -91,13 +86,33 @@ fn interpret(note: &Value) -> Option<SesNote> {
                 if let Some(address) = r.get("emailAddress").and_then(Value::as_str).and_then(text::first_address)
                     && !out.iter().any(|o| o.address == address)
                 {
-                    out.push(Recipient { address, permanent: true, status: None });
+                    out.push(Recipient::complained(address));
                 }
             }
             Some(SesNote::Complaint(out, ids))
         }
         "delivery" | "send" | "open" | "click" | "deliverydelay" => Some(SesNote::Delivery),
         _ => None,
+    }
+}
+
+/// The reason of one bounced recipient: SES's sub-type where it names one, else the rules over the
+/// status and diagnostic, else what the bounce type says.
+fn ses_reason(status: Option<&str>, diagnostic: &str, delayed: bool, bounce_type: &str, sub_type: &str) -> Reason {
+    match sub_type {
+        "mailboxfull" => return Reason::Mailboxfull,
+        "messagetoolarge" => return Reason::Mesgtoobig,
+        _ => {}
+    }
+    let reason = decide(&Evidence { status, reply: None, text: diagnostic, delayed, command: None });
+    if !matches!(reason, Reason::Onhold | Reason::Undefined) {
+        return reason;
+    }
+    match (bounce_type, sub_type) {
+        ("permanent", "noemail") => Reason::Userunknown,
+        (_, "contentrejected") => Reason::Spamdetected,
+        (_, "attachmentrejected") => Reason::Policyviolation,
+        _ => reason,
     }
 }
 

@@ -261,7 +261,8 @@ fn classify_reads_the_fixture_kinds() {
     args.extend(files.iter().map(String::as_str));
     let v = p.json(&args);
     assert_eq!(v[0]["kind"], "complaint");
-    assert_eq!(v[0]["recipients"][0]["permanent"], true);
+    assert_eq!(v[0]["recipients"][0]["permanent"], false, "a complaint does not say the address is dead");
+    assert_eq!(v[0]["recipients"][0]["reason"], "undefined");
     assert_eq!(v[1]["kind"], "reply");
     assert!(v[0]["lead"].is_string());
 }
