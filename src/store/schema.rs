@@ -165,6 +165,47 @@ CREATE INDEX touchpoints_mailbox_at ON touchpoints (mailbox, at, status) WHERE m
 DROP INDEX enrollments_due;
 CREATE INDEX enrollments_due ON enrollments (next_due_at, planned_at, cadence, state) WHERE state = 'active';",
         ),
+        // Bounce reasons that protect the sender: what an inbound message
+        // answers and why a bounce bounced; refusals met while sending; mailboxes
+        // that paused themselves.
+        M::up(
+            r"
+-- How the message was matched to its lead: message_id (it names an email we
+-- sent), token (sent to the lead's unsubscribe address) or address.
+ALTER TABLE inbound ADD COLUMN matched TEXT;
+-- The email it answers or bounced (by Message-ID, else the lead's last email
+-- in the cadence before it arrived), and that email's cadence and step.
+ALTER TABLE inbound ADD COLUMN touchpoint_id INTEGER;
+ALTER TABLE inbound ADD COLUMN cadence TEXT;
+ALTER TABLE inbound ADD COLUMN step TEXT;
+-- Bounces: why (the reference vocabulary: userunknown, blocked, ...) and who
+-- it blames: address (dead), sender (the mailbox) or passing (trouble).
+ALTER TABLE inbound ADD COLUMN reason TEXT;
+ALTER TABLE inbound ADD COLUMN blame TEXT CHECK (blame IN ('address', 'sender', 'passing'));
+-- A refusal met while sending: the server answered RCPT or DATA with a 5xx.
+CREATE TABLE refusals (
+    id      INTEGER PRIMARY KEY,
+    mailbox TEXT NOT NULL,
+    lead_id INTEGER NOT NULL REFERENCES leads(id),
+    cadence TEXT NOT NULL,
+    step    TEXT NOT NULL,
+    at      INTEGER NOT NULL,
+    reason  TEXT NOT NULL,
+    blame   TEXT NOT NULL CHECK (blame IN ('address', 'sender', 'passing')),
+    reply   TEXT NOT NULL
+) STRICT;
+CREATE INDEX refusals_mailbox_at ON refusals (mailbox, at);
+CREATE INDEX refusals_lead ON refusals (lead_id);
+CREATE INDEX inbound_blame_at ON inbound (mailbox, at) WHERE blame IS NOT NULL;
+-- A mailbox that paused itself (too many refusals aimed at it) until resumed.
+CREATE TABLE mailbox_pauses (
+    mailbox    TEXT PRIMARY KEY,
+    paused_at  INTEGER NOT NULL,
+    reason     TEXT NOT NULL,
+    resumed_at INTEGER                      -- NULL while paused
+) STRICT;
+",
+        ),
     ])
 }
 
