@@ -11,6 +11,7 @@
 //! * [`reminders`]: owners' digests: when, and what they say.
 //! * [`forecast`]: the load ahead, per mailbox and day.
 //! * [`unsubscribe`]: per-lead unsubscribe tokens and addresses.
+//! * [`report`]: which tallies make up a period; each step's funnel and rates.
 
 pub mod decide;
 pub mod forecast;
@@ -18,5 +19,6 @@ pub mod pacing;
 pub mod plan;
 pub mod react;
 pub mod reminders;
+pub mod report;
 pub mod schedule;
 pub mod unsubscribe;

@@ -8,7 +8,9 @@
 //! import), `claims` (what is due, claims and outcomes), `state` (changes
 //! asked from the CLI), `views` (what the CLI reads), `inbox` (what the inbox
 //! watcher records), `tasks` and `digests` (manual steps and reminders),
-//! `backup`, the `schema` migrations, and the [`sendlog`] beside the database.
+//! `backup`, `report` (what the report, the dashboard and the metrics read,
+//! from tallies the schema's triggers keep), `unsubscribe` (from the web), the
+//! `schema` migrations, and the [`sendlog`] beside the database.
 
 mod backup;
 mod claims;
@@ -16,10 +18,12 @@ mod digests;
 mod enroll;
 mod inbox;
 mod lock;
+mod report;
 mod schema;
 pub mod sendlog;
 mod state;
 mod tasks;
+mod unsubscribe;
 mod views;
 
 use std::fs::OpenOptions;
@@ -36,9 +40,11 @@ pub use digests::{DigestRecord, OwnerTasks};
 pub use enroll::{EnrollOutcome, Enrolling, NewEnrollment};
 pub use inbox::{FolderState, Inbound, InboundMessage, LeadRef};
 pub use lock::DispatchLock;
+pub use report::{DueCount, MailboxPause};
 pub use sendlog::{SendGroup, SendLog, Verdict};
 pub use state::{Change, Changed};
 pub use tasks::TaskFilter;
+pub use unsubscribe::Unsubscribed;
 pub use views::{ActiveRow, EnrollmentRow, EnrollmentView, LeadFilter, LeadView, MailboxSends, Touchpoint};
 
 #[derive(Debug, thiserror::Error)]
