@@ -22,9 +22,10 @@ mod import;
 mod leads;
 mod ops;
 mod preview;
+mod report;
 mod run;
 mod state;
-mod status;
+pub(crate) mod status;
 mod tasks;
 mod tick;
 
@@ -100,6 +101,8 @@ enum Command {
     Man,
     /// Classify raw messages as the inbox watcher would.
     Classify(classify::Args),
+    /// Per cadence and step: reached, sent, replied, bounced, unsubscribed, reply rate; per mailbox rates.
+    Report(report::Args),
 }
 
 /// Parses the process arguments and runs the command.
@@ -131,6 +134,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::Completions { shell } => ops::completions(shell),
         Command::Man => ops::man(),
         Command::Classify(args) => classify::run(&config_path, args),
+        Command::Report(args) => report::run(&config_path, args),
     }
 }
 

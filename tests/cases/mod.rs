@@ -4,6 +4,7 @@ mod core;
 mod fuzz;
 mod inbox;
 mod props;
+mod report;
 mod safety;
 mod tasks;
 mod threading;
