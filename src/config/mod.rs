@@ -3,6 +3,7 @@
 //! re-validates. Errors name `file:line:col` and the field.
 
 mod calendars;
+mod http;
 pub(crate) mod mailbox;
 mod owners;
 
@@ -17,6 +18,7 @@ use toml::Spanned;
 use crate::core::schedule::{Accepted, Calendar, DurationError, Unit, Units, parse_duration};
 use crate::location::{FileErrors, SourceError, toml_message};
 
+pub use http::Http;
 pub use mailbox::{ImapSettings, Mailbox, Secret, Security, SmtpSettings, Transport};
 pub use owners::{Digest, Owner};
 
@@ -72,6 +74,8 @@ pub struct Config {
     pub inbox_max_age: Duration,
     /// Working window of owners without one: weekdays 09:00 to 16:59.
     pub default_owner_window: crate::core::schedule::Window,
+    /// The HTTP side (`[http]`), off when `None`.
+    pub http: Option<Http>,
 }
 
 impl Config {
@@ -132,6 +136,7 @@ struct RawConfig {
     mailboxes: BTreeMap<String, Spanned<mailbox::RawMailbox>>,
     #[serde(default)]
     owners: BTreeMap<String, Spanned<owners::RawOwner>>,
+    http: Option<Spanned<http::RawHttp>>,
 }
 
 impl Config {
@@ -262,6 +267,15 @@ impl Config {
                 }
             }
         }
+        let http = raw.http.as_ref().and_then(|table| match http::check(table.get_ref(), &resolve) {
+            Ok(http) => Some(http),
+            Err(problems) => {
+                for (field_span, msg) in problems {
+                    err(field_span.unwrap_or_else(|| table.span()), format!("http: {msg}"));
+                }
+                None
+            }
+        });
         let (Some(default_owner_window), true) = (default_owner_window, errors.is_empty()) else {
             return Err(fail(errors));
         };
@@ -279,6 +293,7 @@ impl Config {
             ooo_pause,
             inbox_max_age,
             default_owner_window,
+            http,
         })
     }
 }

@@ -205,3 +205,52 @@ fn interval_and_wait_settings_name_their_field() {
         parse(mailbox).unwrap_err().contains("mailboxes.m: min_gap: invalid duration \"0m\": must be more than zero")
     );
 }
+
+#[test]
+fn http_is_off_unless_its_table_is_there_and_listens_on_loopback_by_default() {
+    assert!(parse(MAILBOX).unwrap().http.is_none());
+    let c = parse(&format!("{MAILBOX}[http]\n")).unwrap();
+    let http = c.http.unwrap();
+    assert_eq!(http.listen.to_string(), "127.0.0.1:8025");
+    assert!(http.public_url.is_none() && http.token.is_none());
+}
+
+#[test]
+fn http_errors_name_their_field_and_place() {
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let write = |name: &str, text: &str, mode: u32| {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        std::fs::set_permissions(dir.path().join(name), std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    write("open.token", "a-token-of-thirty-two-characters", 0o644);
+    write("short.token", "abc\n", 0o600);
+    write("spaced.token", "a token with spaces in it, long enough\n", 0o600);
+    write("good.token", "a-token-of-thirty-two-characters\n", 0o600);
+    let cases = [
+        ("listen = \"localhost\"\n", "config.toml:5:10: http: listen: invalid address \"localhost\" (expected IP:PORT"),
+        (
+            "public_url = \"http://go.example.com\"\n",
+            "config.toml:5:14: http: public_url: \"http://go.example.com\" must start with https://",
+        ),
+        ("token_file = \"open.token\"\n", "http: token_file: "),
+        ("token_file = \"open.token\"\n", "open.token is readable by every user (mode 644); run chmod o-rwx on it"),
+        ("token_file = \"short.token\"\n", "short.token is 3 characters long; use at least 16"),
+        ("token_file = \"spaced.token\"\n", "may only hold printable ASCII without spaces"),
+        ("token_file = \"missing.token\"\n", "missing.token: No such file"),
+        ("tokenfile = \"x\"\n", "unknown field `tokenfile`, expected one of `listen`, `public_url`, `token_file`"),
+    ];
+    for (line, want) in cases {
+        let text = format!("{MAILBOX}[http]\n{line}");
+        let err = Config::parse(&dir.path().join("config.toml"), &text).unwrap_err().to_string();
+        assert!(err.contains(want), "{line:?}: expected {want:?} in {err:?}");
+        assert!(!err.contains("thirty-two"), "a token never shows in an error: {err}");
+    }
+    let text = format!(
+        "{MAILBOX}[http]\nlisten = \"[::1]:9000\"\npublic_url = \"https://go.example.com/\"\ntoken_file = \"good.token\"\n"
+    );
+    let http = Config::parse(&dir.path().join("config.toml"), &text).unwrap().http.unwrap();
+    assert_eq!(http.listen.to_string(), "[::1]:9000");
+    assert_eq!(http.public_url.as_deref(), Some("https://go.example.com"));
+    assert_eq!(http.token.unwrap().expose(), "a-token-of-thirty-two-characters");
+}
