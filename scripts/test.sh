@@ -5,10 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests run for real: Dovecot (IMAP) and systemd-analyze.
+# Debian packages the tests run for real: Dovecot (IMAP), systemd-analyze, Chromium.
 need=()
 command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# A real headless browser for the dashboard's test, driven over WebDriver.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

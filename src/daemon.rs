@@ -139,6 +139,7 @@ async fn serve(worker: Worker) -> Result<()> {
     );
     notify(&[NotifyState::Ready, NotifyState::Status(&worker.status())]);
     let control = Arc::new(Control::default());
+    let http = crate::http::spawn(&worker.config, &control)?;
     let wake = Arc::new(tokio::sync::Notify::new());
     let mut watchers = spawn_inbox_watchers(&worker.config, &control, &wake);
     // A ping while a tick moves, and while idle; a tick that stops moving stops the pings.
@@ -207,6 +208,9 @@ async fn serve(worker: Worker) -> Result<()> {
     }
     for w in watchers {
         w.abort();
+    }
+    if let Some(http) = http {
+        http.stop().await;
     }
     notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
     info!("cadenced stopped");

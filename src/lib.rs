@@ -15,7 +15,9 @@
 //! * [`send`] and [`imap`]: the mailbox's SMTP (or outbox) and IMAP sides;
 //!   [`inbound`] classifies what the inbox receives.
 //! * [`tick`]: one pass over everything due: gather the facts, decide, apply.
-//! * [`daemon`]: ticks on an interval until SIGTERM; the only clock reader.
+//! * [`daemon`]: ticks on an interval until SIGTERM; the clock's reader, with
+//!   its [`http`] side (one-click unsubscribe, metrics, health, the API and
+//!   the dashboard).
 //! * [`cli`]: one file per subcommand, calling the same code with `--at`
 //!   standing in for the clock.
 
@@ -24,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod http;
 pub mod imap;
 pub mod inbound;
 pub mod intake;

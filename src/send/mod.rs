@@ -93,7 +93,8 @@ pub struct Email<'a> {
     pub date: DateTime<Utc>,
     /// In reply to an earlier email of the thread (`In-Reply-To`, `References`).
     pub reply: Option<&'a Reply>,
-    /// `List-Unsubscribe`'s value (`<mailto:...>`), on every email to a lead.
+    /// `List-Unsubscribe`'s value (`<mailto:...>`, after `<https://.../u/TOKEN>`
+    /// when the HTTP side has a public URL), on every email to a lead.
     pub list_unsubscribe: Option<&'a str>,
 }
 
@@ -118,6 +119,11 @@ pub fn build(email: &Email<'_>) -> Result<Message, SendError> {
     if let Some(value) = email.list_unsubscribe {
         let name = HeaderName::new_from_ascii_str("List-Unsubscribe");
         builder = builder.raw_header(HeaderValue::new(name, one_line(value)));
+        // RFC 8058: with an HTTPS link, providers may unsubscribe with one POST.
+        if value.contains("<https://") {
+            let name = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
+            builder = builder.raw_header(HeaderValue::new(name, "List-Unsubscribe=One-Click".into()));
+        }
     }
     for mailbox in to {
         builder = builder.to(mailbox);
@@ -204,5 +210,30 @@ mod tests {
             "{text}"
         );
         assert!(!text.lines().any(|l| l.starts_with("Bcc:")), "{text}");
+        assert!(!text.contains("List-Unsubscribe-Post"), "no one-click without an https link: {text}");
+    }
+
+    #[test]
+    fn an_https_link_comes_with_one_click_post() {
+        let from = from();
+        let email = Email {
+            from: &from,
+            to: "jane@acme.test",
+            subject: "Hi",
+            body: "Hello",
+            message_id: "<a.4@seller.test>",
+            date: crate::time::parse_instant("2026-03-02T14:00:00Z").unwrap(),
+            reply: None,
+            list_unsubscribe: Some("<https://go.example.com/u/1-ab>, <mailto:ada+unsubscribe-1-ab@seller.test>"),
+        };
+        // A long header is folded: unfolded, it reads as given.
+        let text = String::from_utf8(build(&email).unwrap().formatted()).unwrap().replace("\r\n ", " ");
+        assert!(
+            text.contains(
+                "List-Unsubscribe: <https://go.example.com/u/1-ab>, <mailto:ada+unsubscribe-1-ab@seller.test>\r\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"), "{text}");
     }
 }

@@ -22,7 +22,7 @@ mod recovery;
 mod sender;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
@@ -84,6 +84,11 @@ pub struct Control {
     /// Set when an inbox told (IMAP IDLE) that something arrived: the next
     /// tick reads the inboxes whatever their age.
     pub inbox_changed: AtomicBool,
+    /// When the last tick that ran to its end ended (Unix seconds of its
+    /// clock; 0 before the first) and how long it took (microseconds): for
+    /// the health check and the metrics.
+    pub last_tick_end: AtomicI64,
+    pub last_tick_micros: AtomicU64,
 }
 
 impl Control {
@@ -117,8 +122,15 @@ pub fn run(
         pipe: None,
         inbound_at_query: 0,
     };
+    let started = std::time::Instant::now();
     let result = tick.run();
     tick.transports.close_all();
+    if result.is_ok() {
+        let took = started.elapsed();
+        let end = now + Duration::from_std(took).unwrap_or_default();
+        control.last_tick_micros.store(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        control.last_tick_end.store(end.timestamp(), Ordering::Relaxed);
+    }
     result.map(|()| tick.report)
 }
 

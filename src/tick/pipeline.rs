@@ -263,11 +263,16 @@ impl<'a> Tick<'a> {
         Settlement { touchpoint_id, enrollment_id: due.enrollment_id, at: self.now, settled }
     }
 
-    /// The `List-Unsubscribe` of an email to lead `lead_id` through `mailbox`.
+    /// The `List-Unsubscribe` of an email to lead `lead_id` through
+    /// `mailbox`: the one-click link first when `[http] public_url` is set.
     fn list_unsubscribe(&self, mailbox: &Mailbox, lead_id: i64) -> Option<String> {
         let token = unsubscribe::token(self.store.unsubscribe_secret(), lead_id);
         let on = mailbox.from.email.to_string();
-        Some(format!("<mailto:{}?subject=unsubscribe>", unsubscribe::address(&on, &token)))
+        let mailto = format!("<mailto:{}?subject=unsubscribe>", unsubscribe::address(&on, &token));
+        Some(match self.config.http.as_ref().and_then(|h| h.public_url.as_deref()) {
+            Some(url) => format!("<{url}/u/{token}>, {mailto}"),
+            None => mailto,
+        })
     }
 
     /// A claimed send that certainly did not leave does not count against the caps.

@@ -1,7 +1,9 @@
 mod bench_smoke;
 mod calendar;
 mod core;
+mod dashboard;
 mod fuzz;
+mod http;
 mod inbox;
 mod props;
 mod report;

@@ -1,0 +1,162 @@
+//! The enrollment API, for web forms and CRMs (bearer token):
+//! `POST /api/v1/enrollments` runs the same checks as `cadenced enroll`
+//! (201 enrolled, 200 already enrolled and nothing changed, 422 with the
+//! errors); `GET /api/v1/leads/EMAIL` answers the document of `status --json`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tracing::info;
+
+use super::auth::{authorized, denied_json};
+use super::{App, Failure, json, now};
+use crate::intake::{self, LeadInput};
+use crate::store::EnrollOutcome;
+use crate::time::rfc3339;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Enrollment {
+    email: String,
+    cadence: String,
+    #[serde(default)]
+    fields: serde_json::Map<String, Value>,
+    timezone: Option<String>,
+    owner: Option<String>,
+}
+
+fn errors(list: &[(&str, String)]) -> Response {
+    let errors: Vec<Value> = list.iter().map(|(field, message)| json!({"field": field, "message": message})).collect();
+    json(StatusCode::UNPROCESSABLE_ENTITY, &json!({ "errors": errors }))
+}
+
+/// The lead a request describes, or what is wrong with it (field, message).
+fn lead_input(body: Enrollment) -> Result<(LeadInput, String), Vec<(String, String)>> {
+    let mut problems = Vec::new();
+    let mut lead = LeadInput { email: body.email, timezone: body.timezone, ..LeadInput::default() };
+    for (key, value) in body.fields {
+        let text = match value {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Null => continue,
+            Value::Array(_) | Value::Object(_) => {
+                problems.push((format!("fields.{key}"), "must be a string, a number or a boolean".to_string()));
+                continue;
+            }
+        };
+        let text = text.trim().to_string();
+        match key.as_str() {
+            "timezone" if lead.timezone.is_none() => lead.timezone = Some(text),
+            _ if !text.is_empty() => {
+                lead.fields.insert(key, text);
+            }
+            _ => {}
+        }
+    }
+    if let Some(owner) = body.owner.filter(|o| !o.trim().is_empty()) {
+        lead.fields.insert("owner".into(), owner.trim().to_string());
+    }
+    if problems.is_empty() { Ok((lead, body.cadence)) } else { Err(problems) }
+}
+
+/// `POST /api/v1/enrollments`.
+pub(super) async fn enroll(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    if !authorized(&app, &headers) {
+        return Ok(denied_json(peer, "/api/v1/enrollments"));
+    }
+    let request: Enrollment = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return Ok(errors(&[("body", format!("not the expected JSON document: {e}"))])),
+    };
+    let (lead, cadence_name) = match lead_input(request) {
+        Ok(input) => input,
+        Err(problems) => {
+            let list: Vec<(&str, String)> = problems.iter().map(|(f, m)| (f.as_str(), m.clone())).collect();
+            return Ok(errors(&list));
+        }
+    };
+    let at = now();
+    app.blocking(move |app, store| {
+        let cadences = app.cadences();
+        let Some(cadence) = cadences.get(&cadence_name) else {
+            return Ok(errors(&[(
+                "cadence",
+                format!("unknown cadence {cadence_name:?} (loaded: {})", cadences.names().join(", ")),
+            )]));
+        };
+        let row = match intake::prepare(&lead, cadence, &app.config, at) {
+            Ok(row) => row,
+            Err(e) => return Ok(errors(&[(e.field.as_str(), e.message)])),
+        };
+        let outcome = store.enroll_many(std::slice::from_ref(&row), at)?.into_iter().next();
+        Ok(match outcome {
+            Some(EnrollOutcome::Suppressed(reason)) => {
+                errors(&[("email", format!("{} is on the suppression list ({reason}): not enrolled", row.email))])
+            }
+            Some(EnrollOutcome::AlreadyEnrolled(state)) => json(
+                StatusCode::OK,
+                &json!({"enrolled": false, "email": row.email, "cadence": row.cadence, "state": state,
+                        "message": "already enrolled in this cadence: nothing changed"}),
+            ),
+            _ => {
+                info!(lead = %row.email, cadence = %row.cadence, "enrolled through the API");
+                json(
+                    StatusCode::CREATED,
+                    &json!({"enrolled": true, "email": row.email, "cadence": row.cadence,
+                            "first_step": row.first_step, "due_at": rfc3339(row.due_at)}),
+                )
+            }
+        })
+    })
+    .await
+}
+
+/// `GET /api/v1/leads/EMAIL`: what `status EMAIL --json` prints.
+pub(super) async fn lead(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(email): Path<String>,
+) -> Result<Response, Failure> {
+    if !authorized(&app, &headers) {
+        return Ok(denied_json(peer, "/api/v1/leads"));
+    }
+    let at = now();
+    app.blocking(move |app, store| {
+        Ok(match status_document(app, store, &email, at)? {
+            Some(doc) => json(StatusCode::OK, &doc),
+            None => json(StatusCode::NOT_FOUND, &json!({"error": format!("no lead {}", email.trim())})),
+        })
+    })
+    .await
+}
+
+/// The `status --json` document of `email`, or `None` for an unknown lead.
+pub(super) fn status_document(
+    app: &App,
+    store: &crate::store::Store,
+    email: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Option<Value>> {
+    let Some(mut lead) = store.lead(email.trim())? else { return Ok(None) };
+    let tz = app.config.lead_zone(lead.timezone.as_deref());
+    let loaded = app.cadences();
+    for e in &mut lead.enrollments {
+        e.orphaned = loaded.get(&e.cadence).is_none()
+            && matches!(e.state, crate::model::State::Active | crate::model::State::Paused);
+    }
+    let overdue_before = now - crate::tick::downtime_after(&app.config);
+    Ok(Some(crate::cli::status::to_json(&lead, tz, overdue_before)))
+}
