@@ -71,7 +71,7 @@ pub enum TlsError {
     #[error("invalid host name: {0}")]
     HostName(tokio_rustls::rustls::pki_types::InvalidDnsNameError),
     /// The handshake failed (this includes a certificate that did not verify).
-    #[error("TLS: {0}")]
+    #[error("TLS: {err}{advice}", err = .0, advice = crate::tls::advice(.0).map(|a| format!("; {a}")).unwrap_or_default())]
     Handshake(std::io::Error),
     #[error("STARTTLS: {0}")]
     StartTls(std::io::Error),
@@ -132,10 +132,9 @@ fn block_on<T: Send>(f: impl std::future::Future<Output = T> + Send) -> Result<T
     })
 }
 
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, TlsError> {
+fn tls_connector(ca: Option<&crate::tls::CaFile>) -> Result<tokio_rustls::TlsConnector, TlsError> {
     use tokio_rustls::rustls;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let roots = crate::tls::root_store(ca);
     let config =
         rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
@@ -156,7 +155,10 @@ async fn login(settings: &ImapSettings) -> Result<Session, ImapErrorKind> {
     let stream: Box<dyn Io> = match settings.security {
         Security::Plain => Box::new(tcp),
         Security::Tls => {
-            let tls = tls_connector()?.connect(server_name()?, tcp).await.map_err(TlsError::Handshake)?;
+            let tls = tls_connector(settings.tls_ca.as_ref())?
+                .connect(server_name()?, tcp)
+                .await
+                .map_err(TlsError::Handshake)?;
             Box::new(tls)
         }
         Security::StartTls => {
@@ -176,8 +178,10 @@ async fn login(settings: &ImapSettings) -> Result<Session, ImapErrorKind> {
             if !line.starts_with("S1 OK") {
                 return Err(TlsError::StartTlsRefused(line.trim().to_string()).into());
             }
-            let tls =
-                tls_connector()?.connect(server_name()?, plain.into_inner()).await.map_err(TlsError::Handshake)?;
+            let tls = tls_connector(settings.tls_ca.as_ref())?
+                .connect(server_name()?, plain.into_inner())
+                .await
+                .map_err(TlsError::Handshake)?;
             Box::new(tls)
         }
     };
@@ -363,6 +367,7 @@ mod tests {
             password: Secret::new("pw"),
             folders: vec!["INBOX".into()],
             sent_folder: None,
+            tls_ca: None,
         }
     }
 

@@ -33,3 +33,4 @@ pub mod send;
 pub mod store;
 pub mod tick;
 pub mod time;
+pub mod tls;

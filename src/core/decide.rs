@@ -18,13 +18,15 @@
 //! 7. An email outside its send window: postponed to the next slot (or
 //!    skipped as late when that slot is past `late_after`).
 //! 8. The mailbox is not configured (any more): nothing happens.
-//! 9. The mailbox cannot be reached: deferred until its next attempt.
-//! 10. The mailbox's inbox could not be read recently enough: deferred (a
+//! 9. The mailbox paused itself (too many refusals aimed at the sender):
+//!    deferred until a person resumes it.
+//! 10. The mailbox cannot be reached: deferred until its next attempt.
+//! 11. The mailbox's inbox could not be read recently enough: deferred (a
 //!     reply that arrived must be seen before the next email).
-//! 11. Inbound mail read during this tick stopped or paused the lead:
+//! 12. Inbound mail read during this tick stopped or paused the lead:
 //!     nothing happens.
-//! 12. The mailbox's caps (`daily_limit`, `min_gap`): postponed (or late).
-//! 13. Otherwise the email is sent.
+//! 13. The mailbox's caps (`daily_limit`, `min_gap`): postponed (or late).
+//! 14. Otherwise the email is sent.
 //!
 //! Whenever a step goes out later than planned, the reason recorded is the
 //! weightier of the one it carried and the new one ([`Reason::weightier`]);
@@ -47,7 +49,7 @@ use crate::model::{DueStep, Ended, LeadTime, Next, Reason, Reply, Sent, Settled,
 pub const MAX_ATTEMPTS: u32 = 100;
 
 /// What the tick knows about a due step besides the step itself.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Facts<'a> {
     /// The step's cadence, if it is loaded.
     pub cadence: Option<&'a Cadence>,
@@ -71,10 +73,12 @@ pub struct Facts<'a> {
 }
 
 /// What the tick knows about a mailbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxFacts {
-    /// While the mailbox cannot be reached: when it is tried again.
-    pub down_until: Option<DateTime<Utc>>,
+    /// While the mailbox cannot be reached: when it is tried again, and why.
+    pub down: Option<(DateTime<Utc>, String)>,
+    /// While the mailbox has paused itself (too many refusals aimed at it), why.
+    pub paused: Option<String>,
     pub inbox: Inbox,
     pub caps: Caps,
     /// Its sends on the local day; read only when a cap needs it.
@@ -82,26 +86,33 @@ pub struct MailboxFacts {
 }
 
 /// Whether an email may leave as far as its mailbox's inbox goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbox {
     /// Read recently enough, or not watched.
     Fresh,
-    /// Could not be read; tried again at `retry_at` if known.
-    Unreadable { retry_at: Option<DateTime<Utc>> },
+    /// Could not be read (why); tried again at `retry_at` if known.
+    Unreadable { retry_at: Option<DateTime<Utc>>, why: String },
 }
 
-/// Why a step waits without being moved to a send slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How long a step of a paused mailbox waits before it is looked at again
+/// (resuming the mailbox makes its steps due at once).
+pub const PAUSED_RECHECK: Duration = Duration::hours(1);
+
+/// Why a step waits without being moved to a send slot, with the cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deferral {
-    MailboxUnavailable,
-    InboxUnreadable,
+    MailboxUnavailable(String),
+    InboxUnreadable(String),
+    MailboxPaused(String),
 }
 
 impl Deferral {
-    pub fn as_str(self) -> &'static str {
+    /// The line recorded as the enrollment's last error (`status` shows it).
+    pub fn describe(&self) -> String {
         match self {
-            Deferral::MailboxUnavailable => "mailbox unavailable",
-            Deferral::InboxUnreadable => "inbox unreadable",
+            Deferral::MailboxUnavailable(why) => format!("mailbox unavailable: {why}"),
+            Deferral::InboxUnreadable(why) => format!("inbox unreadable: {why}"),
+            Deferral::MailboxPaused(why) => format!("mailbox paused: {why}"),
         }
     }
 }
@@ -192,12 +203,15 @@ pub fn decide(due: &DueStep, facts: &Facts<'_>, now: DateTime<Utc>) -> Action {
     let Some(mailbox) = &facts.mailbox else {
         return Action::Nothing;
     };
-    if let Some(until) = mailbox.down_until.filter(|u| *u > now) {
-        return Action::Defer { until, why: Deferral::MailboxUnavailable };
+    if let Some(why) = &mailbox.paused {
+        return Action::Defer { until: now + PAUSED_RECHECK, why: Deferral::MailboxPaused(why.clone()) };
     }
-    if let Inbox::Unreadable { retry_at } = mailbox.inbox {
+    if let Some((until, why)) = mailbox.down.as_ref().filter(|(u, _)| *u > now) {
+        return Action::Defer { until: *until, why: Deferral::MailboxUnavailable(why.clone()) };
+    }
+    if let Inbox::Unreadable { retry_at, why } = &mailbox.inbox {
         let until = retry_at.unwrap_or(now).max(now + Duration::minutes(1));
-        return Action::Defer { until, why: Deferral::InboxUnreadable };
+        return Action::Defer { until, why: Deferral::InboxUnreadable(why.clone()) };
     }
     if !facts.still_active {
         return Action::Nothing;

@@ -113,6 +113,7 @@ pub fn run(
         report: Report::default(),
         loads: BTreeMap::new(),
         inbox_read: BTreeMap::new(),
+        paused: BTreeMap::new(),
         pending: Vec::new(),
         pipe: None,
         inbound_at_query: 0,
@@ -134,6 +135,8 @@ struct Tick<'a> {
     loads: BTreeMap<String, Load>,
     /// When each watched inbox was last read completely.
     inbox_read: BTreeMap<String, DateTime<Utc>>,
+    /// Mailboxes that paused themselves, and why.
+    paused: BTreeMap<String, String>,
     /// Emails cleared to leave, to be claimed together (see [`GROUP`]).
     pending: Vec<Ready<'a>>,
     /// The way to the sending thread, while the due steps are worked through.
@@ -273,12 +276,15 @@ impl<'a> Tick<'a> {
     /// if it is stale) and, when a cap needs them, its sends today.
     fn mailbox_facts(&mut self, name: &str) -> Result<Option<MailboxFacts>, StoreError> {
         let Some(mailbox) = self.config.mailboxes.get(name) else { return Ok(None) };
-        let down_until = self.transports.held_until(name, self.now);
+        let down = self.transports.down(name, self.now);
         let inbox = if mailbox.imap.is_none() || self.read_inbox_if_stale(name)? {
             Inbox::Fresh
         } else {
-            Inbox::Unreadable { retry_at: self.transports.held_until(&outages::inbox_key(name), self.now) }
+            let key = outages::inbox_key(name);
+            let why = self.transports.last_error(&key).unwrap_or("not read yet").to_string();
+            Inbox::Unreadable { retry_at: self.transports.held_until(&key, self.now), why }
         };
+        let paused = self.paused.get(name).cloned();
         let caps = Caps {
             daily_limit: mailbox.daily_limit,
             min_gap: mailbox.min_gap.and_then(|g| Duration::from_std(g).ok()),
@@ -287,7 +293,7 @@ impl<'a> Tick<'a> {
         // Read once per tick, and only when a cap needs it (it counts today's sends).
         let load =
             if caps.daily_limit.is_some() || caps.min_gap.is_some() { Some(self.load(name, caps.tz)?) } else { None };
-        Ok(Some(MailboxFacts { down_until, inbox, caps, load }))
+        Ok(Some(MailboxFacts { down, paused, inbox, caps, load }))
     }
 
     /// The mailbox's sends on the local day of `now`.
@@ -385,7 +391,7 @@ impl<'a> Tick<'a> {
             Action::Defer { until, why } => {
                 // Quietly: the outage is logged once, as it began.
                 self.report.retrying += 1;
-                self.store.defer(due, until, why.as_str(), false)
+                self.store.defer(due, until, &why.describe(), false)
             }
         }
     }

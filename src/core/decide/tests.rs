@@ -85,7 +85,7 @@ fn caps() -> Caps {
 }
 
 fn mailbox() -> MailboxFacts {
-    MailboxFacts { down_until: None, inbox: Inbox::Fresh, caps: caps(), load: None }
+    MailboxFacts { down: None, paused: None, inbox: Inbox::Fresh, caps: caps(), load: None }
 }
 
 fn facts<'a>(cadence: &'a Cadence, cal: &'a Calendar) -> Facts<'a> {
@@ -275,13 +275,14 @@ fn rule_9_an_unreachable_mailbox_defers_until_its_next_attempt() {
     let c = cadence(&config);
     let now = t(MONDAY_10);
     let back = now + Duration::minutes(4);
-    let f = Facts { mailbox: Some(MailboxFacts { down_until: Some(back), ..mailbox() }), ..facts(&c, &cal) };
+    let down = |until| Some((until, "connection refused".to_string()));
+    let f = Facts { mailbox: Some(MailboxFacts { down: down(back), ..mailbox() }), ..facts(&c, &cal) };
     assert_eq!(
         decide(&due("intro", MONDAY_10), &f, now),
-        Action::Defer { until: back, why: Deferral::MailboxUnavailable }
+        Action::Defer { until: back, why: Deferral::MailboxUnavailable("connection refused".into()) }
     );
     // An outage whose retry time has come does not hold the send back.
-    let f = Facts { mailbox: Some(MailboxFacts { down_until: Some(now), ..mailbox() }), ..facts(&c, &cal) };
+    let f = Facts { mailbox: Some(MailboxFacts { down: down(now), ..mailbox() }), ..facts(&c, &cal) };
     assert!(matches!(decide(&due("intro", MONDAY_10), &f, now), Action::Send { .. }));
 }
 
@@ -291,14 +292,15 @@ fn rule_10_an_unreadable_inbox_defers_for_at_least_a_minute() {
     let c = cadence(&config);
     let now = t(MONDAY_10);
     let unreadable = |retry_at| Facts {
-        mailbox: Some(MailboxFacts { inbox: Inbox::Unreadable { retry_at }, ..mailbox() }),
+        mailbox: Some(MailboxFacts { inbox: Inbox::Unreadable { retry_at, why: "TLS: bad".into() }, ..mailbox() }),
         ..facts(&c, &cal)
     };
-    let why = Deferral::InboxUnreadable;
+    let why = Deferral::InboxUnreadable("TLS: bad".into());
     assert_eq!(
         decide(&due("intro", MONDAY_10), &unreadable(None), now),
-        Action::Defer { until: now + Duration::minutes(1), why }
+        Action::Defer { until: now + Duration::minutes(1), why: why.clone() }
     );
+    assert_eq!(why.describe(), "inbox unreadable: TLS: bad", "the cause goes into status");
     let later = now + Duration::minutes(8);
     assert_eq!(decide(&due("intro", MONDAY_10), &unreadable(Some(later)), now), Action::Defer { until: later, why });
 }
@@ -369,8 +371,8 @@ fn the_rules_rank_in_order() {
     let c = cadence(&config);
     let now = t(MONDAY_10);
     let down = MailboxFacts {
-        down_until: Some(now + Duration::hours(1)),
-        inbox: Inbox::Unreadable { retry_at: None },
+        down: Some((now + Duration::hours(1), "refused".into())),
+        inbox: Inbox::Unreadable { retry_at: None, why: "refused".into() },
         ..mailbox()
     };
     // A removed step is skipped even when its template would not render.
@@ -387,7 +389,7 @@ fn the_rules_rank_in_order() {
     d.fields.clear();
     assert!(matches!(decide(&d, &facts(&c, &cal), t("2026-03-09T09:00:00Z")), Action::Hold { .. }));
     // Late beats everything about the mailbox.
-    let f = Facts { mailbox: Some(down), still_active: false, ..facts(&c, &cal) };
+    let f = Facts { mailbox: Some(down.clone()), still_active: false, ..facts(&c, &cal) };
     assert!(matches!(
         decide(&due("intro", MONDAY_10), &f, t("2026-03-05T09:00:00Z")),
         Action::Skip { reason: Reason::Late, .. }
@@ -398,10 +400,20 @@ fn the_rules_rank_in_order() {
     // An outage before an unreadable inbox, an unreadable inbox before a stopped lead.
     assert!(matches!(
         decide(&due("intro", MONDAY_10), &f, now),
-        Action::Defer { why: Deferral::MailboxUnavailable, .. }
+        Action::Defer { why: Deferral::MailboxUnavailable(_), .. }
     ));
-    let f = Facts { mailbox: Some(MailboxFacts { down_until: None, ..down }), ..f };
-    assert!(matches!(decide(&due("intro", MONDAY_10), &f, now), Action::Defer { why: Deferral::InboxUnreadable, .. }));
+    // A paused mailbox before an outage.
+    let paused = MailboxFacts { paused: Some("3 refusals".into()), ..down.clone() };
+    let f2 = Facts { mailbox: Some(paused), ..f.clone() };
+    assert!(matches!(
+        decide(&due("intro", MONDAY_10), &f2, now),
+        Action::Defer { why: Deferral::MailboxPaused(_), .. }
+    ));
+    let f = Facts { mailbox: Some(MailboxFacts { down: None, ..down }), ..f };
+    assert!(matches!(
+        decide(&due("intro", MONDAY_10), &f, now),
+        Action::Defer { why: Deferral::InboxUnreadable(_), .. }
+    ));
     // A lead the inbox stopped is not postponed by the caps.
     let (day, _, _) = pacing::local_day(now, chrono_tz::Europe::Berlin);
     let full = MailboxFacts {
