@@ -1,7 +1,9 @@
 //! The test harness: a temporary project folder (config, cadences, database),
 //! a real SMTP server on a loopback port, and the real `cadenced` binary.
 
+pub mod ca;
 pub mod dovecot;
+pub mod mailserver;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
