@@ -97,6 +97,8 @@ fn failed(command: impl Into<String>, error: async_imap::error::Error) -> ImapEr
 pub struct Fetched {
     pub uid: u32,
     pub raw: Vec<u8>,
+    /// When the server received it (INTERNALDATE).
+    pub arrived: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What reading one folder found.
@@ -249,14 +251,15 @@ pub fn read_new(
             for chunk in uids.chunks(50) {
                 let set: Vec<String> = chunk.iter().map(u32::to_string).collect();
                 let stream = session
-                    .uid_fetch(set.join(","), format!("(UID BODY.PEEK[]<0.{MAX_BYTES}>)"))
+                    .uid_fetch(set.join(","), format!("(UID INTERNALDATE BODY.PEEK[]<0.{MAX_BYTES}>)"))
                     .await
                     .map_err(|e| failed(format!("FETCH in {folder}"), e))?;
                 let fetched: Vec<_> =
                     stream.try_collect().await.map_err(|e| failed(format!("FETCH in {folder}"), e))?;
                 for f in fetched {
                     if let (Some(uid), Some(body)) = (f.uid, f.body()) {
-                        messages.push(Fetched { uid, raw: body.to_vec() });
+                        let arrived = f.internal_date().map(|d| d.with_timezone(&chrono::Utc));
+                        messages.push(Fetched { uid, raw: body.to_vec(), arrived });
                     }
                 }
             }

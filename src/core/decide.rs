@@ -41,8 +41,12 @@ use crate::cadence::{Cadence, Rendered, StepKind};
 use crate::config::OnUncertain;
 use crate::core::pacing::{self, Caps, Load};
 use crate::core::plan;
+use crate::core::react::TEMPORARY_BOUNCES;
 use crate::core::schedule::retry_delay;
-use crate::model::{DueStep, Ended, LeadTime, Next, Reason, Reply, Sent, Settled, State, Status, reply_subject};
+use crate::inbound::Blame;
+use crate::model::{
+    DueStep, Ended, LeadTime, Next, Reason, Refusal, Reply, Sent, Settled, State, Status, reply_subject,
+};
 
 /// Temporary failures of one step before it is recorded as failed (with the
 /// one-hour backoff cap, about four days of trying).
@@ -302,21 +306,59 @@ pub struct Claimed<'a> {
     pub on_uncertain: OnUncertain,
     /// When its mailbox is tried again, if the send found it unreachable.
     pub mailbox_back_at: DateTime<Utc>,
+    /// Temporary bounces recorded for the lead so far (read only when the
+    /// server refused it for passing trouble).
+    pub temporary_bounces: u32,
 }
 
-/// The one conversion from how a send ended to what is recorded.
+/// How long a refusal for passing trouble (a full mailbox) waits before the
+/// step is tried again: trouble that passes takes days, not minutes.
+pub const PASSING_RETRY: Duration = Duration::days(1);
+
+/// The one conversion from how a send ended to what is recorded. A refusal
+/// is judged by why the server refused ([`Refusal::of`]): a dead address
+/// bounces the lead everywhere and suppresses it; a refusal aimed at the
+/// sender never blames the lead, the step is tried again later (and the
+/// refusal counts against the mailbox); passing trouble is tried again the
+/// next day, and the third time counts as a dead address.
 pub fn settle(ended: Ended, claimed: Claimed<'_>, now: DateTime<Utc>) -> Settled {
-    let Claimed { due, next, reason, on_uncertain, mailbox_back_at } = claimed;
-    let record = |status, detail, next| Settled::Record { status, detail, reason, next };
+    let Claimed { due, next, reason, on_uncertain, mailbox_back_at, temporary_bounces } = claimed;
+    let record = |status, detail, next| Settled::Record { status, detail, reason, next, suppress: false };
+    let dead = |detail| Settled::Record {
+        status: Status::Failed,
+        detail: Some(detail),
+        reason,
+        next: Next::End(State::Bounced),
+        suppress: true,
+    };
+    let give_up = |why: &str, next| {
+        let detail = format!("gave up after {MAX_ATTEMPTS} temporary failures, the last: {why}");
+        record(Status::Failed, Some(detail), next)
+    };
     match ended {
         Ended::Sent => record(Status::Sent, None, next),
-        Ended::Refused(reply) => record(Status::Failed, Some(reply), Next::End(State::Bounced)),
+        Ended::Refused(reply) => match Refusal::of(&reply).map(|r| r.blame) {
+            // Refused before any server answered (an address that cannot be sent to).
+            None => record(Status::Failed, Some(reply), Next::End(State::Bounced)),
+            Some(Blame::DeadAddress) => dead(reply),
+            Some(Blame::Sender) if due.attempts + 1 >= MAX_ATTEMPTS => give_up(&reply, next),
+            Some(Blame::Sender) => Settled::Retry {
+                retry_at: now + retry_delay(due.attempts + 1),
+                error: format!("refused, aimed at the sender, not the lead: {reply}"),
+                count: true,
+            },
+            Some(Blame::Passing) if temporary_bounces + 1 >= TEMPORARY_BOUNCES => {
+                dead(format!("{reply} (the {TEMPORARY_BOUNCES}rd temporary refusal: treated as a dead address)"))
+            }
+            Some(Blame::Passing) => Settled::Retry {
+                retry_at: now + PASSING_RETRY,
+                error: format!("refused for passing trouble, tried again tomorrow: {reply}"),
+                count: true,
+            },
+        },
         Ended::Uncertain(why) => record(Status::Uncertain, Some(why), after_uncertain(on_uncertain, due, next)),
         Ended::Unavailable(error) => Settled::Retry { retry_at: mailbox_back_at, error, count: false },
-        Ended::Temporary(why) if due.attempts + 1 >= MAX_ATTEMPTS => {
-            let detail = format!("gave up after {MAX_ATTEMPTS} temporary failures, the last: {why}");
-            record(Status::Failed, Some(detail), next)
-        }
+        Ended::Temporary(why) if due.attempts + 1 >= MAX_ATTEMPTS => give_up(&why, next),
         Ended::Temporary(error) => Settled::Retry { retry_at: now + retry_delay(due.attempts + 1), error, count: true },
         Ended::NotTried(_) => Settled::GiveBack,
     }

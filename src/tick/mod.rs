@@ -17,6 +17,7 @@
 mod digests;
 mod inbox;
 mod outages;
+mod pauses;
 mod pipeline;
 mod recovery;
 mod sender;
@@ -114,6 +115,7 @@ pub fn run(
         loads: BTreeMap::new(),
         inbox_read: BTreeMap::new(),
         paused: BTreeMap::new(),
+        refused_for: Default::default(),
         pending: Vec::new(),
         pipe: None,
         inbound_at_query: 0,
@@ -137,6 +139,8 @@ struct Tick<'a> {
     inbox_read: BTreeMap<String, DateTime<Utc>>,
     /// Mailboxes that paused themselves, and why.
     paused: BTreeMap<String, String>,
+    /// Mailboxes refused for the sender since their pause was last checked.
+    refused_for: std::collections::BTreeSet<String>,
     /// Emails cleared to leave, to be claimed together (see [`GROUP`]).
     pending: Vec<Ready<'a>>,
     /// The way to the sending thread, while the due steps are worked through.
@@ -148,6 +152,7 @@ struct Tick<'a> {
 
 impl<'a> Tick<'a> {
     fn run(&mut self) -> Result<(), StoreError> {
+        self.load_pauses()?;
         let back = self.store.resume_away(self.now)?;
         if back > 0 {
             info!(enrollments = back, "out-of-office pauses ended");

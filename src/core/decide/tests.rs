@@ -449,6 +449,7 @@ fn claimed(d: &DueStep, on_uncertain: OnUncertain) -> Claimed<'_> {
         reason: Some(Reason::Window),
         on_uncertain,
         mailbox_back_at: t("2026-03-02T09:05:00Z"),
+        temporary_bounces: 0,
     }
 }
 
@@ -462,6 +463,7 @@ fn each_way_a_send_ends_is_recorded_once_and_for_all() {
         detail: detail.map(str::to_string),
         reason: Some(Reason::Window),
         next,
+        suppress: false,
     };
     assert_eq!(settle(Ended::Sent, c(), now), record(Status::Sent, None, Next::Finished));
     assert_eq!(
@@ -481,6 +483,38 @@ fn each_way_a_send_ends_is_recorded_once_and_for_all() {
         Settled::Retry { retry_at: now + Duration::minutes(1), error: "451 later".into(), count: true }
     );
     assert_eq!(settle(Ended::NotTried("stopping".into()), c(), now), Settled::GiveBack);
+}
+
+#[test]
+fn a_refusal_is_judged_by_why_the_server_refused() {
+    let now = t(MONDAY_10);
+    let d = due("intro", MONDAY_10);
+    let c = || claimed(&d, OnUncertain::Continue);
+    // A dead address: bounced everywhere and suppressed.
+    let dead = "permanent error (550): 5.1.1 <jane@acme.test>: Recipient address rejected: User unknown";
+    let Settled::Record { status, next, suppress, .. } = settle(Ended::Refused(dead.into()), c(), now) else {
+        panic!()
+    };
+    assert_eq!((status, next, suppress), (Status::Failed, Next::End(State::Bounced), true));
+    // Aimed at the sender: the lead is not blamed, the step is tried again later.
+    let blocked =
+        "permanent error (554): 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org";
+    let Settled::Retry { retry_at, error, count } = settle(Ended::Refused(blocked.into()), c(), now) else {
+        panic!("a block list must not bounce the lead")
+    };
+    assert_eq!((retry_at, count), (now + Duration::minutes(1), true));
+    assert!(error.contains("aimed at the sender"), "{error}");
+    // Passing trouble: tomorrow; the third time, a dead address.
+    let full = "permanent error (552): 5.2.2 <jane@acme.test>: Mailbox full";
+    let Settled::Retry { retry_at, .. } = settle(Ended::Refused(full.into()), c(), now) else { panic!() };
+    assert_eq!(retry_at, now + PASSING_RETRY);
+    let third = Claimed { temporary_bounces: 2, ..c() };
+    let Settled::Record { suppress, detail, .. } = settle(Ended::Refused(full.into()), third, now) else { panic!() };
+    assert!(suppress && detail.unwrap_or_default().contains("3rd"));
+    // Refused before any server answered (no reply code): failed, this cadence bounced, nothing suppressed.
+    let ours = "invalid recipient address \"x\": missing domain";
+    let Settled::Record { suppress, next, .. } = settle(Ended::Refused(ours.into()), c(), now) else { panic!() };
+    assert_eq!((suppress, next), (false, Next::End(State::Bounced)));
 }
 
 #[test]
