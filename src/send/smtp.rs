@@ -195,13 +195,13 @@ pub fn diagnose(settings: &SmtpSettings, from: &Mailbox, message: &Message) -> V
             c
         }
         Err(e) => {
-            step(&format!("connect to {}", smtp.server()), Err(e.to_string()));
+            step(&format!("connect to {}", smtp.server()), Err(explained(&e)));
             return steps;
         }
     };
     if settings.security == Security::StartTls {
         let result = match &tls {
-            Ok(t) => conn.starttls(t, &smtp.hello).map(|()| "encrypted".to_string()).map_err(|e| e.to_string()),
+            Ok(t) => conn.starttls(t, &smtp.hello).map(|()| "encrypted".to_string()).map_err(|e| explained(&e)),
             Err(e) => Err(e.clone()),
         };
         if !step("STARTTLS", result) {
@@ -231,6 +231,14 @@ pub fn diagnose(settings: &SmtpSettings, from: &Mailbox, message: &Message) -> V
         let _ = conn.quit();
     }
     steps
+}
+
+/// `e`, and what to set when it is a certificate this machine does not trust.
+fn explained(e: &lettre::transport::smtp::Error) -> String {
+    match crate::tls::advice(e) {
+        Some(advice) => format!("{e}; {advice}"),
+        None => e.to_string(),
+    }
 }
 
 fn reply(response: &lettre::transport::smtp::response::Response) -> String {

@@ -5,6 +5,7 @@ mod fuzz;
 mod inbox;
 mod mailserver;
 mod props;
+mod realmail;
 mod safety;
 mod tasks;
 mod threading;

@@ -205,6 +205,7 @@ impl MailServer {
              base_dir = {r}/run\nstate_dir = {r}/state\nlog_path = {r}/dovecot.log\n\
              ssl = required\nssl_cert = <{cert}\nssl_key = <{key}\n\
              disable_plaintext_auth = yes\nauth_mechanisms = plain login\n\
+             recipient_delimiter = +\nlmtp_save_to_detail_mailbox = no\n\
              mail_location = maildir:{r}/mail/%u\nfirst_valid_uid = {uid}\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {r}/users\n}}\n\
              userdb {{\n  driver = passwd-file\n  args = username_format=%u {r}/users\n  \
@@ -250,6 +251,8 @@ impl MailServer {
              myhostname = mail.seller.test\nmydomain = seller.test\nmyorigin = seller.test\nmydestination =\n\
              local_recipient_maps =\nlocal_transport = error:5.1.1 no local delivery here\n\
              alias_maps =\nalias_database =\nbiff = no\nappend_dot_mydomain = no\n\
+             # ada+anything@seller.test is ada's (unsubscribe addresses carry a token there).\n\
+             recipient_delimiter = +\n\
              inet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmynetworks = 127.0.0.1/32\nrelayhost =\n\
              smtpd_peername_lookup = no\nsmtp_host_lookup = native\nlmtp_host_lookup = native\n\
              smtp_dns_support_level = disabled\nsmtp_tls_security_level = none\nlmtp_tls_security_level = none\n\
@@ -485,6 +488,25 @@ impl MailServer {
     /// Puts `raw` into `user`'s `folder` the way a delivery agent does (a
     /// reply arriving, a copy in Sent); Dovecot sees it on the next IMAP read.
     pub fn deliver(&self, user: &str, folder: &str, raw: &str) {
+        self.deliver_at(user, folder, raw, None);
+    }
+
+    /// Creates `folder` of `user`, empty, as a mail client would.
+    pub fn create_folder(&self, user: &str, folder: &str) {
+        let inbox = self.maildir(user, "INBOX");
+        std::fs::create_dir_all(&inbox).expect("maildir");
+        let _ = std::os::unix::fs::chown(&inbox, Some(self.uid), Some(self.uid));
+        let dir = self.maildir(user, folder);
+        for sub in ["new", "cur", "tmp"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("maildir");
+            let _ = std::os::unix::fs::chown(dir.join(sub), Some(self.uid), Some(self.uid));
+        }
+        let _ = std::os::unix::fs::chown(&dir, Some(self.uid), Some(self.uid));
+    }
+
+    /// [`deliver`](Self::deliver), as if it had arrived at `arrived` (the
+    /// file's time is what Dovecot gives as its INTERNALDATE).
+    pub fn deliver_at(&self, user: &str, folder: &str, raw: &str, arrived: Option<std::time::SystemTime>) {
         let dir = self.maildir(user, folder);
         let own = |p: &Path| {
             let _ = std::os::unix::fs::chown(p, Some(self.uid), Some(self.uid));
@@ -501,6 +523,9 @@ impl MailServer {
         let tmp = dir.join("tmp").join(&name);
         write(&tmp, &raw.replace("\r\n", "\n").replace('\n', "\r\n"));
         own(&tmp);
+        if let Some(at) = arrived {
+            std::fs::File::options().write(true).open(&tmp).and_then(|f| f.set_modified(at)).expect("set mtime");
+        }
         std::fs::rename(&tmp, dir.join("new").join(&name)).expect("deliver");
     }
 
