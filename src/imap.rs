@@ -71,7 +71,7 @@ pub enum TlsError {
     #[error("invalid host name: {0}")]
     HostName(tokio_rustls::rustls::pki_types::InvalidDnsNameError),
     /// The handshake failed (this includes a certificate that did not verify).
-    #[error("TLS: {0}")]
+    #[error("TLS: {err}{advice}", err = .0, advice = crate::tls::advice(.0).map(|a| format!("; {a}")).unwrap_or_default())]
     Handshake(std::io::Error),
     #[error("STARTTLS: {0}")]
     StartTls(std::io::Error),
@@ -97,6 +97,8 @@ fn failed(command: impl Into<String>, error: async_imap::error::Error) -> ImapEr
 pub struct Fetched {
     pub uid: u32,
     pub raw: Vec<u8>,
+    /// When the server received it (INTERNALDATE).
+    pub arrived: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What reading one folder found.
@@ -132,10 +134,9 @@ fn block_on<T: Send>(f: impl std::future::Future<Output = T> + Send) -> Result<T
     })
 }
 
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, TlsError> {
+fn tls_connector(ca: Option<&crate::tls::CaFile>) -> Result<tokio_rustls::TlsConnector, TlsError> {
     use tokio_rustls::rustls;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let roots = crate::tls::root_store(ca);
     let config =
         rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
@@ -156,7 +157,10 @@ async fn login(settings: &ImapSettings) -> Result<Session, ImapErrorKind> {
     let stream: Box<dyn Io> = match settings.security {
         Security::Plain => Box::new(tcp),
         Security::Tls => {
-            let tls = tls_connector()?.connect(server_name()?, tcp).await.map_err(TlsError::Handshake)?;
+            let tls = tls_connector(settings.tls_ca.as_ref())?
+                .connect(server_name()?, tcp)
+                .await
+                .map_err(TlsError::Handshake)?;
             Box::new(tls)
         }
         Security::StartTls => {
@@ -176,8 +180,10 @@ async fn login(settings: &ImapSettings) -> Result<Session, ImapErrorKind> {
             if !line.starts_with("S1 OK") {
                 return Err(TlsError::StartTlsRefused(line.trim().to_string()).into());
             }
-            let tls =
-                tls_connector()?.connect(server_name()?, plain.into_inner()).await.map_err(TlsError::Handshake)?;
+            let tls = tls_connector(settings.tls_ca.as_ref())?
+                .connect(server_name()?, plain.into_inner())
+                .await
+                .map_err(TlsError::Handshake)?;
             Box::new(tls)
         }
     };
@@ -245,14 +251,15 @@ pub fn read_new(
             for chunk in uids.chunks(50) {
                 let set: Vec<String> = chunk.iter().map(u32::to_string).collect();
                 let stream = session
-                    .uid_fetch(set.join(","), format!("(UID BODY.PEEK[]<0.{MAX_BYTES}>)"))
+                    .uid_fetch(set.join(","), format!("(UID INTERNALDATE BODY.PEEK[]<0.{MAX_BYTES}>)"))
                     .await
                     .map_err(|e| failed(format!("FETCH in {folder}"), e))?;
                 let fetched: Vec<_> =
                     stream.try_collect().await.map_err(|e| failed(format!("FETCH in {folder}"), e))?;
                 for f in fetched {
                     if let (Some(uid), Some(body)) = (f.uid, f.body()) {
-                        messages.push(Fetched { uid, raw: body.to_vec() });
+                        let arrived = f.internal_date().map(|d| d.with_timezone(&chrono::Utc));
+                        messages.push(Fetched { uid, raw: body.to_vec(), arrived });
                     }
                 }
             }
@@ -363,6 +370,7 @@ mod tests {
             password: Secret::new("pw"),
             folders: vec!["INBOX".into()],
             sent_folder: None,
+            tls_ca: None,
         }
     }
 

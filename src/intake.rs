@@ -73,7 +73,19 @@ impl<'a> Intake<'a> {
     pub fn check(&mut self, lead: LeadInput) -> Result<NewEnrollment, IntakeError> {
         let (cadence, config) = (self.cadence, self.config);
         let email = lead.email.trim().to_string();
-        email.parse::<lettre::Address>().map_err(|e| bad("email", format!("invalid address {email:?}: {e}")))?;
+        let address =
+            email.parse::<lettre::Address>().map_err(|e| bad("email", format!("invalid address {email:?}: {e}")))?;
+        let mailbox = config.mailboxes.get(&cadence.mailbox);
+        if !address.user().is_ascii() && !mailbox.is_some_and(|m| m.smtputf8) {
+            return Err(bad(
+                "email",
+                format!(
+                    "{email:?} has a local part that is not ASCII: only a server that offers SMTPUTF8 can take it; \
+                     if mailbox {:?}'s does (`cadenced test-send` shows its EHLO), set smtputf8 = true in its table",
+                    cadence.mailbox
+                ),
+            ));
+        }
         for key in lead.fields.keys() {
             if !is_identifier(key) || key.contains('-') {
                 return Err(bad(key, "field names may use only letters, digits and '_'".into()));

@@ -36,3 +36,4 @@ pub mod send;
 pub mod store;
 pub mod tick;
 pub mod time;
+pub mod tls;

@@ -226,13 +226,59 @@ pub enum Ended {
 /// What a claimed send that ended comes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settled {
-    /// Recorded with this status, and the enrollment moves on as `next` says.
-    Record { status: Status, detail: Option<String>, reason: Option<Reason>, next: Next },
+    /// Recorded with this status, and the enrollment moves on as `next` says;
+    /// with `suppress` the address is dead: every enrollment of the lead
+    /// ends as bounced and the address is suppressed.
+    Record { status: Status, detail: Option<String>, reason: Option<Reason>, next: Next, suppress: bool },
     /// Nothing left: due again at `retry_at`; with `count` it uses up one of
     /// the step's attempts (a 4xx for this message; a mailbox outage does not).
     Retry { retry_at: DateTime<Utc>, error: String, count: bool },
     /// Never tried: the claim is given back and the step stays due.
     GiveBack,
+}
+
+/// A refusal met while sending (a 5xx reply to RCPT or DATA): why, and
+/// whom it blames.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: crate::inbound::Reason,
+    pub blame: crate::inbound::Blame,
+    /// The server's reply, as the transport reported it.
+    pub reply: String,
+}
+
+impl Refusal {
+    /// The refusal a transport reported as `reply` ("permanent error (550):
+    /// 5.1.1 <x>: User unknown"), if the server answered with a reply code;
+    /// `None` for a refusal of our own (an address that cannot be sent to).
+    pub fn of(reply: &str) -> Option<Refusal> {
+        let open = reply.find('(')?;
+        let code: u16 = reply.get(open + 1..open + 4)?.parse().ok().filter(|c| (500..600).contains(c))?;
+        let text = reply.get(open + 4..).unwrap_or_default().trim_start_matches(')').trim_start_matches(':').trim();
+        let reason = crate::inbound::smtp_reason(code, None, text);
+        Some(Refusal { reason, blame: reason.blame(), reply: reply.to_string() })
+    }
+}
+
+/// How an inbound message was matched to its lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matched {
+    /// It names (In-Reply-To, References, the original inside a bounce) an email cadenced sent.
+    MessageId,
+    /// It was sent to the lead's own unsubscribe address.
+    Token,
+    /// Only by an address: the sender's, or the bounced recipient's.
+    Address,
+}
+
+impl Matched {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Matched::MessageId => "message_id",
+            Matched::Token => "token",
+            Matched::Address => "address",
+        }
+    }
 }
 
 /// An email the lead was sent earlier in a cadence: what a reply in its

@@ -53,6 +53,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let store = super::open_store(&config)?;
     let rows = store.upcoming(now.checked_add_signed(within).unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC))?;
     let overdue = now - crate::tick::downtime_after(&config);
+    let pauses = store.pauses()?;
     let kind = |cadence: &Option<String>, step: &Option<String>| {
         let c = cadences.get(cadence.as_deref()?)?;
         Some(c.steps[c.step_index(step.as_deref()?)?].kind.as_str())
@@ -69,7 +70,13 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
             })
             .collect();
         let emails = due.iter().filter(|d| d["kind"] == "email").count();
-        super::print_json(&json!({ "due": due, "emails": emails, "tasks": due.len() - emails }))?;
+        let paused: Vec<_> = pauses
+            .iter()
+            .map(|p| json!({"mailbox": p.mailbox, "paused_since": rfc3339(p.since), "reason": p.reason}))
+            .collect();
+        super::print_json(
+            &json!({ "due": due, "emails": emails, "tasks": due.len() - emails, "paused_mailboxes": paused }),
+        )?;
     } else {
         let emails = rows.iter().filter(|r| kind(&r.cadence, &r.step) == Some("email")).count();
         super::write_stdout(|out| {
@@ -80,6 +87,15 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
                 rfc3339(now),
                 rows.len() - emails
             )?;
+            for p in &pauses {
+                writeln!(
+                    out,
+                    "mailbox {} is PAUSED since {}: {}; its emails wait until it is resumed",
+                    p.mailbox,
+                    rfc3339(p.since),
+                    p.reason
+                )?;
+            }
             super::leads::print_table(out, &rows, config.timezone)
         })?;
     }

@@ -20,6 +20,7 @@ mod enroll;
 mod forecast;
 mod import;
 mod leads;
+mod mailboxes;
 mod ops;
 mod preview;
 mod report;
@@ -101,6 +102,8 @@ enum Command {
     Man,
     /// Classify raw messages as the inbox watcher would.
     Classify(classify::Args),
+    /// Each sending mailbox: active or paused and why, with its 7-day sent, bounce and complaint rates; `mailboxes resume NAME`.
+    Mailboxes(mailboxes::Args),
     /// Per cadence and step: reached, sent, replied, bounced, unsubscribed, reply rate; per mailbox rates.
     Report(report::Args),
 }
@@ -134,6 +137,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::Completions { shell } => ops::completions(shell),
         Command::Man => ops::man(),
         Command::Classify(args) => classify::run(&config_path, args),
+        Command::Mailboxes(args) => mailboxes::run(&config_path, args),
         Command::Report(args) => report::run(&config_path, args),
     }
 }

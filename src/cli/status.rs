@@ -23,8 +23,15 @@ pub fn run(config_path: &Path, email: &str, as_json: bool) -> Result<ExitCode> {
     let overdue_before = super::now_or(None)? - crate::tick::downtime_after(&config);
     let mut lead = lead;
     let loaded = crate::cadence::Cadences::load(&config);
+    let pauses = store.pauses()?;
     for e in &mut lead.enrollments {
-        e.orphaned = loaded.get(&e.cadence).is_none() && matches!(e.state, State::Active | State::Paused);
+        let running = matches!(e.state, State::Active | State::Paused);
+        e.orphaned = loaded.get(&e.cadence).is_none() && running;
+        let mailbox = loaded.get(&e.cadence).map(|c| c.mailbox.as_str());
+        e.mailbox_paused = pauses
+            .iter()
+            .find(|p| running && Some(p.mailbox.as_str()) == mailbox)
+            .map(|p| format!("mailbox {} paused since {}: {}", p.mailbox, rfc3339(p.since), p.reason));
     }
     if as_json {
         super::print_json(&to_json(&lead, tz, overdue_before))?;
@@ -77,6 +84,7 @@ pub fn to_json(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> Value 
                 "enrolled_at": rfc3339(e.enrolled_at),
                 "attempts": e.attempts,
                 "last_error": e.last_error,
+                "mailbox_paused": e.mailbox_paused,
                 "touchpoints": touchpoints,
             })
         })
@@ -154,6 +162,9 @@ pub fn to_text(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> String
         }
         if let Some(err) = &e.last_error {
             let _ = writeln!(out, "  last error   {err} (attempt {})", e.attempts);
+        }
+        if let Some(paused) = &e.mailbox_paused {
+            let _ = writeln!(out, "  HELD         {paused}");
         }
     }
     out

@@ -8,6 +8,8 @@ use lettre::message::Mailbox as Address;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::tls::CaFile;
+
 /// A password; never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -46,6 +48,8 @@ pub struct SmtpSettings {
     pub security: Security,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// The mailbox's `tls_ca_file`, trusted besides the bundled and system roots.
+    pub tls_ca: Option<CaFile>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +74,16 @@ pub struct Mailbox {
     pub owner: Option<String>,
     /// The inbox watched for replies, bounces and unsubscribes.
     pub imap: Option<ImapSettings>,
+    /// `List-Unsubscribe` on every email to a lead (default on), on this
+    /// address when set, else on `from`'s.
+    pub list_unsubscribe: bool,
+    pub unsubscribe_address: Option<String>,
+    /// Refusals aimed at the sender (block lists, spam and policy filters)
+    /// within `refusals_window` that pause the mailbox; 0: never.
+    pub pause_after_refusals: u32,
+    pub refusals_window: std::time::Duration,
+    /// The SMTP server takes SMTPUTF8 (addresses whose local part is not ASCII).
+    pub smtputf8: bool,
 }
 
 /// How to read a mailbox's inbox over IMAP.
@@ -84,6 +98,8 @@ pub struct ImapSettings {
     pub folders: Vec<String>,
     /// Where each sent email is appended, if set.
     pub sent_folder: Option<String>,
+    /// The mailbox's `tls_ca_file`, trusted besides the bundled and system roots.
+    pub tls_ca: Option<CaFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,6 +120,12 @@ pub(super) struct RawMailbox {
     min_gap: Option<Spanned<String>>,
     timezone: Option<Spanned<String>>,
     owner: Option<Spanned<String>>,
+    tls_ca_file: Option<Spanned<String>>,
+    list_unsubscribe: Option<bool>,
+    unsubscribe_address: Option<Spanned<String>>,
+    pause_after_refusals: Option<Spanned<i64>>,
+    refusals_window: Option<Spanned<String>>,
+    smtputf8: Option<bool>,
 }
 
 type Problems = Vec<(Option<Range<usize>>, String)>;
@@ -143,6 +165,36 @@ pub(super) fn check(
     let from = raw.from.get_ref().parse::<Address>().map_err(|e| {
         problems.push((Some(raw.from.span()), format!("from: invalid address {:?}: {e}", raw.from.get_ref())));
     });
+    let tls_ca = raw.tls_ca_file.as_ref().and_then(|f| {
+        CaFile::load(&resolve(f.get_ref()))
+            .map_err(|e| problems.push((Some(f.span()), format!("tls_ca_file: {e}"))))
+            .ok()
+    });
+    let unsubscribe_address =
+        raw.unsubscribe_address.as_ref().and_then(|a| match a.get_ref().parse::<lettre::Address>() {
+            Ok(address) => Some(address.to_string()),
+            Err(e) => {
+                problems.push((Some(a.span()), format!("unsubscribe_address: invalid address {:?}: {e}", a.get_ref())));
+                None
+            }
+        });
+    let pause_after_refusals = match &raw.pause_after_refusals {
+        None => 3,
+        Some(n) => u32::try_from(*n.get_ref()).unwrap_or_else(|_| {
+            problems.push((
+                Some(n.span()),
+                format!("pause_after_refusals: must be a whole number, 0 for never, not {}", n.get_ref()),
+            ));
+            3
+        }),
+    };
+    let refusals_window = match &raw.refusals_window {
+        None => std::time::Duration::from_secs(24 * 3600),
+        Some(w) => super::parse_interval(w.get_ref()).unwrap_or_else(|e| {
+            problems.push((Some(w.span()), format!("refusals_window: {e}")));
+            std::time::Duration::from_secs(24 * 3600)
+        }),
+    };
     let password =
         read_password(&raw, resolve).map_err(|(span, e)| problems.push((span, e.to_string()))).ok().flatten();
     let transport = match (&raw.smtp, &raw.outbox) {
@@ -173,7 +225,14 @@ pub(super) fn check(
                             .into(),
                     ));
                 }
-                Some(Transport::Smtp(SmtpSettings { host, port, security, username, password: password.clone() }))
+                Some(Transport::Smtp(SmtpSettings {
+                    host,
+                    port,
+                    security,
+                    username,
+                    password: password.clone(),
+                    tls_ca: tls_ca.clone(),
+                }))
             }
         },
     };
@@ -200,15 +259,27 @@ pub(super) fn check(
         }
         let folders = raw.imap_folders.clone().unwrap_or_else(|| vec!["INBOX".to_string()]);
         let sent_folder = raw.sent_folder.as_ref().map(|f| f.get_ref().clone());
-        Some(ImapSettings { host, port, security, username, password, folders, sent_folder })
+        Some(ImapSettings { host, port, security, username, password, folders, sent_folder, tls_ca: tls_ca.clone() })
     });
     if raw.imap.is_none() && raw.sent_folder.is_some() {
         problems.push((raw.sent_folder.as_ref().map(Spanned::span), "sent_folder: needs imap".into()));
     }
     match (from, transport) {
-        (Ok(from), Some(transport)) if problems.is_empty() => {
-            Ok(Mailbox { name, from, transport, daily_limit, min_gap, timezone, owner, imap })
-        }
+        (Ok(from), Some(transport)) if problems.is_empty() => Ok(Mailbox {
+            name,
+            from,
+            transport,
+            daily_limit,
+            min_gap,
+            timezone,
+            owner,
+            imap,
+            list_unsubscribe: raw.list_unsubscribe.unwrap_or(true),
+            unsubscribe_address,
+            pause_after_refusals,
+            refusals_window,
+            smtputf8: raw.smtputf8.unwrap_or(false),
+        }),
         _ => Err(problems),
     }
 }

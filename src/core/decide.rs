@@ -18,13 +18,15 @@
 //! 7. An email outside its send window: postponed to the next slot (or
 //!    skipped as late when that slot is past `late_after`).
 //! 8. The mailbox is not configured (any more): nothing happens.
-//! 9. The mailbox cannot be reached: deferred until its next attempt.
-//! 10. The mailbox's inbox could not be read recently enough: deferred (a
+//! 9. The mailbox paused itself (too many refusals aimed at the sender):
+//!    deferred until a person resumes it.
+//! 10. The mailbox cannot be reached: deferred until its next attempt.
+//! 11. The mailbox's inbox could not be read recently enough: deferred (a
 //!     reply that arrived must be seen before the next email).
-//! 11. Inbound mail read during this tick stopped or paused the lead:
+//! 12. Inbound mail read during this tick stopped or paused the lead:
 //!     nothing happens.
-//! 12. The mailbox's caps (`daily_limit`, `min_gap`): postponed (or late).
-//! 13. Otherwise the email is sent.
+//! 13. The mailbox's caps (`daily_limit`, `min_gap`): postponed (or late).
+//! 14. Otherwise the email is sent.
 //!
 //! Whenever a step goes out later than planned, the reason recorded is the
 //! weightier of the one it carried and the new one ([`Reason::weightier`]);
@@ -39,15 +41,19 @@ use crate::cadence::{Cadence, Rendered, StepKind};
 use crate::config::OnUncertain;
 use crate::core::pacing::{self, Caps, Load};
 use crate::core::plan;
+use crate::core::react::TEMPORARY_BOUNCES;
 use crate::core::schedule::retry_delay;
-use crate::model::{DueStep, Ended, LeadTime, Next, Reason, Reply, Sent, Settled, State, Status, reply_subject};
+use crate::inbound::Blame;
+use crate::model::{
+    DueStep, Ended, LeadTime, Next, Reason, Refusal, Reply, Sent, Settled, State, Status, reply_subject,
+};
 
 /// Temporary failures of one step before it is recorded as failed (with the
 /// one-hour backoff cap, about four days of trying).
 pub const MAX_ATTEMPTS: u32 = 100;
 
 /// What the tick knows about a due step besides the step itself.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Facts<'a> {
     /// The step's cadence, if it is loaded.
     pub cadence: Option<&'a Cadence>,
@@ -71,10 +77,12 @@ pub struct Facts<'a> {
 }
 
 /// What the tick knows about a mailbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxFacts {
-    /// While the mailbox cannot be reached: when it is tried again.
-    pub down_until: Option<DateTime<Utc>>,
+    /// While the mailbox cannot be reached: when it is tried again, and why.
+    pub down: Option<(DateTime<Utc>, String)>,
+    /// While the mailbox has paused itself (too many refusals aimed at it), why.
+    pub paused: Option<String>,
     pub inbox: Inbox,
     pub caps: Caps,
     /// Its sends on the local day; read only when a cap needs it.
@@ -82,26 +90,33 @@ pub struct MailboxFacts {
 }
 
 /// Whether an email may leave as far as its mailbox's inbox goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbox {
     /// Read recently enough, or not watched.
     Fresh,
-    /// Could not be read; tried again at `retry_at` if known.
-    Unreadable { retry_at: Option<DateTime<Utc>> },
+    /// Could not be read (why); tried again at `retry_at` if known.
+    Unreadable { retry_at: Option<DateTime<Utc>>, why: String },
 }
 
-/// Why a step waits without being moved to a send slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How long a step of a paused mailbox waits before it is looked at again
+/// (resuming the mailbox makes its steps due at once).
+pub const PAUSED_RECHECK: Duration = Duration::hours(1);
+
+/// Why a step waits without being moved to a send slot, with the cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deferral {
-    MailboxUnavailable,
-    InboxUnreadable,
+    MailboxUnavailable(String),
+    InboxUnreadable(String),
+    MailboxPaused(String),
 }
 
 impl Deferral {
-    pub fn as_str(self) -> &'static str {
+    /// The line recorded as the enrollment's last error (`status` shows it).
+    pub fn describe(&self) -> String {
         match self {
-            Deferral::MailboxUnavailable => "mailbox unavailable",
-            Deferral::InboxUnreadable => "inbox unreadable",
+            Deferral::MailboxUnavailable(why) => format!("mailbox unavailable: {why}"),
+            Deferral::InboxUnreadable(why) => format!("inbox unreadable: {why}"),
+            Deferral::MailboxPaused(why) => format!("mailbox paused: {why}"),
         }
     }
 }
@@ -192,12 +207,15 @@ pub fn decide(due: &DueStep, facts: &Facts<'_>, now: DateTime<Utc>) -> Action {
     let Some(mailbox) = &facts.mailbox else {
         return Action::Nothing;
     };
-    if let Some(until) = mailbox.down_until.filter(|u| *u > now) {
-        return Action::Defer { until, why: Deferral::MailboxUnavailable };
+    if let Some(why) = &mailbox.paused {
+        return Action::Defer { until: now + PAUSED_RECHECK, why: Deferral::MailboxPaused(why.clone()) };
     }
-    if let Inbox::Unreadable { retry_at } = mailbox.inbox {
+    if let Some((until, why)) = mailbox.down.as_ref().filter(|(u, _)| *u > now) {
+        return Action::Defer { until: *until, why: Deferral::MailboxUnavailable(why.clone()) };
+    }
+    if let Inbox::Unreadable { retry_at, why } = &mailbox.inbox {
         let until = retry_at.unwrap_or(now).max(now + Duration::minutes(1));
-        return Action::Defer { until, why: Deferral::InboxUnreadable };
+        return Action::Defer { until, why: Deferral::InboxUnreadable(why.clone()) };
     }
     if !facts.still_active {
         return Action::Nothing;
@@ -288,21 +306,59 @@ pub struct Claimed<'a> {
     pub on_uncertain: OnUncertain,
     /// When its mailbox is tried again, if the send found it unreachable.
     pub mailbox_back_at: DateTime<Utc>,
+    /// Temporary bounces recorded for the lead so far (read only when the
+    /// server refused it for passing trouble).
+    pub temporary_bounces: u32,
 }
 
-/// The one conversion from how a send ended to what is recorded.
+/// How long a refusal for passing trouble (a full mailbox) waits before the
+/// step is tried again: trouble that passes takes days, not minutes.
+pub const PASSING_RETRY: Duration = Duration::days(1);
+
+/// The one conversion from how a send ended to what is recorded. A refusal
+/// is judged by why the server refused ([`Refusal::of`]): a dead address
+/// bounces the lead everywhere and suppresses it; a refusal aimed at the
+/// sender never blames the lead, the step is tried again later (and the
+/// refusal counts against the mailbox); passing trouble is tried again the
+/// next day, and the third time counts as a dead address.
 pub fn settle(ended: Ended, claimed: Claimed<'_>, now: DateTime<Utc>) -> Settled {
-    let Claimed { due, next, reason, on_uncertain, mailbox_back_at } = claimed;
-    let record = |status, detail, next| Settled::Record { status, detail, reason, next };
+    let Claimed { due, next, reason, on_uncertain, mailbox_back_at, temporary_bounces } = claimed;
+    let record = |status, detail, next| Settled::Record { status, detail, reason, next, suppress: false };
+    let dead = |detail| Settled::Record {
+        status: Status::Failed,
+        detail: Some(detail),
+        reason,
+        next: Next::End(State::Bounced),
+        suppress: true,
+    };
+    let give_up = |why: &str, next| {
+        let detail = format!("gave up after {MAX_ATTEMPTS} temporary failures, the last: {why}");
+        record(Status::Failed, Some(detail), next)
+    };
     match ended {
         Ended::Sent => record(Status::Sent, None, next),
-        Ended::Refused(reply) => record(Status::Failed, Some(reply), Next::End(State::Bounced)),
+        Ended::Refused(reply) => match Refusal::of(&reply).map(|r| r.blame) {
+            // Refused before any server answered (an address that cannot be sent to).
+            None => record(Status::Failed, Some(reply), Next::End(State::Bounced)),
+            Some(Blame::DeadAddress) => dead(reply),
+            Some(Blame::Sender) if due.attempts + 1 >= MAX_ATTEMPTS => give_up(&reply, next),
+            Some(Blame::Sender) => Settled::Retry {
+                retry_at: now + retry_delay(due.attempts + 1),
+                error: format!("refused, aimed at the sender, not the lead: {reply}"),
+                count: true,
+            },
+            Some(Blame::Passing) if temporary_bounces + 1 >= TEMPORARY_BOUNCES => {
+                dead(format!("{reply} (the {TEMPORARY_BOUNCES}rd temporary refusal: treated as a dead address)"))
+            }
+            Some(Blame::Passing) => Settled::Retry {
+                retry_at: now + PASSING_RETRY,
+                error: format!("refused for passing trouble, tried again tomorrow: {reply}"),
+                count: true,
+            },
+        },
         Ended::Uncertain(why) => record(Status::Uncertain, Some(why), after_uncertain(on_uncertain, due, next)),
         Ended::Unavailable(error) => Settled::Retry { retry_at: mailbox_back_at, error, count: false },
-        Ended::Temporary(why) if due.attempts + 1 >= MAX_ATTEMPTS => {
-            let detail = format!("gave up after {MAX_ATTEMPTS} temporary failures, the last: {why}");
-            record(Status::Failed, Some(detail), next)
-        }
+        Ended::Temporary(why) if due.attempts + 1 >= MAX_ATTEMPTS => give_up(&why, next),
         Ended::Temporary(error) => Settled::Retry { retry_at: now + retry_delay(due.attempts + 1), error, count: true },
         Ended::NotTried(_) => Settled::GiveBack,
     }

@@ -1,39 +1,100 @@
-//! PURE: what an inbound message does to the lead it is about. Replies stop
-//! the cadences that stop on replies; an out-of-office pauses until the lead
-//! is back; a permanent bounce (or the third temporary one), a complaint or an
-//! unsubscribe request ends every cadence and suppresses the address.
+//! PURE: what an inbound message does to the lead it is about.
+//!
+//! - Mail sent to the lead's own unsubscribe address unsubscribes it,
+//!   whatever it says.
+//! - Mail matched only by the sender's address counts only if it arrived
+//!   after the lead's enrollment: old mail in the inbox stops no new lead.
+//!   Mail that names a Message-ID cadenced sent always counts.
+//! - A reply stops the cadences that stop on replies; an out-of-office
+//!   pauses until the lead is back.
+//! - A bounce is judged by why it bounced: a dead address (unknown user or
+//!   domain, moved, accepts no mail) bounces the lead in every cadence and
+//!   suppresses the address; a refusal aimed at the sender (block lists, spam
+//!   and policy filters) does not blame the lead, it counts against the
+//!   mailbox; passing trouble (a full mailbox, a timeout) is noted, and the
+//!   third time counts as a dead address.
+//! - A complaint or an unsubscribe request unsubscribes the lead everywhere
+//!   and suppresses the address.
 
 use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 
 use crate::core::schedule::{Calendar, Wait, resolve_local};
-use crate::inbound::{Classified, Kind};
-use crate::model::{Effect, State};
+use crate::inbound::{Blame, Classified, Kind, Recipient};
+use crate::model::{Effect, Matched, State};
 
 /// Temporary bounces after which an address counts as bounced for good.
 pub const TEMPORARY_BOUNCES: u32 = 3;
 
+/// One of the lead's active or paused enrollments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    pub cadence: String,
+    pub enrolled_at: DateTime<Utc>,
+    /// The cadence's `stop_on` has `reply`.
+    pub stops_on_reply: bool,
+}
+
 /// The facts about the lead that the decision needs.
 #[derive(Debug, Clone)]
 pub struct LeadFacts<'a> {
-    /// Cadences of the lead whose `stop_on` has reply.
-    pub reply_stops: Vec<String>,
-    /// Temporary bounces recorded for the lead before this message.
+    pub email: String,
+    /// Its active or paused enrollments.
+    pub running: Vec<Running>,
+    /// When it was first enrolled in any cadence.
+    pub first_enrolled: Option<DateTime<Utc>>,
+    /// Temporary bounces (passing trouble) recorded for the lead before this message.
     pub temporary_bounces: u32,
     pub tz: Tz,
     pub calendar: &'a Calendar,
 }
 
+/// How a message reached its lead, and when it arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    pub matched: Matched,
+    pub at: DateTime<Utc>,
+}
+
+/// The recipient of a bounce or complaint that is `email`, else the first.
+pub fn recipient_of<'m>(msg: &'m Classified, email: &str) -> Option<&'m Recipient> {
+    msg.recipients.iter().find(|r| r.address.eq_ignore_ascii_case(email)).or_else(|| msg.recipients.first())
+}
+
 /// The effect of `msg` on its lead, and a line saying so.
-pub fn decide(msg: &Classified, lead: &LeadFacts<'_>, now: DateTime<Utc>, ooo_pause: &Wait) -> (Effect, String) {
+pub fn decide(
+    msg: &Classified,
+    lead: &LeadFacts<'_>,
+    arrival: Arrival,
+    now: DateTime<Utc>,
+    ooo_pause: &Wait,
+) -> (Effect, String) {
+    if arrival.matched == Matched::Token {
+        let how = "sent to the lead's unsubscribe address: unsubscribed and suppressed";
+        return (Effect::Suppress { state: State::Unsubscribed }, how.into());
+    }
+    let by_address = arrival.matched == Matched::Address;
+    if by_address && lead.first_enrolled.is_none_or(|first| arrival.at < first) {
+        let detail = format!(
+            "{}; from before the lead's enrollment and naming no email cadenced sent: ignored",
+            msg.kind.as_str()
+        );
+        return (Effect::None, detail);
+    }
     match msg.kind {
-        Kind::Reply if lead.reply_stops.is_empty() => {
-            (Effect::None, "reply; no cadence of the lead stops on replies".into())
+        Kind::Reply => {
+            let stops: Vec<String> = lead
+                .running
+                .iter()
+                .filter(|r| r.stops_on_reply && (!by_address || r.enrolled_at <= arrival.at))
+                .map(|r| r.cadence.clone())
+                .collect();
+            if stops.is_empty() {
+                return (Effect::None, "reply; no running cadence of the lead stops on it".into());
+            }
+            let detail = format!("reply: stopped {}", stops.join(", "));
+            (Effect::Replied { cadences: stops }, detail)
         }
-        Kind::Reply => (
-            Effect::Replied { cadences: lead.reply_stops.clone() },
-            format!("reply: stopped {}", lead.reply_stops.join(", ")),
-        ),
         Kind::AutoReply => {
             let back = msg.return_date.map(|d| resolve_local(d.and_time(NaiveTime::MIN), lead.tz));
             let (until, how) = match back {
@@ -43,23 +104,7 @@ pub fn decide(msg: &Classified, lead: &LeadFacts<'_>, now: DateTime<Utc>, ooo_pa
             };
             (Effect::Away { until }, format!("auto-reply: paused {how}, until {}", crate::time::rfc3339(until)))
         }
-        Kind::Bounce => {
-            let permanent = msg.recipients.iter().any(|r| r.permanent);
-            let status = msg.recipients.iter().find_map(|r| r.status.clone()).unwrap_or_default();
-            if permanent {
-                (
-                    Effect::Suppress { state: State::Bounced },
-                    format!("permanent bounce {status}: bounced and suppressed"),
-                )
-            } else if lead.temporary_bounces + 1 >= TEMPORARY_BOUNCES {
-                (
-                    Effect::Suppress { state: State::Bounced },
-                    format!("temporary bounce {status}, the {TEMPORARY_BOUNCES}rd: treated as permanent"),
-                )
-            } else {
-                (Effect::Noted, format!("temporary bounce {status} ({} so far)", lead.temporary_bounces + 1))
-            }
-        }
+        Kind::Bounce => bounce(msg, lead),
         Kind::Complaint => {
             (Effect::Suppress { state: State::Unsubscribed }, "complaint: unsubscribed and suppressed".into())
         }
@@ -71,73 +116,33 @@ pub fn decide(msg: &Classified, lead: &LeadFacts<'_>, now: DateTime<Utc>, ooo_pa
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::inbound::Recipient;
-    use crate::time::parse_instant;
-
-    fn msg(kind: Kind) -> Classified {
-        Classified {
-            kind,
-            recipients: vec![],
-            from: Some("jane@acme.test".into()),
-            subject: None,
-            message_id: None,
-            in_reply_to: vec![],
-            original_message_ids: vec![],
-            return_date: None,
-            list_unsubscribe_to: false,
+/// A bounce, by why it bounced.
+fn bounce(msg: &Classified, lead: &LeadFacts<'_>) -> (Effect, String) {
+    let Some(r) = recipient_of(msg, &lead.email) else {
+        return (Effect::Noted, "bounce without a recipient: noted".into());
+    };
+    let why = match &r.status {
+        Some(status) => format!("{} {status}", r.reason.as_str()),
+        None => r.reason.as_str().to_string(),
+    };
+    match r.reason.blame() {
+        _ if r.permanent => (
+            Effect::Suppress { state: State::Bounced },
+            format!("bounce ({why}), a dead address: bounced and suppressed"),
+        ),
+        Blame::Sender => (
+            Effect::Noted,
+            format!("bounce ({why}), a refusal aimed at the sender: counted against the mailbox, not the lead"),
+        ),
+        Blame::DeadAddress | Blame::Passing if lead.temporary_bounces + 1 >= TEMPORARY_BOUNCES => (
+            Effect::Suppress { state: State::Bounced },
+            format!("temporary bounce ({why}), the {TEMPORARY_BOUNCES}rd: treated as a dead address"),
+        ),
+        Blame::DeadAddress | Blame::Passing => {
+            (Effect::Noted, format!("temporary bounce ({why}) ({} so far)", lead.temporary_bounces + 1))
         }
-    }
-
-    fn facts(cal: &Calendar) -> LeadFacts<'_> {
-        LeadFacts {
-            reply_stops: vec!["seven-touch".into()],
-            temporary_bounces: 0,
-            tz: chrono_tz::Europe::Berlin,
-            calendar: cal,
-        }
-    }
-
-    #[test]
-    fn each_kind_has_its_effect() {
-        let cal = Calendar::default();
-        let now = parse_instant("2026-03-02T10:00:00Z").unwrap();
-        let three_days = Wait::Days(3);
-        let (e, _) = decide(&msg(Kind::Reply), &facts(&cal), now, &three_days);
-        assert_eq!(e, Effect::Replied { cadences: vec!["seven-touch".into()] });
-        let (e, _) = decide(&msg(Kind::AutoReply), &facts(&cal), now, &three_days);
-        assert_eq!(e, Effect::Away { until: parse_instant("2026-03-05T10:00:00Z").unwrap() });
-        let mut ooo = msg(Kind::AutoReply);
-        ooo.return_date = chrono::NaiveDate::from_ymd_opt(2026, 3, 12);
-        let (e, _) = decide(&ooo, &facts(&cal), now, &three_days);
-        assert_eq!(e, Effect::Away { until: parse_instant("2026-03-11T23:00:00Z").unwrap() }, "midnight Berlin");
-        let (e, _) = decide(&msg(Kind::Unsubscribe), &facts(&cal), now, &three_days);
-        assert_eq!(e, Effect::Suppress { state: State::Unsubscribed });
-        let (e, _) = decide(&msg(Kind::Complaint), &facts(&cal), now, &three_days);
-        assert_eq!(e, Effect::Suppress { state: State::Unsubscribed });
-        let (e, _) = decide(&msg(Kind::Other), &facts(&cal), now, &three_days);
-        assert_eq!(e, Effect::None);
-    }
-
-    #[test]
-    fn the_third_temporary_bounce_counts_as_permanent() {
-        let cal = Calendar::default();
-        let now = parse_instant("2026-03-02T10:00:00Z").unwrap();
-        let mut bounce = msg(Kind::Bounce);
-        bounce.recipients = vec![Recipient {
-            address: "jane@acme.test".into(),
-            permanent: false,
-            reason: crate::inbound::Reason::Mailboxfull,
-            status: Some("4.2.2".into()),
-        }];
-        let mut f = facts(&cal);
-        assert_eq!(decide(&bounce, &f, now, &Wait::Days(3)).0, Effect::Noted);
-        f.temporary_bounces = 2;
-        assert_eq!(decide(&bounce, &f, now, &Wait::Days(3)).0, Effect::Suppress { state: State::Bounced });
-        bounce.recipients[0].permanent = true;
-        f.temporary_bounces = 0;
-        assert_eq!(decide(&bounce, &f, now, &Wait::Days(3)).0, Effect::Suppress { state: State::Bounced });
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -63,8 +63,15 @@ fn lead_name(task: &Task) -> String {
     if parts.is_empty() { task.email.clone() } else { parts.join(" ") }
 }
 
-/// Subject and body of the digest of `tasks` for `owner` at `slot`.
-pub fn render(owner: &Owner, tasks: &[Task], slot: DateTime<Utc>, config_path: &str) -> (String, String) {
+/// Subject and body of the digest of `tasks` for `owner` at `slot`; `notes`
+/// (a mailbox of theirs that paused itself, ...) come first.
+pub fn render(
+    owner: &Owner,
+    tasks: &[Task],
+    notes: &[String],
+    slot: DateTime<Utc>,
+    config_path: &str,
+) -> (String, String) {
     let tz: Tz = owner.timezone;
     let today = slot.with_timezone(&tz).date_naive();
     let day_start = resolve_local(today.and_time(NaiveTime::MIN), tz);
@@ -74,7 +81,11 @@ pub fn render(owner: &Owner, tasks: &[Task], slot: DateTime<Utc>, config_path: &
         0 => format!("cadenced: {} task(s) for {date}", tasks.len()),
         n => format!("cadenced: {} task(s) for {date} ({n} overdue)", tasks.len()),
     };
-    let mut body = format!("Your open cadence tasks for {date}.\n");
+    let mut body = String::new();
+    for note in notes {
+        let _ = writeln!(body, "ATTENTION: {note}\n");
+    }
+    let _ = writeln!(body, "Your open cadence tasks for {date}.");
     for (kind, title) in [("call", "CALLS"), ("linkedin", "LINKEDIN"), ("task", "TASKS")] {
         let group: Vec<&Task> = tasks.iter().filter(|t| t.kind == kind).collect();
         if group.is_empty() {

@@ -16,7 +16,7 @@ use super::auth::{authorized, denied_page};
 use super::pages::path_segment;
 use super::{App, Failure, html, now};
 use crate::core::report::{self, CadenceReport, Defined, Period, Report};
-use crate::store::{DueCount, MailboxPause};
+use crate::store::{DueCount, Pause};
 use crate::time::{Human, rfc3339};
 
 /// The funnel's geometry: the label column, the bars, the figures.
@@ -182,7 +182,7 @@ struct Home {
     today: Report,
     due_now: Vec<(String, DueCount)>,
     due_next: Vec<(String, DueCount)>,
-    pauses: Vec<MailboxPause>,
+    pauses: Vec<Pause>,
     reads: Vec<(String, DateTime<Utc>)>,
 }
 
@@ -220,7 +220,7 @@ pub(super) async fn home(
                 today: store.report(Period::new(Some(today_start), now), defined, None, Vec::new())?,
                 due_now: store.due_counts(None, now + Duration::seconds(1), overdue_before)?,
                 due_next: store.due_counts(Some(now + Duration::seconds(1)), now + Duration::hours(24), now)?,
-                pauses: store.mailbox_pauses()?,
+                pauses: store.pauses()?,
                 reads: store.inbox_reads()?,
             })
         })
@@ -268,7 +268,7 @@ pub(super) async fn home(
                     .pauses
                     .iter()
                     .find(|p| p.mailbox == m.mailbox)
-                    .map(|p| Paused { since: rfc3339(p.paused_at), reason: p.reason.clone() }),
+                    .map(|p| Paused { since: rfc3339(p.since), reason: p.reason.clone() }),
                 inbox,
                 sent: m.sent,
                 bounced: m.bounced,

@@ -18,7 +18,7 @@ use prometheus_client::registry::Registry;
 
 use super::{App, Failure, now};
 use crate::core::report::{Period, Tally, What};
-use crate::store::{DueCount, MailboxPause};
+use crate::store::{DueCount, Pause};
 
 type Labels = Vec<(String, String)>;
 
@@ -32,7 +32,7 @@ struct Read {
     inbound: Vec<(String, String, u64)>,
     bounces: Vec<(String, String, String, u64)>,
     due: Vec<(String, DueCount)>,
-    pauses: Vec<MailboxPause>,
+    pauses: Vec<Pause>,
     reads: Vec<(String, chrono::DateTime<chrono::Utc>)>,
     cadences: Vec<String>,
 }
@@ -50,7 +50,7 @@ pub(super) async fn metrics(State(app): State<Arc<App>>) -> Result<Response, Fai
                 inbound: store.inbound_kinds()?,
                 bounces: store.bounce_reasons()?,
                 due: store.due_counts(None, now + Duration::seconds(1), overdue_before)?,
-                pauses: store.mailbox_pauses()?,
+                pauses: store.pauses()?,
                 reads: store.inbox_reads()?,
                 cadences: app.cadences().names(),
             })

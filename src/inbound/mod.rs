@@ -21,9 +21,11 @@
 
 use serde::Serialize;
 
+pub use arrival::date_of;
 pub use reason::{Blame, Reason, smtp_reason};
 
 mod arf;
+mod arrival;
 mod autoreply;
 mod bounce;
 mod dates;

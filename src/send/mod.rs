@@ -102,8 +102,12 @@ pub struct Email<'a> {
 /// only on an address lettre cannot parse; line breaks in the subject are
 /// folded into spaces so that no field value can ever add a header.
 pub fn build(email: &Email<'_>) -> Result<Message, SendError> {
-    let to: Mailboxes =
-        email.to.parse().map_err(|e| SendError::Permanent(format!("invalid recipient address {:?}: {e}", email.to)))?;
+    let invalid =
+        |e: &dyn std::fmt::Display| SendError::Permanent(format!("invalid recipient address {:?}: {e}", email.to));
+    let to: Mailboxes = email.to.parse().map_err(|e| invalid(&e))?;
+    // An internationalised domain goes out as punycode: no SMTPUTF8 needed for it.
+    let to: Vec<Mailbox> =
+        to.into_iter().map(|m| ascii_domain(m).map_err(|e| invalid(&e))).collect::<Result<_, _>>()?;
     let subject = one_line(email.subject);
     let date: SystemTime = email.date.into();
     let mut builder = Message::builder()
@@ -129,6 +133,17 @@ pub fn build(email: &Email<'_>) -> Result<Message, SendError> {
         builder = builder.to(mailbox);
     }
     builder.body(email.body.to_string()).map_err(|e| SendError::Permanent(format!("cannot build message: {e}")))
+}
+
+/// `mailbox` with its domain in ASCII (punycode for an internationalised one).
+fn ascii_domain(mailbox: Mailbox) -> Result<Mailbox, String> {
+    let domain = mailbox.email.domain();
+    if domain.is_ascii() {
+        return Ok(mailbox);
+    }
+    let ascii = idna::domain_to_ascii(domain).map_err(|e| format!("domain {domain:?}: {e}"))?;
+    let email = lettre::Address::new(mailbox.email.user(), ascii).map_err(|e| e.to_string())?;
+    Ok(Mailbox::new(mailbox.name, email))
 }
 
 /// `text` on one line: a header value made from data can never add a header.
@@ -161,6 +176,24 @@ mod tests {
         assert!(!text.lines().any(|l| l.starts_with("Bcc:")), "{text}");
         assert!(text.contains("Subject: Hi Bcc: evil@x.test"), "{text}");
         assert!(text.contains("Message-ID: <a.1@seller.test>"), "{text}");
+    }
+
+    #[test]
+    fn an_internationalised_domain_goes_out_as_punycode() {
+        let from = from();
+        let email = Email {
+            from: &from,
+            to: "jörg@bücher.example",
+            subject: "s",
+            body: "b",
+            message_id: "<a.1@seller.test>",
+            date: crate::time::parse_instant("2026-03-02T14:00:00Z").unwrap(),
+            reply: None,
+            list_unsubscribe: None,
+        };
+        let message = build(&email).unwrap();
+        let to: Vec<String> = message.envelope().to().iter().map(ToString::to_string).collect();
+        assert_eq!(to, ["jörg@xn--bcher-kva.example"], "the domain in ASCII; the local part stays as it is");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use lettre::Message;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{SmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::SmtpConnection;
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
@@ -86,9 +86,14 @@ impl Smtp {
     /// happens before a message is handed over.
     fn connect(&self) -> Result<SmtpConnection, SendError> {
         let server = self.server();
-        let fail =
-            |what: &str, e: lettre::transport::smtp::Error| SendError::Unavailable(format!("{server}: {what}: {e}"));
-        let tls = || TlsParameters::new(self.settings.host.clone()).map_err(|e| fail("TLS setup", e));
+        let fail = |what: &str, e: lettre::transport::smtp::Error| {
+            let advice = crate::tls::advice(&e).map(|a| format!("; {a}")).unwrap_or_default();
+            SendError::Unavailable(format!("{server}: {what}: {e}{advice}"))
+        };
+        let tls = || {
+            crate::tls::smtp_parameters(&self.settings.host, self.settings.tls_ca.as_ref())
+                .map_err(|e| fail("TLS setup", e))
+        };
         let addr = (self.settings.host.as_str(), self.settings.port);
         let mut conn = match self.settings.security {
             Security::Tls => SmtpConnection::connect(addr, Some(TIMEOUT), &self.hello, Some(&tls()?), None),
@@ -173,7 +178,7 @@ pub fn diagnose(settings: &SmtpSettings, from: &Mailbox, message: &Message) -> V
     };
     let smtp = Smtp::new(settings.clone(), from);
     let addr = (settings.host.as_str(), settings.port);
-    let tls = TlsParameters::new(settings.host.clone()).map_err(|e| e.to_string());
+    let tls = crate::tls::smtp_parameters(&settings.host, settings.tls_ca.as_ref()).map_err(|e| e.to_string());
     let tls_first = match (settings.security, &tls) {
         (Security::Tls, Ok(t)) => Some(t),
         (Security::Tls, Err(e)) => {
@@ -190,13 +195,13 @@ pub fn diagnose(settings: &SmtpSettings, from: &Mailbox, message: &Message) -> V
             c
         }
         Err(e) => {
-            step(&format!("connect to {}", smtp.server()), Err(e.to_string()));
+            step(&format!("connect to {}", smtp.server()), Err(explained(&e)));
             return steps;
         }
     };
     if settings.security == Security::StartTls {
         let result = match &tls {
-            Ok(t) => conn.starttls(t, &smtp.hello).map(|()| "encrypted".to_string()).map_err(|e| e.to_string()),
+            Ok(t) => conn.starttls(t, &smtp.hello).map(|()| "encrypted".to_string()).map_err(|e| explained(&e)),
             Err(e) => Err(e.clone()),
         };
         if !step("STARTTLS", result) {
@@ -226,6 +231,14 @@ pub fn diagnose(settings: &SmtpSettings, from: &Mailbox, message: &Message) -> V
         let _ = conn.quit();
     }
     steps
+}
+
+/// `e`, and what to set when it is a certificate this machine does not trust.
+fn explained(e: &lettre::transport::smtp::Error) -> String {
+    match crate::tls::advice(e) {
+        Some(advice) => format!("{e}; {advice}"),
+        None => e.to_string(),
+    }
 }
 
 fn reply(response: &lettre::transport::smtp::response::Response) -> String {

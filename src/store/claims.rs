@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::sendlog::SendGroup;
 use super::{Result, Store, execute_cached};
-use crate::model::{DueStep, Next, Outcome, Reason, Sent, Settled, message_id};
+use crate::model::{DueStep, Next, Outcome, Reason, Refusal, Sent, Settled, message_id};
 use crate::time::from_unix;
 
 /// A send that was in flight when a process died.
@@ -47,6 +47,8 @@ pub struct Settlement {
     /// When it was settled (the enrollment's `updated_at`).
     pub at: DateTime<Utc>,
     pub settled: Settled,
+    /// The server refused it: recorded against the mailbox.
+    pub refusal: Option<Refusal>,
 }
 
 impl Store {
@@ -373,12 +375,43 @@ fn complete_in(conn: &Connection, touchpoint_id: i64, outcome: &Outcome, next: &
 
 /// Writes what became of one claimed send.
 fn settle_in(conn: &Connection, s: &Settlement) -> Result<()> {
+    if let Some(refusal) = &s.refusal {
+        execute_cached(
+            conn,
+            "INSERT INTO refusals (mailbox, lead_id, cadence, step, at, reason, blame, reply)
+             SELECT mailbox, lead_id, cadence, step, ?2, ?3, ?4, ?5 FROM touchpoints WHERE id = ?1",
+            params![
+                s.touchpoint_id,
+                s.at.timestamp(),
+                refusal.reason.as_str(),
+                super::inbox::blame_name(refusal.blame),
+                refusal.reply
+            ],
+        )?;
+    }
     match &s.settled {
-        Settled::Record { status, detail, reason, next } => {
+        Settled::Record { status, detail, reason, next, suppress } => {
             // Its time, Message-ID and content are the claim's: only what the send added is written.
             conn.prepare_cached("UPDATE touchpoints SET status = ?2, detail = ?3, reason = ?4 WHERE id = ?1")?
                 .execute(params![s.touchpoint_id, status, detail, reason])?;
-            advance(conn, s.enrollment_id, next, s.at, Some(s.touchpoint_id))
+            advance(conn, s.enrollment_id, next, s.at, Some(s.touchpoint_id))?;
+            if *suppress {
+                // A dead address: the lead bounced in every cadence, and is never mailed again.
+                execute_cached(
+                    conn,
+                    "UPDATE enrollments SET state = 'bounced', next_due_at = NULL, resume_at = NULL, updated_at = ?2
+                     WHERE lead_id = (SELECT lead_id FROM touchpoints WHERE id = ?1) AND state IN ('active', 'paused')",
+                    params![s.touchpoint_id, s.at.timestamp()],
+                )?;
+                execute_cached(
+                    conn,
+                    "INSERT INTO suppressions (email, reason, at)
+                     SELECT l.email, 'bounced', ?2 FROM touchpoints t JOIN leads l ON l.id = t.lead_id WHERE t.id = ?1
+                     ON CONFLICT (email) DO NOTHING",
+                    params![s.touchpoint_id, s.at.timestamp()],
+                )?;
+            }
+            Ok(())
         }
         Settled::Retry { retry_at, error, count } => {
             unclaim_in(conn, s.touchpoint_id)?;

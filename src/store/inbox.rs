@@ -6,8 +6,22 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{Result, Store};
-use crate::model::Effect;
+use crate::inbound::{Blame, Kind, Reason as BounceReason};
+use crate::model::{Effect, Matched, State};
 use crate::time::from_unix;
+
+fn read_lead(r: &rusqlite::Row<'_>) -> rusqlite::Result<LeadRef> {
+    Ok(LeadRef { id: r.get(0)?, email: r.get(1)?, timezone: r.get(2)?, fields: r.get(3)? })
+}
+
+/// How the database names a [`Blame`].
+pub(super) fn blame_name(blame: Blame) -> &'static str {
+    match blame {
+        Blame::DeadAddress => "address",
+        Blame::Sender => "sender",
+        Blame::Passing => "passing",
+    }
+}
 
 /// How far a folder was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,11 +37,35 @@ pub struct InboundMessage {
     pub folder: String,
     pub uidvalidity: u32,
     pub uid: u32,
-    pub kind: String,
+    pub kind: Kind,
+    /// When it arrived (IMAP INTERNALDATE, else its Date header, else when it was read).
+    pub at: DateTime<Utc>,
     pub permanent: Option<bool>,
     pub subject: Option<String>,
     pub message_id: Option<String>,
     pub sender: Option<String>,
+    /// How it was matched to its lead, if it was.
+    pub matched: Option<Matched>,
+    /// The email it answers or bounced.
+    pub answers: Option<Answered>,
+    /// A bounce: why, and whom that blames.
+    pub reason: Option<(BounceReason, Blame)>,
+}
+
+/// An email a message answers or bounced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answered {
+    pub touchpoint_id: i64,
+    pub cadence: String,
+    pub step: String,
+}
+
+/// One enrollment of a lead, as inbound mail needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadEnrollment {
+    pub cadence: String,
+    pub state: State,
+    pub enrolled_at: DateTime<Utc>,
 }
 
 /// A lead an inbound message is about.
@@ -86,46 +124,88 @@ impl Store {
         Ok(())
     }
 
-    /// The lead a message is about: by one of our Message-IDs it refers to,
-    /// else by address.
-    pub fn match_lead(&self, message_ids: &[String], addresses: &[&str]) -> Result<Option<LeadRef>> {
-        let read = |r: &rusqlite::Row<'_>| {
-            Ok(LeadRef { id: r.get(0)?, email: r.get(1)?, timezone: r.get(2)?, fields: r.get(3)? })
-        };
+    /// The lead a message is about: by one of our Message-IDs it refers to
+    /// (with the email it names), else by address.
+    pub fn match_lead(
+        &self,
+        message_ids: &[String],
+        addresses: &[&str],
+    ) -> Result<Option<(LeadRef, Matched, Option<Answered>)>> {
         let mut by_id = self.conn.prepare_cached(
-            "SELECT l.id, l.email, l.timezone, l.fields FROM touchpoints t JOIN leads l ON l.id = t.lead_id
+            "SELECT l.id, l.email, l.timezone, l.fields, t.id, t.cadence, t.step
+             FROM touchpoints t JOIN leads l ON l.id = t.lead_id
              WHERE t.message_id = ?1 LIMIT 1",
         )?;
         for id in message_ids {
-            if let Some(found) = by_id.query_row([id], read).optional()? {
-                return Ok(Some(found));
+            let found = by_id
+                .query_row([id], |r| {
+                    Ok((read_lead(r)?, Answered { touchpoint_id: r.get(4)?, cadence: r.get(5)?, step: r.get(6)? }))
+                })
+                .optional()?;
+            if let Some((lead, answered)) = found {
+                return Ok(Some((lead, Matched::MessageId, Some(answered))));
             }
         }
         let mut by_address =
             self.conn.prepare_cached("SELECT id, email, timezone, fields FROM leads WHERE email = ?1")?;
         for address in addresses {
-            if let Some(found) = by_address.query_row([address], read).optional()? {
-                return Ok(Some(found));
+            if let Some(found) = by_address.query_row([address], read_lead).optional()? {
+                return Ok(Some((found, Matched::Address, None)));
             }
         }
         Ok(None)
     }
 
-    /// Cadences a lead is active or paused in.
-    pub fn running_cadences(&self, lead_id: i64) -> Result<Vec<String>> {
-        let mut stmt = self
+    /// Lead `id`, if there is one.
+    pub fn lead_ref(&self, id: i64) -> Result<Option<LeadRef>> {
+        Ok(self
             .conn
-            .prepare_cached("SELECT cadence FROM enrollments WHERE lead_id = ?1 AND state IN ('active', 'paused')")?;
-        let rows = stmt.query_map([lead_id], |r| r.get(0))?;
+            .prepare_cached("SELECT id, email, timezone, fields FROM leads WHERE id = ?1")?
+            .query_row([id], read_lead)
+            .optional()?)
+    }
+
+    /// Every enrollment of a lead.
+    pub fn enrollments_of(&self, lead_id: i64) -> Result<Vec<LeadEnrollment>> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT cadence, state, enrolled_at FROM enrollments WHERE lead_id = ?1")?;
+        let rows = stmt.query_map([lead_id], |r| {
+            Ok(LeadEnrollment { cadence: r.get(0)?, state: r.get(1)?, enrolled_at: from_unix(r.get(2)?) })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Temporary bounces recorded for a lead so far.
-    pub fn temporary_bounces(&self, lead_id: i64) -> Result<u32> {
+    /// The last email the lead was sent before `at`: what a message matched
+    /// only by its sender's address answers.
+    pub fn last_email_before(&self, lead_id: i64, at: DateTime<Utc>) -> Result<Option<Answered>> {
         Ok(self
             .conn
-            .prepare_cached("SELECT count(*) FROM inbound WHERE lead_id = ?1 AND kind = 'bounce' AND permanent = 0")?
-            .query_row([lead_id], |r| r.get(0))?)
+            .prepare_cached(
+                "SELECT id, cadence, step FROM touchpoints
+                 WHERE lead_id = ?1 AND kind = 'email' AND status IN ('sent', 'uncertain') AND at <= ?2
+                 ORDER BY at DESC, id DESC LIMIT 1",
+            )?
+            .query_row(params![lead_id, at.timestamp()], |r| {
+                Ok(Answered { touchpoint_id: r.get(0)?, cadence: r.get(1)?, step: r.get(2)? })
+            })
+            .optional()?)
+    }
+
+    /// Temporary bounces (passing trouble) recorded for a lead so far, by
+    /// bounce message or at SMTP time.
+    pub fn temporary_bounces(&self, lead_id: i64) -> Result<u32> {
+        let inbound: u32 = self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM inbound WHERE lead_id = ?1 AND kind = 'bounce'
+                   AND (blame = 'passing' OR (blame IS NULL AND permanent = 0))",
+            )?
+            .query_row([lead_id], |r| r.get(0))?;
+        let refused: u32 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM refusals WHERE lead_id = ?1 AND blame = 'passing'")?
+            .query_row([lead_id], |r| r.get(0))?;
+        Ok(inbound + refused)
     }
 
     /// Records `msg` and applies `effect` to lead `lead`, and moves the
@@ -143,8 +223,8 @@ impl Store {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let inserted = tx.execute(
             "INSERT INTO inbound (mailbox, folder, uidvalidity, uid, lead_id, kind, permanent, at, subject, message_id,
-                                  sender, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                                  sender, detail, matched, touchpoint_id, cadence, step, reason, blame)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
              ON CONFLICT (mailbox, folder, uidvalidity, uid) DO NOTHING",
             params![
                 msg.mailbox,
@@ -152,13 +232,19 @@ impl Store {
                 msg.uidvalidity,
                 msg.uid,
                 lead.map(|l| l.0),
-                msg.kind,
+                msg.kind.as_str(),
                 msg.permanent,
-                now.timestamp(),
+                msg.at.timestamp(),
                 msg.subject,
                 msg.message_id,
                 msg.sender,
-                detail
+                detail,
+                msg.matched.map(Matched::as_str),
+                msg.answers.as_ref().map(|a| a.touchpoint_id),
+                msg.answers.as_ref().map(|a| a.cadence.as_str()),
+                msg.answers.as_ref().map(|a| a.step.as_str()),
+                msg.reason.map(|(r, _)| r.as_str()),
+                msg.reason.map(|(_, b)| blame_name(b)),
             ],
         )?;
         if inserted == 1

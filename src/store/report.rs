@@ -1,6 +1,6 @@
 //! What `report`, the dashboard and `/metrics` read: the tallies the
 //! schema's triggers keep (see the last migration in [`super::schema`]),
-//! enrollments per state, what is due, mailbox pauses and inbox reads, and
+//! enrollments per state, what is due, inbox reads, and
 //! lead search. Nothing here scans the touchpoints; the one write is the
 //! daily roll-up of quarter-hour tallies into day rows.
 
@@ -11,14 +11,6 @@ use super::{Result, Store};
 use crate::core::report::{self, Buckets, DAY, Defined, Input, Period, QUARTER, Report, Tally, What};
 use crate::model::State;
 use crate::time::from_unix;
-
-/// A mailbox that paused itself, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MailboxPause {
-    pub mailbox: String,
-    pub paused_at: DateTime<Utc>,
-    pub reason: String,
-}
 
 /// Active enrollments of a cadence whose next step is due by some instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -167,17 +159,6 @@ impl Store {
                 r.get::<_, String>(0)?,
                 DueCount { due: r.get::<_, i64>(1)?.unsigned_abs(), overdue: r.get::<_, i64>(2)?.unsigned_abs() },
             ))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Mailboxes paused now (they paused themselves), and why.
-    pub fn mailbox_pauses(&self) -> Result<Vec<MailboxPause>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT mailbox, paused_at, reason FROM mailbox_pauses WHERE resumed_at IS NULL ORDER BY mailbox",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(MailboxPause { mailbox: r.get(0)?, paused_at: from_unix(r.get(1)?), reason: r.get(2)? })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

@@ -168,10 +168,18 @@ fn a_group_is_claimed_and_its_outcomes_recorded_with_the_next_claim() {
     assert!(none.is_none());
 
     // The next claim records the first group's outcomes: a sent, b given back, c to retry.
-    let settled =
-        |i: usize, settled| Settlement { touchpoint_id: ids[i], enrollment_id: due[i].enrollment_id, at: now, settled };
+    let settled = |i: usize, settled| Settlement {
+        touchpoint_id: ids[i],
+        enrollment_id: due[i].enrollment_id,
+        at: now,
+        settled,
+        refusal: None,
+    };
     let records = [
-        settled(0, Settled::Record { status: Status::Sent, detail: None, reason: None, next: Next::Finished }),
+        settled(
+            0,
+            Settled::Record { status: Status::Sent, detail: None, reason: None, next: Next::Finished, suppress: false },
+        ),
         settled(1, Settled::GiveBack),
         settled(2, Settled::Retry { retry_at: t("2026-03-02T11:00:00Z"), error: "421 try later".into(), count: true }),
     ];

@@ -42,6 +42,8 @@ pub struct EnrollmentView {
     pub touchpoints: Vec<Touchpoint>,
     /// Set by the caller: its cadence file is gone.
     pub orphaned: bool,
+    /// Set by the caller: its cadence's mailbox paused itself, and why.
+    pub mailbox_paused: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +134,7 @@ impl Store {
                     task_id: r.get(10)?,
                     touchpoints: Vec::new(),
                     orphaned: false,
+                    mailbox_paused: None,
                 },
             ))
         })?;

@@ -49,7 +49,16 @@ impl Tick<'_> {
             let Some(id) = self.store.claim_digest(&owner.address, slot, &mailbox.name, count, self.now)? else {
                 continue;
             };
-            let (subject, body) = reminders::render(&owner, &tasks, slot, &self.config.path.display().to_string());
+            let notes: Vec<String> = self
+                .paused
+                .iter()
+                .filter(|(m, _)| {
+                    self.config.mailboxes.get(*m).and_then(|mb| mb.owner.as_deref()) == Some(&owner.address)
+                })
+                .map(|(m, why)| format!("mailbox {m} is paused, nothing leaves it: {why}"))
+                .collect();
+            let path = self.config.path.display().to_string();
+            let (subject, body) = reminders::render(&owner, &tasks, &notes, slot, &path);
             let message_id = format!("<digest-{id}.{}@{}>", self.store.instance(), mailbox.from.email.domain());
             let email = send::Email {
                 from: &mailbox.from,

@@ -7,11 +7,12 @@ use chrono::{DateTime, Duration, Utc};
 use tracing::info;
 
 use crate::cadence::StopOn;
-use crate::core::react::{self, LeadFacts};
+use crate::core::react::{self, Arrival, LeadFacts, Running};
+use crate::core::unsubscribe;
 use crate::imap::{Fetched, FolderRead};
-use crate::inbound::Kind;
-use crate::model::Effect;
-use crate::store::{FolderState, InboundMessage, StoreError};
+use crate::inbound::{Blame, Classified, Kind};
+use crate::model::{Effect, Matched, State};
+use crate::store::{Answered, FolderState, InboundMessage, LeadRef, StoreError};
 
 use super::Tick;
 use super::outages::inbox_key;
@@ -63,59 +64,104 @@ impl Tick<'_> {
     /// Classifies one inbound message, finds its lead, and applies what it means.
     fn handle_inbound(&mut self, mailbox: &str, read: &FolderRead, message: &Fetched) -> Result<(), StoreError> {
         let c = crate::inbound::classify(&message.raw);
+        // When it arrived: the server's INTERNALDATE, else its own Date header, else now.
+        let arrived = message.arrived.or_else(|| crate::inbound::date_of(&message.raw)).unwrap_or(self.now);
+        let matched = self.match_inbound(&c, &message.raw)?;
+        let (effect, detail, answers, reason) = match &matched {
+            None => (Effect::None, "no lead".to_string(), None, None),
+            Some((lead, how, answered)) => {
+                let facts = self.lead_facts(lead)?;
+                let arrival = Arrival { matched: *how, at: arrived };
+                let (effect, detail) = react::decide(&c, &facts, arrival, self.now, &self.config.ooo_pause);
+                let answers = match answered {
+                    Some(a) => Some(a.clone()),
+                    None => self.store.last_email_before(lead.id, arrived)?,
+                };
+                let reason = (c.kind == Kind::Bounce)
+                    .then(|| react::recipient_of(&c, &lead.email))
+                    .flatten()
+                    .map(|r| (r.reason, if r.permanent { Blame::DeadAddress } else { r.reason.blame() }));
+                (effect, detail, answers, reason)
+            }
+        };
+        let lead = matched.as_ref().map(|(l, _, _)| l);
+        let kind = match &matched {
+            Some((_, Matched::Token, _)) => Kind::Unsubscribe,
+            _ => c.kind,
+        };
+        let record = InboundMessage {
+            mailbox: mailbox.to_string(),
+            folder: read.folder.clone(),
+            uidvalidity: read.uidvalidity,
+            uid: message.uid,
+            kind,
+            at: arrived,
+            permanent: (c.kind == Kind::Bounce).then(|| c.recipients.iter().any(|r| r.permanent)),
+            // Mail about no lead is the user's business: only that it was read is kept.
+            subject: lead.and(c.subject.clone()),
+            message_id: lead.and(c.message_id.clone()),
+            sender: lead.and(c.from.clone()),
+            matched: matched.as_ref().map(|(_, how, _)| *how),
+            answers,
+            reason,
+        };
+        let handled =
+            self.store.handle_inbound(&record, lead.map(|l| (l.id, l.email.as_str())), &effect, &detail, self.now)?;
+        if handled && let Some(lead) = lead {
+            info!(mailbox, folder = %read.folder, uid = message.uid, kind = %kind.as_str(), lead = %lead.email,
+                  "inbound: {detail}");
+            self.report.inbound += 1;
+            if matches!(reason, Some((_, Blame::Sender))) {
+                self.refused_for_sender(mailbox)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The lead `c` is about, how it was found, and the email it names: mail
+    /// to a lead's unsubscribe address first, then our Message-IDs it refers
+    /// to, then the address (a bounce's recipient, else the sender).
+    fn match_inbound(
+        &self,
+        c: &Classified,
+        raw: &[u8],
+    ) -> Result<Option<(LeadRef, Matched, Option<Answered>)>, StoreError> {
+        if let Some(id) = unsubscribe::addressed_lead(self.store.unsubscribe_secret(), raw)
+            && let Some(lead) = self.store.lead_ref(id)?
+        {
+            return Ok(Some((lead, Matched::Token, None)));
+        }
         let mut ids = c.in_reply_to.clone();
         ids.extend(c.original_message_ids.iter().cloned());
         let addresses: Vec<&str> = match c.kind {
             Kind::Bounce | Kind::Complaint => c.recipients.iter().map(|r| r.address.as_str()).collect(),
             _ => c.from.as_deref().into_iter().collect(),
         };
-        let lead = self.store.match_lead(&ids, &addresses)?;
-        let (effect, detail) = match &lead {
-            None => (Effect::None, "no lead".to_string()),
-            Some(l) => {
-                let fields: crate::cadence::Fields = serde_json::from_str(&l.fields).unwrap_or_default();
-                let time = self.config.lead_time(None, l.timezone.as_deref(), &fields);
-                let reply_stops = self
-                    .store
-                    .running_cadences(l.id)?
-                    .into_iter()
-                    .filter(|name| self.cadences.get(name).is_none_or(|c| c.stop_on.contains(&StopOn::Reply)))
-                    .collect();
-                let facts = LeadFacts {
-                    reply_stops,
-                    temporary_bounces: self.store.temporary_bounces(l.id)?,
-                    tz: time.tz,
-                    calendar: time.calendar,
-                };
-                react::decide(&c, &facts, self.now, &self.config.ooo_pause)
-            }
-        };
-        let kind = c.kind.as_str().to_string();
-        let record = InboundMessage {
-            mailbox: mailbox.to_string(),
-            folder: read.folder.clone(),
-            uidvalidity: read.uidvalidity,
-            uid: message.uid,
-            kind: kind.clone(),
-            permanent: (c.kind == Kind::Bounce).then(|| c.recipients.iter().any(|r| r.permanent)),
-            // Mail about no lead is the user's business: only that it was read is kept.
-            subject: lead.as_ref().and(c.subject.clone()),
-            message_id: lead.as_ref().and(c.message_id.clone()),
-            sender: lead.as_ref().and(c.from.clone()),
-        };
-        let handled = self.store.handle_inbound(
-            &record,
-            lead.as_ref().map(|l| (l.id, l.email.as_str())),
-            &effect,
-            &detail,
-            self.now,
-        )?;
-        if handled && lead.is_some() {
-            info!(mailbox, folder = %read.folder, uid = message.uid, kind = %kind,
-                  lead = lead.as_ref().map_or("", |l| l.email.as_str()), "inbound: {detail}");
-            self.report.inbound += 1;
-        }
-        Ok(())
+        self.store.match_lead(&ids, &addresses)
+    }
+
+    /// What [`react::decide`] needs to know about `lead`.
+    fn lead_facts(&self, lead: &LeadRef) -> Result<LeadFacts<'_>, StoreError> {
+        let fields: crate::cadence::Fields = serde_json::from_str(&lead.fields).unwrap_or_default();
+        let time = self.config.lead_time(None, lead.timezone.as_deref(), &fields);
+        let enrollments = self.store.enrollments_of(lead.id)?;
+        let running = enrollments
+            .iter()
+            .filter(|e| matches!(e.state, State::Active | State::Paused))
+            .map(|e| Running {
+                cadence: e.cadence.clone(),
+                enrolled_at: e.enrolled_at,
+                stops_on_reply: self.cadences.get(&e.cadence).is_none_or(|c| c.stop_on.contains(&StopOn::Reply)),
+            })
+            .collect();
+        Ok(LeadFacts {
+            email: lead.email.clone(),
+            running,
+            first_enrolled: enrollments.iter().map(|e| e.enrolled_at).min(),
+            temporary_bounces: self.store.temporary_bounces(lead.id)?,
+            tz: time.tz,
+            calendar: time.calendar,
+        })
     }
 }
 

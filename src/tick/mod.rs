@@ -17,6 +17,7 @@
 mod digests;
 mod inbox;
 mod outages;
+mod pauses;
 mod pipeline;
 mod recovery;
 mod sender;
@@ -118,6 +119,8 @@ pub fn run(
         report: Report::default(),
         loads: BTreeMap::new(),
         inbox_read: BTreeMap::new(),
+        paused: BTreeMap::new(),
+        refused_for: Default::default(),
         pending: Vec::new(),
         pipe: None,
         inbound_at_query: 0,
@@ -146,6 +149,10 @@ struct Tick<'a> {
     loads: BTreeMap<String, Load>,
     /// When each watched inbox was last read completely.
     inbox_read: BTreeMap<String, DateTime<Utc>>,
+    /// Mailboxes that paused themselves, and why.
+    paused: BTreeMap<String, String>,
+    /// Mailboxes refused for the sender since their pause was last checked.
+    refused_for: std::collections::BTreeSet<String>,
     /// Emails cleared to leave, to be claimed together (see [`GROUP`]).
     pending: Vec<Ready<'a>>,
     /// The way to the sending thread, while the due steps are worked through.
@@ -157,6 +164,7 @@ struct Tick<'a> {
 
 impl<'a> Tick<'a> {
     fn run(&mut self) -> Result<(), StoreError> {
+        self.load_pauses()?;
         let back = self.store.resume_away(self.now)?;
         if back > 0 {
             info!(enrollments = back, "out-of-office pauses ended");
@@ -285,12 +293,15 @@ impl<'a> Tick<'a> {
     /// if it is stale) and, when a cap needs them, its sends today.
     fn mailbox_facts(&mut self, name: &str) -> Result<Option<MailboxFacts>, StoreError> {
         let Some(mailbox) = self.config.mailboxes.get(name) else { return Ok(None) };
-        let down_until = self.transports.held_until(name, self.now);
+        let down = self.transports.down(name, self.now);
         let inbox = if mailbox.imap.is_none() || self.read_inbox_if_stale(name)? {
             Inbox::Fresh
         } else {
-            Inbox::Unreadable { retry_at: self.transports.held_until(&outages::inbox_key(name), self.now) }
+            let key = outages::inbox_key(name);
+            let why = self.transports.last_error(&key).unwrap_or("not read yet").to_string();
+            Inbox::Unreadable { retry_at: self.transports.held_until(&key, self.now), why }
         };
+        let paused = self.paused.get(name).cloned();
         let caps = Caps {
             daily_limit: mailbox.daily_limit,
             min_gap: mailbox.min_gap.and_then(|g| Duration::from_std(g).ok()),
@@ -299,7 +310,7 @@ impl<'a> Tick<'a> {
         // Read once per tick, and only when a cap needs it (it counts today's sends).
         let load =
             if caps.daily_limit.is_some() || caps.min_gap.is_some() { Some(self.load(name, caps.tz)?) } else { None };
-        Ok(Some(MailboxFacts { down_until, inbox, caps, load }))
+        Ok(Some(MailboxFacts { down, paused, inbox, caps, load }))
     }
 
     /// The mailbox's sends on the local day of `now`.
@@ -397,7 +408,7 @@ impl<'a> Tick<'a> {
             Action::Defer { until, why } => {
                 // Quietly: the outage is logged once, as it began.
                 self.report.retrying += 1;
-                self.store.defer(due, until, why.as_str(), false)
+                self.store.defer(due, until, &why.describe(), false)
             }
         }
     }

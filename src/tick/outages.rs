@@ -30,6 +30,8 @@ struct Outage {
     attempts: u32,
     since: DateTime<Utc>,
     retry_at: DateTime<Utc>,
+    /// The last attempt's error.
+    why: String,
 }
 
 impl Transports {
@@ -39,14 +41,29 @@ impl Transports {
 
     /// When the next attempt to reach an unreachable `mailbox` is due, if later than `now`.
     pub(super) fn held_until(&self, mailbox: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.outages.get(mailbox).map(|o| o.retry_at).filter(|at| *at > now)
+        self.down(mailbox, now).map(|(at, _)| at)
+    }
+
+    /// While `mailbox` is down: when it is tried again, and the last error.
+    pub(super) fn down(&self, mailbox: &str, now: DateTime<Utc>) -> Option<(DateTime<Utc>, String)> {
+        self.outages.get(mailbox).filter(|o| o.retry_at > now).map(|o| (o.retry_at, o.why.clone()))
+    }
+
+    /// The last error of `mailbox`'s outage, if it has one.
+    pub(super) fn last_error(&self, mailbox: &str) -> Option<&str> {
+        self.outages.get(mailbox).map(|o| o.why.as_str())
     }
 
     /// Records a failed attempt to reach `mailbox`; returns when to try again.
     pub(super) fn outage(&mut self, mailbox: &str, now: DateTime<Utc>, why: &str) -> DateTime<Utc> {
-        let outage =
-            self.outages.entry(mailbox.to_string()).or_insert(Outage { attempts: 0, since: now, retry_at: now });
+        let outage = self.outages.entry(mailbox.to_string()).or_insert(Outage {
+            attempts: 0,
+            since: now,
+            retry_at: now,
+            why: String::new(),
+        });
         outage.attempts += 1;
+        outage.why = why.to_string();
         outage.retry_at = now + retry_delay(outage.attempts);
         warn!(mailbox, attempt = outage.attempts, retry_at = %crate::time::rfc3339(outage.retry_at),
               "mailbox unavailable, nothing sent through it until then: {why}");

@@ -35,7 +35,8 @@ use crate::cadence::Rendered;
 use crate::config::Mailbox;
 use crate::core::decide::{self, Claimed};
 use crate::core::unsubscribe;
-use crate::model::{DueStep, Ended, Next, Reason, Reply, Settled};
+use crate::inbound::Blame;
+use crate::model::{DueStep, Ended, Next, Reason, Refusal, Reply, Settled};
 use crate::store::{Content, NewSend, SendGroup, Settlement, StoreError};
 
 use super::Tick;
@@ -101,7 +102,7 @@ impl<'a> Tick<'a> {
         }
         let ready = std::mem::take(&mut self.pending);
         self.collect(2)?;
-        let settled = self.settle_ended();
+        let settled = self.settle_ended()?;
         let pipe = self.pipe.as_mut().ok_or_else(no_sender)?;
         let open: Vec<SendGroup> = pipe.groups.iter().map(|(g, _)| g.clone()).collect();
         let claims: Vec<NewSend<'_>> = ready
@@ -114,6 +115,7 @@ impl<'a> Tick<'a> {
             })
             .collect();
         let (claimed, group) = self.store.commit_group(&settled, &open, &claims, self.now)?;
+        self.check_pauses()?;
         let mut jobs = Vec::new();
         for (ready, claim) in ready.into_iter().zip(claimed) {
             let Some((touchpoint_id, message_id)) = claim else {
@@ -169,11 +171,12 @@ impl<'a> Tick<'a> {
             return Ok(());
         }
         self.collect(1)?;
-        let settled = self.settle_ended();
+        let settled = self.settle_ended()?;
         if let Some(pipe) = self.pipe.as_mut() {
             pipe.groups.clear();
         }
-        self.store.record(&settled, self.now)
+        self.store.record(&settled, self.now)?;
+        self.check_pauses()
     }
 
     /// Takes in what the sending thread finished; waits until fewer than
@@ -208,24 +211,33 @@ impl<'a> Tick<'a> {
     }
 
     /// What the sends that came back come to, logged and counted.
-    fn settle_ended(&mut self) -> Vec<Settlement> {
+    fn settle_ended(&mut self) -> Result<Vec<Settlement>, StoreError> {
         let ended = match self.pipe.as_mut() {
             Some(pipe) => std::mem::take(&mut pipe.ended),
-            None => return Vec::new(),
+            None => return Ok(Vec::new()),
         };
         ended.into_iter().map(|(sending, ended)| self.settle_one(sending, ended)).collect()
     }
 
-    fn settle_one(&mut self, sending: Sending<'a>, ended: Ended) -> Settlement {
+    fn settle_one(&mut self, sending: Sending<'a>, ended: Ended) -> Result<Settlement, StoreError> {
         let Sending { due, mailbox, next, reason, touchpoint_id, message_id } = sending;
         let mailbox_back_at = self.transports.observe(&mailbox.name, &ended, self.now);
         let on_uncertain = self.cadences.get(&due.cadence).and_then(|c| c.on_uncertain);
+        let refusal = match &ended {
+            Ended::Refused(reply) => Refusal::of(reply),
+            _ => None,
+        };
+        let temporary_bounces = match &refusal {
+            Some(r) if r.blame == Blame::Passing => self.store.temporary_bounces(due.lead_id)?,
+            _ => 0,
+        };
         let claimed = Claimed {
             due: &due,
             next,
             reason,
             on_uncertain: on_uncertain.unwrap_or(self.config.on_uncertain),
             mailbox_back_at,
+            temporary_bounces,
         };
         let settled = decide::settle(ended.clone(), claimed, self.now);
         let (lead, cadence, step) = (&due.email, &due.cadence, &due.step);
@@ -234,9 +246,22 @@ impl<'a> Tick<'a> {
                 info!(lead = %lead, cadence = %cadence, step = %step, message_id = %message_id, "sent");
                 self.report.sent += 1;
             }
-            (Ended::Refused(reply), _) => {
+            (Ended::Refused(reply), Settled::Record { suppress: true, .. }) => {
+                warn!(lead = %lead, cadence = %cadence, step = %step,
+                      "refused, the address is dead: {reply}; lead bounced everywhere and suppressed");
+                self.report.failed += 1;
+            }
+            (Ended::Refused(reply), Settled::Record { .. }) => {
                 warn!(lead = %lead, cadence = %cadence, step = %step, "refused for good: {reply}; lead marked bounced");
                 self.report.failed += 1;
+            }
+            (Ended::Refused(_), Settled::Retry { retry_at, error, .. }) => {
+                warn!(lead = %lead, cadence = %cadence, step = %step, mailbox = %mailbox.name,
+                      retry_at = %crate::time::rfc3339(*retry_at), "{error}");
+                self.report.retrying += 1;
+                if refusal.as_ref().is_some_and(|r| r.blame == Blame::Sender) {
+                    self.refused_for.insert(mailbox.name.clone());
+                }
             }
             (Ended::Uncertain(why), _) => {
                 warn!(lead = %lead, cadence = %cadence, step = %step, message_id = %message_id,
@@ -260,14 +285,17 @@ impl<'a> Tick<'a> {
             // A claimed send that certainly did not leave does not count against the caps.
             self.unclaimed_send(&mailbox.name);
         }
-        Settlement { touchpoint_id, enrollment_id: due.enrollment_id, at: self.now, settled }
+        Ok(Settlement { touchpoint_id, enrollment_id: due.enrollment_id, at: self.now, settled, refusal })
     }
 
     /// The `List-Unsubscribe` of an email to lead `lead_id` through
     /// `mailbox`: the one-click link first when `[http] public_url` is set.
     fn list_unsubscribe(&self, mailbox: &Mailbox, lead_id: i64) -> Option<String> {
+        if !mailbox.list_unsubscribe {
+            return None;
+        }
         let token = unsubscribe::token(self.store.unsubscribe_secret(), lead_id);
-        let on = mailbox.from.email.to_string();
+        let on = mailbox.unsubscribe_address.clone().unwrap_or_else(|| mailbox.from.email.to_string());
         let mailto = format!("<mailto:{}?subject=unsubscribe>", unsubscribe::address(&on, &token));
         Some(match self.config.http.as_ref().and_then(|h| h.public_url.as_deref()) {
             Some(url) => format!("<{url}/u/{token}>, {mailto}"),

@@ -67,6 +67,7 @@ impl Tick<'_> {
                 enrollment_id: due.enrollment_id,
                 at: stuck.at,
                 settled,
+                refusal: None,
             });
         }
         self.store.record(&settlements, self.now)?;
@@ -103,6 +104,7 @@ impl Tick<'_> {
             reason: due.reason,
             on_uncertain: on_uncertain.unwrap_or(self.config.on_uncertain),
             mailbox_back_at: self.now,
+            temporary_bounces: 0,
         };
         let mut settled = decide::settle(ended, claimed, self.now);
         if let (Settled::Record { detail, .. }, Some(note)) = (&mut settled, note) {

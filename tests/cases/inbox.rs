@@ -248,7 +248,9 @@ fn with_the_inbox_unreadable_no_email_leaves() {
     assert!(p.smtp.messages().is_empty(), "a reply might be waiting unread");
     let e = &p.status("jane@acme.test")["enrollments"][0];
     assert_eq!(e["state"], "active");
-    assert_eq!(e["last_error"], "inbox unreadable");
+    // Issue 13: the cause, not only that it failed.
+    let error = e["last_error"].as_str().unwrap();
+    assert!(error.starts_with("inbox unreadable: IMAP 127.0.0.1:") && error.contains("connect"), "{error}");
 }
 
 #[test]

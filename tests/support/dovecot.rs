@@ -24,7 +24,7 @@ fn free_port() -> u16 {
 
 /// The uid mail is stored under: ours, or nobody's when we are root
 /// (Dovecot refuses to serve mail as root).
-fn mail_uid() -> u32 {
+pub fn mail_uid() -> u32 {
     let me = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(0);
     if me == 0 { 65534 } else { me }
 }

@@ -2,8 +2,10 @@
 //! a real SMTP server on a loopback port, and the real `cadenced` binary.
 
 pub mod browser;
+pub mod ca;
 pub mod dovecot;
 pub mod http;
+pub mod mailserver;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};

@@ -85,7 +85,7 @@ fn caps() -> Caps {
 }
 
 fn mailbox() -> MailboxFacts {
-    MailboxFacts { down_until: None, inbox: Inbox::Fresh, caps: caps(), load: None }
+    MailboxFacts { down: None, paused: None, inbox: Inbox::Fresh, caps: caps(), load: None }
 }
 
 fn facts<'a>(cadence: &'a Cadence, cal: &'a Calendar) -> Facts<'a> {
@@ -275,13 +275,14 @@ fn rule_9_an_unreachable_mailbox_defers_until_its_next_attempt() {
     let c = cadence(&config);
     let now = t(MONDAY_10);
     let back = now + Duration::minutes(4);
-    let f = Facts { mailbox: Some(MailboxFacts { down_until: Some(back), ..mailbox() }), ..facts(&c, &cal) };
+    let down = |until| Some((until, "connection refused".to_string()));
+    let f = Facts { mailbox: Some(MailboxFacts { down: down(back), ..mailbox() }), ..facts(&c, &cal) };
     assert_eq!(
         decide(&due("intro", MONDAY_10), &f, now),
-        Action::Defer { until: back, why: Deferral::MailboxUnavailable }
+        Action::Defer { until: back, why: Deferral::MailboxUnavailable("connection refused".into()) }
     );
     // An outage whose retry time has come does not hold the send back.
-    let f = Facts { mailbox: Some(MailboxFacts { down_until: Some(now), ..mailbox() }), ..facts(&c, &cal) };
+    let f = Facts { mailbox: Some(MailboxFacts { down: down(now), ..mailbox() }), ..facts(&c, &cal) };
     assert!(matches!(decide(&due("intro", MONDAY_10), &f, now), Action::Send { .. }));
 }
 
@@ -291,14 +292,15 @@ fn rule_10_an_unreadable_inbox_defers_for_at_least_a_minute() {
     let c = cadence(&config);
     let now = t(MONDAY_10);
     let unreadable = |retry_at| Facts {
-        mailbox: Some(MailboxFacts { inbox: Inbox::Unreadable { retry_at }, ..mailbox() }),
+        mailbox: Some(MailboxFacts { inbox: Inbox::Unreadable { retry_at, why: "TLS: bad".into() }, ..mailbox() }),
         ..facts(&c, &cal)
     };
-    let why = Deferral::InboxUnreadable;
+    let why = Deferral::InboxUnreadable("TLS: bad".into());
     assert_eq!(
         decide(&due("intro", MONDAY_10), &unreadable(None), now),
-        Action::Defer { until: now + Duration::minutes(1), why }
+        Action::Defer { until: now + Duration::minutes(1), why: why.clone() }
     );
+    assert_eq!(why.describe(), "inbox unreadable: TLS: bad", "the cause goes into status");
     let later = now + Duration::minutes(8);
     assert_eq!(decide(&due("intro", MONDAY_10), &unreadable(Some(later)), now), Action::Defer { until: later, why });
 }
@@ -369,8 +371,8 @@ fn the_rules_rank_in_order() {
     let c = cadence(&config);
     let now = t(MONDAY_10);
     let down = MailboxFacts {
-        down_until: Some(now + Duration::hours(1)),
-        inbox: Inbox::Unreadable { retry_at: None },
+        down: Some((now + Duration::hours(1), "refused".into())),
+        inbox: Inbox::Unreadable { retry_at: None, why: "refused".into() },
         ..mailbox()
     };
     // A removed step is skipped even when its template would not render.
@@ -387,7 +389,7 @@ fn the_rules_rank_in_order() {
     d.fields.clear();
     assert!(matches!(decide(&d, &facts(&c, &cal), t("2026-03-09T09:00:00Z")), Action::Hold { .. }));
     // Late beats everything about the mailbox.
-    let f = Facts { mailbox: Some(down), still_active: false, ..facts(&c, &cal) };
+    let f = Facts { mailbox: Some(down.clone()), still_active: false, ..facts(&c, &cal) };
     assert!(matches!(
         decide(&due("intro", MONDAY_10), &f, t("2026-03-05T09:00:00Z")),
         Action::Skip { reason: Reason::Late, .. }
@@ -398,10 +400,20 @@ fn the_rules_rank_in_order() {
     // An outage before an unreadable inbox, an unreadable inbox before a stopped lead.
     assert!(matches!(
         decide(&due("intro", MONDAY_10), &f, now),
-        Action::Defer { why: Deferral::MailboxUnavailable, .. }
+        Action::Defer { why: Deferral::MailboxUnavailable(_), .. }
     ));
-    let f = Facts { mailbox: Some(MailboxFacts { down_until: None, ..down }), ..f };
-    assert!(matches!(decide(&due("intro", MONDAY_10), &f, now), Action::Defer { why: Deferral::InboxUnreadable, .. }));
+    // A paused mailbox before an outage.
+    let paused = MailboxFacts { paused: Some("3 refusals".into()), ..down.clone() };
+    let f2 = Facts { mailbox: Some(paused), ..f.clone() };
+    assert!(matches!(
+        decide(&due("intro", MONDAY_10), &f2, now),
+        Action::Defer { why: Deferral::MailboxPaused(_), .. }
+    ));
+    let f = Facts { mailbox: Some(MailboxFacts { down: None, ..down }), ..f };
+    assert!(matches!(
+        decide(&due("intro", MONDAY_10), &f, now),
+        Action::Defer { why: Deferral::InboxUnreadable(_), .. }
+    ));
     // A lead the inbox stopped is not postponed by the caps.
     let (day, _, _) = pacing::local_day(now, chrono_tz::Europe::Berlin);
     let full = MailboxFacts {
@@ -437,6 +449,7 @@ fn claimed(d: &DueStep, on_uncertain: OnUncertain) -> Claimed<'_> {
         reason: Some(Reason::Window),
         on_uncertain,
         mailbox_back_at: t("2026-03-02T09:05:00Z"),
+        temporary_bounces: 0,
     }
 }
 
@@ -450,6 +463,7 @@ fn each_way_a_send_ends_is_recorded_once_and_for_all() {
         detail: detail.map(str::to_string),
         reason: Some(Reason::Window),
         next,
+        suppress: false,
     };
     assert_eq!(settle(Ended::Sent, c(), now), record(Status::Sent, None, Next::Finished));
     assert_eq!(
@@ -469,6 +483,38 @@ fn each_way_a_send_ends_is_recorded_once_and_for_all() {
         Settled::Retry { retry_at: now + Duration::minutes(1), error: "451 later".into(), count: true }
     );
     assert_eq!(settle(Ended::NotTried("stopping".into()), c(), now), Settled::GiveBack);
+}
+
+#[test]
+fn a_refusal_is_judged_by_why_the_server_refused() {
+    let now = t(MONDAY_10);
+    let d = due("intro", MONDAY_10);
+    let c = || claimed(&d, OnUncertain::Continue);
+    // A dead address: bounced everywhere and suppressed.
+    let dead = "permanent error (550): 5.1.1 <jane@acme.test>: Recipient address rejected: User unknown";
+    let Settled::Record { status, next, suppress, .. } = settle(Ended::Refused(dead.into()), c(), now) else {
+        panic!()
+    };
+    assert_eq!((status, next, suppress), (Status::Failed, Next::End(State::Bounced), true));
+    // Aimed at the sender: the lead is not blamed, the step is tried again later.
+    let blocked =
+        "permanent error (554): 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org";
+    let Settled::Retry { retry_at, error, count } = settle(Ended::Refused(blocked.into()), c(), now) else {
+        panic!("a block list must not bounce the lead")
+    };
+    assert_eq!((retry_at, count), (now + Duration::minutes(1), true));
+    assert!(error.contains("aimed at the sender"), "{error}");
+    // Passing trouble: tomorrow; the third time, a dead address.
+    let full = "permanent error (552): 5.2.2 <jane@acme.test>: Mailbox full";
+    let Settled::Retry { retry_at, .. } = settle(Ended::Refused(full.into()), c(), now) else { panic!() };
+    assert_eq!(retry_at, now + PASSING_RETRY);
+    let third = Claimed { temporary_bounces: 2, ..c() };
+    let Settled::Record { suppress, detail, .. } = settle(Ended::Refused(full.into()), third, now) else { panic!() };
+    assert!(suppress && detail.unwrap_or_default().contains("3rd"));
+    // Refused before any server answered (no reply code): failed, this cadence bounced, nothing suppressed.
+    let ours = "invalid recipient address \"x\": missing domain";
+    let Settled::Record { suppress, next, .. } = settle(Ended::Refused(ours.into()), c(), now) else { panic!() };
+    assert_eq!((suppress, next), (false, Next::End(State::Bounced)));
 }
 
 #[test]

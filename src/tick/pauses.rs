@@ -1,0 +1,53 @@
+//! Mailboxes that pause themselves. A refusal aimed at the sender (a block
+//! list, a spam or policy filter), at SMTP time or in a bounce report, never
+//! blames the lead: it counts against the mailbox, and past
+//! `pause_after_refusals` of them within `refusals_window` the mailbox
+//! pauses: nothing leaves it until a person resumes it (`cadenced mailboxes
+//! resume NAME`), and `status`, `due`, the log and its owner's digest say why.
+
+use chrono::Duration;
+use tracing::warn;
+
+use crate::store::StoreError;
+
+use super::Tick;
+
+impl Tick<'_> {
+    /// The pauses in force as the tick starts.
+    pub(super) fn load_pauses(&mut self) -> Result<(), StoreError> {
+        self.paused = self.store.pauses()?.into_iter().map(|p| (p.mailbox, p.reason)).collect();
+        Ok(())
+    }
+
+    /// `mailbox` was refused for the sender: pauses it if that makes too many.
+    pub(super) fn refused_for_sender(&mut self, mailbox: &str) -> Result<(), StoreError> {
+        let Some(settings) = self.config.mailboxes.get(mailbox) else { return Ok(()) };
+        let limit = settings.pause_after_refusals;
+        if limit == 0 || self.paused.contains_key(mailbox) {
+            return Ok(());
+        }
+        let window = Duration::from_std(settings.refusals_window).unwrap_or(Duration::hours(24));
+        let count = self.store.sender_refusals(mailbox, self.now - window)?;
+        if count < limit {
+            return Ok(());
+        }
+        let hours = window.num_hours();
+        let reason = format!(
+            "{count} refusals aimed at the sender (block lists, spam or policy filters) within {hours}h; \
+             check the mailbox's standing, then `cadenced mailboxes resume {mailbox}`"
+        );
+        if self.store.pause_mailbox(mailbox, &reason, self.now)? {
+            warn!(mailbox, refusals = count, "mailbox paused, nothing leaves it until it is resumed: {reason}");
+        }
+        self.paused.insert(mailbox.to_string(), reason);
+        Ok(())
+    }
+
+    /// Pauses the mailboxes refused for the sender since the last check.
+    pub(super) fn check_pauses(&mut self) -> Result<(), StoreError> {
+        for mailbox in std::mem::take(&mut self.refused_for) {
+            self.refused_for_sender(&mailbox)?;
+        }
+        Ok(())
+    }
+}
