@@ -60,7 +60,10 @@ impl<'a> WholeNotice<'a> {
 /// The reason of a failure: the rules over the status and the first of `texts`, then the whole
 /// notice, that tells one. The command refused is the first one `texts` name.
 fn reason_of(status: Option<&str>, texts: &[&str], delayed: bool, whole: &mut WholeNotice<'_>) -> Reason {
-    let command = texts.iter().find_map(|t| reason::command(&reason::normalize(t)));
+    let command = texts
+        .iter()
+        .find_map(|t| reason::command(&reason::normalize(t)))
+        .or_else(|| texts.iter().find_map(|t| reason::command_named(t)));
     let mut fallback = None;
     for text in texts.iter().filter(|t| !t.trim().is_empty()) {
         let r = decide(&Evidence { status, reply: None, text, delayed, command });
@@ -145,7 +148,7 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
         let automatic = daemon_sender(&mail.top) || null_sender(&mail.top) || auto_submitted(&mail.top);
         return if automatic { Outcome::Delivered } else { Outcome::None };
     }
-    if is_report || looks_like_bounce(mail, &lower_report, &subject) {
+    if is_report || looks_like_bounce(mail, report_text, &lower_report, &subject) {
         let out = text_recipients(mail, report_text, &lower_report, &subject, originals);
         return Outcome::Bounce(google_groups(out, report_text, &lower_report));
     }

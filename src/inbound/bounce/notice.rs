@@ -20,6 +20,7 @@ const DAEMON_LOCALS: &[&str] = &[
     "mail.delivery.system",
     "mail-delivery-system",
     "postmaster",
+    "post_master",
     "poostmaster",
     "mdaemon",
     "mail-delivery-subsystem",
@@ -58,6 +59,9 @@ const BOUNCE_SUBJECTS: &[&str] = &[
     "returned mail",
     "returned to sender",
     "mail delivery failed",
+    "mail failure",
+    "mail failed",
+    "returning to sender",
     "delivery failed",
     "delivery failure",
     "delivery status notification",
@@ -239,15 +243,18 @@ pub(super) fn auto_submitted(top: &Envelope) -> bool {
     top.get("auto-submitted").is_some_and(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("no"))
 }
 
-pub(super) fn looks_like_bounce(mail: &Mail, report: &str, subject: &str) -> bool {
+/// Whether a message without delivery-status fields is a failure notice: `report` is its text,
+/// `report_lower` the same lowercased with white space collapsed.
+pub(super) fn looks_like_bounce(mail: &Mail, report: &str, report_lower: &str, subject: &str) -> bool {
     let daemon = daemon_sender(&mail.top);
     let null_sender = null_sender(&mail.top) || mail.top.from.is_empty();
     let auto = auto_submitted(&mail.top);
     let failed_header = mail.top.has("x-failed-recipients");
     let subject_hit = text::contains_any(subject, BOUNCE_SUBJECTS);
-    let phrase_hit = text::contains_any(report, BOUNCE_PHRASES);
-    let strong_hit = text::contains_any(report, STRONG_PHRASES);
-    let has_code = !text::enhanced_codes(report).is_empty() || !text::smtp_codes(report).is_empty();
+    let phrase_hit = text::contains_any(report_lower, BOUNCE_PHRASES);
+    let strong_hit = text::contains_any(report_lower, STRONG_PHRASES);
+    // Reply codes are read on the lines as written (a code starts a line of a transcript).
+    let has_code = !text::enhanced_codes(report_lower).is_empty() || !text::smtp_codes(report).is_empty();
     let has_original = !mail.attached.is_empty();
 
     // A person forwarding or answering a failure notice.
@@ -258,6 +265,9 @@ pub(super) fn looks_like_bounce(mail: &Mail, report: &str, subject: &str) -> boo
         || (daemon && (subject_hit || phrase_hit || has_code))
         || (strong_hit && (null_sender || auto || subject_hit || has_original || has_code))
         || (subject_hit && phrase_hit && (null_sender || auto || has_original || has_code))
+        // A null reverse path (RFC 5321 4.5.5: what notifications are sent with) on a failure's
+        // wording, with a reply code or the returned message.
+        || (null_sender && (subject_hit || phrase_hit) && (has_code || has_original))
 }
 
 pub(super) fn is_delay_notice(report_lower: &str, subject: &str) -> bool {

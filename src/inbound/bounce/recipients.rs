@@ -249,7 +249,8 @@ pub(super) fn text_recipients(
     subject: &str,
     originals: &[Envelope],
 ) -> Vec<Recipient> {
-    let lines: Vec<String> = report.lines().map(str::to_lowercase).collect();
+    let raw_lines: Vec<&str> = report.lines().collect();
+    let lines: Vec<String> = raw_lines.iter().map(|l| l.to_lowercase()).collect();
     let own = own_addresses(mail, originals, report_lower);
     let global = text_status(&lines.join("\n"));
     let delay_notice = is_delay_notice(report_lower, subject);
@@ -310,7 +311,8 @@ pub(super) fn text_recipients(
                     {
                         end = next;
                     }
-                    lines.get(l..end.max(l + 1)).map(|s| s.join("\n")).unwrap_or_default()
+                    // As written: a transcript names the refused command in capitals.
+                    raw_lines.get(l..end.max(l + 1)).map(|s| s.join("\n")).unwrap_or_default()
                 }
                 None => String::new(),
             };

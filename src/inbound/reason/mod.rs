@@ -17,7 +17,7 @@ use matching::{phrase_in, text_has, text_matches};
 use phrases::{MTA_PHRASES, SENDER_REFUSED};
 use providers::provider_reason;
 pub use smtp::smtp_reason;
-pub(crate) use smtp::{Command, command};
+pub(crate) use smtp::{Command, command, command_named};
 use status::status_reason;
 
 mod matching;
@@ -259,7 +259,7 @@ pub(crate) fn decide(ev: &Evidence<'_>) -> Reason {
     let t = normalize(ev.text);
     let status = ev.status.map(str::trim).filter(|s| s.starts_with('4') || s.starts_with('5'));
     let reply = ev.reply.or_else(|| text::smtp_codes(ev.text).first().and_then(|c| c.code.parse().ok()));
-    let command = command(&t).or(ev.command);
+    let command = command(&t).or_else(|| command_named(ev.text)).or(ev.command);
     let by_code = status.and_then(status_reason);
     let matches = |r: Reason| text_matches(r, &t);
 

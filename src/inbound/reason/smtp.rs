@@ -72,3 +72,30 @@ pub(crate) fn command(t: &str) -> Option<Command> {
     }
     best.map(|(_, c)| c)
 }
+
+/// The SMTP command a transcript names in capitals ("... User unknown [RCPT_TO]", ">>> DATA"), the
+/// last one named: the fallback of [`command`] when no wording of a known MTA tells it.
+pub(crate) fn command_named(raw: &str) -> Option<Command> {
+    const NAMES: &[(&str, Command)] = &[
+        ("EHLO", Command::Helo),
+        ("HELO", Command::Helo),
+        ("MAIL FROM", Command::Mail),
+        ("RCPT", Command::Rcpt),
+        ("DATA", Command::Data),
+    ];
+    let is_word_end = |b: Option<&u8>| b.is_none_or(|c| !c.is_ascii_alphanumeric());
+    let mut best: Option<(usize, Command)> = None;
+    for (name, cmd) in NAMES {
+        let mut from = 0;
+        while let Some(p) = raw.get(from..).and_then(|h| h.find(name)) {
+            let start = from + p;
+            from = start + name.len();
+            let bytes = raw.as_bytes();
+            let before = start.checked_sub(1).and_then(|i| bytes.get(i));
+            if is_word_end(before) && is_word_end(bytes.get(from)) && best.is_none_or(|(b, _)| start > b) {
+                best = Some((start, *cmd));
+            }
+        }
+    }
+    best.map(|(_, c)| c)
+}

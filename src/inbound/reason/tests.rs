@@ -208,3 +208,12 @@ fn word_patterns() {
     assert_eq!(command(">>> rcpt to:<a@b> >>> data <<< 554 no"), Some(Command::Data));
     assert_eq!(command("user unknown"), None);
 }
+
+#[test]
+fn command_named_in_capitals() {
+    assert_eq!(command_named("550 5.2.1 <a@b>... User Unknown\n[RCPT_TO]"), Some(Command::Rcpt));
+    assert_eq!(command_named(">>> MAIL FROM:<a@b>\n>>> RCPT TO:<c@d>\n>>> DATA\n<<< 554 no"), Some(Command::Data));
+    assert_eq!(command_named("EHLO refused"), Some(Command::Helo));
+    // Only whole words in capitals.
+    assert_eq!(command_named("DATABASE error, rcpt to failed"), None);
+}

@@ -228,3 +228,59 @@ fn ses_notifications() {
     assert_eq!(c.recipients[0].reason, Reason::Mailboxfull);
     assert_eq!(c.recipients[0].status.as_deref(), Some("4.2.2"));
 }
+
+#[test]
+fn report_whose_boundary_never_occurs_is_read_as_text() {
+    // The header declares one boundary, the body uses another: the whole body is the notice.
+    let raw = b"From: MAILER-DAEMON@mx.example.com (Mail Delivery System)\r\nReturn-Path: <>\r\n\
+Subject: Undelivered Mail Returned to Sender\r\nTo: sales@ourco.example\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"declared/mx.example.com\"\r\n\r\n\
+--used/mx.example.com\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n\
+--used/mx.example.com\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n\
+Final-Recipient: rfc822; lead@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+Diagnostic-Code: smtp; 550 5.1.1 <lead@example.net>: Recipient address rejected: User unknown\r\n\r\n\
+--used/mx.example.com--\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1, "{c:?}");
+    assert_eq!(c.recipients[0].address, "lead@example.net");
+    assert_eq!(c.recipients[0].reason, Reason::Userunknown);
+    assert!(c.recipients[0].permanent);
+}
+
+#[test]
+fn null_reverse_path_notice_with_a_reply_code_is_a_bounce() {
+    // Neither a daemon's address nor a telling phrase: the null reverse path, a failure subject and
+    // a reply code at the start of a line say it.
+    let raw = b"Return-Path: <>\r\nFrom: filter@gw.example.org\r\nTo: sales@ourco.example\r\n\
+Subject: failure notice\r\n\r\nSending to this address did not work:\r\nlead@example.org\r\n\r\n\
+-------server message\r\n550 lead@example.org... No such user\r\n\r\n-------SMTP command\r\nRCPT\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1, "{c:?}");
+    assert_eq!(c.recipients[0].address, "lead@example.org");
+    assert_eq!(c.recipients[0].reason, Reason::Userunknown);
+    // The same text from a person, with a return path, stays a reply.
+    let person = String::from_utf8_lossy(raw).replace("Return-Path: <>", "Return-Path: <filter@gw.example.org>");
+    assert_eq!(classify(person.as_bytes()).kind, Kind::Reply);
+}
+
+#[test]
+fn command_named_in_capitals_tells_a_user_unknown_at_rcpt() {
+    // Yahoo's notice: 5.2.1 alone would make it the recipient's filter, "[RCPT_TO]" says the address
+    // was refused.
+    let notice = |command: &str| {
+        format!(
+            "From: MAILER-DAEMON@yahoo.com\r\nTo: sales@ourco.example\r\nSubject: Failure Notice\r\n\r\n\
+Sorry, we were unable to deliver your message to the following address.\r\n\r\n<lead@example.co.jp>:\r\n\
+Remote host said:\r\n550 5.2.1 <lead@example.co.jp>... User Unknown\r\n{command}\r\n\r\n\
+--- Below this line is a copy of the message.\r\n"
+        )
+    };
+    let c = classify(notice("[RCPT_TO]").as_bytes());
+    assert_eq!(c.recipients[0].reason, Reason::Userunknown, "{c:?}");
+    assert!(c.recipients[0].permanent);
+    let c = classify(notice("[DATA]").as_bytes());
+    assert_eq!(c.recipients[0].reason, Reason::Filtered, "{c:?}");
+    assert!(!c.recipients[0].permanent);
+}
