@@ -159,7 +159,8 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
 /// permission to post", in the sender's language, followed by four bulleted possible causes) is a
 /// refusal of the sender.
 fn google_groups(mut out: Vec<Recipient>, report: &str, report_lower: &str) -> Vec<Recipient> {
-    let bullets = report.lines().filter(|l| l.starts_with(" * ")).count();
+    // The bullets start a line, with or without a space before them.
+    let bullets = report.lines().filter(|l| l.strip_prefix(' ').unwrap_or(l).starts_with("* ")).count();
     if report_lower.contains("groups.google.com") && bullets == 4 {
         for r in &mut out {
             *r = Recipient::bounced(std::mem::take(&mut r.address), Reason::Rejected, r.status.take());

@@ -217,3 +217,38 @@ fn command_named_in_capitals() {
     // Only whole words in capitals.
     assert_eq!(command_named("DATABASE error, rcpt to failed"), None);
 }
+
+/// Wordings of single mail systems and providers, refused at RCPT TO unless the text says otherwise.
+#[test]
+fn provider_and_mail_system_wordings() {
+    let cases: &[(u16, &str, Reason)] = &[
+        // notqmail and OpenSMTPD: no MX, or a null MX (RFC 7505), the domain takes no mail.
+        (550, "Sorry, I couldn't find a mail exchanger or IP address. (#5.4.4)", Reason::Notaccept),
+        (550, "No MX found for domain", Reason::Notaccept),
+        // IMail.
+        (550, "User mailbox exceeds allowed size: lead@example.com", Reason::Mailboxfull),
+        (550, "Delivery failed 20 attempts: lead@example.com", Reason::Expired),
+        // Exim.
+        (550, "malformed address: <a@b> may not follow c@d", Reason::Syntaxerror),
+        // Domino in Spanish.
+        (550, "lead@example.com no se encuentra en el Directorio de Domino", Reason::Userunknown),
+        // Microsoft: DMARC, DANE, limits.
+        (
+            550,
+            "5.7.509 Access denied, sending domain example.com does not pass DMARC verification",
+            Reason::Policyviolation,
+        ),
+        (550, "4.4.317 TLSA-invalid: The domain failed DANE validation", Reason::Securityerror),
+        (550, "5.2.2 Submission quota exceeded", Reason::Toomanyconn),
+        // Google.
+        (421, "4.7.0 This message does not have a PTR record", Reason::Blocked),
+        (550, "5.2.1 The email account that you tried to reach is disabled.", Reason::Suspend),
+        (550, "5.7.1 Daily user sending limit exceeded.", Reason::Toomanyconn),
+        // Mimecast.
+        (554, "Host network not allowed - https://community.mimecast.com/docs/DOC-1369#554", Reason::Policyviolation),
+        (550, "Envelope blocked - User Entry", Reason::Rejected),
+    ];
+    for (code, text, want) in cases {
+        assert_eq!(smtp_reason(*code, None, text), *want, "{text}");
+    }
+}

@@ -284,3 +284,40 @@ Remote host said:\r\n550 5.2.1 <lead@example.co.jp>... User Unknown\r\n{command}
     assert_eq!(c.recipients[0].reason, Reason::Filtered, "{c:?}");
     assert!(!c.recipients[0].permanent);
 }
+
+#[test]
+fn iso_2022_jp_notice_is_decoded() {
+    // Lotus Notes, in Japanese: "not in the directory list" (ディレクトリのリストにありません).
+    let mut raw = b"Return-Path: <>\r\nFrom: postmaster@n.example.co.jp\r\nTo: sales@ourco.example\r\n\
+Subject: Undeliverable message\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\n\r\n\
+------- Failure Reasons  --------\r\n\r\n"
+        .to_vec();
+    raw.extend_from_slice(b"\x1b$B%G%#%l%/%H%j$N%j%9%H$K$\"$j$^$;$s\x1b(B\r\nlead@example.co.jp\r\n\r\n");
+    raw.extend_from_slice(
+        b"------- Returned Message --------\r\nTo: lead@example.co.jp\r\nSubject: hello\r\n\r\nhi\r\n",
+    );
+    let c = classify(&raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1, "{c:?}");
+    assert_eq!(c.recipients[0].address, "lead@example.co.jp");
+    assert_eq!(c.recipients[0].reason, Reason::Userunknown);
+    assert!(c.recipients[0].permanent);
+}
+
+#[test]
+fn google_groups_refusal_with_unindented_bullets() {
+    let raw = b"From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\r\nTo: sales@ourco.example\r\n\
+Subject: Delivery Status Notification (Failure)\r\nX-Failed-Recipients: team@groups.example.com\r\n\r\n\
+Hello sales@ourco.example,\r\n\r\nWe're writing to let you know that the group you tried to contact (team) may not \
+exist, or you may not have permission to post messages to the group. A few more details on why you weren't able to \
+post:\r\n\r\n* You might have spelled or formatted the group name incorrectly.\r\n\
+* The owner of the group may have removed this group.\r\n\
+* You may need to join the group before receiving permission to post.\r\n\
+* This group may not be open to posting.\r\n\r\nIf you have questions related to this or any other Google Group, \
+visit the Help Center at https://groups.google.com/support/.\r\n\r\nThanks,\r\n\r\nGoogle Groups\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1, "{c:?}");
+    assert_eq!(c.recipients[0].reason, Reason::Rejected);
+    assert!(!c.recipients[0].permanent);
+}

@@ -13,7 +13,8 @@ pub(super) const MTA_PHRASES: &[(&str, Reason)] = &[
     // qmail.
     ("but sender was rejected", Reason::Rejected),
     ("sorry, i wasn't able to establish an smtp connection", Reason::Networkerror),
-    ("sorry, i couldn't find a mail exchanger or ip address", Reason::Networkerror),
+    // notqmail, when the domain's MX is null (RFC 7505): the domain accepts no mail.
+    ("sorry, i couldn't find a mail exchanger or ip address", Reason::Notaccept),
     ("sorry. although i'm listed as a best-preference mx or a for that host", Reason::Networkerror),
     ("sorry, i couldn't find any host ", Reason::Hostunknown),
     ("requested action not taken: mailbox unavailable (not enough free space)", Reason::Systemfull),
@@ -28,17 +29,29 @@ pub(super) const MTA_PHRASES: &[(&str, Reason)] = &[
     ("an mx or srv record indicated no smtp service", Reason::Notaccept),
     ("no host found for existing smtp connection", Reason::Notaccept),
     ("too many \"received\" headers", Reason::Contenterror),
+    // Exim's refusals of a malformed address.
+    ("angle-brackets nested too deep", Reason::Syntaxerror),
+    ("expected word or \"<\"", Reason::Syntaxerror),
+    ("domain missing in source-routed address", Reason::Syntaxerror),
+    ("malformed address:", Reason::Syntaxerror),
+    ("lmtp error after ", Reason::Systemerror),
     // OpenSMTPD.
     ("envelope expired", Reason::Expired),
     ("destination seem to reject all mails", Reason::Notaccept),
     ("network error on destination mxs", Reason::Networkerror),
     ("no valid route to remote mx", Reason::Networkerror),
-    ("no mx found for domain", Reason::Networkerror),
+    // No MX (or a null MX, RFC 7505): the domain accepts no mail.
+    ("no mx found for domain", Reason::Notaccept),
+    ("no mx found for destination", Reason::Notaccept),
     ("temporary failure in mx lookup", Reason::Networkerror),
     // Courier.
     ("this domain's dns violates rfc 1035", Reason::Systemerror),
     // Lotus Domino / Notes.
     ("not listed in domino directory", Reason::Userunknown),
+    ("no se encuentra en el directorio de domino", Reason::Userunknown),
+    ("non répertorié dans l'annuaire domino", Reason::Userunknown),
+    ("domino ディレクトリには見つかりません", Reason::Userunknown),
+    ("ディレクトリのリストにありません", Reason::Userunknown),
     ("not listed in public name & address book", Reason::Userunknown),
     ("cannot route mail to user", Reason::Filtered),
     ("several matches found in domino directory", Reason::Systemerror),
@@ -62,6 +75,7 @@ pub(super) const MTA_PHRASES: &[(&str, Reason)] = &[
     ("requested action not taken: mailbox unavailable", Reason::Userunknown),
     // DragonFly Mail Agent.
     ("could not deliver for the last", Reason::Expired),
+    ("dns lookup failure: host ", Reason::Hostunknown),
     // Amazon SES.
     ("delivery expired", Reason::Expired),
     // Exim.

@@ -28,6 +28,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
             "mail quota exceeded",
             "mailbox exceeded the local limit",
             "mailbox full",
+            "mailbox exceeds allowed size",
             "mailbox has exceeded",
             "mailbox is full",
             "mailbox over quota",

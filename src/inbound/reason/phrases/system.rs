@@ -62,7 +62,6 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
             "message has exceeded maximum hop count",
             "dns lookup failed",
             "sorry, i wasn't able to establish an smtp connection",
-            "sorry, i couldn't find a mail exchanger or ip address",
             "sorry. although i'm listed as a best-preference mx or a for that host",
             "address family mismatch on destination mxs",
             "all routes to destination blocked",
@@ -108,6 +107,8 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
             "delivery to the following recipient has been delayed",
             "delay reason: ",
             "delivery timeout",
+            // IMail: "Delivery failed 20 attempts: lead@example.com".
+            "delivery failed * attempts",
         ],
     ),
     (
