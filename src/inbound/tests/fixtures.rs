@@ -298,13 +298,14 @@ fn fixture_agreement() {
     for (rate, target) in [(&all.rcpt, 95.0), (&all.reason, 80.0), (&all.dead, 95.0)] {
         assert!(rate.pct() >= target, "{}: {:.2}% < target {target}%", rate.name, rate.pct());
     }
-    assert!(all.reason.pct() >= 87.5, "reason agreement {:.2}%", all.reason.pct()); // 173/197
-    assert!(all.dead.pct() >= 95.5, "dead address agreement {:.2}%", all.dead.pct()); // 200/209
-    // The held-out half, whose failures were never looked at: recipient 104/104, reason 87/103
-    // (84.5%), dead address 100/106 (94.3%, one row short of the target).
+    assert!(all.reason.pct() >= 88.0, "reason agreement {:.2}%", all.reason.pct()); // 174/197
+    assert!(all.dead.pct() >= 96.0, "dead address agreement {:.2}%", all.dead.pct()); // 201/209
+    // The held-out half, whose failures were not studied to write rules: recipient 104/104, reason
+    // 88/103 (85.4%), dead address 101/106 (95.3%). Later rules were tuned on other messages
+    // (scripts/measure_bounces.py); regressions they caused here were seen, and those rules withdrawn.
     assert!(halves[1].rcpt.pct() >= 99.0, "held-out recipient agreement {:.2}%", halves[1].rcpt.pct());
-    assert!(halves[1].reason.pct() >= 84.0, "held-out reason agreement {:.2}%", halves[1].reason.pct());
-    assert!(halves[1].dead.pct() >= 94.0, "held-out dead address agreement {:.2}%", halves[1].dead.pct());
+    assert!(halves[1].reason.pct() >= 85.0, "held-out reason agreement {:.2}%", halves[1].reason.pct());
+    assert!(halves[1].dead.pct() >= 95.0, "held-out dead address agreement {:.2}%", halves[1].dead.pct());
     assert!(kind.pct() >= 99.5, "kind agreement {:.2}%", kind.pct()); // 212/213
     assert!(kind_raw.pct() >= 93.5, "raw kind agreement {:.2}%", kind_raw.pct()); // 200/213
     assert!(all.rcpt.pct() >= 99.0, "recipient agreement {:.2}%", all.rcpt.pct()); // 201/203
