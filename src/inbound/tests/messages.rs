@@ -214,3 +214,21 @@ fn json_output() {
     assert_eq!(json["kind"], "auto_reply");
     assert_eq!(json["recipients"], serde_json::json!([]));
 }
+
+#[test]
+fn automatic_unsubscribe_requests_are_unsubscribes() {
+    // Apple Mail's unsubscribe button.
+    let raw = b"From: lead@icloud.example\r\nTo: sales@ourco.example\r\nSubject: unsubscribe\r\n\
+Auto-Submitted: auto-replied\r\nX-Apple-Unsubscribe: true\r\n\r\nunsubscribe\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Unsubscribe);
+    assert_eq!(c.lead(), Some("lead@icloud.example"));
+    // Anything automatic sent to the unsubscribe address.
+    let raw = b"From: lead@example.com\r\nTo: unsubscribe+abc@ourco.example\r\nSubject: x\r\n\
+Auto-Submitted: auto-generated\r\n\r\n\r\n";
+    assert_eq!(classify(raw).kind, Kind::Unsubscribe);
+    // Without the header, the same automatic message is an automatic reply.
+    let raw = b"From: lead@icloud.example\r\nTo: sales@ourco.example\r\nSubject: unsubscribe\r\n\
+Auto-Submitted: auto-replied\r\n\r\nunsubscribe\r\n";
+    assert_eq!(classify(raw).kind, Kind::AutoReply);
+}
