@@ -41,10 +41,10 @@ V5_REASONS = {
     "speeding": {"toomanyconn"},  # rate limits
     "failedstarttls": {"securityerror"},
 }
-NOT_BOUNCE = {"delivered": "other", "feedback": "complaint", "vacation": "auto_reply"}
+NOT_BOUNCE = {"delivered": "other", "feedback": "complaint", "optout": "unsubscribe", "vacation": "auto_reply"}
 
 ENTRY = re.compile(r"'(\d+)'\s*=>\s*\[(.*?)\]\s*\]\s*,", re.S)
-ROW = re.compile(r"\[\s*'([^']*)'\s*,\s*'([^']*)'\s*,\s*'([^']*)'\s*,\s*(\d)")
+ROW = re.compile(r"\[\s*'([^']*)'\s*,\s*'([^']*)'\s*,\s*'([^']*)'\s*,\s*(\d)(?:\s*,\s*'([^']*)')?")
 ENGINE = re.compile(r"my \$enginename\s*=\s*'([^']+)'")
 
 PERL = r"""
@@ -76,7 +76,11 @@ def expectations(root):
             prefix = ("rhost-" if "-rhost-" in name else "lhost-") + engine
         block = text[text.index("isexpected") :]
         for key, body in ENTRY.findall(block):
-            rows = [(s, reason, int(hard)) for s, _code, reason, hard in ROW.findall(body)]
+            rows = [
+                # An ARF report of feedback type opt-out is a request to be removed.
+                (s, "optout" if reason == "feedback" and ftype == "opt-out" else reason, int(hard))
+                for s, _code, reason, hard, ftype in ROW.findall(body)
+            ]
             if rows:
                 out[f"{prefix}-{key}.eml"] = rows
     return out
