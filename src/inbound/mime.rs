@@ -264,7 +264,12 @@ fn envelope_of(msg: &Message<'_>) -> Envelope {
 
 fn walk(msg: &Message<'_>, depth: usize, mail: &mut Mail) {
     for part in &msg.parts {
-        let ctype = content_type(part).map(|c| c.0).unwrap_or_default();
+        let mut ctype = content_type(part).map(|c| c.0).unwrap_or_default();
+        if ctype.starts_with("multipart/") && !matches!(part.body, PartType::Multipart(_)) {
+            // A multipart whose boundary is missing or never occurs (a broken or hand-edited
+            // message) comes as one leaf: its body is the text of the message.
+            ctype = "text/plain".to_string();
+        }
         match &part.body {
             PartType::Multipart(_) => {}
             PartType::Message(inner) => {

@@ -11,13 +11,15 @@
 //! - [`Kind::Complaint`]: an abuse / feedback-loop report (RFC 5965 ARF and variants, SES complaints).
 //! - [`Kind::AutoReply`]: an automatic answer (RFC 3834 Auto-Submitted, vendor headers, out-of-office
 //!   subjects and texts in common languages), with the announced return date when one can be read.
-//! - [`Kind::Unsubscribe`]: a person asking to be removed, or a message sent to an unsubscribe address.
+//! - [`Kind::Unsubscribe`]: a person asking to be removed, or a message sent to an unsubscribe address
+//!   or by Apple Mail's unsubscribe button (automatic as these are).
 //! - [`Kind::Reply`]: any other message from a person.
 //! - [`Kind::Other`]: mailing-list mail, notifications, success reports, messages without a sender,
 //!   empty or unparseable input.
 //!
 //! The order of the checks matters: delivery reports first (they often carry `Auto-Submitted`), then
-//! automatic replies, then the "other" signals, then unsubscribe requests, and a reply last.
+//! messages to an unsubscribe address, automatic replies, the "other" signals, unsubscribe requests in
+//! a person's words, and a reply last.
 
 use serde::Serialize;
 
@@ -211,6 +213,15 @@ fn classify_mail(mail: &mime::Mail) -> Classified {
         return out;
     }
 
+    // A message sent to an unsubscribe address, or Apple Mail's unsubscribe button (which marks
+    // its message `X-Apple-Unsubscribe: true` and `Auto-Submitted`), asks to be removed, automatic
+    // or not.
+    let apple_unsubscribe = top.get("x-apple-unsubscribe").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if out.from.is_some() && (out.list_unsubscribe_to || apple_unsubscribe) {
+        out.kind = Kind::Unsubscribe;
+        return out;
+    }
+
     let own = human::own_text(mail);
     if autoreply::is_auto_reply(mail, &own) {
         out.kind = Kind::AutoReply;
@@ -222,10 +233,6 @@ fn classify_mail(mail: &mime::Mail) -> Classified {
     }
 
     if out.from.is_none() {
-        return out;
-    }
-    if out.list_unsubscribe_to {
-        out.kind = Kind::Unsubscribe;
         return out;
     }
     if is_other(mail, out.subject.as_deref(), &own) {

@@ -1,0 +1,325 @@
+//! The bounced recipients of a failure notice without (usable) delivery-status fields: the
+//! addresses its text names near failure words, with the code and reason found near each.
+
+use std::collections::HashSet;
+
+use super::notice::{BOUNCE_PHRASES, is_delay_notice};
+use super::{MAX_RECIPIENTS, WholeNotice, reason_of};
+use crate::inbound::Recipient;
+use crate::inbound::mime::{Envelope, Mail};
+use crate::inbound::text;
+
+/// Addresses that belong to us (the sender of the original) or to the reporting system.
+fn own_addresses(mail: &Mail, originals: &[Envelope], report_lower: &str) -> HashSet<String> {
+    let mut set = HashSet::new();
+    let top = &mail.top;
+    set.extend(top.from.iter().cloned());
+    set.extend(top.to.iter().cloned());
+    set.extend(top.cc.iter().cloned());
+    // Not Delivered-To / X-Original-To: some agents put the failed recipient there.
+    for name in ["return-path", "sender", "reply-to", "errors-to"] {
+        for v in top.all(name) {
+            set.extend(text::find_addresses(v).into_iter().map(|f| f.address));
+        }
+    }
+    for env in originals {
+        set.extend(env.from.iter().cloned());
+        for name in ["sender", "return-path", "reply-to", "errors-to", "x-envelope-from"] {
+            for v in env.all(name) {
+                set.extend(text::find_addresses(v).into_iter().map(|f| f.address));
+            }
+        }
+    }
+    // "envelope-from <x>", "from x" in the notice's own text.
+    for marker in ["envelope-from", "envelope-sender", "mail from:", "return-path:"] {
+        let mut rest = report_lower;
+        while let Some(p) = rest.find(marker) {
+            let after = rest.get(p + marker.len()..).unwrap_or("");
+            let window = text::truncate(after, 80);
+            if let Some(a) = text::find_addresses(window).into_iter().next() {
+                set.insert(a.address);
+            }
+            rest = after;
+        }
+    }
+    set
+}
+
+const FAILURE_WORDS: &[&str] = &[
+    "unknown",
+    "not found",
+    "does not exist",
+    "doesn't exist",
+    "no such",
+    "rejected",
+    "refused",
+    "failed",
+    "failure",
+    "full",
+    "quota",
+    "disabled",
+    "invalid",
+    "unavailable",
+    "not delivered",
+    "undeliverable",
+    "couldn't be delivered",
+    "could not be delivered",
+    "denied",
+    "blocked",
+    "not allowed",
+    "error",
+    "inactive",
+    "suspended",
+    "expired",
+    "deactivated",
+    "not listed",
+    "unrouteable",
+    "unroutable",
+    "bad destination",
+    "not accepted",
+    "over quota",
+    "no mailbox",
+    "mailbox",
+    "user",
+    "delayed",
+    "spam",
+    "policy",
+    "wasn't delivered",
+    "couldn't be found",
+    "could not be found",
+    "unable to receive",
+    "not be delivered",
+    "problem delivering",
+    "temporary problem",
+    "did not accept",
+    "timed out",
+];
+
+const RECIPIENT_CUES: &[&str] = &[
+    "to ",
+    "to:",
+    "to <",
+    "recipient",
+    "rcpt",
+    "address",
+    "addressed",
+    "deliver",
+    "user",
+    "mailbox",
+    "an ",
+    "à ",
+    "destinat",
+    "empfänger",
+    "adresse",
+    "failed:",
+    "account",
+    "userid",
+];
+
+fn line_has_failure(line: &str) -> bool {
+    text::contains_any(line, FAILURE_WORDS)
+        || text::contains_any(line, BOUNCE_PHRASES)
+        || !text::enhanced_codes(line).is_empty()
+        || !text::smtp_codes(line).is_empty()
+}
+
+struct Candidate {
+    address: String,
+    line: usize,
+    score: i32,
+}
+
+fn candidates(report_lower_lines: &[String], own: &HashSet<String>) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = Vec::new();
+    for (i, line) in report_lower_lines.iter().enumerate() {
+        let trimmed = line.trim();
+        if text::is_header_line(trimmed) || trimmed.starts_with("received:") || trimmed.starts_with("message-id") {
+            continue;
+        }
+        for found in text::find_addresses(line) {
+            let addr = found.address.clone();
+            if own.contains(&addr) {
+                continue;
+            }
+            let before = line.get(..found.start).unwrap_or("");
+            let after = line.get(found.end..).unwrap_or("");
+            if before.ends_with(['=', '/', '?', '&', '.'])
+                || before.ends_with("mailto:")
+                || after.starts_with(['/', '?'])
+            {
+                continue;
+            }
+            if before.trim_end().ends_with("for") && after.trim_start().starts_with(';') {
+                // "for <addr>;" of a Received line.
+                continue;
+            }
+            let local = addr.split('@').next().unwrap_or("");
+            let service = matches!(
+                local,
+                "mailer-daemon"
+                    | "postmaster"
+                    | "abuse"
+                    | "hostmaster"
+                    | "webmaster"
+                    | "support"
+                    | "help"
+                    | "noreply"
+                    | "no-reply"
+                    | "helpdesk"
+                    | "admin"
+            );
+            let lead =
+                before.trim_start().trim_start_matches(['<', '"', '\'', '-', '*', '•', '(', '[', '>', ' ', '\t']);
+            let lead = lead.trim_end().trim_end_matches(['<', '"', '\'', '(', '[']).trim_end();
+            let alone = after
+                .trim()
+                .trim_start_matches(['>', '"', '\'', ')', ']'])
+                .trim_matches([':', ',', ';', '.', ' ', '\t'])
+                .is_empty();
+            let mut score = 0;
+            if lead.is_empty() {
+                score += if alone { 4 } else { 3 };
+            } else if lead.len() <= 40 && lead.ends_with([':', ';']) {
+                // "Recipient: <addr>", "RCPT TO:<addr>", "Did not reach the following recipient: addr".
+                score += 3;
+            } else if lead.len() <= 12 && lead.bytes().all(|b| b.is_ascii_digit() || b".<>- #".contains(&b)) {
+                // Transcripts: "550 <addr>... User unknown", "<<< 550 <addr>".
+                score += 3;
+            }
+            let window_start = before.len().saturating_sub(60);
+            let window = before.get(window_start..).unwrap_or(before);
+            if text::contains_any(window, RECIPIENT_CUES) {
+                score += 2;
+            }
+            if line_has_failure(line) {
+                score += 2;
+            } else if report_lower_lines.iter().skip(i + 1).take(3).any(|l| line_has_failure(l)) {
+                score += 1;
+            }
+            if service && score < 6 {
+                continue;
+            }
+            if score >= 4 {
+                match out.iter_mut().find(|c| c.address == addr) {
+                    Some(c) => c.score = c.score.max(score),
+                    None => out.push(Candidate { address: addr, line: i, score }),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The enhanced code on the line of the notice that names `address` (or the next two lines).
+pub(super) fn code_near(lines: &[String], address: &str) -> Option<String> {
+    let i = lines.iter().position(|l| l.contains(address))?;
+    let section = lines.get(i..(i + 3).min(lines.len()))?.join("\n");
+    text::best_enhanced(&section)
+}
+
+/// True for a line that starts with an SMTP reply code and a space ("554 <a@b>... ").
+fn starts_with_reply_code(line: &str) -> bool {
+    let b = line.as_bytes();
+    b.len() > 4
+        && matches!(b.first(), Some(b'4' | b'5'))
+        && b.iter().skip(1).take(2).all(u8::is_ascii_digit)
+        && b.get(3) == Some(&b' ')
+}
+
+/// The enhanced status code of a piece of text (no structured fields), or X.0.0 from a bare reply code.
+pub(super) fn text_status(section: &str) -> Option<String> {
+    text::best_enhanced(section).or_else(|| {
+        text::smtp_codes(section).into_iter().next().and_then(|c| c.code.get(..1).map(|class| format!("{class}.0.0")))
+    })
+}
+
+/// The lines of the notice about `address`: its line and the next few.
+pub(super) fn section_near(lines: &[String], address: &str) -> String {
+    match lines.iter().position(|l| l.contains(address)) {
+        Some(i) => lines.get(i..(i + 8).min(lines.len())).map(|s| s.join("\n")).unwrap_or_default(),
+        None => String::new(),
+    }
+}
+
+/// Recipients of a failure notice without (usable) delivery-status fields.
+pub(super) fn text_recipients(
+    mail: &Mail,
+    report: &str,
+    report_lower: &str,
+    subject: &str,
+    originals: &[Envelope],
+) -> Vec<Recipient> {
+    let raw_lines: Vec<&str> = report.lines().collect();
+    let lines: Vec<String> = raw_lines.iter().map(|l| l.to_lowercase()).collect();
+    let own = own_addresses(mail, originals, report_lower);
+    let global = text_status(&lines.join("\n"));
+    let delay_notice = is_delay_notice(report_lower, subject);
+
+    let mut addresses: Vec<(String, Option<usize>)> = Vec::new();
+    let mut cands = candidates(&lines, &own);
+    cands.truncate(MAX_RECIPIENTS);
+    let best = cands.iter().map(|c| c.score).max().unwrap_or(0);
+    for c in cands {
+        if c.score >= best.min(5) {
+            addresses.push((c.address, Some(c.line)));
+        }
+    }
+    if addresses.is_empty() {
+        // Exim's X-Failed-Recipients header names them outright.
+        for v in mail.top.all("x-failed-recipients") {
+            for f in text::find_addresses(v) {
+                if !addresses.iter().any(|(a, _)| *a == f.address) {
+                    let line = lines.iter().position(|l| l.contains(&f.address));
+                    addresses.push((f.address, line));
+                }
+            }
+        }
+    }
+    if addresses.is_empty() {
+        // Fall back to where the returned original was sent.
+        for env in originals {
+            for a in env.to.iter().chain(env.cc.iter()) {
+                if !own.contains(a) && !addresses.iter().any(|(x, _)| x == a) {
+                    let line = lines.iter().position(|l| l.contains(a.as_str()));
+                    addresses.push((a.clone(), line));
+                }
+            }
+            if !addresses.is_empty() {
+                break;
+            }
+        }
+    }
+    if addresses.is_empty() {
+        return Vec::new();
+    }
+
+    let candidate_lines: Vec<usize> = addresses.iter().filter_map(|(_, l)| *l).collect();
+    let mut whole = WholeNotice::new(report_lower);
+    addresses
+        .into_iter()
+        .map(|(address, line)| {
+            let section = match line {
+                Some(l) => {
+                    // The section of the notice about this recipient: its line up to the next recipient.
+                    let mut end =
+                        candidate_lines.iter().copied().filter(|&o| o > l).min().unwrap_or(lines.len()).min(l + 8);
+                    // In a list of replies, one a line ("554 <a@b>... reason", Sendmail), the next
+                    // reply is about someone else.
+                    let starts_with_reply = |i: usize| lines.get(i).is_some_and(|x| starts_with_reply_code(x));
+                    if starts_with_reply(l)
+                        && let Some(next) = (l + 1..end).find(|&i| starts_with_reply(i))
+                    {
+                        end = next;
+                    }
+                    // As written: a transcript names the refused command in capitals.
+                    raw_lines.get(l..end.max(l + 1)).map(|s| s.join("\n")).unwrap_or_default()
+                }
+                None => String::new(),
+            };
+            let status = text_status(&section).or_else(|| global.clone());
+            let delayed = delay_notice && !status.as_deref().is_some_and(|s| s.starts_with('5'));
+            let reason = reason_of(status.as_deref(), &[&section], delayed, &mut whole);
+            Recipient::bounced(address, reason, status)
+        })
+        .collect()
+}

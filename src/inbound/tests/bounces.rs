@@ -1,0 +1,323 @@
+//! Hand-written bounces: RFC 3464 reports and the plain-text notices of the common mail systems.
+
+use crate::inbound::{Kind, Reason, classify};
+
+fn dsn(action_block: &str) -> String {
+    format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.ourco.example>\r\n\
+To: sales@ourco.example\r\n\
+Subject: Delayed Mail (still being retried)\r\n\
+Auto-Submitted: auto-replied\r\n\
+Message-ID: <dsn-1@mx.ourco.example>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\
+\r\n\
+--B\r\n\
+Content-Type: text/plain\r\n\
+\r\n\
+This is the mail system at host mx.ourco.example.\r\n\
+\r\n\
+--B\r\n\
+Content-Type: message/delivery-status\r\n\
+\r\n\
+Reporting-MTA: dns; mx.ourco.example\r\n\
+Arrival-Date: Mon,  2 Mar 2026 10:00:00 +0100 (CET)\r\n\
+\r\n\
+{action_block}\r\n\
+--B\r\n\
+Content-Type: text/rfc822-headers\r\n\
+\r\n\
+From: sales@ourco.example\r\n\
+To: lead@example.com\r\n\
+Subject: Quick question\r\n\
+Message-ID: <send-7@ourco.example>\r\n\
+\r\n\
+--B--\r\n"
+    )
+}
+
+#[test]
+fn rfc3464_delayed_recipient_is_temporary() {
+    let raw = dsn("Final-Recipient: rfc822; Lead@Example.com\r\n\
+Original-Recipient: rfc822;lead@example.com\r\n\
+Action: delayed\r\n\
+Status: 4.2.2\r\n\
+Diagnostic-Code: smtp; 452 4.2.2 Mailbox full\r\n\
+Will-Retry-Until: Fri, 6 Mar 2026 10:00:00 +0100\r\n");
+    let c = classify(raw.as_bytes());
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1);
+    let r = &c.recipients[0];
+    assert_eq!(r.address, "lead@example.com");
+    assert!(!r.permanent);
+    assert_eq!(r.status.as_deref(), Some("4.2.2"));
+    assert_eq!(r.reason, Reason::Mailboxfull);
+    assert_eq!(c.original_message_ids, ["<send-7@ourco.example>"]);
+    assert_eq!(c.lead(), Some("lead@example.com"));
+}
+
+#[test]
+fn rfc3464_failed_and_delivered_recipients() {
+    let raw = dsn("Final-Recipient: rfc822; gone@example.com\r\n\
+Action: failed\r\n\
+Status: 5.1.1\r\n\
+Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\
+\r\n\
+Final-Recipient: rfc822; fine@example.com\r\n\
+Action: delivered\r\n\
+Status: 2.0.0\r\n");
+    let c = classify(raw.as_bytes());
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1);
+    assert_eq!(c.recipients[0].address, "gone@example.com");
+    assert!(c.recipients[0].permanent);
+    assert_eq!(c.recipients[0].status.as_deref(), Some("5.1.1"));
+}
+
+#[test]
+fn refusals_of_the_sender_and_full_mailboxes_are_not_dead_addresses() {
+    let cases = [
+        ("5.7.1", "550 5.7.1 Service unavailable; client [192.0.2.1] blocked using zen.spamhaus.org", Reason::Blocked),
+        ("5.7.1", "550 5.7.1 Message rejected as spam", Reason::Spamdetected),
+        ("5.7.1", "554 5.7.1 <lead@example.com>: Relay access denied", Reason::Norelaying),
+        ("5.2.2", "552 5.2.2 <lead@example.com>: Recipient address rejected: Mailbox full", Reason::Mailboxfull),
+        (
+            "5.7.26",
+            "550 5.7.26 Unauthenticated email from ourco.example is not accepted due to domain's DMARC policy",
+            Reason::Policyviolation,
+        ),
+        ("5.1.1", "550 5.1.1 <lead@example.com>: Recipient address rejected: User unknown", Reason::Userunknown),
+        ("5.1.2", "550 5.1.2 <lead@example.com>: Recipient address rejected: Domain not found", Reason::Hostunknown),
+    ];
+    for (status, diagnostic, want) in cases {
+        let raw = dsn(&format!(
+            "Final-Recipient: rfc822; lead@example.com\r\nAction: failed\r\nStatus: {status}\r\n\
+             Diagnostic-Code: smtp; {diagnostic}\r\n"
+        ));
+        let c = classify(raw.as_bytes());
+        assert_eq!(c.kind, Kind::Bounce, "{diagnostic}");
+        let r = &c.recipients[0];
+        assert_eq!((r.reason, r.permanent), (want, want.is_dead_address()), "{diagnostic}");
+        assert_eq!(r.status.as_deref(), Some(status));
+    }
+}
+
+#[test]
+fn success_only_dsn_is_other() {
+    let raw = dsn("Final-Recipient: rfc822; fine@example.com\r\nAction: relayed\r\nStatus: 2.0.0\r\n");
+    assert_eq!(classify(raw.as_bytes()).kind, Kind::Other);
+}
+#[test]
+fn plain_text_bounce_from_postfix() {
+    let raw = b"From: MAILER-DAEMON@mx.example.com (Mail Delivery System)\r\n\
+Subject: Undelivered Mail Returned to Sender\r\nTo: sales@ourco.example\r\n\r\n\
+This is the mail system at host mx.example.com.\r\n\r\n\
+I'm sorry to have to inform you that your message could not\r\nbe delivered to one or more recipients.\r\n\r\n\
+<Lead@Example.com>: host mx.example.com[192.0.2.1] said: 452 4.2.2 Mailbox full (in\r\n    reply to RCPT TO command)\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1);
+    assert_eq!(c.recipients[0].address, "lead@example.com");
+    assert!(!c.recipients[0].permanent);
+    assert_eq!(c.recipients[0].reason, Reason::Mailboxfull);
+    assert_eq!(c.recipients[0].status.as_deref(), Some("4.2.2"));
+}
+
+#[test]
+fn gmail_address_not_found() {
+    let raw = "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\r\n\
+To: sales@ourco.example\r\n\
+Subject: Delivery Status Notification (Failure)\r\n\
+Auto-Submitted: auto-replied\r\n\
+Content-Type: text/plain; charset=UTF-8\r\n\
+\r\n\
+Address not found\r\n\
+\r\n\
+Your message wasn't delivered to Lead@example.com because the address couldn't be found, or is unable to receive mail.\r\n\
+\r\n\
+The response from the remote server was:\r\n\
+550 5.1.1 The email account that you tried to reach does not exist.\r\n\
+\r\n\
+----- Original message -----\r\n\
+\r\n\
+From: Sales <sales@ourco.example>\r\n\
+To: lead@example.com\r\n\
+Message-ID: <send-9@ourco.example>\r\n\
+Subject: Quick question\r\n";
+    let c = classify(raw.as_bytes());
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1, "{c:?}");
+    assert_eq!(c.recipients[0].address, "lead@example.com");
+    assert!(c.recipients[0].permanent);
+    assert_eq!(c.recipients[0].status.as_deref(), Some("5.1.1"));
+    assert_eq!(c.original_message_ids, ["<send-9@ourco.example>"]);
+}
+
+#[test]
+fn gmail_delay_without_code_is_temporary() {
+    let raw = b"From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\r\nTo: sales@ourco.example\r\n\
+Subject: Delivery Status Notification (Delay)\r\n\r\nDelivery incomplete\r\n\r\n\
+There was a temporary problem delivering your message to lead@example.com. Gmail will retry for 47 more hours. \
+You'll be notified if the delivery fails permanently.\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1, "{c:?}");
+    assert_eq!(c.recipients[0].address, "lead@example.com");
+    assert!(!c.recipients[0].permanent);
+    assert_eq!(c.recipients[0].reason, Reason::Expired);
+    assert_eq!(c.recipients[0].status, None);
+}
+
+#[test]
+fn exchange_plain_ndr() {
+    let raw = b"From: Microsoft Outlook <postmaster@example.com>\r\nTo: sales@ourco.example\r\n\
+Subject: Undeliverable: Quick question\r\nContent-Type: text/plain\r\n\r\n\
+Delivery has failed to these recipients or groups:\r\n\r\n\
+lead@example.com (lead@example.com)\r\n\
+The e-mail address you entered couldn't be found. Please check the recipient's e-mail address and try to resend the message.\r\n\r\n\
+Diagnostic information for administrators:\r\n\r\nGenerating server: EXCH01.example.com\r\n\r\n\
+lead@example.com\r\nRemote Server returned '550 5.1.1 RESOLVER.ADR.RecipNotFound; not found'\r\n\r\n\
+Original message headers:\r\n\r\nFrom: sales@ourco.example\r\nTo: lead@example.com\r\n\
+Message-ID: <send-3@ourco.example>\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1, "{c:?}");
+    assert_eq!(c.recipients[0].address, "lead@example.com");
+    assert_eq!(c.recipients[0].status.as_deref(), Some("5.1.1"));
+    assert_eq!(c.recipients[0].reason, Reason::Userunknown);
+    assert!(c.recipients[0].permanent);
+    assert_eq!(c.original_message_ids, ["<send-3@ourco.example>"]);
+}
+
+#[test]
+fn qmail_bounce() {
+    let raw = b"From: MAILER-DAEMON@mx.example.net\nTo: sales@ourco.example\nSubject: failure notice\n\n\
+Hi. This is the qmail-send program at mx.example.net.\n\
+I'm afraid I wasn't able to deliver your message to the following addresses.\n\
+This is a permanent error; I've given up. Sorry it didn't work out.\n\n\
+<lead@example.net>:\n192.0.2.3 does not like recipient.\nRemote host said: 550 No such user\nGiving up on 192.0.2.3.\n\n\
+--- Below this line is a copy of the message.\n\nReturn-Path: <sales@ourco.example>\nFrom: sales@ourco.example\n\
+To: lead@example.net\nMessage-ID: <send-5@ourco.example>\n\nhello\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1, "{c:?}");
+    assert_eq!(c.recipients[0].address, "lead@example.net");
+    assert!(c.recipients[0].permanent);
+    assert_eq!(c.recipients[0].status.as_deref(), Some("5.0.0"));
+    assert_eq!(c.recipients[0].reason, Reason::Userunknown, "qmail: does not like recipient");
+    assert_eq!(c.original_message_ids, ["<send-5@ourco.example>"]);
+}
+
+#[test]
+fn ses_notifications() {
+    let complaint = r#"{"notificationType":"Complaint","complaint":{"complainedRecipients":[{"emailAddress":"Lead@example.com"}],"complaintFeedbackType":"abuse"},"mail":{"messageId":"0100","headers":[{"name":"Message-ID","value":"<send-11@ourco.example>"}]}}"#;
+    let raw = format!(
+        "From: no-reply@sns.amazonaws.com\r\nTo: ops@ourco.example\r\nSubject: AWS Notification Message\r\n\r\n{}\r\n",
+        serde_json::json!({"Type": "Notification", "Message": complaint})
+    );
+    let c = classify(raw.as_bytes());
+    assert_eq!(c.kind, Kind::Complaint);
+    assert_eq!(c.recipients[0].address, "lead@example.com");
+    assert_eq!(c.original_message_ids, ["<send-11@ourco.example>"]);
+
+    let bounce = r#"{"notificationType":"Bounce","bounce":{"bounceType":"Transient","bouncedRecipients":[{"emailAddress":"lead@example.com","diagnosticCode":"smtp; 452 4.2.2 mailbox full"}]}}"#;
+    let raw = format!("From: no-reply@sns.amazonaws.com\r\nSubject: AWS Notification Message\r\n\r\n{bounce}\r\n");
+    let c = classify(raw.as_bytes());
+    assert_eq!(c.kind, Kind::Bounce);
+    assert!(!c.recipients[0].permanent);
+    assert_eq!(c.recipients[0].reason, Reason::Mailboxfull);
+    assert_eq!(c.recipients[0].status.as_deref(), Some("4.2.2"));
+}
+
+#[test]
+fn report_whose_boundary_never_occurs_is_read_as_text() {
+    // The header declares one boundary, the body uses another: the whole body is the notice.
+    let raw = b"From: MAILER-DAEMON@mx.example.com (Mail Delivery System)\r\nReturn-Path: <>\r\n\
+Subject: Undelivered Mail Returned to Sender\r\nTo: sales@ourco.example\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"declared/mx.example.com\"\r\n\r\n\
+--used/mx.example.com\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n\
+--used/mx.example.com\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n\
+Final-Recipient: rfc822; lead@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+Diagnostic-Code: smtp; 550 5.1.1 <lead@example.net>: Recipient address rejected: User unknown\r\n\r\n\
+--used/mx.example.com--\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1, "{c:?}");
+    assert_eq!(c.recipients[0].address, "lead@example.net");
+    assert_eq!(c.recipients[0].reason, Reason::Userunknown);
+    assert!(c.recipients[0].permanent);
+}
+
+#[test]
+fn null_reverse_path_notice_with_a_reply_code_is_a_bounce() {
+    // Neither a daemon's address nor a telling phrase: the null reverse path, a failure subject and
+    // a reply code at the start of a line say it.
+    let raw = b"Return-Path: <>\r\nFrom: filter@gw.example.org\r\nTo: sales@ourco.example\r\n\
+Subject: failure notice\r\n\r\nSending to this address did not work:\r\nlead@example.org\r\n\r\n\
+-------server message\r\n550 lead@example.org... No such user\r\n\r\n-------SMTP command\r\nRCPT\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1, "{c:?}");
+    assert_eq!(c.recipients[0].address, "lead@example.org");
+    assert_eq!(c.recipients[0].reason, Reason::Userunknown);
+    // The same text from a person, with a return path, stays a reply.
+    let person = String::from_utf8_lossy(raw).replace("Return-Path: <>", "Return-Path: <filter@gw.example.org>");
+    assert_eq!(classify(person.as_bytes()).kind, Kind::Reply);
+}
+
+#[test]
+fn command_named_in_capitals_tells_a_user_unknown_at_rcpt() {
+    // Yahoo's notice: 5.2.1 alone would make it the recipient's filter, "[RCPT_TO]" says the address
+    // was refused.
+    let notice = |command: &str| {
+        format!(
+            "From: MAILER-DAEMON@yahoo.com\r\nTo: sales@ourco.example\r\nSubject: Failure Notice\r\n\r\n\
+Sorry, we were unable to deliver your message to the following address.\r\n\r\n<lead@example.co.jp>:\r\n\
+Remote host said:\r\n550 5.2.1 <lead@example.co.jp>... User Unknown\r\n{command}\r\n\r\n\
+--- Below this line is a copy of the message.\r\n"
+        )
+    };
+    let c = classify(notice("[RCPT_TO]").as_bytes());
+    assert_eq!(c.recipients[0].reason, Reason::Userunknown, "{c:?}");
+    assert!(c.recipients[0].permanent);
+    let c = classify(notice("[DATA]").as_bytes());
+    assert_eq!(c.recipients[0].reason, Reason::Filtered, "{c:?}");
+    assert!(!c.recipients[0].permanent);
+}
+
+#[test]
+fn iso_2022_jp_notice_is_decoded() {
+    // Lotus Notes, in Japanese: "not in the directory list" (ディレクトリのリストにありません).
+    let mut raw = b"Return-Path: <>\r\nFrom: postmaster@n.example.co.jp\r\nTo: sales@ourco.example\r\n\
+Subject: Undeliverable message\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\n\r\n\
+------- Failure Reasons  --------\r\n\r\n"
+        .to_vec();
+    raw.extend_from_slice(b"\x1b$B%G%#%l%/%H%j$N%j%9%H$K$\"$j$^$;$s\x1b(B\r\nlead@example.co.jp\r\n\r\n");
+    raw.extend_from_slice(
+        b"------- Returned Message --------\r\nTo: lead@example.co.jp\r\nSubject: hello\r\n\r\nhi\r\n",
+    );
+    let c = classify(&raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1, "{c:?}");
+    assert_eq!(c.recipients[0].address, "lead@example.co.jp");
+    assert_eq!(c.recipients[0].reason, Reason::Userunknown);
+    assert!(c.recipients[0].permanent);
+}
+
+#[test]
+fn google_groups_refusal_with_unindented_bullets() {
+    let raw = b"From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\r\nTo: sales@ourco.example\r\n\
+Subject: Delivery Status Notification (Failure)\r\nX-Failed-Recipients: team@groups.example.com\r\n\r\n\
+Hello sales@ourco.example,\r\n\r\nWe're writing to let you know that the group you tried to contact (team) may not \
+exist, or you may not have permission to post messages to the group. A few more details on why you weren't able to \
+post:\r\n\r\n* You might have spelled or formatted the group name incorrectly.\r\n\
+* The owner of the group may have removed this group.\r\n\
+* You may need to join the group before receiving permission to post.\r\n\
+* This group may not be open to posting.\r\n\r\nIf you have questions related to this or any other Google Group, \
+visit the Help Center at https://groups.google.com/support/.\r\n\r\nThanks,\r\n\r\nGoogle Groups\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1, "{c:?}");
+    assert_eq!(c.recipients[0].reason, Reason::Rejected);
+    assert!(!c.recipients[0].permanent);
+}
