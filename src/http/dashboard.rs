@@ -217,7 +217,12 @@ pub(super) async fn home(
             let mailboxes = app.config.mailboxes.keys().cloned().collect();
             Ok(Home {
                 report: store.report(period, defined.clone(), None, mailboxes)?,
-                today: store.report(Period::new(Some(today_start), now), defined, None, Vec::new())?,
+                // Today's sends only: the tallies, without counting enrollments again.
+                today: {
+                    let today = Period::new(Some(today_start), now);
+                    let tallies = store.tallies(&today.buckets(store.tallies_rolled_until()?))?;
+                    report::assemble(today, report::Input { defined, tallies, ..report::Input::default() })
+                },
                 due_now: store.due_counts(None, now + Duration::seconds(1), overdue_before)?,
                 due_next: store.due_counts(Some(now + Duration::seconds(1)), now + Duration::hours(24), now)?,
                 pauses: store.pauses()?,
