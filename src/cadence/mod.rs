@@ -307,6 +307,8 @@ impl Cadence {
         }
         let mut steps = Vec::new();
         let mut templates = Templates::new(&name);
+        // Where each template's text starts, by step and part.
+        let mut places: BTreeMap<(String, &'static str), TemplatePlace> = BTreeMap::new();
         let mut seen = BTreeSet::new();
         for raw_step in raw.steps.get_ref() {
             let s = raw_step.get_ref();
@@ -340,6 +342,7 @@ impl Cadence {
             }
             if let Some(subject) = &s.subject {
                 let base = body_position(source, subject.span());
+                places.insert((id.clone(), "subject"), (file.to_path_buf(), base));
                 if let Err(e) = templates.add(&id, "subject", subject.get_ref()) {
                     located.push(e.locate(file, base));
                 }
@@ -366,10 +369,11 @@ impl Cadence {
                     }
                 }
             };
-            if let Some((body_file, text, base)) = body
-                && let Err(e) = templates.add(&id, "body", &text)
-            {
-                located.push(e.locate(&body_file, base));
+            if let Some((body_file, text, base)) = body {
+                places.insert((id.clone(), "body"), (body_file.clone(), base));
+                if let Err(e) = templates.add(&id, "body", &text) {
+                    located.push(e.locate(&body_file, base));
+                }
             }
             let auto_skip_after = s.auto_skip_after.as_ref().and_then(|a| {
                 a.get_ref().parse::<Wait>().map_err(|e| err(Some(a.span()), at(&format!("auto_skip_after: {e}")))).ok()
@@ -388,8 +392,11 @@ impl Cadence {
                 steps.push(Step { id, wait, kind, blocking, auto_skip_after, threaded });
             }
         }
-        for problem in templates.check_renders() {
-            located.push(problem.locate(file, (1, 1)));
+        for (step, part, problem) in templates.check_renders() {
+            match places.get(&(step, part)) {
+                Some((template_file, base)) => located.push(problem.locate(template_file, *base)),
+                None => located.push(problem.locate(file, (1, 1))),
+            }
         }
         errors.extend(located);
         errors.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
@@ -413,6 +420,9 @@ impl Cadence {
         })
     }
 }
+
+/// The file a template's text is in, and the line and column where it starts.
+type TemplatePlace = (PathBuf, (usize, usize));
 
 /// Letters, digits, '-' and '_', not empty.
 pub fn is_identifier(s: &str) -> bool {

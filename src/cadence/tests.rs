@@ -106,7 +106,15 @@ fn each_error_names_its_place() {
         ),
         (
             "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"task\"\nbody = \"{{ x | nosuchfilter }}\"\n",
-            "step \"a\" body: unknown filter",
+            "c.toml:6:9: step \"a\" body: unknown filter",
+        ),
+        (
+            "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"email\"\nsubject = \"Hi\"\nbody = \"\"\"\nline one\nHi {{ x | upcase }}\n\"\"\"\n",
+            "c.toml:9:1: step \"a\" body: unknown filter: filter upcase is unknown",
+        ),
+        (
+            "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"email\"\nsubject = \"Hi {{ x | upcase }}\"\nbody = \"b\"\n",
+            "c.toml:6:12: step \"a\" subject: unknown filter",
         ),
     ];
     for (text, want) in cases {

@@ -45,7 +45,7 @@ pub struct Window {
 pub enum WindowError {
     /// Not a valid cron expression.
     #[error(
-        "invalid cron expression {text:?}: {message} (expected 6 or 7 fields: sec min hour day-of-month month day-of-week [year], e.g. \"0 * 9-16 * * Mon-Fri\")"
+        "invalid cron expression {text:?}: {message} (the fields: sec min hour day-of-month month day-of-week [year], e.g. \"0 * 9-16 * * Mon-Fri\")"
     )]
     Parse { text: String, message: String },
     /// A valid expression that matches no time at all (e.g. February 30th).
@@ -63,7 +63,11 @@ impl FromStr for Window {
         let text = s.trim();
         let fields = text.split_whitespace().count();
         if !(6..=7).contains(&fields) {
-            return Err(WindowError::Parse { text: text.to_string(), message: format!("found {fields} fields") });
+            let message = format!("found {fields} fields, expected 6 or 7 fields");
+            return Err(WindowError::Parse { text: text.to_string(), message });
+        }
+        if let Some(message) = out_of_range(text) {
+            return Err(WindowError::Parse { text: text.to_string(), message });
         }
         let schedule = cron::Schedule::from_str(text)
             .map_err(|e| WindowError::Parse { text: text.to_string(), message: one_line(&e.to_string()) })?;
@@ -78,6 +82,35 @@ impl FromStr for Window {
         }
         Ok(Window { schedule, source: text.to_string() })
     }
+}
+
+/// Each field's name and the numbers it takes, in order.
+const FIELDS: [(&str, u32, u32, &str); 7] = [
+    ("second", 0, 59, ""),
+    ("minute", 0, 59, ""),
+    ("hour", 0, 23, ""),
+    ("day-of-month", 1, 31, ""),
+    ("month", 1, 12, " (or names: Jan-Dec)"),
+    ("day-of-week", 1, 7, " (1 is Sunday; or names: Mon-Fri)"),
+    ("year", 1970, 2100, ""),
+];
+
+/// The first number outside its field's range, said plainly: the cron crate
+/// says "Hours must be less than 23" of a 25 (23 itself is fine).
+fn out_of_range(text: &str) -> Option<String> {
+    for (i, (field, &(name, min, max, note))) in text.split_whitespace().zip(FIELDS.iter()).enumerate() {
+        for item in field.split(',') {
+            // `a-b/step`: the step is a count, not a value of the field.
+            let values = item.split('/').next().unwrap_or("");
+            for value in values.split('-') {
+                let Ok(n) = value.parse::<u64>() else { continue };
+                if n < u64::from(min) || n > u64::from(max) {
+                    return Some(format!("{name} {n} is out of range {min}-{max}{note} in field {} ({name})", i + 1));
+                }
+            }
+        }
+    }
+    None
 }
 
 /// The cron crate's messages echo the expression and put a caret under the
@@ -269,11 +302,32 @@ mod tests {
     }
 
     #[test]
+    fn parse_names_a_number_out_of_its_fields_range() {
+        let cases = [
+            ("0 60 * * * *", "minute 60 is out of range 0-59 in field 2 (minute)"),
+            ("0 * 9-25 * * Mon-Fri", "hour 25 is out of range 0-23 in field 3 (hour)"),
+            ("0 * 25 * * *", "hour 25 is out of range 0-23 in field 3 (hour)"),
+            ("0 0 9 0 * *", "day-of-month 0 is out of range 1-31 in field 4 (day-of-month)"),
+            ("0 0 9 * 13 *", "month 13 is out of range 1-12 (or names: Jan-Dec) in field 5 (month)"),
+            ("0 0 9 * * 0", "day-of-week 0 is out of range 1-7 (1 is Sunday; or names: Mon-Fri) in field 6"),
+            ("0 0 9 * * * 2200", "year 2200 is out of range 1970-2100 in field 7 (year)"),
+        ];
+        for (text, want) in cases {
+            let msg = text.parse::<Window>().unwrap_err().to_string();
+            assert!(msg.contains(want), "{text}: {msg}");
+            assert!(!msg.contains("expected 6 or 7"), "{text}: the field count is fine: {msg}");
+        }
+        // The ends of each range, and steps, are fine.
+        for text in ["59 59 23 31 12 * 2100", "0 0 0 1 1 * 1970", "0 0 9 * * 1-7", "0 */15 0-23 * * Mon-Fri"] {
+            assert!(text.parse::<Window>().is_ok(), "{text}: {:?}", text.parse::<Window>());
+        }
+    }
+
+    #[test]
     fn parse_wraps_cron_message_on_one_line() {
-        let err = "0 60 * * * *".parse::<Window>().unwrap_err();
+        let err = "0 5/0 * * * *".parse::<Window>().unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("\"0 60 * * * *\""), "{msg}");
-        assert!(msg.contains("Minutes must be less than"), "{msg}");
+        assert!(msg.contains("\"0 5/0 * * * *\""), "{msg}");
         assert!(!msg.contains('\n'), "{msg}");
         let err = "x y z a b c".parse::<Window>().unwrap_err();
         assert!(matches!(err, WindowError::Parse { .. }), "{err:?}");
