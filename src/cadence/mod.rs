@@ -108,6 +108,34 @@ impl Cadence {
     pub fn window_for(&self, step: &Step) -> Option<&Window> {
         if step.kind == StepKind::Email { self.window.as_ref() } else { None }
     }
+
+    /// The manual steps (call, linkedin, task) that have no owner unless each
+    /// lead brings one in its `owner` field: neither the cadence nor its
+    /// mailbox names an `owner`, so their tasks list `owner -` and no
+    /// reminder goes out. Empty when an owner is set or no step is manual.
+    pub fn unowned_manual_steps(&self, config: &Config) -> Vec<&str> {
+        let mailbox_owner = config.mailboxes.get(&self.mailbox).is_some_and(|m| m.owner.is_some());
+        if self.owner.is_some() || mailbox_owner {
+            return Vec::new();
+        }
+        self.steps.iter().filter(|s| s.kind != StepKind::Email).map(|s| s.id.as_str()).collect()
+    }
+
+    /// [`unowned_manual_steps`](Self::unowned_manual_steps) as a warning a
+    /// user can act on, or `None` when every manual step has an owner.
+    pub fn unowned_warning(&self, config: &Config) -> Option<String> {
+        let steps = self.unowned_manual_steps(config);
+        if steps.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{}: manual step(s) {} have no owner: their tasks get no reminder unless a lead has an owner field; \
+             set owner = \"rep@example.com\" in this file or in [mailboxes.{}]",
+            self.file.display(),
+            steps.join(", "),
+            self.mailbox
+        ))
+    }
 }
 
 #[derive(Debug, Deserialize)]
