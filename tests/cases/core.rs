@@ -303,7 +303,11 @@ fn leads_filters_combine_and_owner_is_case_insensitive() {
     );
     assert_eq!(lines[3], "(2 rows)");
     let err = p.fails(&["leads", "--state", "sleeping"]);
-    assert!(err.contains("--state: unknown state \"sleeping\""), "{err}");
+    assert!(err.contains("invalid value 'sleeping' for '--state <STATE>'"), "{err}");
+    assert!(
+        err.contains("[possible values: active, paused, finished, stopped, replied, bounced, unsubscribed]"),
+        "{err}"
+    );
 }
 
 #[test]
