@@ -22,7 +22,7 @@ pub fn run(config_path: &Path, at: Option<&str>) -> Result<ExitCode> {
         .context("tick")?;
     store.checkpoint().context("checkpoint after the tick")?;
     outln!("tick at {}: {report}", rfc3339(now));
-    let ahead = store.look_ahead(now).context("reading what comes next")?;
+    let ahead = store.look_ahead(now, idle(&report)).context("reading what comes next")?;
     out!("{}", what_next(config_path, &config, &report, (now, at.is_some()), &ahead));
     if report.opened > 0 || ahead.next.is_none() {
         let open = store.open_tasks(&TaskFilter::default()).context("reading the open tasks")?;

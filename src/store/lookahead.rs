@@ -27,9 +27,11 @@ pub struct LookAhead {
 }
 
 impl Store {
-    /// The soonest active step due after `at`, and the active enrollments
-    /// that began after `at` (their steps cannot be due at `at`).
-    pub fn look_ahead(&self, at: DateTime<Utc>) -> Result<LookAhead> {
+    /// The soonest active step due after `at` and, with `enrollments`, the
+    /// active enrollments that began after `at` (their steps cannot be due at
+    /// `at`; counting them reads every active enrollment, so only ask when
+    /// it matters).
+    pub fn look_ahead(&self, at: DateTime<Utc>, enrollments: bool) -> Result<LookAhead> {
         let next = self
             .conn
             .prepare_cached(
@@ -48,6 +50,9 @@ impl Store {
                 })
             })
             .optional()?;
+        if !enrollments {
+            return Ok(LookAhead { next, ..LookAhead::default() });
+        }
         let (count, first): (i64, Option<i64>) = self
             .conn
             .prepare_cached(
