@@ -50,7 +50,7 @@ impl Worker {
         match crate::tick::run(&mut self.store, &self.config, &self.cadences, &mut self.transports, now, control) {
             Ok(report) => {
                 if !report.is_empty() {
-                    info!(?report, "tick done");
+                    info!("tick done: {report}");
                 }
                 // Between ticks, not in the middle of one.
                 if let Err(e) = self.store.checkpoint() {

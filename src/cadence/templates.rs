@@ -240,18 +240,22 @@ impl Templates {
     }
 
     /// Renders every template once with a stand-in value for each variable,
-    /// so that an unknown filter or a bad expression is caught by `check`.
-    pub fn check_renders(&self) -> Vec<TemplateProblem> {
+    /// so that an unknown filter or a bad expression is caught by `check`:
+    /// each problem with the step and part (`"subject"`, `"body"`) of its
+    /// template, to be placed where that template's text is.
+    pub fn check_renders(&self) -> Vec<(String, &'static str, TemplateProblem)> {
         let mut problems = Vec::new();
         for (name, vars) in &self.vars {
             let ctx: Fields = vars.iter().map(|v| (v.clone(), "example".to_string())).collect();
             let result = guarded(|| self.env.get_template(name).and_then(|t| t.render(&ctx)));
             if let Err(e) = result {
                 let (step, part) = name.rsplit_once('.').unwrap_or((name, ""));
-                problems.push(TemplateProblem {
-                    line: e.line(),
-                    message: format!("step {step:?} {part}: {}", describe(&e)),
-                });
+                let part = if part == "subject" { "subject" } else { "body" };
+                problems.push((
+                    step.to_string(),
+                    part,
+                    TemplateProblem { line: e.line(), message: format!("step {step:?} {part}: {}", describe(&e)) },
+                ));
             }
         }
         problems

@@ -205,3 +205,47 @@ fn interval_and_wait_settings_name_their_field() {
         parse(mailbox).unwrap_err().contains("mailboxes.m: min_gap: invalid duration \"0m\": must be more than zero")
     );
 }
+
+#[test]
+fn an_unset_password_env_is_the_one_problem_reported() {
+    let text = "[mailboxes.m]\nfrom = \"a@b.test\"\nsmtp = \"smtps://h\"\nusername = \"u\"\n\
+                password_env = \"CADENCED_TEST_PW_UNSET\"\nimap = \"imaps://h\"\n";
+    let err = parse(text).unwrap_err();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("config.toml:5:16: mailboxes.m: password_env: environment variable CADENCED_TEST_PW_UNSET"));
+    assert!(err.contains("Environment= or EnvironmentFile="), "{err}");
+    assert!(!err.contains("neither password_file nor password_env"), "{err}");
+    assert!(!err.contains("imap: needs"), "{err}");
+    // Nothing set at all: that is the problem, with what to add.
+    let err = parse("[mailboxes.m]\nfrom = \"a@b.test\"\nsmtp = \"smtps://h\"\nusername = \"u\"\n").unwrap_err();
+    assert!(
+        err.contains(
+            "config.toml:4:12: mailboxes.m: username is set but neither password_file nor password_env: \
+                      add password_file = \"/etc/cadenced/m.pass\""
+        ),
+        "{err}"
+    );
+    let err = parse("[mailboxes.m]\nfrom = \"a@b.test\"\nsmtps = \"x\"\nusername = \"u\"\npassword_file = \"nope\"\n")
+        .unwrap_err();
+    assert!(!err.contains("create it with the password"), "a toml error comes alone: {err}");
+    let err = parse("[mailboxes.m]\nfrom = \"a@b.test\"\nsmtp = \"smtps://h\"\nusername = \"u\"\npassword_file = \"/nonexistent/pw\"\n")
+        .unwrap_err();
+    assert!(err.contains("(create it with the password on one line, then chmod 600 it)"), "{err}");
+}
+
+#[test]
+fn a_top_level_key_after_a_table_says_where_it_belongs() {
+    let text = format!("{MAILBOX}owner = \"ada@seller.test\"\n\ncalendar = \"us\"\n\n[calendars.us]\n");
+    let err = parse(&text).unwrap_err();
+    assert!(err.contains("config.toml:6:1: unknown field `calendar`"), "{err}");
+    assert!(
+        err.ends_with(
+            "`calendar` is a top-level key: move it above the first [table] line (every key after \
+             [mailboxes.sales] belongs to that table)"
+        ),
+        "{err}"
+    );
+    // A key no table has is a plain typo: no such hint.
+    let err = parse(&format!("{MAILBOX}frm = \"x\"\n")).unwrap_err();
+    assert!(!err.contains("top-level"), "{err}");
+}

@@ -1,6 +1,7 @@
 mod bench_smoke;
 mod calendar;
 mod core;
+mod firsthour;
 mod fuzz;
 mod inbox;
 mod mailserver;
