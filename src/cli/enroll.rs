@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::cadence::Fields;
-use crate::config::Transport;
+use crate::config::Delivery;
 use crate::intake::{self, LeadInput};
 use crate::store::{EnrollOutcome, LeadView};
 use crate::time;
@@ -93,7 +93,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     );
     // Only where nothing leaves the machine: a tick in virtual time would send
     // a real email ahead of its time.
-    if config.mailboxes.get(&cadence.mailbox).is_some_and(|m| matches!(m.transport, Transport::Outbox(_))) {
+    if config.mailboxes.get(&cadence.mailbox).is_some_and(|m| matches!(m.delivery, Delivery::Outbox(_))) {
         outln!(
             "to write it into the outbox now, in virtual time: {}",
             super::command_line(config_path, &format!("tick --at {}", time::rfc3339(row.due_at)))

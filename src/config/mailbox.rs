@@ -53,7 +53,7 @@ pub struct SmtpSettings {
 }
 
 #[derive(Debug, Clone)]
-pub enum Transport {
+pub enum Delivery {
     Smtp(SmtpSettings),
     /// Write each email as an `.eml` file into this folder.
     Outbox(PathBuf),
@@ -63,7 +63,7 @@ pub enum Transport {
 pub struct Mailbox {
     pub name: String,
     pub from: Address,
-    pub transport: Transport,
+    pub delivery: Delivery,
     /// At most this many emails per local day of `timezone`.
     pub daily_limit: Option<u32>,
     /// At least this long between two sends (plus a jitter of up to as much again).
@@ -207,7 +207,7 @@ pub(super) fn check(
             problems.push((None, "needs smtp = \"smtp://host:port\" or outbox = \"folder\"".into()));
             None
         }
-        (None, Some(o)) => Some(Transport::Outbox(resolve(o.get_ref()))),
+        (None, Some(o)) => Some(Delivery::Outbox(resolve(o.get_ref()))),
         (Some(url), None) => match parse_smtp_url(url.get_ref()) {
             Err(e) => {
                 problems.push((Some(url.span()), format!("smtp: {e}")));
@@ -234,7 +234,7 @@ pub(super) fn check(
                             .into(),
                     ));
                 }
-                Some(Transport::Smtp(SmtpSettings {
+                Some(Delivery::Smtp(SmtpSettings {
                     host,
                     port,
                     security,
@@ -282,7 +282,7 @@ pub(super) fn check(
         (Ok(from), Some(transport)) if problems.is_empty() => Ok(Mailbox {
             name,
             from,
-            transport,
+            delivery: transport,
             daily_limit,
             min_gap,
             timezone,

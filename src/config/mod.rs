@@ -17,7 +17,8 @@ use toml::Spanned;
 use crate::core::schedule::{Accepted, Calendar, DurationError, Unit, Units, parse_duration};
 use crate::location::{FileErrors, SourceError, toml_message};
 
-pub use mailbox::{ImapSettings, Mailbox, Secret, Security, SmtpSettings, Transport};
+pub use mailbox::Delivery;
+pub use mailbox::{ImapSettings, Mailbox, Secret, Security, SmtpSettings};
 pub use owners::{Digest, Owner};
 
 /// What to do after a send whose outcome is unknown (the process died or the

@@ -17,7 +17,7 @@ fn minimal_config_gets_defaults_relative_to_its_folder() {
     assert_eq!(c.cadences_dir, Path::new("/etc/cadenced/cadences"));
     assert_eq!(c.timezone, Tz::UTC);
     assert_eq!(c.tick_interval, Duration::from_secs(30));
-    assert!(matches!(&c.mailboxes["sales"].transport, Transport::Outbox(p) if p == Path::new("/etc/cadenced/outbox")));
+    assert!(matches!(&c.mailboxes["sales"].delivery, Delivery::Outbox(p) if p == Path::new("/etc/cadenced/outbox")));
 }
 
 #[test]
@@ -78,7 +78,7 @@ fn password_never_shows_in_debug_output() {
         pw.display()
     );
     let c = Config::parse(&dir.path().join("config.toml"), &text).unwrap();
-    let Transport::Smtp(s) = &c.mailboxes["m"].transport else { panic!("smtp") };
+    let Delivery::Smtp(s) = &c.mailboxes["m"].delivery else { panic!("smtp") };
     assert_eq!(s.password.as_ref().unwrap().expose(), "hunter2");
     assert!(!format!("{c:?}").contains("hunter2"));
 }

@@ -31,7 +31,7 @@ use std::time::Duration;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, ToSql};
 
-use crate::model::{Reason, State, Status};
+use crate::model::{InboundKind, Reason, State, Status};
 
 pub use claims::{Claim, Content, Interrupted, NewSend, Settlement};
 pub use digests::{DigestRecord, OwnerTasks};
@@ -195,7 +195,7 @@ macro_rules! sql_text {
     )*};
 }
 
-sql_text!(State, Status, Reason);
+sql_text!(State, Status, Reason, InboundKind);
 
 #[cfg(test)]
 mod tests;
