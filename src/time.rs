@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
 /// Why an instant or a zone name did not parse.
@@ -13,6 +13,8 @@ pub enum TimeError {
     Instant { text: String, reason: chrono::ParseError },
     #[error("unknown time zone {text:?} (expected an IANA name such as Europe/Berlin)")]
     Zone { text: String },
+    #[error("invalid time {text:?}: expected a day (2026-11-30) or RFC 3339 (2026-11-30T09:00:00Z)")]
+    DayOrInstant { text: String },
 }
 
 /// Parses `--at`/`--start` values: RFC 3339 (`2026-03-02T09:00:00Z`), truncated to the second.
@@ -20,6 +22,25 @@ pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, TimeError> {
     let parsed = DateTime::parse_from_rfc3339(text.trim())
         .map_err(|reason| TimeError::Instant { text: text.to_string(), reason })?;
     Ok(from_unix(parsed.timestamp()))
+}
+
+/// Parses a day (`2026-11-30`: the start of that day in `tz`) or an RFC 3339
+/// instant: what `--since` and `--start` take, where a day is often meant.
+pub fn parse_day_or_instant(text: &str, tz: Tz) -> Result<DateTime<Utc>, TimeError> {
+    let trimmed = text.trim();
+    let is_day = trimmed.len() == 10 && trimmed.as_bytes().get(4) == Some(&b'-');
+    if is_day {
+        return NaiveDate::parse_from_str(trimmed, "%Y-%m-%d")
+            .map(|day| start_of_day(day, tz))
+            .map_err(|_| TimeError::DayOrInstant { text: text.to_string() });
+    }
+    parse_instant(trimmed).map_err(|_| TimeError::DayOrInstant { text: text.to_string() })
+}
+
+/// The first instant of local day `day` in `tz` (after a gap, when midnight
+/// does not exist there).
+pub fn start_of_day(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    crate::core::schedule::resolve_local(day.and_time(chrono::NaiveTime::MIN), tz)
 }
 
 /// Parses an IANA zone name (`Europe/Berlin`).
@@ -93,6 +114,24 @@ mod tests {
             err,
             "invalid time \"2026-03-02\": premature end of input (expected RFC 3339, e.g. 2026-03-02T09:00:00Z)"
         );
+    }
+
+    #[test]
+    fn parse_day_or_instant_reads_a_day_as_its_local_start() {
+        let ny = chrono_tz::America::New_York;
+        assert_eq!(rfc3339(parse_day_or_instant("2026-11-30", ny).unwrap()), "2026-11-30T05:00:00Z");
+        assert_eq!(rfc3339(parse_day_or_instant(" 2026-07-01 ", ny).unwrap()), "2026-07-01T04:00:00Z");
+        assert_eq!(rfc3339(parse_day_or_instant("2026-11-30T09:00:00Z", ny).unwrap()), "2026-11-30T09:00:00Z");
+        // Santiago skips midnight when its summer time begins: the day starts at 01:00.
+        let scl = chrono_tz::America::Santiago;
+        assert_eq!(rfc3339(parse_day_or_instant("2026-09-06", scl).unwrap()), "2026-09-06T04:00:00Z");
+        for bad in ["2026-13-01", "2026-11-31", "30.11.2026", "tomorrow", ""] {
+            let err = parse_day_or_instant(bad, ny).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!("invalid time {bad:?}: expected a day (2026-11-30) or RFC 3339 (2026-11-30T09:00:00Z)"),
+            );
+        }
     }
 
     #[test]
