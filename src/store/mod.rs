@@ -8,7 +8,8 @@
 //! import), `claims` (what is due, claims and outcomes), `state` (changes
 //! asked from the CLI), `views` (what the CLI reads), `inbox` (what the inbox
 //! watcher records), `tasks` and `digests` (manual steps and reminders),
-//! `backup`, the `schema` migrations, and the [`sendlog`] beside the database.
+//! `versions` (the cadence versions leads were planned against, and loading
+//! an edit), `backup`, the `schema` migrations, and the [`sendlog`] beside the database.
 
 mod backup;
 mod claims;
@@ -20,6 +21,7 @@ mod schema;
 pub mod sendlog;
 mod state;
 mod tasks;
+mod versions;
 mod views;
 
 use std::fs::OpenOptions;
@@ -39,6 +41,7 @@ pub use lock::DispatchLock;
 pub use sendlog::{SendGroup, SendLog, Verdict};
 pub use state::{Change, Changed};
 pub use tasks::TaskFilter;
+pub use versions::{InFlightRow, Version};
 pub use views::{ActiveRow, EnrollmentRow, EnrollmentView, LeadFilter, LeadView, MailboxSends, Touchpoint};
 
 #[derive(Debug, thiserror::Error)]

@@ -165,6 +165,19 @@ CREATE INDEX touchpoints_mailbox_at ON touchpoints (mailbox, at, status) WHERE m
 DROP INDEX enrollments_due;
 CREATE INDEX enrollments_due ON enrollments (next_due_at, planned_at, cadence, state) WHERE state = 'active';",
         ),
+        // Issue 16 (h-ux2): what each cadence looked like when its leads were
+        // planned, for `check --plan` and the reload.
+        M::up(
+            r"
+CREATE TABLE cadence_versions (
+    id        INTEGER PRIMARY KEY,
+    cadence   TEXT NOT NULL,
+    loaded_at INTEGER NOT NULL,             -- when a tick or the daemon loaded it
+    snapshot  TEXT NOT NULL                 -- JSON: steps, kinds, waits, window, texts
+) STRICT;
+CREATE INDEX cadence_versions_cadence ON cadence_versions (cadence, id);
+",
+        ),
     ])
 }
 
