@@ -59,8 +59,9 @@ enum Command {
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
     },
-    /// Validate the config, every cadence, window and template.
-    Check,
+    /// Validate the config, every cadence, window and template, the database's folder, and the
+    /// fields leads in flight lack; `--plan`: what a reload would do to them.
+    Check(check::Args),
     /// Add or update a lead and enroll it in a cadence.
     Enroll(enroll::Args),
     /// Enroll every row of a CSV file (header row; `email` column required).
@@ -113,7 +114,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run => run::run(&config_path),
         Command::Tick { at } => tick::run(&config_path, at.as_deref()),
-        Command::Check => check::run(&config_path),
+        Command::Check(args) => check::run(&config_path, args),
         Command::Enroll(args) => enroll::run(&config_path, args),
         Command::Import(args) => import::run(&config_path, args),
         Command::Status { email, json } => status::run(&config_path, &email, json),

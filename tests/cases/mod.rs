@@ -1,8 +1,10 @@
 mod bench_smoke;
 mod calendar;
+mod check;
 mod core;
 mod fuzz;
 mod inbox;
+mod plan;
 mod props;
 mod safety;
 mod tasks;
