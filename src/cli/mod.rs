@@ -82,7 +82,8 @@ enum Command {
     Stop(state::Args),
     /// What will fire, and when.
     Due(due::Args),
-    /// A cadence's timeline for a lead enrolled at TIME, in virtual time, sending nothing.
+    /// A cadence's timeline for a lead enrolled at TIME, in virtual time, sending nothing; with
+    /// `--lead`, that lead's emails rendered with its fields.
     Preview(preview::Args),
     /// Sends and tasks per mailbox per day for the next N days.
     Forecast(forecast::Args),

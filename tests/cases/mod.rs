@@ -5,6 +5,7 @@ mod core;
 mod fuzz;
 mod inbox;
 mod plan;
+mod preview;
 mod props;
 mod safety;
 mod tasks;
