@@ -20,6 +20,7 @@ mod enroll;
 mod forecast;
 mod import;
 mod leads;
+mod log;
 mod ops;
 mod preview;
 mod run;
@@ -85,6 +86,8 @@ enum Command {
     /// A cadence's timeline for a lead enrolled at TIME, in virtual time, sending nothing; with
     /// `--lead`, that lead's emails rendered with its fields.
     Preview(preview::Args),
+    /// What was sent, failed, received and done, newest first (default: today).
+    Log(log::Args),
     /// Sends and tasks per mailbox per day for the next N days.
     Forecast(forecast::Args),
     /// Manual steps (calls, LinkedIn, tasks) open for owners.
@@ -125,6 +128,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::Stop(args) => state::run(&config_path, args, crate::store::Change::Stop),
         Command::Due(args) => due::run(&config_path, args),
         Command::Preview(args) => preview::run(&config_path, args),
+        Command::Log(args) => log::run(&config_path, args),
         Command::Forecast(args) => forecast::run(&config_path, args),
         Command::Tasks(args) => tasks::list(&config_path, args),
         Command::Task(command) => tasks::close(&config_path, command),

@@ -8,13 +8,14 @@
 //! import), `claims` (what is due, claims and outcomes), `state` (changes
 //! asked from the CLI), `views` (what the CLI reads), `inbox` (what the inbox
 //! watcher records), `tasks` and `digests` (manual steps and reminders),
-//! `versions` (the cadence versions leads were planned against, and loading
-//! an edit), `backup`, the `schema` migrations, and the [`sendlog`] beside the database.
+//! `history` (what `log` lists), `versions` (the cadence versions leads were
+//! planned against, and loading an edit), `backup`, the `schema` migrations, and the [`sendlog`] beside the database.
 
 mod backup;
 mod claims;
 mod digests;
 mod enroll;
+mod history;
 mod inbox;
 mod lock;
 mod schema;
@@ -36,6 +37,7 @@ use crate::model::{Reason, State, Status};
 pub use claims::{Claim, Content, Interrupted, NewSend, Settlement};
 pub use digests::{DigestRecord, OwnerTasks};
 pub use enroll::{EnrollOutcome, Enrolling, NewEnrollment};
+pub use history::{Event, LogFilter};
 pub use inbox::{FolderState, Inbound, InboundMessage, LeadRef};
 pub use lock::DispatchLock;
 pub use sendlog::{SendGroup, SendLog, Verdict};

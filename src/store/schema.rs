@@ -178,6 +178,15 @@ CREATE TABLE cadence_versions (
 CREATE INDEX cadence_versions_cadence ON cadence_versions (cadence, id);
 ",
         ),
+        // Issue 16 (h-ux2): `cadenced log` reads what happened since a time.
+        M::up(
+            r"
+-- Appended to in time order (a touchpoint is made at its time): cheap to keep.
+CREATE INDEX touchpoints_at ON touchpoints (at);
+CREATE INDEX touchpoints_closed_at ON touchpoints (closed_at) WHERE closed_at IS NOT NULL;
+CREATE INDEX inbound_at ON inbound (at);
+",
+        ),
     ])
 }
 

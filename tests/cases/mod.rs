@@ -4,6 +4,7 @@ mod check;
 mod core;
 mod fuzz;
 mod inbox;
+mod log;
 mod plan;
 mod preview;
 mod props;
