@@ -1044,6 +1044,64 @@ mod tests {
         assert_eq!((s.window, s.steps[0].subject.as_deref()), (None, None));
     }
 
+    fn cadence(waits: [&str; 3]) -> Cadence {
+        let config = crate::config::Config::parse(
+            std::path::Path::new("/p/config.toml"),
+            "[mailboxes.sales]\nfrom = \"a@seller.test\"\noutbox = \"o\"\n",
+        )
+        .unwrap();
+        let source = format!(
+            "[[steps]]\nid = \"a\"\nwait = \"{}\"\nkind = \"email\"\nsubject = \"s\"\nbody = \"b\"\n\
+             [[steps]]\nid = \"t\"\nwait = \"{}\"\nkind = \"task\"\nblocking = false\nbody = \"b\"\n\
+             [[steps]]\nid = \"b\"\nwait = \"{}\"\nkind = \"email\"\nsubject = \"s\"\nbody = \"b\"\n",
+            waits[0], waits[1], waits[2]
+        );
+        Cadence::parse(std::path::Path::new("/p/cadences/c.toml"), &source, &config).unwrap()
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        crate::time::parse_instant(s).unwrap()
+    }
+
+    #[test]
+    fn a_lead_is_planned_again_from_the_touch_its_step_was_planned_from() {
+        // A non-blocking task opened Tuesday 09:00 and closed 14:00: b was planned
+        // from the opening, so the new wait counts from there, not from the closing.
+        let old = cadence(["0d", "1d", "2d"]);
+        let new = cadence(["0d", "1d", "3d"]);
+        let old_snapshot = Snapshot::of(&old);
+        let calendar = crate::core::schedule::Calendar::default();
+        let time = LeadTime { tz: chrono_tz::UTC, calendar: &calendar };
+        let lead = InFlight {
+            enrollment_id: 1,
+            email: "x@acme.test".into(),
+            state: State::Active,
+            step: "b".into(),
+            due_at: Some(t("2026-03-05T09:00:00Z")),
+            planned_at: Some(t("2026-03-05T09:00:00Z")),
+            waiting_for_task: false,
+            enrolled_at: t("2026-03-02T09:00:00Z"),
+            timezone: None,
+            fields: Fields::new(),
+        };
+        let touches = [
+            Touch { step: "a".into(), at: t("2026-03-02T09:00:00Z"), closed_at: None },
+            Touch { step: "t".into(), at: t("2026-03-03T09:00:00Z"), closed_at: Some(t("2026-03-03T14:00:00Z")) },
+        ];
+        let mut analysis = Analysis::new(&new, Some(&old_snapshot), t("2026-03-04T00:00:00Z"));
+        assert!(analysis.needs_history(&lead));
+        analysis.add(&lead, &touches, time, time);
+        let plan = analysis.finish(Some(t("2026-03-01T00:00:00Z")));
+        assert_eq!(plan.moves.len(), 1);
+        assert_eq!(plan.moves[0].to.due(), Some(t("2026-03-06T09:00:00Z")));
+        assert_eq!(plan.lines(), ["c: b wait 2d → 3d: 1 lead's next email 1d later"]);
+        // Against a version it was not planned with, the latest touch is all there is.
+        let other = Snapshot::of(&cadence(["0d", "1d", "5d"]));
+        let mut unknown = Analysis::new(&new, Some(&other), t("2026-03-04T00:00:00Z"));
+        unknown.add(&lead, &touches, time, time);
+        assert_eq!(unknown.finish(None).moves[0].to.due(), Some(t("2026-03-06T14:00:00Z")));
+    }
+
     #[test]
     fn shifts_read_as_people_say_them() {
         let mut counts = Counts { later: 1020, leads: 1020, business_days: Some(Some(1)), ..Counts::default() };
