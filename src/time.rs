@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
 /// Why an instant or a zone name did not parse.
@@ -13,10 +13,7 @@ pub enum TimeError {
     Instant { text: String, reason: chrono::ParseError },
     #[error("unknown time zone {text:?} (expected an IANA name such as Europe/Berlin)")]
     Zone { text: String },
-    #[error(
-        "invalid time {text:?}: {reason} (expected a day, e.g. 2026-03-02, or an RFC 3339 instant, e.g. \
-         2026-03-02T09:00:00Z)"
-    )]
+    #[error("invalid time {text:?}: expected a day (2026-11-30) or RFC 3339 (2026-11-30T09:00:00Z): {reason}")]
     DayOrInstant { text: String, reason: chrono::ParseError },
 }
 
@@ -40,6 +37,12 @@ pub fn parse_day_or_instant(text: &str, tz: Tz) -> Result<DateTime<Utc>, TimeErr
         TimeError::Instant { reason, .. } => TimeError::DayOrInstant { text: text.to_string(), reason },
         other => other,
     })
+}
+
+/// The first instant of local day `day` in `tz` (after a gap, when midnight
+/// does not exist there).
+pub fn start_of_day(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    crate::core::schedule::resolve_local(day.and_time(chrono::NaiveTime::MIN), tz)
 }
 
 /// Parses an IANA zone name (`Europe/Berlin`).
@@ -126,8 +129,12 @@ mod tests {
         let santiago = chrono_tz::America::Santiago;
         assert_eq!(rfc3339(parse_day_or_instant("2026-09-06", santiago).unwrap()), "2026-09-06T04:00:00Z");
         let err = parse_day_or_instant("next monday", ny).unwrap_err().to_string();
-        assert!(err.starts_with("invalid time \"next monday\": "), "{err}");
-        assert!(err.ends_with("(expected a day, e.g. 2026-03-02, or an RFC 3339 instant, e.g. 2026-03-02T09:00:00Z)"));
+        assert!(
+            err.starts_with(
+                "invalid time \"next monday\": expected a day (2026-11-30) or RFC 3339 (2026-11-30T09:00:00Z): "
+            ),
+            "{err}"
+        );
         assert!(parse_day_or_instant("2026-02-30", ny).is_err());
     }
 

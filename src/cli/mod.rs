@@ -20,6 +20,7 @@ mod enroll;
 mod forecast;
 mod import;
 mod leads;
+mod log;
 mod mailboxes;
 mod ops;
 mod preview;
@@ -63,8 +64,9 @@ enum Command {
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
     },
-    /// Validate the config, every cadence, window and template.
-    Check,
+    /// Validate the config, every cadence, window and template, the database's folder, and the
+    /// fields leads in flight lack; `--plan`: what a reload would do to them.
+    Check(check::Args),
     /// Add or update a lead and enroll it in a cadence.
     Enroll(enroll::Args),
     /// Enroll every row of a CSV file (header row; `email` column required).
@@ -87,8 +89,11 @@ enum Command {
     Stop(state::Args),
     /// What will fire, and when.
     Due(due::Args),
-    /// A cadence's timeline for a lead enrolled at TIME, in virtual time, sending nothing.
+    /// A cadence's timeline for a lead enrolled at TIME, in virtual time, sending nothing; with
+    /// `--lead`, that lead's emails rendered with its fields.
     Preview(preview::Args),
+    /// What was sent, failed, received and done, newest first (default: today).
+    Log(log::Args),
     /// Sends and tasks per mailbox per day for the next N days.
     Forecast(forecast::Args),
     /// Manual steps (calls, LinkedIn, tasks) open for owners.
@@ -121,7 +126,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run => run::run(&config_path),
         Command::Tick { at } => tick::run(&config_path, at.as_deref()),
-        Command::Check => check::run(&config_path),
+        Command::Check(args) => check::run(&config_path, args),
         Command::Enroll(args) => enroll::run(&config_path, args),
         Command::Import(args) => import::run(&config_path, args),
         Command::Status { email, json } => status::run(&config_path, &email, json),
@@ -131,6 +136,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::Stop(args) => state::run(&config_path, args, crate::store::Change::Stop),
         Command::Due(args) => due::run(&config_path, args),
         Command::Preview(args) => preview::run(&config_path, args),
+        Command::Log(args) => log::run(&config_path, args),
         Command::Forecast(args) => forecast::run(&config_path, args),
         Command::Tasks(args) => tasks::list(&config_path, args),
         Command::Task(command) => tasks::close(&config_path, command),

@@ -18,6 +18,11 @@ pub fn run(config_path: &Path, at: Option<&str>) -> Result<ExitCode> {
     let cadences = super::load_cadences(&config, true)?;
     let now = super::now_or(at)?;
     let mut store = super::open_store(&config)?;
+    // Edited cadences take effect now: the leads of a step whose timing changed are planned again.
+    let edits = store.load_cadences(&config, &cadences, now).context("recording the cadences loaded")?;
+    for line in edits.changed_lines() {
+        outln!("cadence edit loaded: {line}");
+    }
     let report = crate::tick::run(&mut store, &config, &cadences, &mut Transports::new(), now, &Control::default())
         .context("tick")?;
     store.checkpoint().context("checkpoint after the tick")?;

@@ -8,12 +8,14 @@
 //! import), `claims` (what is due, claims and outcomes), `state` (changes
 //! asked from the CLI), `views` (what the CLI reads), `inbox` (what the inbox
 //! watcher records), `tasks` and `digests` (manual steps and reminders),
-//! `backup`, the `schema` migrations, and the [`sendlog`] beside the database.
+//! `history` (what `log` lists), `versions` (the cadence versions leads were
+//! planned against, and loading an edit), `backup`, the `schema` migrations, and the [`sendlog`] beside the database.
 
 mod backup;
 mod claims;
 mod digests;
 mod enroll;
+mod history;
 mod inbox;
 mod lock;
 mod lookahead;
@@ -22,6 +24,7 @@ mod schema;
 pub mod sendlog;
 mod state;
 mod tasks;
+mod versions;
 mod views;
 
 use std::fs::OpenOptions;
@@ -36,6 +39,7 @@ use crate::model::{InboundKind, Reason, State, Status};
 pub use claims::{Claim, Content, Interrupted, NewSend, Settlement};
 pub use digests::{DigestRecord, OwnerTasks};
 pub use enroll::{EnrollOutcome, Enrolling, NewEnrollment};
+pub use history::{Event, LogFilter};
 pub use inbox::{Answered, FolderState, Inbound, InboundMessage, LeadEnrollment, LeadRef};
 pub use lock::DispatchLock;
 pub use lookahead::{LookAhead, NextDue};
@@ -43,6 +47,7 @@ pub use mailboxes::{MailboxCounts, Pause};
 pub use sendlog::{SendGroup, SendLog, Verdict};
 pub use state::{Change, Changed};
 pub use tasks::TaskFilter;
+pub use versions::{InFlightRow, Version};
 pub use views::{ActiveRow, EnrollmentRow, EnrollmentView, LeadFilter, LeadView, MailboxSends, Touchpoint};
 
 #[derive(Debug, thiserror::Error)]

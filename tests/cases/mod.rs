@@ -1,10 +1,14 @@
 mod bench_smoke;
 mod calendar;
+mod check;
 mod core;
 mod firsthour;
 mod fuzz;
 mod inbox;
+mod log;
 mod mailserver;
+mod plan;
+mod preview;
 mod props;
 mod realmail;
 mod safety;
