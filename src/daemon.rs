@@ -50,7 +50,7 @@ impl Worker {
         match crate::tick::run(&mut self.store, &self.config, &self.cadences, &mut self.transports, now, control) {
             Ok(report) => {
                 if !report.is_empty() {
-                    info!(?report, "tick done");
+                    info!("tick done: {report}");
                 }
                 // Between ticks, not in the middle of one.
                 if let Err(e) = self.store.checkpoint() {
@@ -102,6 +102,7 @@ impl Worker {
         info!(cadences = cadences.by_name.len(), "reloaded");
         self.config = config;
         self.cadences = cadences;
+        self.store.load_cadences_logged(&self.config, &self.cadences, from_unix(Utc::now().timestamp()));
         // New settings may name other servers or credentials.
         self.transports = Transports::new();
     }
@@ -112,7 +113,8 @@ impl Worker {
 }
 
 /// Runs until SIGTERM or SIGINT.
-pub fn run(config: Config, cadences: Cadences, store: Store) -> Result<()> {
+pub fn run(config: Config, cadences: Cadences, mut store: Store) -> Result<()> {
+    store.load_cadences_logged(&config, &cadences, from_unix(Utc::now().timestamp()));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
     let worker = Worker { store, config, cadences, transports: Transports::new(), last: "starting".into() };
     runtime.block_on(serve(worker))

@@ -5,11 +5,11 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use indicatif::ProgressBar;
 
 use crate::cadence::{Cadence, Fields, is_identifier};
@@ -32,11 +32,16 @@ pub struct LeadInput {
 pub struct IntakeError {
     pub field: String,
     pub message: String,
+    /// The fields a template needs that the lead lacks (when that is the problem).
+    pub missing: Vec<String>,
 }
 
 fn bad(field: &str, message: String) -> IntakeError {
-    IntakeError { field: field.to_string(), message }
+    IntakeError { field: field.to_string(), message, missing: Vec::new() }
 }
+
+/// A known lead's stored fields and zone, for [`Intake::check_known`].
+pub type Stored = (Fields, Option<String>);
 
 /// Checks `lead` for `cadence` and works out its first step's due time.
 pub fn prepare(
@@ -71,6 +76,19 @@ impl<'a> Intake<'a> {
 
     /// Checks `lead` and works out its first step's due time.
     pub fn check(&mut self, lead: LeadInput) -> Result<NewEnrollment, IntakeError> {
+        self.check_known(lead, |_| None)
+    }
+
+    /// [`check`](Self::check) for a lead that may be known: when the
+    /// templates need fields the lead lacks, `stored` is asked for the known
+    /// lead's fields and zone, which fill in what the lead does not give (as
+    /// enrolling merges them). Asked only then: most leads have what they
+    /// need, and looking each one up would cost an import its speed.
+    pub fn check_known(
+        &mut self,
+        mut lead: LeadInput,
+        stored: impl FnOnce(&str) -> Option<Stored>,
+    ) -> Result<NewEnrollment, IntakeError> {
         let (cadence, config) = (self.cadence, self.config);
         let email = lead.email.trim().to_string();
         let address =
@@ -94,16 +112,25 @@ impl<'a> Intake<'a> {
                 return Err(bad(key, "the address is not a field".into()));
             }
         }
+        let renders = |fields: &Fields| {
+            cadence.templates.check_lead(cadence.steps.iter().map(|s| s.id.as_str()), &email, fields).map_err(|e| {
+                let field = e.missing.first().cloned().unwrap_or_else(|| "template".into());
+                IntakeError { missing: e.missing.clone(), ..bad(&field, e.to_string()) }
+            })
+        };
+        if let Err(e) = renders(&lead.fields) {
+            let Some((mut fields, timezone)) = (!e.missing.is_empty()).then(|| stored(&email)).flatten() else {
+                return Err(e);
+            };
+            fields.extend(std::mem::take(&mut lead.fields));
+            renders(&fields)?;
+            lead.fields = fields;
+            lead.timezone = lead.timezone.or(timezone);
+        }
         let tz: Tz = match &lead.timezone {
             Some(name) => crate::time::parse_zone(name).map_err(|e| bad("timezone", e.to_string()))?,
             None => config.timezone,
         };
-        cadence.templates.check_lead(cadence.steps.iter().map(|s| s.id.as_str()), &email, &lead.fields).map_err(
-            |e| {
-                let field = e.missing.first().cloned().unwrap_or_else(|| "template".into());
-                bad(&field, e.to_string())
-            },
-        )?;
         let calendar_name = lead.fields.get("calendar");
         if let Some(name) = calendar_name
             && !config.calendars.contains_key(name)
@@ -163,6 +190,16 @@ pub struct RowError {
     pub message: String,
 }
 
+/// What reading a file found besides its rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadReport {
+    /// The rows that could not be enrolled.
+    pub errors: Vec<RowError>,
+    /// How the header was read, when it needed reading with care (a column
+    /// renamed to the templates' spelling, a `;` or tab separator).
+    pub notes: Vec<String>,
+}
+
 /// Reads and checks every row: the rows to enroll, and the rejected ones.
 pub fn read_rows(
     file: &Path,
@@ -171,36 +208,117 @@ pub fn read_rows(
     mut check: impl FnMut(&LeadInput) -> Result<NewEnrollment, IntakeError>,
 ) -> anyhow::Result<(Vec<NewEnrollment>, Vec<RowError>)> {
     let mut good = Vec::new();
-    let bad = read_rows_each(
+    let read = read_rows_each(
         file,
         reader,
         progress,
+        &BTreeSet::new(),
         |lead| check(&lead),
         |row| {
             good.push(row);
             ControlFlow::Continue(())
         },
     )?;
-    Ok((good, bad))
+    Ok((good, read.errors))
+}
+
+/// The separators a header row is tried with, in order: the first under
+/// which the header has an `email` column is the file's.
+const SEPARATORS: [u8; 3] = [b',', b';', b'\t'];
+
+/// The separator of a file whose first line is `header`: `,` unless only
+/// `;` or a tab makes an `email` column of it (a spreadsheet's "CSV" in many
+/// locales).
+pub fn separator(header: &[u8]) -> u8 {
+    let header = header.strip_prefix(b"\xef\xbb\xbf").unwrap_or(header);
+    let has_email = |sep: u8| {
+        let mut reader =
+            csv::ReaderBuilder::new().has_headers(false).delimiter(sep).trim(csv::Trim::All).from_reader(header);
+        let mut record = csv::ByteRecord::new();
+        reader.read_byte_record(&mut record).is_ok_and(|_| record.iter().any(|h| h.eq_ignore_ascii_case(b"email")))
+    };
+    SEPARATORS.into_iter().find(|sep| has_email(*sep)).unwrap_or(b',')
+}
+
+/// `First Name`, `first-name`, `FIRST_NAME` all read as `first_name`.
+fn spelling(name: &str) -> String {
+    name.trim().to_lowercase().replace([' ', '-'], "_")
+}
+
+/// The field each column fills: its own name, or the templates' spelling of
+/// it (`variables`) when the column matches one of them but for case,
+/// spaces and hyphens, the templates do not use the column's own name, and
+/// no other column matches that variable too.
+fn column_names(headers: &csv::StringRecord, variables: &BTreeSet<String>, notes: &mut Vec<String>) -> Vec<String> {
+    headers
+        .iter()
+        .map(|h| {
+            if variables.contains(h) {
+                return h.to_string();
+            }
+            let mut matching = variables.iter().filter(|v| spelling(v) == spelling(h));
+            let (Some(v), None) = (matching.next(), matching.next()) else { return h.to_string() };
+            // Only one column may claim a variable: of two spellings, neither is guessed.
+            if headers.iter().filter(|other| spelling(other) == spelling(v)).count() > 1 {
+                return h.to_string();
+            }
+            notes.push(format!("column {h:?} is read as the field {v} (the templates' spelling)"));
+            v.clone()
+        })
+        .collect()
+}
+
+/// Why a row lacks `field`, from the header: no such column, one spelled
+/// differently, or an empty cell.
+fn missing_hint(field: &str, names: &[String], headers: &csv::StringRecord) -> String {
+    if names.iter().any(|n| n == field) {
+        return format!(" (its {field} cell is empty)");
+    }
+    match headers.iter().find(|h| spelling(h) == spelling(field)) {
+        Some(h) => format!(" (the file has a column {h:?}: rename it {field})"),
+        None => format!(" (the file has no {field} column: add one)"),
+    }
 }
 
 /// Reads and checks every row, handing each good one to `good` as soon as it
 /// is checked (an import enrolls it while the next rows are read); returns
-/// the rejected ones. Stops early, with the rows read so far, when `good`
-/// breaks.
+/// the rejected ones and notes on how the header was read. Stops early, with
+/// the rows read so far, when `good` breaks. `variables` are the fields the
+/// cadence's templates use: a column spelled like one of them but for case,
+/// spaces or hyphens fills it.
 pub fn read_rows_each(
     file: &Path,
     reader: impl std::io::Read,
     progress: &ProgressBar,
+    variables: &BTreeSet<String>,
     mut check: impl FnMut(LeadInput) -> Result<NewEnrollment, IntakeError>,
     mut good: impl FnMut(NewEnrollment) -> ControlFlow<()>,
-) -> anyhow::Result<Vec<RowError>> {
-    let mut csv = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).from_reader(reader);
+) -> anyhow::Result<ReadReport> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(reader);
+    let start = reader.fill_buf().with_context(|| format!("{}: reading the header row", file.display()))?;
+    let first_line = start.split(|b| *b == b'\n').next().unwrap_or_default();
+    let sep = separator(first_line);
+    let mut notes = Vec::new();
+    if sep != b',' {
+        let name = if sep == b'\t' { "tabs" } else { "';'" };
+        notes.push(format!("columns are separated by {name}"));
+    }
+    let mut csv = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).delimiter(sep).from_reader(reader);
     let headers = csv.headers().with_context(|| format!("{}: reading the header row", file.display()))?.clone();
-    let email_col = headers
-        .iter()
-        .position(|h| h.eq_ignore_ascii_case("email"))
-        .ok_or_else(|| anyhow!("{}:1: no `email` column in the header row", file.display()))?;
+    let Some(email_col) = headers.iter().position(|h| h.eq_ignore_ascii_case("email")) else {
+        let listed: Vec<&str> = headers.iter().take(8).collect();
+        let hint = match headers.iter().find(|h| h.to_lowercase().contains("mail")) {
+            Some(h) => format!("rename the column {h:?} to email"),
+            None => "the first row must name the columns, one of them email".to_string(),
+        };
+        anyhow::bail!(
+            "{}:1: no `email` column in the header row (found: {}): {hint}",
+            file.display(),
+            listed.join(", ")
+        );
+    };
+    let names = column_names(&headers, variables, &mut notes);
     let mut seen = HashSet::new();
     let mut bad = Vec::new();
     let mut record = csv::StringRecord::new();
@@ -218,14 +336,14 @@ pub fn read_rows_each(
         let line = record.position().map_or(line, csv::Position::line);
         progress.set_position(record.position().map_or(0, csv::Position::byte));
         let mut lead = LeadInput { email: record.get(email_col).unwrap_or("").to_string(), ..LeadInput::default() };
-        for (i, (name, value)) in headers.iter().zip(record.iter()).enumerate() {
+        for (i, (name, value)) in names.iter().zip(record.iter()).enumerate() {
             if i == email_col || value.is_empty() {
                 continue;
             }
             if name.eq_ignore_ascii_case("timezone") {
                 lead.timezone = Some(value.to_string());
             } else {
-                lead.fields.insert(name.to_string(), value.to_string());
+                lead.fields.insert(name.clone(), value.to_string());
             }
         }
         if !seen.insert(lead.email.to_lowercase()) {
@@ -238,8 +356,54 @@ pub fn read_rows_each(
                     break;
                 }
             }
-            Err(e) => bad.push(RowError { line, message: e.to_string() }),
+            Err(e) => {
+                let hint = e.missing.first().map(|f| missing_hint(f, &names, &headers)).unwrap_or_default();
+                bad.push(RowError { line, message: format!("{e}{hint}") });
+            }
         }
     }
-    Ok(bad)
+    Ok(ReadReport { errors: bad, notes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn separator_is_the_one_that_makes_an_email_column() {
+        assert_eq!(separator(b"email,first_name"), b',');
+        assert_eq!(separator(b"Email;First_Name;company"), b';');
+        assert_eq!(separator(b"first_name\temail"), b'\t');
+        assert_eq!(separator(b"\"email;x\",y"), b',', "a quoted ';' is not a separator");
+        assert_eq!(separator(b"name;mail"), b',', "no email column under any: the default");
+        assert_eq!(separator(b""), b',');
+        assert_eq!(separator(b"\xef\xbb\xbfemail;name"), b';', "a byte order mark is not part of the name");
+    }
+
+    #[test]
+    fn columns_take_the_templates_spelling_only_when_it_is_unambiguous() {
+        let vars: BTreeSet<String> = ["first_name", "company"].map(String::from).into();
+        let headers = csv::StringRecord::from(vec!["email", "First_Name", "COMPANY", "phone"]);
+        let mut notes = Vec::new();
+        assert_eq!(column_names(&headers, &vars, &mut notes), ["email", "first_name", "company", "phone"]);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(notes[0], "column \"First_Name\" is read as the field first_name (the templates' spelling)");
+        // Two columns for one variable: each keeps its own name.
+        let headers = csv::StringRecord::from(vec!["email", "First Name", "first_name"]);
+        let mut notes = Vec::new();
+        assert_eq!(column_names(&headers, &vars, &mut notes), ["email", "First Name", "first_name"]);
+        assert!(notes.is_empty());
+    }
+
+    #[test]
+    fn a_missing_field_is_explained_from_the_header() {
+        let headers = csv::StringRecord::from(vec!["email", "First-Name", "First Name", "Company"]);
+        let names = ["email", "First-Name", "First Name", "company"].map(String::from);
+        assert_eq!(missing_hint("company", &names, &headers), " (its company cell is empty)");
+        assert_eq!(
+            missing_hint("first_name", &names, &headers),
+            " (the file has a column \"First-Name\": rename it first_name)"
+        );
+        assert_eq!(missing_hint("phone", &names, &headers), " (the file has no phone column: add one)");
+    }
 }

@@ -241,7 +241,7 @@ pub enum Settled {
 /// whom it blames.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    pub reason: crate::inbound::Reason,
+    pub reason: crate::inbound::BounceReason,
     pub blame: crate::inbound::Blame,
     /// The server's reply, as the transport reported it.
     pub reply: String,
@@ -257,6 +257,53 @@ impl Refusal {
         let text = reply.get(open + 4..).unwrap_or_default().trim_start_matches(')').trim_start_matches(':').trim();
         let reason = crate::inbound::smtp_reason(code, None, text);
         Some(Refusal { reason, blame: reason.blame(), reply: reply.to_string() })
+    }
+}
+
+/// What an inbound message is (see [`crate::inbound::classify`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboundKind {
+    Reply,
+    AutoReply,
+    Bounce,
+    Complaint,
+    Unsubscribe,
+    Other,
+}
+
+impl InboundKind {
+    /// The name JSON, the database and logs use (`auto_reply`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboundKind::Reply => "reply",
+            InboundKind::AutoReply => "auto_reply",
+            InboundKind::Bounce => "bounce",
+            InboundKind::Complaint => "complaint",
+            InboundKind::Unsubscribe => "unsubscribe",
+            InboundKind::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for InboundKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl InboundKind {
+    pub const ALL: [InboundKind; 6] = [
+        InboundKind::Reply,
+        InboundKind::AutoReply,
+        InboundKind::Bounce,
+        InboundKind::Complaint,
+        InboundKind::Unsubscribe,
+        InboundKind::Other,
+    ];
+
+    pub fn parse(text: &str) -> Option<InboundKind> {
+        InboundKind::ALL.into_iter().find(|k| k.as_str() == text)
     }
 }
 

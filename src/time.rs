@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
 /// Why an instant or a zone name did not parse.
@@ -13,6 +13,8 @@ pub enum TimeError {
     Instant { text: String, reason: chrono::ParseError },
     #[error("unknown time zone {text:?} (expected an IANA name such as Europe/Berlin)")]
     Zone { text: String },
+    #[error("invalid time {text:?}: expected a day (2026-11-30) or RFC 3339 (2026-11-30T09:00:00Z): {reason}")]
+    DayOrInstant { text: String, reason: chrono::ParseError },
 }
 
 /// Parses `--at`/`--start` values: RFC 3339 (`2026-03-02T09:00:00Z`), truncated to the second.
@@ -20,6 +22,27 @@ pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, TimeError> {
     let parsed = DateTime::parse_from_rfc3339(text.trim())
         .map_err(|reason| TimeError::Instant { text: text.to_string(), reason })?;
     Ok(from_unix(parsed.timestamp()))
+}
+
+/// Parses a value where a day is as good as an instant (`--start`,
+/// `--since`): a day `2026-03-02` is the start of that day in `tz` (its first
+/// instant, also when a daylight-saving change skips midnight), anything else
+/// is read as by [`parse_instant`].
+pub fn parse_day_or_instant(text: &str, tz: Tz) -> Result<DateTime<Utc>, TimeError> {
+    let trimmed = text.trim();
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(trimmed, "%Y-%m-%d") {
+        return Ok(crate::core::schedule::resolve_local(day.and_time(chrono::NaiveTime::MIN), tz));
+    }
+    parse_instant(trimmed).map_err(|e| match e {
+        TimeError::Instant { reason, .. } => TimeError::DayOrInstant { text: text.to_string(), reason },
+        other => other,
+    })
+}
+
+/// The first instant of local day `day` in `tz` (after a gap, when midnight
+/// does not exist there).
+pub fn start_of_day(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    crate::core::schedule::resolve_local(day.and_time(chrono::NaiveTime::MIN), tz)
 }
 
 /// Parses an IANA zone name (`Europe/Berlin`).
@@ -93,6 +116,26 @@ mod tests {
             err,
             "invalid time \"2026-03-02\": premature end of input (expected RFC 3339, e.g. 2026-03-02T09:00:00Z)"
         );
+    }
+
+    #[test]
+    fn parse_day_or_instant_takes_a_day_as_its_local_start() {
+        let ny = chrono_tz::America::New_York;
+        assert_eq!(rfc3339(parse_day_or_instant("2026-11-30", ny).unwrap()), "2026-11-30T05:00:00Z");
+        assert_eq!(rfc3339(parse_day_or_instant(" 2026-11-30 ", chrono_tz::UTC).unwrap()), "2026-11-30T00:00:00Z");
+        // An instant is an instant, whatever the zone.
+        assert_eq!(rfc3339(parse_day_or_instant("2026-11-30T14:00:00Z", ny).unwrap()), "2026-11-30T14:00:00Z");
+        // Santiago skips midnight on 2026-09-06: the day starts at 01:00 local.
+        let santiago = chrono_tz::America::Santiago;
+        assert_eq!(rfc3339(parse_day_or_instant("2026-09-06", santiago).unwrap()), "2026-09-06T04:00:00Z");
+        let err = parse_day_or_instant("next monday", ny).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "invalid time \"next monday\": expected a day (2026-11-30) or RFC 3339 (2026-11-30T09:00:00Z): "
+            ),
+            "{err}"
+        );
+        assert!(parse_day_or_instant("2026-02-30", ny).is_err());
     }
 
     #[test]

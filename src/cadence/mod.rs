@@ -108,6 +108,34 @@ impl Cadence {
     pub fn window_for(&self, step: &Step) -> Option<&Window> {
         if step.kind == StepKind::Email { self.window.as_ref() } else { None }
     }
+
+    /// The manual steps (call, linkedin, task) that have no owner unless each
+    /// lead brings one in its `owner` field: neither the cadence nor its
+    /// mailbox names an `owner`, so their tasks list `owner -` and no
+    /// reminder goes out. Empty when an owner is set or no step is manual.
+    pub fn unowned_manual_steps(&self, config: &Config) -> Vec<&str> {
+        let mailbox_owner = config.mailboxes.get(&self.mailbox).is_some_and(|m| m.owner.is_some());
+        if self.owner.is_some() || mailbox_owner {
+            return Vec::new();
+        }
+        self.steps.iter().filter(|s| s.kind != StepKind::Email).map(|s| s.id.as_str()).collect()
+    }
+
+    /// [`unowned_manual_steps`](Self::unowned_manual_steps) as a warning a
+    /// user can act on, or `None` when every manual step has an owner.
+    pub fn unowned_warning(&self, config: &Config) -> Option<String> {
+        let steps = self.unowned_manual_steps(config);
+        if steps.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{}: manual step(s) {} have no owner: their tasks get no reminder unless a lead has an owner field; \
+             set owner = \"rep@example.com\" in this file or in [mailboxes.{}]",
+            self.file.display(),
+            steps.join(", "),
+            self.mailbox
+        ))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -307,6 +335,8 @@ impl Cadence {
         }
         let mut steps = Vec::new();
         let mut templates = Templates::new(&name);
+        // Where each template's text starts, by step and part.
+        let mut places: BTreeMap<(String, &'static str), TemplatePlace> = BTreeMap::new();
         let mut seen = BTreeSet::new();
         for raw_step in raw.steps.get_ref() {
             let s = raw_step.get_ref();
@@ -340,6 +370,7 @@ impl Cadence {
             }
             if let Some(subject) = &s.subject {
                 let base = body_position(source, subject.span());
+                places.insert((id.clone(), "subject"), (file.to_path_buf(), base));
                 if let Err(e) = templates.add(&id, "subject", subject.get_ref()) {
                     located.push(e.locate(file, base));
                 }
@@ -366,10 +397,11 @@ impl Cadence {
                     }
                 }
             };
-            if let Some((body_file, text, base)) = body
-                && let Err(e) = templates.add(&id, "body", &text)
-            {
-                located.push(e.locate(&body_file, base));
+            if let Some((body_file, text, base)) = body {
+                places.insert((id.clone(), "body"), (body_file.clone(), base));
+                if let Err(e) = templates.add(&id, "body", &text) {
+                    located.push(e.locate(&body_file, base));
+                }
             }
             let auto_skip_after = s.auto_skip_after.as_ref().and_then(|a| {
                 a.get_ref().parse::<Wait>().map_err(|e| err(Some(a.span()), at(&format!("auto_skip_after: {e}")))).ok()
@@ -388,8 +420,11 @@ impl Cadence {
                 steps.push(Step { id, wait, kind, blocking, auto_skip_after, threaded });
             }
         }
-        for problem in templates.check_renders() {
-            located.push(problem.locate(file, (1, 1)));
+        for (step, part, problem) in templates.check_renders() {
+            match places.get(&(step, part)) {
+                Some((template_file, base)) => located.push(problem.locate(template_file, *base)),
+                None => located.push(problem.locate(file, (1, 1))),
+            }
         }
         errors.extend(located);
         errors.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
@@ -413,6 +448,9 @@ impl Cadence {
         })
     }
 }
+
+/// The file a template's text is in, and the line and column where it starts.
+type TemplatePlace = (PathBuf, (usize, usize));
 
 /// Letters, digits, '-' and '_', not empty.
 pub fn is_identifier(s: &str) -> bool {

@@ -66,6 +66,8 @@ pub struct Templates {
     /// the variables it needs (those without a default). Such a template
     /// renders whenever the lead has them, so checking a lead needs no render.
     plain: BTreeMap<String, Vec<String>>,
+    /// Each template's text as written, by template name.
+    sources: BTreeMap<String, String>,
 }
 
 /// Names the engine gives a meaning of its own: never treated as a plain variable.
@@ -203,7 +205,7 @@ impl Templates {
     pub fn new(_cadence: &str) -> Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        Templates { env, vars: BTreeMap::new(), plain: BTreeMap::new() }
+        Templates { env, vars: BTreeMap::new(), plain: BTreeMap::new(), sources: BTreeMap::new() }
     }
 
     /// Compiles `source` as `part` ("subject" or "body") of step `step`.
@@ -235,23 +237,28 @@ impl Templates {
         {
             self.plain.insert(name.clone(), needed);
         }
-        self.vars.insert(name, vars);
+        self.vars.insert(name.clone(), vars);
+        self.sources.insert(name, source.to_string());
         Ok(())
     }
 
     /// Renders every template once with a stand-in value for each variable,
-    /// so that an unknown filter or a bad expression is caught by `check`.
-    pub fn check_renders(&self) -> Vec<TemplateProblem> {
+    /// so that an unknown filter or a bad expression is caught by `check`:
+    /// each problem with the step and part (`"subject"`, `"body"`) of its
+    /// template, to be placed where that template's text is.
+    pub fn check_renders(&self) -> Vec<(String, &'static str, TemplateProblem)> {
         let mut problems = Vec::new();
         for (name, vars) in &self.vars {
             let ctx: Fields = vars.iter().map(|v| (v.clone(), "example".to_string())).collect();
             let result = guarded(|| self.env.get_template(name).and_then(|t| t.render(&ctx)));
             if let Err(e) = result {
                 let (step, part) = name.rsplit_once('.').unwrap_or((name, ""));
-                problems.push(TemplateProblem {
-                    line: e.line(),
-                    message: format!("step {step:?} {part}: {}", describe(&e)),
-                });
+                let part = if part == "subject" { "subject" } else { "body" };
+                problems.push((
+                    step.to_string(),
+                    part,
+                    TemplateProblem { line: e.line(), message: format!("step {step:?} {part}: {}", describe(&e)) },
+                ));
             }
         }
         problems
@@ -304,16 +311,73 @@ impl Templates {
                 guarded(|| template.render(&*ctx).map(drop)).map_err(|e| RenderError {
                     step: step.to_string(),
                     part,
-                    missing: self
-                        .vars
-                        .get(&name)
-                        .map(|vars| vars.iter().filter(|v| !has(v)).cloned().collect())
-                        .unwrap_or_default(),
+                    missing: self.missing(&name, has),
                     detail: describe(&e),
                 })?;
             }
         }
         Ok(())
+    }
+
+    /// The variables template `name` uses that a lead lacks (`has` says
+    /// which it has); for a plain template only those it needs, not those
+    /// with a `default`.
+    fn missing(&self, name: &str, has: impl Fn(&String) -> bool) -> Vec<String> {
+        let used: Vec<&String> = match self.plain.get(name) {
+            Some(needed) => needed.iter().collect(),
+            None => self.vars.get(name).map(|vars| vars.iter().collect()).unwrap_or_default(),
+        };
+        let mut out: Vec<String> = used.into_iter().filter(|v| !has(v)).cloned().collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The source text of `part` ("subject" or "body") of `step`, as written.
+    pub fn source(&self, step: &str, part: &str) -> Option<&str> {
+        self.sources.get(&format!("{step}.{part}")).map(String::as_str)
+    }
+
+    /// Whether every template of `step` renders for a lead exactly when the
+    /// lead has the fields it needs, whatever their values (see
+    /// [`plain_variables`]): then [`Templates::lacking`] depends on the
+    /// lead's field names only.
+    pub fn names_only(&self, step: &str) -> bool {
+        ["subject", "body"].iter().all(|part| {
+            let name = format!("{step}.{part}");
+            !self.vars.contains_key(&name) || self.plain.contains_key(&name)
+        })
+    }
+
+    /// Why `step` does not render for a lead with `fields`, part by part
+    /// (subject, then body): empty when it renders. A plain template names
+    /// only the variables it needs and the lead lacks (a variable with a
+    /// `default` is not needed); another names every variable it uses that
+    /// the lead lacks, and, when it lacks none, says why it failed.
+    pub fn lacking(&self, step: &str, email: &str, fields: &Fields) -> Vec<RenderError> {
+        let has = |v: &String| v == "email" || fields.contains_key(v);
+        let mut out = Vec::new();
+        let mut ctx: Option<Fields> = None;
+        for part in ["subject", "body"] {
+            let name = format!("{step}.{part}");
+            if let Some(needed) = self.plain.get(&name) {
+                let missing: Vec<String> = needed.iter().filter(|v| !has(v)).cloned().collect();
+                if !missing.is_empty() {
+                    let detail = format!("undefined value: {}", missing.join(", "));
+                    out.push(RenderError { step: step.to_string(), part, missing, detail });
+                }
+                continue;
+            }
+            let ctx = ctx.get_or_insert_with(|| {
+                let mut ctx = fields.clone();
+                ctx.insert("email".into(), email.to_string());
+                ctx
+            });
+            if let Err(e) = self.render_part(step, part, ctx) {
+                out.push(e);
+            }
+        }
+        out
     }
 
     fn render_part(&self, step: &str, part: &'static str, ctx: &Fields) -> Result<Option<String>, RenderError> {
@@ -324,11 +388,7 @@ impl Templates {
         guarded(|| template.render(ctx)).map(Some).map_err(|e| RenderError {
             step: step.to_string(),
             part,
-            missing: self
-                .vars
-                .get(&name)
-                .map(|vars| vars.iter().filter(|v| !ctx.contains_key(*v)).cloned().collect())
-                .unwrap_or_default(),
+            missing: self.missing(&name, |v| ctx.contains_key(v)),
             detail: describe(&e),
         })
     }

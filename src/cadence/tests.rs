@@ -106,7 +106,15 @@ fn each_error_names_its_place() {
         ),
         (
             "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"task\"\nbody = \"{{ x | nosuchfilter }}\"\n",
-            "step \"a\" body: unknown filter",
+            "c.toml:6:9: step \"a\" body: unknown filter",
+        ),
+        (
+            "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"email\"\nsubject = \"Hi\"\nbody = \"\"\"\nline one\nHi {{ x | upcase }}\n\"\"\"\n",
+            "c.toml:9:1: step \"a\" body: unknown filter: filter upcase is unknown",
+        ),
+        (
+            "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"email\"\nsubject = \"Hi {{ x | upcase }}\"\nbody = \"b\"\n",
+            "c.toml:6:12: step \"a\" subject: unknown filter",
         ),
     ];
     for (text, want) in cases {
@@ -127,4 +135,23 @@ fn all_problems_of_a_file_are_listed_in_line_order() {
         lines[0].contains(":1:") && lines[1].contains(":2:") && lines[2].contains(":5:") && lines[3].contains(":6:"),
         "{err}"
     );
+}
+
+#[test]
+fn manual_steps_without_any_owner_are_named() {
+    let call = "[[steps]]\nid = \"call-1\"\nwait = \"1d\"\nkind = \"call\"\nbody = \"Call\"\n";
+    let c = parse(&format!("mailbox = \"sales\"\n{STEP}{call}")).unwrap();
+    assert_eq!(c.unowned_manual_steps(&config()), ["call-1"]);
+    let warning = c.unowned_warning(&config()).unwrap();
+    assert!(warning.starts_with("/p/cadences/c.toml: manual step(s) call-1 have no owner"), "{warning}");
+    assert!(warning.contains("set owner = \"rep@example.com\" in this file or in [mailboxes.sales]"), "{warning}");
+    // The cadence's owner, or its mailbox's, owns them.
+    let owned = parse(&format!("mailbox = \"sales\"\nowner = \"rep@seller.test\"\n{STEP}{call}")).unwrap();
+    assert!(owned.unowned_manual_steps(&config()).is_empty());
+    let text = "[mailboxes.sales]\nfrom = \"a@seller.test\"\noutbox = \"o\"\nowner = \"ada@seller.test\"\n";
+    let config = Config::parse(Path::new("/p/config.toml"), text).unwrap();
+    let c = Cadence::parse(Path::new("/p/cadences/c.toml"), &format!("{STEP}{call}"), &config).unwrap();
+    assert_eq!(c.unowned_warning(&config), None);
+    // Only emails: nothing to own.
+    assert!(parse(&format!("mailbox = \"sales\"\n{STEP}")).unwrap().unowned_manual_steps(&self::config()).is_empty());
 }

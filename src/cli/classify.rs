@@ -15,6 +15,7 @@ pub struct Args {
     /// Raw RFC 5322 messages (.eml).
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// Print one JSON document (an array, one object per file) instead of text.
     #[arg(long)]
     json: bool,
 }

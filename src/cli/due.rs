@@ -12,12 +12,13 @@ use crate::time::rfc3339;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// How far ahead to look: 30m, 12h, 7d, 2w (default 24h).
+    /// How far ahead to look: 30m, 12h, 7d, 2w.
     #[arg(long, value_name = "DURATION", default_value = "24h")]
     within: String,
     /// Look from TIME instead of now (RFC 3339).
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
+    /// Print one JSON document (`{"due": [...], "emails": N, "tasks": N}`) instead of a table.
     #[arg(long)]
     json: bool,
 }

@@ -17,6 +17,7 @@ pub struct Args {
     /// Look from TIME instead of now (RFC 3339).
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
+    /// Print one JSON document instead of a table.
     #[arg(long)]
     json: bool,
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::intake::{Intake, LeadInput, RowError, read_rows_each};
+use crate::intake::{Intake, LeadInput, ReadReport, read_rows_each};
 use crate::store::{EnrollOutcome, NewEnrollment};
 
 #[derive(Debug, clap::Args)]
@@ -29,9 +29,7 @@ pub struct Args {
 pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
     let cadences = super::load_cadences(&config, false)?;
-    let cadence = cadences
-        .get(&args.cadence)
-        .ok_or_else(|| anyhow!("unknown cadence {:?} (loaded: {})", args.cadence, cadences.names().join(", ")))?;
+    let cadence = super::cadence(&cadences, &args.cadence)?;
     let now = super::now_or(args.at.as_deref())?;
     let file = std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -46,6 +44,9 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
         ProgressBar::hidden()
     };
     let mut store = super::open_store(&config)?;
+    // A second connection, for the reading thread, opened before the first
+    // begins its transaction (opening one needs a moment of the write lock).
+    let known = super::open_store(&config)?;
     // Rows are read and checked on one thread and enrolled on this one as they
     // come, in batches (a hand-over per row costs more than it saves), in one
     // transaction that commits only once every row was read.
@@ -58,14 +59,22 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let mut enrolled = 0;
     let mut already = 0;
     let mut suppressed = Vec::new();
-    let errors = std::thread::scope(|scope| -> Result<Vec<RowError>> {
+    let variables = cadence.templates.variables();
+    let read = std::thread::scope(|scope| -> Result<ReadReport> {
         let reader = scope.spawn(|| {
             // Owned here, so that the channel closes when reading ends, however it ends.
-            let (send, freed) = (send, freed);
+            let (send, freed, known) = (send, freed, known);
             let mut intake = Intake::new(cadence, &config, now);
-            let check = |lead: LeadInput| intake.check(lead);
+            // A row that lacks a field may be a known lead that has it: read
+            // what is stored through the second connection.
+            let check = |lead: LeadInput| {
+                intake.check_known(lead, |email| {
+                    let lead = known.lead(email).ok()??;
+                    Some((lead.fields, lead.timezone))
+                })
+            };
             let mut batch = Vec::with_capacity(BATCH);
-            let errors = read_rows_each(path, std::io::BufReader::new(file), &progress, check, |row| {
+            let read = read_rows_each(path, file, &progress, &variables, check, |row| {
                 batch.push(row);
                 if batch.len() < BATCH {
                     return ControlFlow::Continue(());
@@ -77,7 +86,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
             })?;
             // Unsent only if the enrolling side failed, which reports its own error.
             let _ = send.send(batch);
-            Ok::<_, anyhow::Error>(errors)
+            Ok::<_, anyhow::Error>(read)
         });
         let mut enrolling = store.begin_enrolling(now, true).context("importing")?;
         for batch in receive {
@@ -91,27 +100,34 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
             // Once reading is over, the last batches are freed here.
             let _ = done.send(batch);
         }
-        let errors = reader.join().map_err(|_| anyhow!("{}: reading the file failed", path.display()))??;
+        let read = reader.join().map_err(|_| anyhow!("{}: reading the file failed", path.display()))??;
         enrolling.commit().context("importing")?;
-        Ok(errors)
+        Ok(read)
     })?;
     progress.finish_and_clear();
-    for e in &errors {
-        eprintln!("{}:{}: {}", args.file.display(), e.line, e.message);
+    let shown = args.file.display();
+    for note in &read.notes {
+        eprintln!("{shown}:1: note: {note}");
+    }
+    for e in &read.errors {
+        eprintln!("{shown}:{}: {}", e.line, e.message);
     }
     for (email, reason) in &suppressed {
-        eprintln!("{}: {email} is on the suppression list ({reason}): skipped", args.file.display());
+        eprintln!("{shown}: {email} is on the suppression list ({reason}): skipped");
     }
-    let good = enrolled + already + suppressed.len();
+    let skipped = read.errors.len() + suppressed.len();
+    let name = &cadence.name;
     outln!(
-        "{}: {} rows read, {enrolled} enrolled in {}, {already} already enrolled (unchanged), {} skipped",
-        args.file.display(),
-        good + errors.len(),
-        cadence.name,
-        errors.len() + suppressed.len()
+        "{shown}: {} rows read: {enrolled} enrolled in {name}, {already} already in {name} (left unchanged), \
+         {skipped} skipped",
+        enrolled + already + skipped
     );
-    if !errors.is_empty() {
-        bail!("{} rows skipped (listed above); the other {good} were imported", errors.len());
+    if !read.errors.is_empty() {
+        bail!(
+            "{} rows skipped (listed above): fix them and import the file again (rows already in {name} are left as \
+             they are)",
+            read.errors.len()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -21,24 +21,47 @@ pub struct Args {
     /// Only leads in this cadence.
     #[arg(long, value_name = "NAME")]
     cadence: Option<String>,
-    /// Only enrollments in this state (active, paused, finished, stopped, replied, bounced, unsubscribed).
+    /// Only enrollments in this state.
     #[arg(long, value_name = "STATE")]
-    state: Option<String>,
+    state: Option<StateArg>,
     /// Only leads this owner does the manual steps of.
     #[arg(long, value_name = "EMAIL")]
     owner: Option<String>,
+    /// Print one JSON document (`{"leads": [...]}`) instead of a table.
     #[arg(long)]
     json: bool,
 }
 
+/// An enrollment state as `--state` takes it: clap lists the valid ones.
+#[derive(Debug, Clone, Copy)]
+pub struct StateArg(State);
+
+impl clap::ValueEnum for StateArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        const ALL: [StateArg; 7] = [
+            StateArg(State::Active),
+            StateArg(State::Paused),
+            StateArg(State::Finished),
+            StateArg(State::Stopped),
+            StateArg(State::Replied),
+            StateArg(State::Bounced),
+            StateArg(State::Unsubscribed),
+        ];
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.0.as_str()))
+    }
+}
+
 pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
-    let state = args
-        .state
-        .as_deref()
-        .map(|s| State::parse(s).ok_or_else(|| anyhow!("--state: unknown state {s:?}")))
-        .transpose()?;
+    let state = args.state.map(|s| s.0);
     let store = super::open_store(&config)?;
+    if let Some(name) = &args.cadence {
+        super::known_cadence(&config, &store, name)?;
+    }
     let filter = LeadFilter { cadence: args.cadence.as_deref(), state, owner: args.owner.as_deref() };
     super::write_stdout(|out| {
         if args.json {

@@ -20,6 +20,7 @@ mod enroll;
 mod forecast;
 mod import;
 mod leads;
+mod log;
 mod mailboxes;
 mod ops;
 mod preview;
@@ -41,11 +42,14 @@ use crate::cadence::Cadences;
 use crate::config::Config;
 use crate::store::Store;
 
+/// `--config` when none is given.
+const DEFAULT_CONFIG: &str = "config.toml";
+
 #[derive(Debug, Parser)]
 #[command(name = "cadenced", version, about = "Self-hosted follow-up cadence daemon")]
 pub struct Cli {
     /// The config file.
-    #[arg(long, global = true, default_value = "config.toml", value_name = "FILE")]
+    #[arg(short = 'c', long, global = true, default_value = DEFAULT_CONFIG, value_name = "FILE")]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -61,15 +65,18 @@ enum Command {
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
     },
-    /// Validate the config, every cadence, window and template.
-    Check,
+    /// Validate the config, every cadence, window and template, the database's folder, and the
+    /// fields leads in flight lack; `--plan`: what a reload would do to them.
+    Check(check::Args),
     /// Add or update a lead and enroll it in a cadence.
     Enroll(enroll::Args),
     /// Enroll every row of a CSV file (header row; `email` column required).
     Import(import::Args),
     /// A lead, its enrollments, next steps and touchpoint timeline.
     Status {
+        /// The lead's address.
         email: String,
+        /// Print one JSON document instead of the timeline.
         #[arg(long)]
         json: bool,
     },
@@ -83,8 +90,11 @@ enum Command {
     Stop(state::Args),
     /// What will fire, and when.
     Due(due::Args),
-    /// A cadence's timeline for a lead enrolled at TIME, in virtual time, sending nothing.
+    /// A cadence's timeline for a lead enrolled at TIME, in virtual time, sending nothing; with
+    /// `--lead`, that lead's emails rendered with its fields.
     Preview(preview::Args),
+    /// What was sent, failed, received and done, newest first (default: today).
+    Log(log::Args),
     /// Sends and tasks per mailbox per day for the next N days.
     Forecast(forecast::Args),
     /// Manual steps (calls, LinkedIn, tasks) open for owners.
@@ -119,7 +129,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run => run::run(&config_path),
         Command::Tick { at } => tick::run(&config_path, at.as_deref()),
-        Command::Check => check::run(&config_path),
+        Command::Check(args) => check::run(&config_path, args),
         Command::Enroll(args) => enroll::run(&config_path, args),
         Command::Import(args) => import::run(&config_path, args),
         Command::Status { email, json } => status::run(&config_path, &email, json),
@@ -129,6 +139,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::Stop(args) => state::run(&config_path, args, crate::store::Change::Stop),
         Command::Due(args) => due::run(&config_path, args),
         Command::Preview(args) => preview::run(&config_path, args),
+        Command::Log(args) => log::run(&config_path, args),
         Command::Forecast(args) => forecast::run(&config_path, args),
         Command::Tasks(args) => tasks::list(&config_path, args),
         Command::Task(command) => tasks::close(&config_path, command),
@@ -163,6 +174,49 @@ pub(crate) fn load_cadences(config: &Config, strict: bool) -> Result<Cadences> {
     Ok(cadences)
 }
 
+/// The loaded cadence `name`, or an error that lists the loaded ones.
+pub(crate) fn cadence<'c>(cadences: &'c Cadences, name: &str) -> Result<&'c crate::cadence::Cadence> {
+    cadences.get(name).ok_or_else(|| unknown_cadence(cadences, name))
+}
+
+/// `unknown cadence "x" (loaded: nurture, seven-touch)`.
+pub(crate) fn unknown_cadence(cadences: &Cadences, name: &str) -> anyhow::Error {
+    let names = cadences.names();
+    if names.is_empty() {
+        anyhow::anyhow!("unknown cadence {name:?}: no cadence is loaded (run `cadenced check`)")
+    } else {
+        anyhow::anyhow!("unknown cadence {name:?} (loaded: {})", names.join(", "))
+    }
+}
+
+/// Checks a `--cadence NAME` filter: a loaded cadence, or one whose file is
+/// gone but that still has leads (orphaned; a warning says so). Anything
+/// else is an error that lists the loaded cadences, rather than an empty,
+/// successful answer to a typo.
+pub(crate) fn known_cadence(config: &Config, store: &Store, name: &str) -> Result<()> {
+    let cadences = Cadences::load(config);
+    if cadences.get(name).is_some() {
+        return Ok(());
+    }
+    let mut has_leads = false;
+    let filter = crate::store::LeadFilter { cadence: Some(name), ..Default::default() };
+    let probe = store.for_each_lead(&filter, |_| {
+        has_leads = true;
+        Err(anyhow::anyhow!("found one"))
+    });
+    let broken = cadences.broken.iter().find(|b| b.file.file_stem().is_some_and(|s| s == name));
+    if has_leads {
+        let why = if broken.is_some() { "does not load (run `cadenced check`)" } else { "is gone" };
+        eprintln!("warning: the file of cadence {name:?} {why}: its leads are orphaned");
+        return Ok(());
+    }
+    probe?;
+    if let Some(broken) = broken {
+        bail!("cadence {name:?} does not load: {} has errors (run `cadenced check`)", broken.file.display());
+    }
+    Err(unknown_cadence(&cadences, name))
+}
+
 pub(crate) fn open_store(config: &Config) -> Result<Store> {
     Store::open(&config.database).with_context(|| format!("opening {}", config.database.display()))
 }
@@ -172,6 +226,36 @@ pub(crate) fn now_or(at: Option<&str>) -> Result<DateTime<Utc>> {
     match at {
         Some(text) => crate::time::parse_instant(text).map_err(|e| anyhow::anyhow!("--at: {e}")),
         None => Ok(crate::time::from_unix(Utc::now().timestamp())),
+    }
+}
+
+/// The error and its causes on one line, outermost first, each said once:
+/// an error type that shows its source in its own message (`database x.db:
+/// file exists`) is followed in the chain by that source, which `{:#}` would
+/// print a second time.
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        let part = part.trim();
+        if part.is_empty() || text.ends_with(part) || (part.len() > 12 && text.contains(part)) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(part);
+    }
+    text
+}
+
+/// `cadenced ARGS` as a user would type it next, with `-c FILE` when the
+/// config is not the default one.
+pub(crate) fn command_line(config_path: &Path, args: &str) -> String {
+    if config_path == Path::new(DEFAULT_CONFIG) {
+        format!("cadenced {args}")
+    } else {
+        format!("cadenced -c {} {args}", config_path.display())
     }
 }
 
@@ -208,4 +292,35 @@ pub(crate) fn write_stdout(write: impl FnOnce(&mut dyn std::io::Write) -> Result
 pub(crate) fn print_json(value: &serde_json::Value) -> Result<()> {
     outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let denied_text = denied.to_string();
+        let store = crate::store::StoreError::Io { path: "/var/lib/cadenced/cadenced.db".into(), source: denied };
+        let err = anyhow::Error::new(store).context("opening /var/lib/cadenced/cadenced.db");
+        assert_eq!(
+            error_text(&err),
+            format!("opening /var/lib/cadenced/cadenced.db: database /var/lib/cadenced/cadenced.db: {denied_text}")
+        );
+        // Causes that add something are all kept, outermost first.
+        let err = anyhow::anyhow!("inner problem").context("middle").context("outer");
+        assert_eq!(error_text(&err), "outer: middle: inner problem");
+    }
+
+    #[test]
+    fn the_state_filter_offers_every_state() {
+        use clap::ValueEnum;
+        let offered: Vec<String> = leads::StateArg::value_variants()
+            .iter()
+            .filter_map(|s| s.to_possible_value().map(|v| v.get_name().to_string()))
+            .collect();
+        let all: Vec<String> = crate::model::State::ALL.iter().map(|s| s.as_str().to_string()).collect();
+        assert_eq!(offered, all);
+    }
 }

@@ -74,12 +74,18 @@ pub fn test_send(config_path: &Path, args: TestSendArgs) -> Result<ExitCode> {
 
 pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
     let mut cmd = super::Cli::command();
-    clap_complete::generate(shell, &mut cmd, "cadenced", &mut std::io::stdout());
+    // Generated into memory first: clap_complete panics when its writer
+    // fails, and a reader that went away (`| head`) must end the command quietly.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "cadenced", &mut script);
+    super::write_stdout(|out| Ok(out.write_all(&script)?))?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn man() -> Result<ExitCode> {
     let cmd = super::Cli::command();
-    clap_mangen::Man::new(cmd).render(&mut std::io::stdout()).context("writing the man page")?;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd).render(&mut page).context("rendering the man page")?;
+    super::write_stdout(|out| Ok(out.write_all(&page)?))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -22,8 +22,25 @@ pub fn run(config_path: &Path, args: Args, action: Change) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
     let now = super::now_or(args.at.as_deref())?;
     let mut store = super::open_store(&config)?;
+    if let Some(name) = &args.cadence {
+        let Some(lead) = store.lead(args.email.trim())? else {
+            bail!("no lead {} (`cadenced leads` lists every lead)", args.email);
+        };
+        if !lead.enrollments.iter().any(|e| &e.cadence == name) {
+            super::known_cadence(&config, &store, name)?;
+            let in_: Vec<&str> = lead.enrollments.iter().map(|e| e.cadence.as_str()).collect();
+            if in_.is_empty() {
+                bail!("{} is not in cadence {name:?}: it is in no cadence", lead.email);
+            }
+            bail!(
+                "{} is not in cadence {name:?} (it is in: {}; leave out --cadence for all of them)",
+                lead.email,
+                in_.join(", ")
+            );
+        }
+    }
     let Some(changed) = store.change_state(args.email.trim(), args.cadence.as_deref(), action, now)? else {
-        bail!("no lead {}", args.email);
+        bail!("no lead {} (`cadenced leads` lists every lead)", args.email);
     };
     if changed.is_empty() {
         let verb = match action {

@@ -16,7 +16,7 @@ pub fn run(config_path: &Path, email: &str, as_json: bool) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
     let store = super::open_store(&config)?;
     let Some(lead) = store.lead(email.trim())? else {
-        bail!("no lead {email}");
+        bail!("no lead {email} (`cadenced leads` lists every lead)");
     };
     let tz: Tz = config.lead_zone(lead.timezone.as_deref());
     // A step well past its due time waits for a tick: say so, apart from why it was moved.
@@ -105,15 +105,15 @@ pub fn to_text(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> String
     let mut out = String::new();
     let _ = writeln!(out, "{}  ({})", lead.email, tz.name());
     for (k, v) in &lead.fields {
-        let _ = writeln!(out, "  {k}: {v}");
+        let _ = writeln!(out, "  {k}: {}", indented(v, 4 + k.chars().count()));
     }
     if let Some(reason) = &lead.suppressed {
         let _ = writeln!(out, "  SUPPRESSED ({reason}): never enrolled or sent to again");
     }
     for i in &lead.inbound {
-        let subject = i.subject.as_deref().map(|s| format!(" \"{s}\"")).unwrap_or_default();
-        let _ =
-            writeln!(out, "  {}  received {}{subject}: {}", human(i.at, tz), i.kind, i.detail.as_deref().unwrap_or(""));
+        let subject = i.subject.as_deref().map(|s| format!(" \"{}\"", one_line(s))).unwrap_or_default();
+        let detail = i.detail.as_deref().map(|d| indented(d, 6)).unwrap_or_default();
+        let _ = writeln!(out, "  {}  received {}{subject}: {detail}", human(i.at, tz), i.kind);
     }
     if lead.enrollments.is_empty() {
         let _ = writeln!(out, "\n  not enrolled in any cadence");
@@ -126,11 +126,14 @@ pub fn to_text(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> String
             let _ = writeln!(out, "  owner        {owner}");
         }
         for t in &e.touchpoints {
-            let extra = t.subject.as_deref().map(|s| format!("  \"{s}\"")).unwrap_or_default();
+            let extra = t.subject.as_deref().map(|s| format!("  \"{}\"", one_line(s))).unwrap_or_default();
             let why = t.reason.map(|r| format!("  (later than planned: {r})")).unwrap_or_default();
             let _ = writeln!(out, "  {}  {:<12} {:<8} {:<9}{extra}{why}", human(t.at, tz), t.step, t.kind, t.status);
+            if let Some(id) = &t.message_id {
+                let _ = writeln!(out, "      Message-ID {id}");
+            }
             if let Some(d) = &t.detail {
-                let _ = writeln!(out, "      {d}");
+                let _ = writeln!(out, "      {}", indented(d, 6));
             }
             if t.kind != "email" {
                 match (t.status, t.closed_at) {
@@ -138,7 +141,7 @@ pub fn to_text(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> String
                         let _ = writeln!(out, "      task {0}: cadenced task done {0}  (or: task skip {0})", t.id);
                     }
                     (_, Some(closed)) => {
-                        let note = t.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
+                        let note = t.note.as_deref().map(|n| format!(": {}", indented(n, 8))).unwrap_or_default();
                         let _ = writeln!(out, "      task {} closed {}{note}", t.id, human(closed, tz));
                     }
                     _ => {}
@@ -161,11 +164,58 @@ pub fn to_text(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> String
             let _ = writeln!(out, "  next         {step} due {}{why}{held}", human(due, tz));
         }
         if let Some(err) = &e.last_error {
-            let _ = writeln!(out, "  last error   {err} (attempt {})", e.attempts);
+            let _ = writeln!(out, "  last error   {} (attempt {})", indented(err, 15), e.attempts);
         }
         if let Some(paused) = &e.mailbox_paused {
             let _ = writeln!(out, "  HELD         {paused}");
         }
     }
     out
+}
+
+/// A value that may span lines (a CSV cell, an SMTP reply), its later lines
+/// indented by `indent` spaces so that they stay under it, not at the left
+/// margin where they would read as the next entry. Other control characters
+/// are shown escaped.
+fn indented(value: &str, indent: usize) -> String {
+    let value = value.trim_end_matches(['\r', '\n']);
+    let mut out = String::with_capacity(value.len());
+    for (i, line) in value.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+            out.extend(std::iter::repeat_n(' ', indent));
+        }
+        out.push_str(&escaped(line.strip_suffix('\r').unwrap_or(line)));
+    }
+    out
+}
+
+/// A value shown on one line (a subject): line breaks as `\n`.
+fn one_line(value: &str) -> String {
+    escaped(value)
+}
+
+/// `value` with control characters (but tabs) escaped as Rust writes them.
+fn escaped(value: &str) -> String {
+    if !value.chars().any(|c| c.is_control() && c != '\t') {
+        return value.to_string();
+    }
+    value
+        .chars()
+        .map(|c| if c.is_control() && c != '\t' { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_line_values_stay_indented_and_control_characters_show() {
+        assert_eq!(indented("one line", 4), "one line");
+        assert_eq!(indented("first\r\nsecond\nthird\n", 4), "first\n    second\n    third");
+        assert_eq!(indented("bell\u{7}", 2), "bell\\u{7}");
+        assert_eq!(one_line("Re: hi\nBcc: x"), "Re: hi\\nBcc: x");
+        assert_eq!(one_line("tab\tok"), "tab\tok");
+    }
 }

@@ -26,6 +26,7 @@ pub struct ListArgs {
     /// Look from TIME instead of now (RFC 3339).
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
+    /// Print one JSON document (`{"tasks": [...]}`) instead of a table.
     #[arg(long)]
     json: bool,
 }
@@ -81,7 +82,8 @@ pub fn list(config_path: &Path, args: ListArgs) -> Result<ExitCode> {
         outln!("no open tasks");
     }
     for t in &tasks {
-        let tz = t.owner.as_deref().map_or(config.timezone, |o| config.owner(o).timezone);
+        // The lead's own time: when to call matters in the lead's day.
+        let tz = config.lead_zone(t.timezone.as_deref());
         let late = if is_overdue(&config, t, now) { "  OVERDUE" } else { "" };
         outln!(
             "#{:<6} {:<9} {:<28} {}/{}  due {}  owner {}{late}",
@@ -98,6 +100,13 @@ pub fn list(config_path: &Path, args: ListArgs) -> Result<ExitCode> {
                 outln!("         | {line}");
             }
         }
+    }
+    let unowned = tasks.iter().filter(|t| t.owner.is_none()).count();
+    if unowned > 0 {
+        outln!(
+            "{unowned} task(s) have no owner, so no reminder goes out for them: set owner = \"rep@example.com\" in the \
+             cadence or its [mailboxes.NAME] table (for leads enrolled from then on), or --field owner=... when enrolling"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -123,7 +132,7 @@ pub fn close(config_path: &Path, command: TaskCommand) -> Result<ExitCode> {
     let Some(task) = closed else {
         return match store.task(args.id)? {
             Some(t) => Err(anyhow!("task {} is already {}", args.id, t.status)),
-            None => bail!("no task {}", args.id),
+            None => bail!("no task {} (`cadenced tasks` lists the open ones with their ids)", args.id),
         };
     };
     outln!("task {} ({} {} for {}) {verb}", task.id, task.kind, task.step, task.email);

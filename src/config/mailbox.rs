@@ -53,7 +53,7 @@ pub struct SmtpSettings {
 }
 
 #[derive(Debug, Clone)]
-pub enum Transport {
+pub enum Delivery {
     Smtp(SmtpSettings),
     /// Write each email as an `.eml` file into this folder.
     Outbox(PathBuf),
@@ -63,7 +63,7 @@ pub enum Transport {
 pub struct Mailbox {
     pub name: String,
     pub from: Address,
-    pub transport: Transport,
+    pub delivery: Delivery,
     /// At most this many emails per local day of `timezone`.
     pub daily_limit: Option<u32>,
     /// At least this long between two sends (plus a jitter of up to as much again).
@@ -195,6 +195,7 @@ pub(super) fn check(
             std::time::Duration::from_secs(24 * 3600)
         }),
     };
+    let password_set = raw.password_file.is_some() || raw.password_env.is_some();
     let password =
         read_password(&raw, resolve).map_err(|(span, e)| problems.push((span, e.to_string()))).ok().flatten();
     let transport = match (&raw.smtp, &raw.outbox) {
@@ -206,7 +207,7 @@ pub(super) fn check(
             problems.push((None, "needs smtp = \"smtp://host:port\" or outbox = \"folder\"".into()));
             None
         }
-        (None, Some(o)) => Some(Transport::Outbox(resolve(o.get_ref()))),
+        (None, Some(o)) => Some(Delivery::Outbox(resolve(o.get_ref()))),
         (Some(url), None) => match parse_smtp_url(url.get_ref()) {
             Err(e) => {
                 problems.push((Some(url.span()), format!("smtp: {e}")));
@@ -214,8 +215,16 @@ pub(super) fn check(
             }
             Ok((host, port, security)) => {
                 let username = raw.username.as_ref().map(|u| u.get_ref().clone());
-                if username.is_some() && password.is_none() {
-                    problems.push((None, "username is set but neither password_file nor password_env".into()));
+                // A password setting that failed is reported as what it is, above.
+                if username.is_some() && !password_set {
+                    problems.push((
+                        raw.username.as_ref().map(Spanned::span),
+                        format!(
+                            "username is set but neither password_file nor password_env: add password_file = \
+                             \"/etc/cadenced/{name}.pass\" (the password on one line, mode 0600) or password_env = \
+                             \"VARIABLE\""
+                        ),
+                    ));
                 }
                 if username.is_some() && security == Security::Plain && raw.allow_plaintext_auth != Some(true) {
                     problems.push((
@@ -225,7 +234,7 @@ pub(super) fn check(
                             .into(),
                     ));
                 }
-                Some(Transport::Smtp(SmtpSettings {
+                Some(Delivery::Smtp(SmtpSettings {
                     host,
                     port,
                     security,
@@ -245,7 +254,12 @@ pub(super) fn check(
             return None;
         };
         let Some(password) = password.clone() else {
-            problems.push((Some(url.span()), "imap: needs password_file or password_env".into()));
+            if !password_set {
+                problems.push((
+                    Some(url.span()),
+                    "imap: needs password_file or password_env (the same settings as SMTP)".into(),
+                ));
+            }
             return None;
         };
         if security == Security::Plain && raw.allow_plaintext_auth != Some(true) {
@@ -268,7 +282,7 @@ pub(super) fn check(
         (Ok(from), Some(transport)) if problems.is_empty() => Ok(Mailbox {
             name,
             from,
-            transport,
+            delivery: transport,
             daily_limit,
             min_gap,
             timezone,
@@ -289,15 +303,27 @@ pub(super) fn check(
 enum PasswordError {
     #[error("set either password_file or password_env, not both")]
     Both,
-    #[error("password_file: cannot read {}: {error}", path.display())]
+    #[error("password_file: cannot read {}: {error}{}", path.display(), unreadable_hint(error))]
     Unreadable { path: PathBuf, error: std::io::Error },
     #[error(
         "password_file: {} is readable by every user (mode {mode:o}); run chmod o-rwx on it",
         path.display()
     )]
     WorldReadable { path: PathBuf, mode: u32 },
-    #[error("password_env: environment variable {0} is not set")]
+    #[error(
+        "password_env: environment variable {0} is not set: set it where cadenced runs (systemd: \
+         Environment= or EnvironmentFile= in an override), or use password_file"
+    )]
     EnvUnset(String),
+}
+
+/// What to do about a password file that cannot be read.
+fn unreadable_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => " (create it with the password on one line, then chmod 600 it)",
+        std::io::ErrorKind::PermissionDenied => " (make it readable by the user cadenced runs as)",
+        _ => "",
+    }
 }
 
 fn read_password(

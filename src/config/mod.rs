@@ -19,7 +19,8 @@ use crate::core::schedule::{Accepted, Calendar, DurationError, Unit, Units, pars
 use crate::location::{FileErrors, SourceError, toml_message};
 
 pub use http::Http;
-pub use mailbox::{ImapSettings, Mailbox, Secret, Security, SmtpSettings, Transport};
+pub use mailbox::Delivery;
+pub use mailbox::{ImapSettings, Mailbox, Secret, Security, SmtpSettings};
 pub use owners::{Digest, Owner};
 
 /// What to do after a send whose outcome is unknown (the process died or the
@@ -152,8 +153,10 @@ impl Config {
     /// Checks `source`, the text of `path` (relative paths in it resolve against its folder).
     pub fn parse(path: &Path, source: &str) -> Result<Config, FileErrors> {
         let fail = |errors| FileErrors { file: path.to_path_buf(), errors };
-        let raw: RawConfig = toml::from_str(source)
-            .map_err(|e| fail(vec![SourceError::at(path, source, e.span(), toml_message(&e))]))?;
+        let raw: RawConfig = toml::from_str(source).map_err(|e| {
+            let message = toml_message(&e) + &misplaced_key_hint(source, &e);
+            fail(vec![SourceError::at(path, source, e.span(), message)])
+        })?;
         let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         let mut errors = Vec::new();
         let mut err = |span: std::ops::Range<usize>, msg: String| {
@@ -296,6 +299,44 @@ impl Config {
             http,
         })
     }
+}
+
+/// Keys of the top level of `config.toml`.
+const TOP_LEVEL_KEYS: [&str; 11] = [
+    "database",
+    "cadences",
+    "timezone",
+    "tick_interval",
+    "calendar",
+    "on_uncertain",
+    "ooo_pause",
+    "inbox_max_age",
+    "calendars",
+    "mailboxes",
+    "owners",
+];
+
+/// For a top-level key met inside a table (every key after a `[table]` line
+/// belongs to it, which TOML does not make obvious): where it goes instead.
+fn misplaced_key_hint(source: &str, err: &toml::de::Error) -> String {
+    let message = err.message();
+    let Some(key) = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()) else {
+        return String::new();
+    };
+    if !TOP_LEVEL_KEYS.contains(&key) {
+        return String::new();
+    }
+    let before = err.span().and_then(|s| source.get(..s.start)).unwrap_or("");
+    let table = before
+        .lines()
+        .rev()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .find(|l| l.starts_with('['))
+        .unwrap_or("a [table]");
+    format!(
+        "; `{key}` is a top-level key: move it above the first [table] line (every key after {table} belongs to \
+         that table)"
+    )
 }
 
 /// What an interval may be written in: `30s`, `5m`, `1h`; more than zero.

@@ -17,7 +17,7 @@ fn minimal_config_gets_defaults_relative_to_its_folder() {
     assert_eq!(c.cadences_dir, Path::new("/etc/cadenced/cadences"));
     assert_eq!(c.timezone, Tz::UTC);
     assert_eq!(c.tick_interval, Duration::from_secs(30));
-    assert!(matches!(&c.mailboxes["sales"].transport, Transport::Outbox(p) if p == Path::new("/etc/cadenced/outbox")));
+    assert!(matches!(&c.mailboxes["sales"].delivery, Delivery::Outbox(p) if p == Path::new("/etc/cadenced/outbox")));
 }
 
 #[test]
@@ -78,7 +78,7 @@ fn password_never_shows_in_debug_output() {
         pw.display()
     );
     let c = Config::parse(&dir.path().join("config.toml"), &text).unwrap();
-    let Transport::Smtp(s) = &c.mailboxes["m"].transport else { panic!("smtp") };
+    let Delivery::Smtp(s) = &c.mailboxes["m"].delivery else { panic!("smtp") };
     assert_eq!(s.password.as_ref().unwrap().expose(), "hunter2");
     assert!(!format!("{c:?}").contains("hunter2"));
 }
@@ -253,4 +253,48 @@ fn http_errors_name_their_field_and_place() {
     assert_eq!(http.listen.to_string(), "[::1]:9000");
     assert_eq!(http.public_url.as_deref(), Some("https://go.example.com"));
     assert_eq!(http.token.unwrap().expose(), "a-token-of-thirty-two-characters");
+}
+
+#[test]
+fn an_unset_password_env_is_the_one_problem_reported() {
+    let text = "[mailboxes.m]\nfrom = \"a@b.test\"\nsmtp = \"smtps://h\"\nusername = \"u\"\n\
+                password_env = \"CADENCED_TEST_PW_UNSET\"\nimap = \"imaps://h\"\n";
+    let err = parse(text).unwrap_err();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("config.toml:5:16: mailboxes.m: password_env: environment variable CADENCED_TEST_PW_UNSET"));
+    assert!(err.contains("Environment= or EnvironmentFile="), "{err}");
+    assert!(!err.contains("neither password_file nor password_env"), "{err}");
+    assert!(!err.contains("imap: needs"), "{err}");
+    // Nothing set at all: that is the problem, with what to add.
+    let err = parse("[mailboxes.m]\nfrom = \"a@b.test\"\nsmtp = \"smtps://h\"\nusername = \"u\"\n").unwrap_err();
+    assert!(
+        err.contains(
+            "config.toml:4:12: mailboxes.m: username is set but neither password_file nor password_env: \
+                      add password_file = \"/etc/cadenced/m.pass\""
+        ),
+        "{err}"
+    );
+    let err = parse("[mailboxes.m]\nfrom = \"a@b.test\"\nsmtps = \"x\"\nusername = \"u\"\npassword_file = \"nope\"\n")
+        .unwrap_err();
+    assert!(!err.contains("create it with the password"), "a toml error comes alone: {err}");
+    let err = parse("[mailboxes.m]\nfrom = \"a@b.test\"\nsmtp = \"smtps://h\"\nusername = \"u\"\npassword_file = \"/nonexistent/pw\"\n")
+        .unwrap_err();
+    assert!(err.contains("(create it with the password on one line, then chmod 600 it)"), "{err}");
+}
+
+#[test]
+fn a_top_level_key_after_a_table_says_where_it_belongs() {
+    let text = format!("{MAILBOX}owner = \"ada@seller.test\"\n\ncalendar = \"us\"\n\n[calendars.us]\n");
+    let err = parse(&text).unwrap_err();
+    assert!(err.contains("config.toml:6:1: unknown field `calendar`"), "{err}");
+    assert!(
+        err.ends_with(
+            "`calendar` is a top-level key: move it above the first [table] line (every key after \
+             [mailboxes.sales] belongs to that table)"
+        ),
+        "{err}"
+    );
+    // A key no table has is a plain typo: no such hint.
+    let err = parse(&format!("{MAILBOX}frm = \"x\"\n")).unwrap_err();
+    assert!(!err.contains("top-level"), "{err}");
 }

@@ -269,9 +269,7 @@ fn skip_removed(
     lead: LeadTime<'_>,
     now: DateTime<Utc>,
 ) -> Action {
-    let had = |id: &str| touched.iter().any(|t| t == id);
-    let last = cadence.steps.iter().rposition(|s| had(&s.id));
-    let target = cadence.steps.iter().enumerate().position(|(i, s)| last.is_none_or(|l| i > l) && !had(&s.id));
+    let target = plan::after_removed(cadence, |id| touched.iter().any(|t| t == id));
     let next = match target {
         Some(t) => plan::next(cadence, t.checked_sub(1), now, lead),
         None => Next::Finished,

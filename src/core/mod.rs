@@ -7,12 +7,14 @@
 //! * [`plan`]: where a lead goes next in its cadence.
 //! * [`pacing`]: a mailbox's caps (`daily_limit`, `min_gap`).
 //! * [`react`]: what an inbound message does to its lead.
+//! * [`changes`]: what an edit of a cadence file does to the leads in flight.
 //! * [`decide`]: what happens to one due step, and what a send's end comes to.
 //! * [`reminders`]: owners' digests: when, and what they say.
 //! * [`forecast`]: the load ahead, per mailbox and day.
 //! * [`unsubscribe`]: per-lead unsubscribe tokens and addresses.
 //! * [`report`]: which tallies make up a period; each step's funnel and rates.
 
+pub mod changes;
 pub mod decide;
 pub mod forecast;
 pub mod pacing;

@@ -24,6 +24,16 @@ pub fn next(cadence: &Cadence, index: Option<usize>, at: DateTime<Utc>, lead: Le
     }
 }
 
+/// Where a lead whose next step was removed from its cadence goes on: the
+/// index of the first step after the last one it had (`had`) that it has not
+/// had, so that a step added later in the cadence is picked up in order;
+/// `None` when no such step is left (the lead finishes). The tick skips the
+/// removed step with this, and `check --plan` predicts with it.
+pub fn after_removed(cadence: &Cadence, had: impl Fn(&str) -> bool) -> Option<usize> {
+    let last = cadence.steps.iter().rposition(|s| had(&s.id));
+    cadence.steps.iter().enumerate().position(|(i, s)| last.is_none_or(|l| i > l) && !had(&s.id))
+}
+
 /// One row of a cadence's timeline for a lead enrolled at `start`, sending on
 /// time: what `preview` shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,9 +62,21 @@ pub enum TimelineError {
 /// The whole timeline, each step at its due time with the next one counted
 /// from it, exactly as ticks at those instants would go.
 pub fn timeline(cadence: &Cadence, start: DateTime<Utc>, lead: LeadTime<'_>) -> Result<Vec<Planned>, TimelineError> {
+    timeline_after(cadence, None, start, lead)
+}
+
+/// The rest of the timeline after step `index` (from the first step when
+/// `None`) happened at `at`, each step at its due time with the next one
+/// counted from it.
+pub fn timeline_after(
+    cadence: &Cadence,
+    index: Option<usize>,
+    at: DateTime<Utc>,
+    lead: LeadTime<'_>,
+) -> Result<Vec<Planned>, TimelineError> {
     let mut out = Vec::new();
-    let mut at = start;
-    let mut index = None;
+    let mut at = at;
+    let mut index = index;
     loop {
         match next(cadence, index, at, lead) {
             Next::Step { id, due_at, reason, .. } => {

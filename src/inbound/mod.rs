@@ -6,7 +6,7 @@
 //! - [`Kind::Bounce`]: a delivery failure or delay notice, standard (RFC 3464 multipart/report with a
 //!   message/delivery-status part) or one of the common non-standard formats (Postfix, Sendmail, Exim,
 //!   qmail, Exchange / Office 365, Gmail, Yahoo, Amazon SES JSON, ...). The bounced recipients are
-//!   listed with their enhanced status code, why they bounced ([`Reason`]) and whether the address
+//!   listed with their enhanced status code, why they bounced ([`BounceReason`]) and whether the address
 //!   itself is dead.
 //! - [`Kind::Complaint`]: an abuse / feedback-loop report (RFC 5965 ARF and variants, SES complaints).
 //! - [`Kind::AutoReply`]: an automatic answer (RFC 3834 Auto-Submitted, vendor headers, out-of-office
@@ -24,7 +24,7 @@
 use serde::Serialize;
 
 pub use arrival::date_of;
-pub use reason::{Blame, Reason, smtp_reason};
+pub use reason::{Blame, BounceReason, smtp_reason};
 
 mod arf;
 mod arrival;
@@ -40,59 +40,36 @@ mod text;
 #[cfg(test)]
 mod tests;
 
-/// What an inbound message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    Reply,
-    AutoReply,
-    Bounce,
-    Complaint,
-    Unsubscribe,
-    Other,
-}
-
-impl Kind {
-    /// The name JSON, the database and logs use (`auto_reply`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Reply => "reply",
-            Kind::AutoReply => "auto_reply",
-            Kind::Bounce => "bounce",
-            Kind::Complaint => "complaint",
-            Kind::Unsubscribe => "unsubscribe",
-            Kind::Other => "other",
-        }
-    }
-}
+/// What an inbound message is: the domain's word, [`crate::model::InboundKind`].
+pub use crate::model::InboundKind as Kind;
 
 /// A bounced (or complained-about) recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recipient {
     /// The address, lowercased.
     pub address: String,
-    /// True when the address itself is dead: the reason is one of [`Reason::is_dead_address`]
+    /// True when the address itself is dead: the reason is one of [`BounceReason::is_dead_address`]
     /// (unknown user or domain, moved, accepts no mail), except a domain that accepts no mail said
     /// with a temporary (4.x.x) code. A full mailbox, a refusal of the sender or any 4.x.x or 5.x.x
     /// failure of another reason is not permanent in this sense. Always false for complaints.
     pub permanent: bool,
-    /// Why it bounced; [`Reason::Undefined`] for a complaint (the kind says what happened).
-    pub reason: Reason,
+    /// Why it bounced; [`BounceReason::Undefined`] for a complaint (the kind says what happened).
+    pub reason: BounceReason,
     /// The enhanced status code ("5.1.1"), or "5.0.0"/"4.0.0" derived from a bare SMTP reply code.
     pub status: Option<String>,
 }
 
 impl Recipient {
     /// A bounced recipient; `permanent` follows from the reason and the status.
-    pub(crate) fn bounced(address: String, reason: Reason, status: Option<String>) -> Recipient {
+    pub(crate) fn bounced(address: String, reason: BounceReason, status: Option<String>) -> Recipient {
         let temporary = status.as_deref().is_some_and(|s| s.starts_with('4'));
-        let permanent = reason.is_dead_address() && !(reason == Reason::Notaccept && temporary);
+        let permanent = reason.is_dead_address() && !(reason == BounceReason::Notaccept && temporary);
         Recipient { address, permanent, reason, status }
     }
 
     /// A complained-about recipient.
     pub(crate) fn complained(address: String) -> Recipient {
-        Recipient { address, permanent: false, reason: Reason::Undefined, status: None }
+        Recipient { address, permanent: false, reason: BounceReason::Undefined, status: None }
     }
 }
 

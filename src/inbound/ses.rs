@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::reason::{Evidence, decide};
 use super::text;
-use super::{Reason, Recipient};
+use super::{BounceReason, Recipient};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SesNote {
@@ -98,20 +98,26 @@ fn interpret(note: &Value) -> Option<SesNote> {
 
 /// The reason of one bounced recipient: SES's sub-type where it names one, else the rules over the
 /// status and diagnostic, else what the bounce type says.
-fn ses_reason(status: Option<&str>, diagnostic: &str, delayed: bool, bounce_type: &str, sub_type: &str) -> Reason {
+fn ses_reason(
+    status: Option<&str>,
+    diagnostic: &str,
+    delayed: bool,
+    bounce_type: &str,
+    sub_type: &str,
+) -> BounceReason {
     match sub_type {
-        "mailboxfull" => return Reason::Mailboxfull,
-        "messagetoolarge" => return Reason::Mesgtoobig,
+        "mailboxfull" => return BounceReason::Mailboxfull,
+        "messagetoolarge" => return BounceReason::Mesgtoobig,
         _ => {}
     }
     let reason = decide(&Evidence { status, reply: None, text: diagnostic, delayed, command: None });
-    if !matches!(reason, Reason::Onhold | Reason::Undefined) {
+    if !matches!(reason, BounceReason::Onhold | BounceReason::Undefined) {
         return reason;
     }
     match (bounce_type, sub_type) {
-        ("permanent", "noemail") => Reason::Userunknown,
-        (_, "contentrejected") => Reason::Spamdetected,
-        (_, "attachmentrejected") => Reason::Policyviolation,
+        ("permanent", "noemail") => BounceReason::Userunknown,
+        (_, "contentrejected") => BounceReason::Spamdetected,
+        (_, "attachmentrejected") => BounceReason::Policyviolation,
         _ => reason,
     }
 }

@@ -13,7 +13,7 @@ use lettre::Message;
 use lettre::message::header::{self, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Mailboxes};
 
-use crate::config::{self, Transport as TransportConfig};
+use crate::config::{self, Delivery};
 use crate::model::Reply;
 
 pub use outbox::Outbox;
@@ -21,9 +21,9 @@ pub use smtp::{DiagStep, Smtp};
 
 /// Sends `message` through `mailbox` step by step (for `cadenced test-send`).
 pub fn diagnose(mailbox: &config::Mailbox, message: &Message) -> Vec<DiagStep> {
-    match &mailbox.transport {
-        TransportConfig::Smtp(settings) => smtp::diagnose(settings, &mailbox.from, message),
-        TransportConfig::Outbox(dir) => {
+    match &mailbox.delivery {
+        Delivery::Smtp(settings) => smtp::diagnose(settings, &mailbox.from, message),
+        Delivery::Outbox(dir) => {
             let result = Outbox::new(dir.clone()).send(message, "test-message");
             vec![DiagStep {
                 what: format!("write {}", dir.join("test-message.eml").display()),
@@ -76,9 +76,9 @@ pub trait Transport: Send {
 
 /// The transport a mailbox's settings ask for.
 pub fn transport_for(mailbox: &config::Mailbox) -> Box<dyn Transport> {
-    match &mailbox.transport {
-        TransportConfig::Outbox(dir) => Box::new(Outbox::new(dir.clone())),
-        TransportConfig::Smtp(settings) => Box::new(Smtp::new(settings.clone(), &mailbox.from)),
+    match &mailbox.delivery {
+        Delivery::Outbox(dir) => Box::new(Outbox::new(dir.clone())),
+        Delivery::Smtp(settings) => Box::new(Smtp::new(settings.clone(), &mailbox.from)),
     }
 }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{Result, Store};
-use crate::inbound::{Blame, Kind, Reason as BounceReason};
+use crate::inbound::{Blame, BounceReason, Kind};
 use crate::model::{Effect, Matched, State};
 use crate::time::from_unix;
 
@@ -81,7 +81,7 @@ pub struct LeadRef {
 /// An inbound event as `status` shows it.
 #[derive(Debug, Clone)]
 pub struct Inbound {
-    pub kind: String,
+    pub kind: Kind,
     pub at: DateTime<Utc>,
     pub subject: Option<String>,
     pub detail: Option<String>,

@@ -8,16 +8,20 @@
 //! import), `claims` (what is due, claims and outcomes), `state` (changes
 //! asked from the CLI), `views` (what the CLI reads), `inbox` (what the inbox
 //! watcher records), `tasks` and `digests` (manual steps and reminders),
-//! `backup`, `report` (what the report, the dashboard and the metrics read,
-//! from tallies the schema's triggers keep), `unsubscribe` (from the web), the
-//! `schema` migrations, and the [`sendlog`] beside the database.
+//! `history` (what `log` lists), `versions` (the cadence versions leads were
+//! planned against, and loading an edit), `backup`, `report` (what the report,
+//! the dashboard and the metrics read, from tallies the schema's triggers
+//! keep), `unsubscribe` (from the web), the `schema` migrations, and the
+//! [`sendlog`] beside the database.
 
 mod backup;
 mod claims;
 mod digests;
 mod enroll;
+mod history;
 mod inbox;
 mod lock;
+mod lookahead;
 mod mailboxes;
 mod report;
 mod schema;
@@ -25,6 +29,7 @@ pub mod sendlog;
 mod state;
 mod tasks;
 mod unsubscribe;
+mod versions;
 mod views;
 
 use std::fs::OpenOptions;
@@ -34,19 +39,22 @@ use std::time::Duration;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, ToSql};
 
-use crate::model::{Reason, State, Status};
+use crate::model::{InboundKind, Reason, State, Status};
 
 pub use claims::{Claim, Content, Interrupted, NewSend, Settlement};
 pub use digests::{DigestRecord, OwnerTasks};
 pub use enroll::{EnrollOutcome, Enrolling, NewEnrollment};
+pub use history::{Event, LogFilter};
 pub use inbox::{Answered, FolderState, Inbound, InboundMessage, LeadEnrollment, LeadRef};
 pub use lock::DispatchLock;
+pub use lookahead::{LookAhead, NextDue};
 pub use mailboxes::{MailboxCounts, Pause};
 pub use report::DueCount;
 pub use sendlog::{SendGroup, SendLog, Verdict};
 pub use state::{Change, Changed};
 pub use tasks::TaskFilter;
 pub use unsubscribe::Unsubscribed;
+pub use versions::{InFlightRow, Version};
 pub use views::{ActiveRow, EnrollmentRow, EnrollmentView, LeadFilter, LeadView, MailboxSends, Touchpoint};
 
 #[derive(Debug, thiserror::Error)]
@@ -199,7 +207,7 @@ macro_rules! sql_text {
     )*};
 }
 
-sql_text!(State, Status, Reason);
+sql_text!(State, Status, Reason, InboundKind);
 
 #[cfg(test)]
 mod tests;

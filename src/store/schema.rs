@@ -206,6 +206,28 @@ CREATE TABLE mailbox_pauses (
 ) STRICT;
 ",
         ),
+        // Issue 16 (h-ux2): what each cadence looked like when its leads were
+        // planned, for `check --plan` and the reload.
+        M::up(
+            r"
+CREATE TABLE cadence_versions (
+    id        INTEGER PRIMARY KEY,
+    cadence   TEXT NOT NULL,
+    loaded_at INTEGER NOT NULL,             -- when a tick or the daemon loaded it
+    snapshot  TEXT NOT NULL                 -- JSON: steps, kinds, waits, window, texts
+) STRICT;
+CREATE INDEX cadence_versions_cadence ON cadence_versions (cadence, id);
+",
+        ),
+        // Issue 16 (h-ux2): `cadenced log` reads what happened since a time.
+        M::up(
+            r"
+-- Appended to in time order (a touchpoint is made at its time): cheap to keep.
+CREATE INDEX touchpoints_at ON touchpoints (at);
+CREATE INDEX touchpoints_closed_at ON touchpoints (closed_at) WHERE closed_at IS NOT NULL;
+CREATE INDEX inbound_at ON inbound (at);
+",
+        ),
         // `cadenced report`, the dashboard and /metrics: tallies per step and
         // time bucket, kept up to date by triggers in the same transaction as
         // the touchpoints, inbound messages and refusals they count, so that

@@ -67,6 +67,27 @@ impl Report {
     }
 }
 
+/// One line for people and the journal: `6 sent, 2 tasks opened, 0 failed, ...`.
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} sent, {} tasks opened, {} failed, {} to retry, {} uncertain, {} held, {} skipped, {} postponed, \
+             {} digests, {} inbound",
+            self.sent,
+            self.opened,
+            self.failed,
+            self.retrying,
+            self.uncertain,
+            self.held,
+            self.skipped,
+            self.postponed,
+            self.digests,
+            self.inbound
+        )
+    }
+}
+
 /// How late past its due time a step may go before the delay is put down to
 /// downtime rather than to the tick interval.
 pub fn downtime_after(config: &Config) -> Duration {

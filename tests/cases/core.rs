@@ -303,7 +303,11 @@ fn leads_filters_combine_and_owner_is_case_insensitive() {
     );
     assert_eq!(lines[3], "(2 rows)");
     let err = p.fails(&["leads", "--state", "sleeping"]);
-    assert!(err.contains("--state: unknown state \"sleeping\""), "{err}");
+    assert!(err.contains("invalid value 'sleeping' for '--state <STATE>'"), "{err}");
+    assert!(
+        err.contains("[possible values: active, paused, finished, stopped, replied, bounced, unsubscribed]"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -560,7 +564,10 @@ fn import_skips_bad_rows_with_line_numbers_and_enrolls_the_rest() {
     assert!(stderr.contains("leads.csv:4: company:"), "{stderr}");
     assert!(stderr.contains("leads.csv:5: timezone: unknown time zone"), "{stderr}");
     assert!(stderr.contains("leads.csv:6: email: ANN@acme.test appears earlier"), "{stderr}");
-    assert!(stdout.contains("6 rows read, 2 enrolled in dst, 0 already enrolled (unchanged), 4 skipped"), "{stdout}");
+    assert!(
+        stdout.contains("6 rows read: 2 enrolled in dst, 0 already in dst (left unchanged), 4 skipped"),
+        "{stdout}"
+    );
     assert_eq!(p.count("SELECT count(*) FROM enrollments"), 2);
     assert_eq!(p.status("ann@acme.test")["timezone"], "America/New_York");
     assert_eq!(p.status("eve@acme.test")["timezone"], "Europe/Berlin");
@@ -568,7 +575,7 @@ fn import_skips_bad_rows_with_line_numbers_and_enrolls_the_rest() {
     // Importing again changes nothing and says so.
     p.write("again.csv", "email,first_name,company\nann@acme.test,Ann,Acme\n");
     let again = p.ok(&["import", p.path("again.csv").to_str().unwrap(), "--cadence", "dst"]);
-    assert!(again.contains("0 enrolled in dst, 1 already enrolled (unchanged)"), "{again}");
+    assert!(again.contains("0 enrolled in dst, 1 already in dst (left unchanged)"), "{again}");
 }
 
 #[test]
@@ -593,7 +600,10 @@ fn import_skips_suppressed_addresses_and_changes_nothing_on_a_second_run() {
     assert!(!out.status.success());
     assert!(stderr.contains("leads.csv:5: first_name: step \"intro\" body uses first_name"), "{stderr}");
     assert!(stderr.contains("gone@acme.test is on the suppression list (unsubscribed): skipped"), "{stderr}");
-    assert!(stdout.contains("4 rows read, 1 enrolled in dst, 1 already enrolled (unchanged), 2 skipped"), "{stdout}");
+    assert!(
+        stdout.contains("4 rows read: 1 enrolled in dst, 1 already in dst (left unchanged), 2 skipped"),
+        "{stdout}"
+    );
     assert_eq!(p.status("jane@acme.test")["fields"]["first_name"], "Jane", "an enrolled lead is left as it was");
     assert_eq!(p.count("SELECT count(*) FROM leads WHERE email = 'gone@acme.test'"), 0);
 
@@ -601,7 +611,10 @@ fn import_skips_suppressed_addresses_and_changes_nothing_on_a_second_run() {
     let before = p.count("SELECT sum(updated_at) + count(*) FROM leads");
     let again = p.run(&["import", csv.to_str().unwrap(), "--cadence", "dst", "--at", "2026-03-06T20:00:00Z"]);
     let stdout = String::from_utf8_lossy(&again.stdout);
-    assert!(stdout.contains("4 rows read, 0 enrolled in dst, 2 already enrolled (unchanged), 2 skipped"), "{stdout}");
+    assert!(
+        stdout.contains("4 rows read: 0 enrolled in dst, 2 already in dst (left unchanged), 2 skipped"),
+        "{stdout}"
+    );
     assert_eq!(p.count("SELECT sum(updated_at) + count(*) FROM leads"), before);
     assert_eq!(p.count("SELECT count(*) FROM enrollments"), 2);
 }

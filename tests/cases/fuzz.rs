@@ -2154,9 +2154,19 @@ impl fmt::Debug for CsvCase {
 
 /// What the csv crate itself makes of `bytes`, read like `read_rows` reads
 /// them: `None` when the header row cannot be read or has no `email`
-/// column, else the number of records (good or not) after it.
+/// column, else the number of records (good or not) after it. The separator
+/// is `,` unless only `;` or a tab makes an `email` column of the first line.
 fn csv_records(bytes: &[u8]) -> Option<usize> {
-    let mut reader = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).from_reader(bytes);
+    let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let first_line = first_line.strip_prefix(b"\xef\xbb\xbf").unwrap_or(first_line);
+    let has_email = |sep: u8| {
+        let mut header =
+            csv::ReaderBuilder::new().has_headers(false).delimiter(sep).trim(csv::Trim::All).from_reader(first_line);
+        let mut record = csv::ByteRecord::new();
+        header.read_byte_record(&mut record).is_ok_and(|_| record.iter().any(|h| h.eq_ignore_ascii_case(b"email")))
+    };
+    let sep = [b',', b';', b'\t'].into_iter().find(|sep| has_email(*sep)).unwrap_or(b',');
+    let mut reader = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).delimiter(sep).from_reader(bytes);
     let headers = reader.headers().ok()?.clone();
     headers.iter().position(|h| h.eq_ignore_ascii_case("email"))?;
     let mut record = csv::StringRecord::new();

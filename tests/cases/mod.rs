@@ -1,11 +1,16 @@
 mod bench_smoke;
 mod calendar;
+mod check;
 mod core;
 mod dashboard;
+mod firsthour;
 mod fuzz;
 mod http;
 mod inbox;
+mod log;
 mod mailserver;
+mod plan;
+mod preview;
 mod props;
 mod realmail;
 mod report;

@@ -2,7 +2,7 @@
 //! how a bounce is judged by its reason.
 
 use super::*;
-use crate::inbound::Reason;
+use crate::inbound::BounceReason as Reason;
 use crate::time::parse_instant;
 
 fn t(s: &str) -> DateTime<Utc> {

@@ -4,7 +4,7 @@
 use super::mime::{Envelope, Mail, is_headers_type};
 use super::reason::{self, Evidence, decide};
 use super::text;
-use super::{Reason, Recipient};
+use super::{BounceReason, Recipient};
 
 use dsn::{DsnRecord, dsn_records, judge};
 use notice::{auto_submitted, is_success_notice, looks_like_bounce};
@@ -37,7 +37,7 @@ const MAX_RECIPIENTS: usize = 100;
 /// a notice listing many recipients is read once, not once per recipient.
 struct WholeNotice<'a> {
     text: &'a str,
-    seen: Vec<(Option<String>, Option<reason::Command>, bool, Reason)>,
+    seen: Vec<(Option<String>, Option<reason::Command>, bool, BounceReason)>,
 }
 
 impl<'a> WholeNotice<'a> {
@@ -45,7 +45,7 @@ impl<'a> WholeNotice<'a> {
         WholeNotice { text: text::truncate(report_lower, 8 * 1024), seen: Vec::new() }
     }
 
-    fn reason(&mut self, status: Option<&str>, command: Option<reason::Command>, delayed: bool) -> Reason {
+    fn reason(&mut self, status: Option<&str>, command: Option<reason::Command>, delayed: bool) -> BounceReason {
         if let Some((.., r)) =
             self.seen.iter().find(|(s, c, d, _)| s.as_deref() == status && *c == command && *d == delayed)
         {
@@ -59,7 +59,7 @@ impl<'a> WholeNotice<'a> {
 
 /// The reason of a failure: the rules over the status and the first of `texts`, then the whole
 /// notice, that tells one. The command refused is the first one `texts` name.
-fn reason_of(status: Option<&str>, texts: &[&str], delayed: bool, whole: &mut WholeNotice<'_>) -> Reason {
+fn reason_of(status: Option<&str>, texts: &[&str], delayed: bool, whole: &mut WholeNotice<'_>) -> BounceReason {
     let command = texts
         .iter()
         .find_map(|t| reason::command(&reason::normalize(t)))
@@ -67,14 +67,14 @@ fn reason_of(status: Option<&str>, texts: &[&str], delayed: bool, whole: &mut Wh
     let mut fallback = None;
     for text in texts.iter().filter(|t| !t.trim().is_empty()) {
         let r = decide(&Evidence { status, reply: None, text, delayed, command });
-        if !matches!(r, Reason::Onhold | Reason::Undefined) {
+        if !matches!(r, BounceReason::Onhold | BounceReason::Undefined) {
             return r;
         }
         fallback.get_or_insert(r);
     }
     let r = whole.reason(status, command, delayed);
     match fallback {
-        Some(f) if matches!(r, Reason::Onhold | Reason::Undefined) => f,
+        Some(f) if matches!(r, BounceReason::Onhold | BounceReason::Undefined) => f,
         _ => r,
     }
 }
@@ -163,7 +163,7 @@ fn google_groups(mut out: Vec<Recipient>, report: &str, report_lower: &str) -> V
     let bullets = report.lines().filter(|l| l.strip_prefix(' ').unwrap_or(l).starts_with("* ")).count();
     if report_lower.contains("groups.google.com") && bullets == 4 {
         for r in &mut out {
-            *r = Recipient::bounced(std::mem::take(&mut r.address), Reason::Rejected, r.status.take());
+            *r = Recipient::bounced(std::mem::take(&mut r.address), BounceReason::Rejected, r.status.take());
         }
     }
     out

@@ -1,6 +1,6 @@
 //! Text matching: the normalized diagnostic text, and the phrases with `*` wildcards.
 
-use super::Reason;
+use super::BounceReason;
 use super::phrases::{NOT_REJECTED, PHRASES};
 use crate::inbound::text;
 
@@ -37,11 +37,11 @@ pub(super) fn text_has(t: &str, phrases: &[&str]) -> bool {
 }
 
 /// True when the text rules of `reason` match `t`.
-pub(super) fn text_matches(reason: Reason, t: &str) -> bool {
+pub(super) fn text_matches(reason: BounceReason, t: &str) -> bool {
     let Some((_, phrases)) = PHRASES.iter().flat_map(|group| group.iter()).find(|(r, _)| *r == reason) else {
         return false;
     };
-    if reason == Reason::Rejected && text_has(t, NOT_REJECTED) {
+    if reason == BounceReason::Rejected && text_has(t, NOT_REJECTED) {
         return false;
     }
     text_has(t, phrases)

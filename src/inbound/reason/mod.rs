@@ -1,4 +1,4 @@
-//! Why a message bounced: one [`Reason`] per failed recipient, from the enhanced status code
+//! Why a message bounced: one [`BounceReason`] per failed recipient, from the enhanced status code
 //! (RFC 3463), the SMTP reply code, the command the server refused and the diagnostic text.
 //!
 //! The same rules serve delivery status notifications ([`super::classify`]) and refusals met while
@@ -31,17 +31,17 @@ mod tests;
 
 /// Why a recipient bounced, in the reference vocabulary (Sisimai's).
 ///
-/// The reasons fall in three groups ([`Reason::blame`]), and a sequencer treats each differently:
+/// The reasons fall in three groups ([`BounceReason::blame`]), and a sequencer treats each differently:
 ///
-/// - **Dead address** ([`Reason::is_dead_address`]): `userunknown`, `hostunknown`, `hasmoved`,
+/// - **Dead address** ([`BounceReason::is_dead_address`]): `userunknown`, `hostunknown`, `hasmoved`,
 ///   `notaccept`. The address or its domain does not exist or takes no mail: the lead is suppressed.
-/// - **Refusal aimed at the sender** ([`Reason::blames_sender`]): `blocked`, `spamdetected`,
+/// - **Refusal aimed at the sender** ([`BounceReason::blames_sender`]): `blocked`, `spamdetected`,
 ///   `virusdetected`, `policyviolation`, `securityerror`, `norelaying`, `rejected`, `contenterror`,
 ///   `mesgtoobig`, `toomanyconn`, `syntaxerror`. The receiving side refused the sending mailbox, its
 ///   IP address, domain or authentication, the content or size of the message we sent, our sending
 ///   rate or our SMTP client, not the address: the lead is not blamed, and the refusal counts against
 ///   the mailbox (which pauses itself past a threshold).
-/// - **Passing trouble** ([`Reason::is_passing`]): `mailboxfull`, `exceedlimit`, `systemfull`,
+/// - **Passing trouble** ([`BounceReason::is_passing`]): `mailboxfull`, `exceedlimit`, `systemfull`,
 ///   `suspend`, `expired`, `networkerror`, `systemerror`, `mailererror`, `filtered`, `onhold`,
 ///   `undefined`. A full or suspended mailbox, a server or network problem, a delivery that timed
 ///   out, or nothing telling: the send is retried. `filtered` is here and not with the sender's
@@ -52,7 +52,7 @@ mod tests;
 ///   bounces, settle both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Reason {
+pub enum BounceReason {
     /// The mailbox does not exist (X.1.1, "user unknown").
     Userunknown,
     /// The domain does not exist or cannot be routed to (X.1.2, "no such domain").
@@ -107,7 +107,7 @@ pub enum Reason {
     Undefined,
 }
 
-/// How a sequencer treats a [`Reason`]; see its documentation.
+/// How a sequencer treats a [`BounceReason`]; see its documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blame {
     /// The address is dead: suppress the lead.
@@ -118,101 +118,104 @@ pub enum Blame {
     Passing,
 }
 
-impl Reason {
+impl BounceReason {
     /// Every reason, in the order of the enum.
-    pub const ALL: [Reason; 26] = [
-        Reason::Userunknown,
-        Reason::Hostunknown,
-        Reason::Hasmoved,
-        Reason::Notaccept,
-        Reason::Mailboxfull,
-        Reason::Exceedlimit,
-        Reason::Mesgtoobig,
-        Reason::Blocked,
-        Reason::Spamdetected,
-        Reason::Virusdetected,
-        Reason::Policyviolation,
-        Reason::Securityerror,
-        Reason::Rejected,
-        Reason::Filtered,
-        Reason::Norelaying,
-        Reason::Suspend,
-        Reason::Expired,
-        Reason::Networkerror,
-        Reason::Systemerror,
-        Reason::Systemfull,
-        Reason::Toomanyconn,
-        Reason::Contenterror,
-        Reason::Syntaxerror,
-        Reason::Mailererror,
-        Reason::Onhold,
-        Reason::Undefined,
+    pub const ALL: [BounceReason; 26] = [
+        BounceReason::Userunknown,
+        BounceReason::Hostunknown,
+        BounceReason::Hasmoved,
+        BounceReason::Notaccept,
+        BounceReason::Mailboxfull,
+        BounceReason::Exceedlimit,
+        BounceReason::Mesgtoobig,
+        BounceReason::Blocked,
+        BounceReason::Spamdetected,
+        BounceReason::Virusdetected,
+        BounceReason::Policyviolation,
+        BounceReason::Securityerror,
+        BounceReason::Rejected,
+        BounceReason::Filtered,
+        BounceReason::Norelaying,
+        BounceReason::Suspend,
+        BounceReason::Expired,
+        BounceReason::Networkerror,
+        BounceReason::Systemerror,
+        BounceReason::Systemfull,
+        BounceReason::Toomanyconn,
+        BounceReason::Contenterror,
+        BounceReason::Syntaxerror,
+        BounceReason::Mailererror,
+        BounceReason::Onhold,
+        BounceReason::Undefined,
     ];
 
     /// The name JSON, the database and logs use (`userunknown`, `mailboxfull`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
-            Reason::Userunknown => "userunknown",
-            Reason::Hostunknown => "hostunknown",
-            Reason::Hasmoved => "hasmoved",
-            Reason::Notaccept => "notaccept",
-            Reason::Mailboxfull => "mailboxfull",
-            Reason::Exceedlimit => "exceedlimit",
-            Reason::Mesgtoobig => "mesgtoobig",
-            Reason::Blocked => "blocked",
-            Reason::Spamdetected => "spamdetected",
-            Reason::Virusdetected => "virusdetected",
-            Reason::Policyviolation => "policyviolation",
-            Reason::Securityerror => "securityerror",
-            Reason::Rejected => "rejected",
-            Reason::Filtered => "filtered",
-            Reason::Norelaying => "norelaying",
-            Reason::Suspend => "suspend",
-            Reason::Expired => "expired",
-            Reason::Networkerror => "networkerror",
-            Reason::Systemerror => "systemerror",
-            Reason::Systemfull => "systemfull",
-            Reason::Toomanyconn => "toomanyconn",
-            Reason::Contenterror => "contenterror",
-            Reason::Syntaxerror => "syntaxerror",
-            Reason::Mailererror => "mailererror",
-            Reason::Onhold => "onhold",
-            Reason::Undefined => "undefined",
+            BounceReason::Userunknown => "userunknown",
+            BounceReason::Hostunknown => "hostunknown",
+            BounceReason::Hasmoved => "hasmoved",
+            BounceReason::Notaccept => "notaccept",
+            BounceReason::Mailboxfull => "mailboxfull",
+            BounceReason::Exceedlimit => "exceedlimit",
+            BounceReason::Mesgtoobig => "mesgtoobig",
+            BounceReason::Blocked => "blocked",
+            BounceReason::Spamdetected => "spamdetected",
+            BounceReason::Virusdetected => "virusdetected",
+            BounceReason::Policyviolation => "policyviolation",
+            BounceReason::Securityerror => "securityerror",
+            BounceReason::Rejected => "rejected",
+            BounceReason::Filtered => "filtered",
+            BounceReason::Norelaying => "norelaying",
+            BounceReason::Suspend => "suspend",
+            BounceReason::Expired => "expired",
+            BounceReason::Networkerror => "networkerror",
+            BounceReason::Systemerror => "systemerror",
+            BounceReason::Systemfull => "systemfull",
+            BounceReason::Toomanyconn => "toomanyconn",
+            BounceReason::Contenterror => "contenterror",
+            BounceReason::Syntaxerror => "syntaxerror",
+            BounceReason::Mailererror => "mailererror",
+            BounceReason::Onhold => "onhold",
+            BounceReason::Undefined => "undefined",
         }
     }
 
-    /// The reason named `name` (as [`Reason::as_str`] writes it, any case).
-    pub fn parse(name: &str) -> Option<Reason> {
+    /// The reason named `name` (as [`BounceReason::as_str`] writes it, any case).
+    pub fn parse(name: &str) -> Option<BounceReason> {
         let name = name.trim();
-        Reason::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(name))
+        BounceReason::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(name))
     }
 
     /// How a sequencer treats this reason.
     pub fn blame(self) -> Blame {
         match self {
-            Reason::Userunknown | Reason::Hostunknown | Reason::Hasmoved | Reason::Notaccept => Blame::DeadAddress,
-            Reason::Blocked
-            | Reason::Spamdetected
-            | Reason::Virusdetected
-            | Reason::Policyviolation
-            | Reason::Securityerror
-            | Reason::Rejected
-            | Reason::Norelaying
-            | Reason::Contenterror
-            | Reason::Mesgtoobig
-            | Reason::Toomanyconn
-            | Reason::Syntaxerror => Blame::Sender,
-            Reason::Mailboxfull
-            | Reason::Exceedlimit
-            | Reason::Systemfull
-            | Reason::Suspend
-            | Reason::Expired
-            | Reason::Networkerror
-            | Reason::Systemerror
-            | Reason::Mailererror
-            | Reason::Filtered
-            | Reason::Onhold
-            | Reason::Undefined => Blame::Passing,
+            BounceReason::Userunknown
+            | BounceReason::Hostunknown
+            | BounceReason::Hasmoved
+            | BounceReason::Notaccept => Blame::DeadAddress,
+            BounceReason::Blocked
+            | BounceReason::Spamdetected
+            | BounceReason::Virusdetected
+            | BounceReason::Policyviolation
+            | BounceReason::Securityerror
+            | BounceReason::Rejected
+            | BounceReason::Norelaying
+            | BounceReason::Contenterror
+            | BounceReason::Mesgtoobig
+            | BounceReason::Toomanyconn
+            | BounceReason::Syntaxerror => Blame::Sender,
+            BounceReason::Mailboxfull
+            | BounceReason::Exceedlimit
+            | BounceReason::Systemfull
+            | BounceReason::Suspend
+            | BounceReason::Expired
+            | BounceReason::Networkerror
+            | BounceReason::Systemerror
+            | BounceReason::Mailererror
+            | BounceReason::Filtered
+            | BounceReason::Onhold
+            | BounceReason::Undefined => Blame::Passing,
         }
     }
 
@@ -233,7 +236,7 @@ impl Reason {
     }
 }
 
-impl std::fmt::Display for Reason {
+impl std::fmt::Display for BounceReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -255,13 +258,13 @@ pub(crate) struct Evidence<'a> {
 }
 
 /// The reason for a failure.
-pub(crate) fn decide(ev: &Evidence<'_>) -> Reason {
+pub(crate) fn decide(ev: &Evidence<'_>) -> BounceReason {
     let t = normalize(ev.text);
     let status = ev.status.map(str::trim).filter(|s| s.starts_with('4') || s.starts_with('5'));
     let reply = ev.reply.or_else(|| text::smtp_codes(ev.text).first().and_then(|c| c.code.parse().ok()));
     let command = command(&t).or_else(|| command_named(ev.text)).or(ev.command);
     let by_code = status.and_then(status_reason);
-    let matches = |r: Reason| text_matches(r, &t);
+    let matches = |r: BounceReason| text_matches(r, &t);
 
     // 1. A provider's own error code or message, or a mail system's own wording, says it outright.
     if let Some(r) = provider_reason(&t) {
@@ -272,47 +275,48 @@ pub(crate) fn decide(ev: &Evidence<'_>) -> Reason {
     }
     if matches!(command, Some(Command::Helo | Command::Connect)) {
         // Refused before any address was given: the sending host is refused.
-        return Reason::Blocked;
+        return BounceReason::Blocked;
     }
 
     // 2. The telling codes and texts, in order: a full mailbox beats everything, "5.1.1 + user
     //    unknown" wins over a generic code, a "user unknown" answered to DATA is a filter.
     for r in FIRST {
         let hit = match r {
-            Reason::Mesgtoobig => {
-                by_code == Some(r) || (by_code != Some(Reason::Exceedlimit) && status != Some("5.2.3") && matches(r))
+            BounceReason::Mesgtoobig => {
+                by_code == Some(r)
+                    || (by_code != Some(BounceReason::Exceedlimit) && status != Some("5.2.3") && matches(r))
             }
-            Reason::Userunknown => match by_code {
-                Some(Reason::Suspend) => false,
+            BounceReason::Userunknown => match by_code {
+                Some(BounceReason::Suspend) => false,
                 // The code says the mailbox is bad unless the text says something else.
-                Some(Reason::Userunknown) => ![
-                    Reason::Norelaying,
-                    Reason::Blocked,
-                    Reason::Mailboxfull,
-                    Reason::Hasmoved,
-                    Reason::Rejected,
-                    Reason::Filtered,
+                Some(BounceReason::Userunknown) => ![
+                    BounceReason::Norelaying,
+                    BounceReason::Blocked,
+                    BounceReason::Mailboxfull,
+                    BounceReason::Hasmoved,
+                    BounceReason::Rejected,
+                    BounceReason::Filtered,
                 ]
                 .into_iter()
                 .any(matches),
                 _ => matches!(command, Some(Command::Rcpt)) && matches(r),
             },
-            Reason::Filtered => match by_code {
-                Some(Reason::Suspend) => false,
+            BounceReason::Filtered => match by_code {
+                Some(BounceReason::Suspend) => false,
                 _ if matches(r) => true,
-                Some(Reason::Filtered) => matches(Reason::Userunknown),
-                _ => !matches!(command, Some(Command::Rcpt | Command::Mail)) && matches(Reason::Userunknown),
+                Some(BounceReason::Filtered) => matches(BounceReason::Userunknown),
+                _ => !matches!(command, Some(Command::Rcpt | Command::Mail)) && matches(BounceReason::Userunknown),
             },
-            Reason::Rejected => {
+            BounceReason::Rejected => {
                 by_code == Some(r)
                     || text_has(&t, SENDER_REFUSED)
                     || (matches(r)
                         && (matches!(command, Some(Command::Mail))
-                            || matches!(by_code, None | Some(Reason::Securityerror | Reason::Systemerror))))
+                            || matches!(by_code, None | Some(BounceReason::Securityerror | BounceReason::Systemerror))))
             }
-            Reason::Hostunknown => {
+            BounceReason::Hostunknown => {
                 if by_code == Some(r) {
-                    !matches(Reason::Networkerror)
+                    !matches(BounceReason::Networkerror)
                 } else {
                     matches(r)
                 }
@@ -338,70 +342,70 @@ pub(crate) fn decide(ev: &Evidence<'_>) -> Reason {
 
     // 5. The step the server refused, the code, its class, the reply code, the action.
     if matches!(command, Some(Command::Mail)) {
-        return Reason::Rejected;
+        return BounceReason::Rejected;
     }
     if let Some(r) = by_code {
         return r;
     }
     if let Some(s) = status {
         if s.get(1..4) == Some(".6.") {
-            return Reason::Contenterror;
+            return BounceReason::Contenterror;
         }
         if s.get(1..4) == Some(".7.") {
-            return Reason::Securityerror;
+            return BounceReason::Securityerror;
         }
     }
     if reply.is_some_and(|c| (500..=507).contains(&c) || (400..=407).contains(&c)) {
-        return Reason::Syntaxerror;
+        return BounceReason::Syntaxerror;
     }
     if ev.delayed {
-        return Reason::Expired;
+        return BounceReason::Expired;
     }
-    if t.trim().is_empty() { Reason::Undefined } else { Reason::Onhold }
+    if t.trim().is_empty() { BounceReason::Undefined } else { BounceReason::Onhold }
 }
 
 /// The texts of step 2 of [`decide`], in order.
-const FIRST: [Reason; 13] = [
-    Reason::Mailboxfull,
-    Reason::Mesgtoobig,
-    Reason::Exceedlimit,
-    Reason::Suspend,
-    Reason::Hasmoved,
-    Reason::Norelaying,
-    Reason::Userunknown,
-    Reason::Filtered,
-    Reason::Rejected,
-    Reason::Hostunknown,
-    Reason::Spamdetected,
-    Reason::Toomanyconn,
-    Reason::Blocked,
+const FIRST: [BounceReason; 13] = [
+    BounceReason::Mailboxfull,
+    BounceReason::Mesgtoobig,
+    BounceReason::Exceedlimit,
+    BounceReason::Suspend,
+    BounceReason::Hasmoved,
+    BounceReason::Norelaying,
+    BounceReason::Userunknown,
+    BounceReason::Filtered,
+    BounceReason::Rejected,
+    BounceReason::Hostunknown,
+    BounceReason::Spamdetected,
+    BounceReason::Toomanyconn,
+    BounceReason::Blocked,
 ];
 
 /// The texts of step 4 of [`decide`], in order.
-const SECOND: [Reason; 14] = [
-    Reason::Mailboxfull,
-    Reason::Spamdetected,
-    Reason::Policyviolation,
-    Reason::Virusdetected,
-    Reason::Norelaying,
-    Reason::Securityerror,
-    Reason::Systemerror,
-    Reason::Networkerror,
-    Reason::Suspend,
-    Reason::Expired,
-    Reason::Contenterror,
-    Reason::Systemfull,
-    Reason::Notaccept,
-    Reason::Mailererror,
+const SECOND: [BounceReason; 14] = [
+    BounceReason::Mailboxfull,
+    BounceReason::Spamdetected,
+    BounceReason::Policyviolation,
+    BounceReason::Virusdetected,
+    BounceReason::Norelaying,
+    BounceReason::Securityerror,
+    BounceReason::Systemerror,
+    BounceReason::Networkerror,
+    BounceReason::Suspend,
+    BounceReason::Expired,
+    BounceReason::Contenterror,
+    BounceReason::Systemfull,
+    BounceReason::Notaccept,
+    BounceReason::Mailererror,
 ];
 
 /// Reasons a code gives only tentatively: a matching text of step 4 refines them.
-const RETRY: [Reason; 7] = [
-    Reason::Userunknown,
-    Reason::Hostunknown,
-    Reason::Securityerror,
-    Reason::Systemerror,
-    Reason::Networkerror,
-    Reason::Onhold,
-    Reason::Undefined,
+const RETRY: [BounceReason; 7] = [
+    BounceReason::Userunknown,
+    BounceReason::Hostunknown,
+    BounceReason::Securityerror,
+    BounceReason::Systemerror,
+    BounceReason::Networkerror,
+    BounceReason::Onhold,
+    BounceReason::Undefined,
 ];

@@ -1,13 +1,13 @@
 //! Refusals met while talking SMTP, and the command a refusal answered.
 
-use super::{Evidence, Reason, decide};
+use super::{BounceReason, Evidence, decide};
 use crate::inbound::text;
 
 /// The reason of an SMTP refusal met while sending: the reply `code` (550), its enhanced status code
 /// when the server gave one (`"5.1.1"`; else it is looked for in `text`) and the reply text. The text
 /// may tell the refused command ("... (in reply to end of DATA command)"); else the refusal is taken
 /// for the answer to RCPT TO, the command that names a recipient.
-pub fn smtp_reason(code: u16, enhanced: Option<&str>, text: &str) -> Reason {
+pub fn smtp_reason(code: u16, enhanced: Option<&str>, text: &str) -> BounceReason {
     let found = text::best_enhanced(text);
     let status = enhanced.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).or(found);
     let reply = (400..600).contains(&code).then_some(code);

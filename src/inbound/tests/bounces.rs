@@ -1,6 +1,6 @@
 //! Hand-written bounces: RFC 3464 reports and the plain-text notices of the common mail systems.
 
-use crate::inbound::{Kind, Reason, classify};
+use crate::inbound::{BounceReason, Kind, classify};
 
 fn dsn(action_block: &str) -> String {
     format!(
@@ -51,7 +51,7 @@ Will-Retry-Until: Fri, 6 Mar 2026 10:00:00 +0100\r\n");
     assert_eq!(r.address, "lead@example.com");
     assert!(!r.permanent);
     assert_eq!(r.status.as_deref(), Some("4.2.2"));
-    assert_eq!(r.reason, Reason::Mailboxfull);
+    assert_eq!(r.reason, BounceReason::Mailboxfull);
     assert_eq!(c.original_message_ids, ["<send-7@ourco.example>"]);
     assert_eq!(c.lead(), Some("lead@example.com"));
 }
@@ -77,17 +77,25 @@ Status: 2.0.0\r\n");
 #[test]
 fn refusals_of_the_sender_and_full_mailboxes_are_not_dead_addresses() {
     let cases = [
-        ("5.7.1", "550 5.7.1 Service unavailable; client [192.0.2.1] blocked using zen.spamhaus.org", Reason::Blocked),
-        ("5.7.1", "550 5.7.1 Message rejected as spam", Reason::Spamdetected),
-        ("5.7.1", "554 5.7.1 <lead@example.com>: Relay access denied", Reason::Norelaying),
-        ("5.2.2", "552 5.2.2 <lead@example.com>: Recipient address rejected: Mailbox full", Reason::Mailboxfull),
+        (
+            "5.7.1",
+            "550 5.7.1 Service unavailable; client [192.0.2.1] blocked using zen.spamhaus.org",
+            BounceReason::Blocked,
+        ),
+        ("5.7.1", "550 5.7.1 Message rejected as spam", BounceReason::Spamdetected),
+        ("5.7.1", "554 5.7.1 <lead@example.com>: Relay access denied", BounceReason::Norelaying),
+        ("5.2.2", "552 5.2.2 <lead@example.com>: Recipient address rejected: Mailbox full", BounceReason::Mailboxfull),
         (
             "5.7.26",
             "550 5.7.26 Unauthenticated email from ourco.example is not accepted due to domain's DMARC policy",
-            Reason::Policyviolation,
+            BounceReason::Policyviolation,
         ),
-        ("5.1.1", "550 5.1.1 <lead@example.com>: Recipient address rejected: User unknown", Reason::Userunknown),
-        ("5.1.2", "550 5.1.2 <lead@example.com>: Recipient address rejected: Domain not found", Reason::Hostunknown),
+        ("5.1.1", "550 5.1.1 <lead@example.com>: Recipient address rejected: User unknown", BounceReason::Userunknown),
+        (
+            "5.1.2",
+            "550 5.1.2 <lead@example.com>: Recipient address rejected: Domain not found",
+            BounceReason::Hostunknown,
+        ),
     ];
     for (status, diagnostic, want) in cases {
         let raw = dsn(&format!(
@@ -119,7 +127,7 @@ I'm sorry to have to inform you that your message could not\r\nbe delivered to o
     assert_eq!(c.recipients.len(), 1);
     assert_eq!(c.recipients[0].address, "lead@example.com");
     assert!(!c.recipients[0].permanent);
-    assert_eq!(c.recipients[0].reason, Reason::Mailboxfull);
+    assert_eq!(c.recipients[0].reason, BounceReason::Mailboxfull);
     assert_eq!(c.recipients[0].status.as_deref(), Some("4.2.2"));
 }
 
@@ -164,7 +172,7 @@ You'll be notified if the delivery fails permanently.\r\n";
     assert_eq!(c.recipients.len(), 1, "{c:?}");
     assert_eq!(c.recipients[0].address, "lead@example.com");
     assert!(!c.recipients[0].permanent);
-    assert_eq!(c.recipients[0].reason, Reason::Expired);
+    assert_eq!(c.recipients[0].reason, BounceReason::Expired);
     assert_eq!(c.recipients[0].status, None);
 }
 
@@ -184,7 +192,7 @@ Message-ID: <send-3@ourco.example>\r\n";
     assert_eq!(c.recipients.len(), 1, "{c:?}");
     assert_eq!(c.recipients[0].address, "lead@example.com");
     assert_eq!(c.recipients[0].status.as_deref(), Some("5.1.1"));
-    assert_eq!(c.recipients[0].reason, Reason::Userunknown);
+    assert_eq!(c.recipients[0].reason, BounceReason::Userunknown);
     assert!(c.recipients[0].permanent);
     assert_eq!(c.original_message_ids, ["<send-3@ourco.example>"]);
 }
@@ -204,7 +212,7 @@ To: lead@example.net\nMessage-ID: <send-5@ourco.example>\n\nhello\n";
     assert_eq!(c.recipients[0].address, "lead@example.net");
     assert!(c.recipients[0].permanent);
     assert_eq!(c.recipients[0].status.as_deref(), Some("5.0.0"));
-    assert_eq!(c.recipients[0].reason, Reason::Userunknown, "qmail: does not like recipient");
+    assert_eq!(c.recipients[0].reason, BounceReason::Userunknown, "qmail: does not like recipient");
     assert_eq!(c.original_message_ids, ["<send-5@ourco.example>"]);
 }
 
@@ -225,7 +233,7 @@ fn ses_notifications() {
     let c = classify(raw.as_bytes());
     assert_eq!(c.kind, Kind::Bounce);
     assert!(!c.recipients[0].permanent);
-    assert_eq!(c.recipients[0].reason, Reason::Mailboxfull);
+    assert_eq!(c.recipients[0].reason, BounceReason::Mailboxfull);
     assert_eq!(c.recipients[0].status.as_deref(), Some("4.2.2"));
 }
 
@@ -244,7 +252,7 @@ Diagnostic-Code: smtp; 550 5.1.1 <lead@example.net>: Recipient address rejected:
     assert_eq!(c.kind, Kind::Bounce);
     assert_eq!(c.recipients.len(), 1, "{c:?}");
     assert_eq!(c.recipients[0].address, "lead@example.net");
-    assert_eq!(c.recipients[0].reason, Reason::Userunknown);
+    assert_eq!(c.recipients[0].reason, BounceReason::Userunknown);
     assert!(c.recipients[0].permanent);
 }
 
@@ -259,7 +267,7 @@ Subject: failure notice\r\n\r\nSending to this address did not work:\r\nlead@exa
     assert_eq!(c.kind, Kind::Bounce);
     assert_eq!(c.recipients.len(), 1, "{c:?}");
     assert_eq!(c.recipients[0].address, "lead@example.org");
-    assert_eq!(c.recipients[0].reason, Reason::Userunknown);
+    assert_eq!(c.recipients[0].reason, BounceReason::Userunknown);
     // The same text from a person, with a return path, stays a reply.
     let person = String::from_utf8_lossy(raw).replace("Return-Path: <>", "Return-Path: <filter@gw.example.org>");
     assert_eq!(classify(person.as_bytes()).kind, Kind::Reply);
@@ -278,10 +286,10 @@ Remote host said:\r\n550 5.2.1 <lead@example.co.jp>... User Unknown\r\n{command}
         )
     };
     let c = classify(notice("[RCPT_TO]").as_bytes());
-    assert_eq!(c.recipients[0].reason, Reason::Userunknown, "{c:?}");
+    assert_eq!(c.recipients[0].reason, BounceReason::Userunknown, "{c:?}");
     assert!(c.recipients[0].permanent);
     let c = classify(notice("[DATA]").as_bytes());
-    assert_eq!(c.recipients[0].reason, Reason::Filtered, "{c:?}");
+    assert_eq!(c.recipients[0].reason, BounceReason::Filtered, "{c:?}");
     assert!(!c.recipients[0].permanent);
 }
 
@@ -300,7 +308,7 @@ Subject: Undeliverable message\r\nMIME-Version: 1.0\r\nContent-Type: text/plain;
     assert_eq!(c.kind, Kind::Bounce);
     assert_eq!(c.recipients.len(), 1, "{c:?}");
     assert_eq!(c.recipients[0].address, "lead@example.co.jp");
-    assert_eq!(c.recipients[0].reason, Reason::Userunknown);
+    assert_eq!(c.recipients[0].reason, BounceReason::Userunknown);
     assert!(c.recipients[0].permanent);
 }
 
@@ -318,6 +326,6 @@ visit the Help Center at https://groups.google.com/support/.\r\n\r\nThanks,\r\n\
     let c = classify(raw);
     assert_eq!(c.kind, Kind::Bounce);
     assert_eq!(c.recipients.len(), 1, "{c:?}");
-    assert_eq!(c.recipients[0].reason, Reason::Rejected);
+    assert_eq!(c.recipients[0].reason, BounceReason::Rejected);
     assert!(!c.recipients[0].permanent);
 }

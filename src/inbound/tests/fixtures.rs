@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::FIXTURES;
-use crate::inbound::{Kind, Reason, classify};
+use crate::inbound::{BounceReason, Kind, classify};
 
 #[derive(Debug, Clone, Default)]
 struct Row {
@@ -34,7 +34,7 @@ fn expected_kind(file: &str, rows: &[Row]) -> Kind {
 /// The reasons are ours (`softbounce` 0 only for a dead address); the reference rates leave them out.
 fn correction(file: &str) -> Option<(Kind, Vec<Row>)> {
     let bounce = |addr: &str, reason: &str, status: &str| {
-        let dead = Reason::parse(reason).is_some_and(Reason::is_dead_address);
+        let dead = BounceReason::parse(reason).is_some_and(BounceReason::is_dead_address);
         Some((
             Kind::Bounce,
             vec![Row {
@@ -245,7 +245,7 @@ fn fixture_agreement() {
                     ));
                 }
             }
-            if Reason::parse(&row.reason).is_some() {
+            if BounceReason::parse(&row.reason).is_some() {
                 let ok = found.is_some_and(|r| r.reason.as_str() == row.reason);
                 all.reason.add(ok);
                 halves[h].reason.add(ok);

@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 
-use crate::inbound::{Kind, Reason, classify};
+use crate::inbound::{BounceReason, Kind, classify};
 
 #[test]
 fn plain_reply_with_in_reply_to() {
@@ -111,7 +111,7 @@ Would you be open to a call?\r\n\
     assert_eq!(c.recipients.len(), 1);
     assert_eq!(c.recipients[0].address, "lead@example.net");
     assert!(!c.recipients[0].permanent, "a complaint does not say the address is dead");
-    assert_eq!(c.recipients[0].reason, Reason::Undefined);
+    assert_eq!(c.recipients[0].reason, BounceReason::Undefined);
     assert_eq!(c.lead(), Some("lead@example.net"));
     assert_eq!(c.original_message_ids, ["<send-42@ourco.example>"]);
 }

@@ -41,7 +41,7 @@ pub struct Window {
 pub enum WindowError {
     /// Not a valid cron expression.
     #[error(
-        "invalid cron expression {text:?}: {message} (expected 6 or 7 fields: sec min hour day-of-month month day-of-week [year], e.g. \"0 * 9-16 * * Mon-Fri\")"
+        "invalid cron expression {text:?}: {message} (the fields: sec min hour day-of-month month day-of-week [year], e.g. \"0 * 9-16 * * Mon-Fri\")"
     )]
     Parse { text: String, message: String },
     /// A valid expression that matches no time at all (e.g. February 30th).
@@ -59,7 +59,11 @@ impl FromStr for Window {
         let text = s.trim();
         let fields = text.split_whitespace().count();
         if !(6..=7).contains(&fields) {
-            return Err(WindowError::Parse { text: text.to_string(), message: format!("found {fields} fields") });
+            let message = format!("found {fields} fields, expected 6 or 7 fields");
+            return Err(WindowError::Parse { text: text.to_string(), message });
+        }
+        if let Some(message) = out_of_range(text) {
+            return Err(WindowError::Parse { text: text.to_string(), message });
         }
         let schedule = cron::Schedule::from_str(text)
             .map_err(|e| WindowError::Parse { text: text.to_string(), message: one_line(&e.to_string()) })?;
@@ -74,6 +78,35 @@ impl FromStr for Window {
         }
         Ok(Window { schedule, source: text.to_string() })
     }
+}
+
+/// Each field's name and the numbers it takes, in order.
+const FIELDS: [(&str, u32, u32, &str); 7] = [
+    ("second", 0, 59, ""),
+    ("minute", 0, 59, ""),
+    ("hour", 0, 23, ""),
+    ("day-of-month", 1, 31, ""),
+    ("month", 1, 12, " (or names: Jan-Dec)"),
+    ("day-of-week", 1, 7, " (1 is Sunday; or names: Mon-Fri)"),
+    ("year", 1970, 2100, ""),
+];
+
+/// The first number outside its field's range, said plainly: the cron crate
+/// says "Hours must be less than 23" of a 25 (23 itself is fine).
+fn out_of_range(text: &str) -> Option<String> {
+    for (i, (field, &(name, min, max, note))) in text.split_whitespace().zip(FIELDS.iter()).enumerate() {
+        for item in field.split(',') {
+            // `a-b/step`: the step is a count, not a value of the field.
+            let values = item.split('/').next().unwrap_or("");
+            for value in values.split('-') {
+                let Ok(n) = value.parse::<u64>() else { continue };
+                if n < u64::from(min) || n > u64::from(max) {
+                    return Some(format!("{name} {n} is out of range {min}-{max}{note} in field {} ({name})", i + 1));
+                }
+            }
+        }
+    }
+    None
 }
 
 /// The cron crate's messages echo the expression and put a caret under the

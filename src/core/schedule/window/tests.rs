@@ -61,11 +61,32 @@ fn parse_rejects_wrong_field_counts() {
 }
 
 #[test]
+fn parse_names_a_number_out_of_its_fields_range() {
+    let cases = [
+        ("0 60 * * * *", "minute 60 is out of range 0-59 in field 2 (minute)"),
+        ("0 * 9-25 * * Mon-Fri", "hour 25 is out of range 0-23 in field 3 (hour)"),
+        ("0 * 25 * * *", "hour 25 is out of range 0-23 in field 3 (hour)"),
+        ("0 0 9 0 * *", "day-of-month 0 is out of range 1-31 in field 4 (day-of-month)"),
+        ("0 0 9 * 13 *", "month 13 is out of range 1-12 (or names: Jan-Dec) in field 5 (month)"),
+        ("0 0 9 * * 0", "day-of-week 0 is out of range 1-7 (1 is Sunday; or names: Mon-Fri) in field 6"),
+        ("0 0 9 * * * 2200", "year 2200 is out of range 1970-2100 in field 7 (year)"),
+    ];
+    for (text, want) in cases {
+        let msg = text.parse::<Window>().unwrap_err().to_string();
+        assert!(msg.contains(want), "{text}: {msg}");
+        assert!(!msg.contains("expected 6 or 7"), "{text}: the field count is fine: {msg}");
+    }
+    // The ends of each range, and steps, are fine.
+    for text in ["59 59 23 31 12 * 2100", "0 0 0 1 1 * 1970", "0 0 9 * * 1-7", "0 */15 0-23 * * Mon-Fri"] {
+        assert!(text.parse::<Window>().is_ok(), "{text}: {:?}", text.parse::<Window>());
+    }
+}
+
+#[test]
 fn parse_wraps_cron_message_on_one_line() {
-    let err = "0 60 * * * *".parse::<Window>().unwrap_err();
+    let err = "0 5/0 * * * *".parse::<Window>().unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("\"0 60 * * * *\""), "{msg}");
-    assert!(msg.contains("Minutes must be less than"), "{msg}");
+    assert!(msg.contains("\"0 5/0 * * * *\""), "{msg}");
     assert!(!msg.contains('\n'), "{msg}");
     let err = "x y z a b c".parse::<Window>().unwrap_err();
     assert!(matches!(err, WindowError::Parse { .. }), "{err:?}");

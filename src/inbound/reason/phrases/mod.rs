@@ -1,7 +1,7 @@
 //! The text rules: wordings of single mail systems, and for each reason the phrases of its
 //! refusals, by group (the recipient's mailbox, refusals of the sender, system trouble).
 
-use super::Reason;
+use super::BounceReason;
 
 mod recipient;
 mod sender;
@@ -9,81 +9,81 @@ mod system;
 
 /// Wordings of single mail systems (qmail, Exim, Sendmail, Postfix, OpenSMTPD, Courier, Domino,
 /// InterScan, amavis, ...) with the reason they stand for, lowercased.
-pub(super) const MTA_PHRASES: &[(&str, Reason)] = &[
+pub(super) const MTA_PHRASES: &[(&str, BounceReason)] = &[
     // qmail.
-    ("but sender was rejected", Reason::Rejected),
-    ("sorry, i wasn't able to establish an smtp connection", Reason::Networkerror),
+    ("but sender was rejected", BounceReason::Rejected),
+    ("sorry, i wasn't able to establish an smtp connection", BounceReason::Networkerror),
     // notqmail, when the domain's MX is null (RFC 7505): the domain accepts no mail.
-    ("sorry, i couldn't find a mail exchanger or ip address", Reason::Notaccept),
-    ("sorry. although i'm listed as a best-preference mx or a for that host", Reason::Networkerror),
-    ("sorry, i couldn't find any host ", Reason::Hostunknown),
-    ("requested action not taken: mailbox unavailable (not enough free space)", Reason::Systemfull),
-    ("the message exeeded the maximum size the user accepts", Reason::Exceedlimit),
-    ("mailaddress is administratively disabled", Reason::Suspend),
-    ("mailaddress is administrativley disabled", Reason::Suspend),
+    ("sorry, i couldn't find a mail exchanger or ip address", BounceReason::Notaccept),
+    ("sorry. although i'm listed as a best-preference mx or a for that host", BounceReason::Networkerror),
+    ("sorry, i couldn't find any host ", BounceReason::Hostunknown),
+    ("requested action not taken: mailbox unavailable (not enough free space)", BounceReason::Systemfull),
+    ("the message exeeded the maximum size the user accepts", BounceReason::Exceedlimit),
+    ("mailaddress is administratively disabled", BounceReason::Suspend),
+    ("mailaddress is administrativley disabled", BounceReason::Suspend),
     // Exim (its expiry wordings are at the end: a telling error beside them wins).
-    ("mailbox is full", Reason::Mailboxfull),
-    ("error: quota exceed", Reason::Mailboxfull),
-    ("all host address lookups failed permanently", Reason::Hostunknown),
-    ("all relevant mx records point to non-existent hosts", Reason::Hostunknown),
-    ("an mx or srv record indicated no smtp service", Reason::Notaccept),
-    ("no host found for existing smtp connection", Reason::Notaccept),
-    ("too many \"received\" headers", Reason::Contenterror),
+    ("mailbox is full", BounceReason::Mailboxfull),
+    ("error: quota exceed", BounceReason::Mailboxfull),
+    ("all host address lookups failed permanently", BounceReason::Hostunknown),
+    ("all relevant mx records point to non-existent hosts", BounceReason::Hostunknown),
+    ("an mx or srv record indicated no smtp service", BounceReason::Notaccept),
+    ("no host found for existing smtp connection", BounceReason::Notaccept),
+    ("too many \"received\" headers", BounceReason::Contenterror),
     // Exim's refusals of a malformed address.
-    ("angle-brackets nested too deep", Reason::Syntaxerror),
-    ("expected word or \"<\"", Reason::Syntaxerror),
-    ("domain missing in source-routed address", Reason::Syntaxerror),
-    ("malformed address:", Reason::Syntaxerror),
-    ("lmtp error after ", Reason::Systemerror),
+    ("angle-brackets nested too deep", BounceReason::Syntaxerror),
+    ("expected word or \"<\"", BounceReason::Syntaxerror),
+    ("domain missing in source-routed address", BounceReason::Syntaxerror),
+    ("malformed address:", BounceReason::Syntaxerror),
+    ("lmtp error after ", BounceReason::Systemerror),
     // OpenSMTPD.
-    ("envelope expired", Reason::Expired),
-    ("destination seem to reject all mails", Reason::Notaccept),
-    ("network error on destination mxs", Reason::Networkerror),
-    ("no valid route to remote mx", Reason::Networkerror),
+    ("envelope expired", BounceReason::Expired),
+    ("destination seem to reject all mails", BounceReason::Notaccept),
+    ("network error on destination mxs", BounceReason::Networkerror),
+    ("no valid route to remote mx", BounceReason::Networkerror),
     // No MX (or a null MX, RFC 7505): the domain accepts no mail.
-    ("no mx found for domain", Reason::Notaccept),
-    ("no mx found for destination", Reason::Notaccept),
-    ("temporary failure in mx lookup", Reason::Networkerror),
+    ("no mx found for domain", BounceReason::Notaccept),
+    ("no mx found for destination", BounceReason::Notaccept),
+    ("temporary failure in mx lookup", BounceReason::Networkerror),
     // Courier.
-    ("this domain's dns violates rfc 1035", Reason::Systemerror),
+    ("this domain's dns violates rfc 1035", BounceReason::Systemerror),
     // Lotus Domino / Notes.
-    ("not listed in domino directory", Reason::Userunknown),
-    ("no se encuentra en el directorio de domino", Reason::Userunknown),
-    ("non répertorié dans l'annuaire domino", Reason::Userunknown),
-    ("domino ディレクトリには見つかりません", Reason::Userunknown),
-    ("ディレクトリのリストにありません", Reason::Userunknown),
-    ("not listed in public name & address book", Reason::Userunknown),
-    ("cannot route mail to user", Reason::Filtered),
-    ("several matches found in domino directory", Reason::Systemerror),
-    ("message has exceeded maximum hop count", Reason::Networkerror),
+    ("not listed in domino directory", BounceReason::Userunknown),
+    ("no se encuentra en el directorio de domino", BounceReason::Userunknown),
+    ("non répertorié dans l'annuaire domino", BounceReason::Userunknown),
+    ("domino ディレクトリには見つかりません", BounceReason::Userunknown),
+    ("ディレクトリのリストにありません", BounceReason::Userunknown),
+    ("not listed in public name & address book", BounceReason::Userunknown),
+    ("cannot route mail to user", BounceReason::Filtered),
+    ("several matches found in domino directory", BounceReason::Systemerror),
+    ("message has exceeded maximum hop count", BounceReason::Networkerror),
     // Exchange 2003.
-    ("(000c05a6)", Reason::Userunknown),
-    ("(000c0595)", Reason::Filtered),
-    ("(00010256)", Reason::Systemerror),
-    ("(000d06b5)", Reason::Systemerror),
-    ("(00120270)", Reason::Networkerror),
-    ("(00050311)", Reason::Contenterror),
-    ("(000502cc)", Reason::Contenterror),
-    ("(000b0981)", Reason::Securityerror),
+    ("(000c05a6)", BounceReason::Userunknown),
+    ("(000c0595)", BounceReason::Filtered),
+    ("(00010256)", BounceReason::Systemerror),
+    ("(000d06b5)", BounceReason::Systemerror),
+    ("(00120270)", BounceReason::Networkerror),
+    ("(00050311)", BounceReason::Contenterror),
+    ("(000502cc)", BounceReason::Contenterror),
+    ("(000b0981)", BounceReason::Securityerror),
     // Trend Micro InterScan.
-    ("please check if address is correct", Reason::Userunknown),
+    ("please check if address is correct", BounceReason::Userunknown),
     // amavis.
-    (" - infected", Reason::Virusdetected),
-    (" - bad header:", Reason::Contenterror),
-    (" - message size exceeds recipient", Reason::Exceedlimit),
+    (" - infected", BounceReason::Virusdetected),
+    (" - bad header:", BounceReason::Contenterror),
+    (" - message size exceeds recipient", BounceReason::Exceedlimit),
     // Outlook.com / Hotmail.
-    ("requested action not taken: mailbox unavailable", Reason::Userunknown),
+    ("requested action not taken: mailbox unavailable", BounceReason::Userunknown),
     // DragonFly Mail Agent.
-    ("could not deliver for the last", Reason::Expired),
-    ("dns lookup failure: host ", Reason::Hostunknown),
+    ("could not deliver for the last", BounceReason::Expired),
+    ("dns lookup failure: host ", BounceReason::Hostunknown),
     // Amazon SES.
-    ("delivery expired", Reason::Expired),
+    ("delivery expired", BounceReason::Expired),
     // Exim.
-    ("retry timeout exceeded", Reason::Expired),
-    ("retry time not reached for any host after a long failure period", Reason::Expired),
-    ("all hosts have been failing for a long time and were last tried", Reason::Expired),
-    ("has been frozen", Reason::Expired),
-    ("was frozen on arrival", Reason::Expired),
+    ("retry timeout exceeded", BounceReason::Expired),
+    ("retry time not reached for any host after a long failure period", BounceReason::Expired),
+    ("all hosts have been failing for a long time and were last tried", BounceReason::Expired),
+    ("has been frozen", BounceReason::Expired),
+    ("was frozen on arrival", BounceReason::Expired),
 ];
 
 /// "Sender" refusals that name the sender outright, for any command.
@@ -112,4 +112,4 @@ pub(super) const NOT_REJECTED: &[&str] =
 
 /// The text rules: for each reason, phrases of its refusals (lowercased, white space collapsed, `*`
 /// for one word). Which rule wins when several match is [`super::decide`]'s business.
-pub(super) const PHRASES: [&[(Reason, &[&str])]; 3] = [recipient::PHRASES, sender::PHRASES, system::PHRASES];
+pub(super) const PHRASES: [&[(BounceReason, &[&str])]; 3] = [recipient::PHRASES, sender::PHRASES, system::PHRASES];

@@ -1,12 +1,12 @@
 //! Phrases of failures of the recipient's mailbox or domain: full, too big, suspended, moved,
 //! unknown, filtered, no relaying, refused sender.
 
-use super::super::Reason;
+use super::super::BounceReason;
 
 /// Phrases by reason; see [`super::PHRASES`].
-pub(super) const PHRASES: &[(Reason, &[&str])] = &[
+pub(super) const PHRASES: &[(BounceReason, &[&str])] = &[
     (
-        Reason::Mailboxfull,
+        BounceReason::Mailboxfull,
         &[
             "account disabled temporarly for exceeding receiving limits",
             "account is exceeding their quota",
@@ -60,7 +60,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Mesgtoobig,
+        BounceReason::Mesgtoobig,
         &[
             "exceeded maximum inbound message size",
             "line limit exceeded",
@@ -79,11 +79,11 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Exceedlimit,
+        BounceReason::Exceedlimit,
         &["message too large", "message size exceeds recipient", "exceeded the maximum size the user accepts"],
     ),
     (
-        Reason::Suspend,
+        BounceReason::Suspend,
         &[
             " is currently suspended",
             " temporary locked",
@@ -111,9 +111,9 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
             "vdelivermail: account is locked",
         ],
     ),
-    (Reason::Hasmoved, &[" has been replaced by ", "mailbox has moved", "address has moved"]),
+    (BounceReason::Hasmoved, &[" has been replaced by ", "mailbox has moved", "address has moved"]),
     (
-        Reason::Norelaying,
+        BounceReason::Norelaying,
         &[
             "as a relay",
             "insecure mail relay",
@@ -136,7 +136,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Userunknown,
+        BounceReason::Userunknown,
         &[
             "#5.1.1 bad address",
             "<*> not found",
@@ -244,7 +244,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Filtered,
+        BounceReason::Filtered,
         &[
             "because the recipient is only accepting mail from specific email addresses",
             "bounced address",
@@ -260,7 +260,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Rejected,
+        BounceReason::Rejected,
         &[
             "<> invalid sender",
             "access denied (in reply to mail from command)",
@@ -305,7 +305,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Hostunknown,
+        BounceReason::Hostunknown,
         &[
             "domain does not exist",
             "domain is not reachable",

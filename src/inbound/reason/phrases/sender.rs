@@ -1,11 +1,11 @@
 //! Phrases of refusals aimed at the sender: spam, rate, block lists, policy, virus, security.
 
-use super::super::Reason;
+use super::super::BounceReason;
 
 /// Phrases by reason; see [`super::PHRASES`].
-pub(super) const PHRASES: &[(Reason, &[&str])] = &[
+pub(super) const PHRASES: &[(BounceReason, &[&str])] = &[
     (
-        Reason::Spamdetected,
+        BounceReason::Spamdetected,
         &[
             "the mail server detected your message as spam",
             "554 5.7.0 reject, id=",
@@ -100,7 +100,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Toomanyconn,
+        BounceReason::Toomanyconn,
         &[
             "all available ips are at maximum connection limit",
             "connection rate limit exceeded",
@@ -124,7 +124,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Blocked,
+        BounceReason::Blocked,
         &[
             "access denied. ip name lookup failed",
             "access from ip address * blocked",
@@ -230,7 +230,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Policyviolation,
+        BounceReason::Policyviolation,
         &[
             "an illegal attachment on your message",
             "because the recipient is not accepting mail with ",
@@ -257,7 +257,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Virusdetected,
+        BounceReason::Virusdetected,
         &[
             "it has a potentially executable attachment",
             "the message was rejected because it contains prohibited virus or spam content",
@@ -272,7 +272,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Securityerror,
+        BounceReason::Securityerror,
         &[
             "account not subscribed to ses",
             "authentication credentials invalid",

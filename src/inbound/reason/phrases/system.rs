@@ -1,11 +1,11 @@
 //! Phrases of system and network trouble, expiry, content and syntax errors.
 
-use super::super::Reason;
+use super::super::BounceReason;
 
 /// Phrases by reason; see [`super::PHRASES`].
-pub(super) const PHRASES: &[(Reason, &[&str])] = &[
+pub(super) const PHRASES: &[(BounceReason, &[&str])] = &[
     (
-        Reason::Systemerror,
+        BounceReason::Systemerror,
         &[
             "can't create user output file",
             "could not load drd for domain",
@@ -42,7 +42,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Networkerror,
+        BounceReason::Networkerror,
         &[
             "could not connect and send the mail to",
             "dns records for the destination computer could not be found",
@@ -80,7 +80,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Expired,
+        BounceReason::Expired,
         &[
             "connection timed out",
             "could not find a gateway for",
@@ -112,7 +112,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Contenterror,
+        BounceReason::Contenterror,
         &[
             "improper use of 8-bit data in message header",
             "message header size, or recipient list, exceeds policy limit",
@@ -128,7 +128,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Systemfull,
+        BounceReason::Systemfull,
         &[
             "mail system full",
             "requested mail action aborted: exceeded storage allocation",
@@ -136,7 +136,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Notaccept,
+        BounceReason::Notaccept,
         &[
             "host/domain does not accept mail",
             "host does not accept mail",
@@ -151,7 +151,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Mailererror,
+        BounceReason::Mailererror,
         &[
             "procmail: ",
             "bin/procmail",
@@ -165,7 +165,7 @@ pub(super) const PHRASES: &[(Reason, &[&str])] = &[
         ],
     ),
     (
-        Reason::Syntaxerror,
+        BounceReason::Syntaxerror,
         &[
             "angle-brackets nested too deep",
             "expected word or \"<\"",
