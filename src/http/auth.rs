@@ -96,9 +96,7 @@ pub(super) fn denied_json(peer: SocketAddr, path: &str) -> Response {
 
 /// 401 for the dashboard: the login form.
 pub(super) fn denied_page(app: &App, peer: SocketAddr, path: &str, wrong: bool) -> Response {
-    if wrong || path != "/" {
-        refused(peer, path);
-    }
+    refused(peer, path);
     let body = app.pages.login(wrong, app.token.is_some());
     html(StatusCode::UNAUTHORIZED, body)
 }

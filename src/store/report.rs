@@ -130,10 +130,11 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Enrollments per cadence and state, now (of `cadence` only, when given).
+    /// Enrollments per cadence and state, now (of `cadence` only, when given),
+    /// from the counts the schema's triggers keep.
     pub fn enrollment_states(&self, cadence: Option<&str>) -> Result<Vec<(String, State, u64)>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT cadence, state, count(*) FROM enrollments WHERE ?1 IS NULL OR cadence = ?1 GROUP BY cadence, state",
+            "SELECT cadence, state, n FROM enrollment_counts WHERE (?1 IS NULL OR cadence = ?1) AND n > 0",
         )?;
         let rows = stmt.query_map([cadence], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.unsigned_abs())))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -368,7 +369,7 @@ mod tests {
                         .unwrap();
                     uid += 1;
                 }
-                _ => match rng.below(4) {
+                _ => match rng.below(5) {
                     0 => {
                         let id = 1 + rng.below(uid.unsigned_abs()) as i64;
                         s.conn.execute("DELETE FROM inbound WHERE uid = ?1", [id]).unwrap();
@@ -392,6 +393,13 @@ mod tests {
                                  VALUES ('sales', 1, 'a', ?1, ?2, 'blocked', ?3, '550 no')",
                                 params![steps[rng.below(3) as usize], at, blame],
                             )
+                            .unwrap();
+                    }
+                    3 => {
+                        let lead = 1 + rng.below(30) as i64;
+                        let state = ["active", "paused", "replied", "bounced", "finished"][rng.below(5) as usize];
+                        s.conn
+                            .execute("UPDATE enrollments SET state = ?2 WHERE id = ?1", params![lead * 2, state])
                             .unwrap();
                     }
                     _ => s.roll_up_tallies(from_unix(base + (round as i64 / 100) * 86_400)).unwrap(),
@@ -451,6 +459,19 @@ mod tests {
             )
             .unwrap();
         assert!(kinds_ok, "inbound_kinds counts the inbound table");
+        let mut states: Vec<(String, String, u64)> =
+            s.enrollment_states(None).unwrap().into_iter().map(|(c, st, n)| (c, st.as_str().to_string(), n)).collect();
+        states.sort();
+        let counted: Vec<(String, String, u64)> = s
+            .conn
+            .prepare("SELECT cadence, state, count(*) FROM enrollments GROUP BY 1, 2 ORDER BY 1, 2")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.unsigned_abs())))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(states, counted);
+        assert!(states.len() > 3, "states changed: {states:?}");
     }
 
     #[test]
