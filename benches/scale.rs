@@ -5,7 +5,7 @@
 //!
 //! Environment: `SCALE_SIZES=10000,100000` (other sizes; BENCHMARKS.md is then
 //! left alone), `SCALE_RUNS=N` (runs of the slow figures, default 3), `SCALE_KEEP=DIR`
-//! (keep the built databases and work folders there, to profile them), `SCALE_ONLY=cli,tick,daemon,send,import,preview`
+//! (keep the built databases and work folders there, to profile them), `SCALE_ONLY=cli,web,tick,daemon,send,import,preview`
 //! (only those groups; `send` needs `tick`).
 //! `cargo test` runs this target without `--bench`: it then does nothing.
 
@@ -13,6 +13,8 @@
 
 #[path = "scale/core.rs"]
 mod scale_core;
+#[path = "scale/web.rs"]
+mod web;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -135,14 +137,18 @@ fn lines_of(bin: &Path, config: &Path, args: &[&str]) -> usize {
 }
 
 fn bar_50ms(figure: String, size: usize, times: &[f64]) -> Row {
+    bar_ms(figure, size, times, 50)
+}
+
+fn bar_ms(figure: String, size: usize, times: &[f64], ms: u32) -> Row {
     Row {
         figure,
         size: size_name(size),
         value: median(times),
         runs: times.len(),
         unit: Unit::Seconds,
-        reference: "bar: 50 ms".into(),
-        ref_value: Some(0.050),
+        reference: format!("bar: {ms} ms"),
+        ref_value: Some(f64::from(ms) / 1000.0),
         bar: Bar::AtMost(1.0),
     }
 }
@@ -202,14 +208,17 @@ fn main() {
         let pop = Population { leads: n, due: DUE.min(n) };
         let master = root.join(format!("master-{n}.db"));
         let built = scale_core::build_db(&master, pop, t0);
+        // Replies, bounces, unsubscribes and auto-replies, as the inbox watcher records them.
+        let responses = web::add_responses(&master);
         let note = format!(
-            "{} leads: {} enrollments, {} touchpoints, {} due at t0, {:.0} MiB, built in {:.1} s",
+            "{} leads: {} enrollments, {} touchpoints, {} inbound messages, {} due at t0, {:.0} MiB, built in {:.1} s",
             size_name(built.leads),
             built.enrollments,
             built.touchpoints,
+            responses.inbound,
             built.due,
-            built.bytes as f64 / 1048576.0,
-            built.seconds
+            std::fs::metadata(&master).map_or(0, |m| m.len()) as f64 / 1048576.0,
+            built.seconds + responses.seconds
         );
         say(&note);
         build_notes.push(note);
@@ -259,6 +268,22 @@ fn main() {
                     bar: Bar::None,
                 });
             }
+        }
+
+        if want("web") {
+            // The report as a whole process, then the daemon's pages over a socket, on a fresh copy.
+            work.load_db(&master);
+            for args in [&["report"][..], &["report", "--json"][..]] {
+                let times = time_cli(&bin, &config, args, CLI_RUNS);
+                rows.push(bar_ms(format!("`{}` (whole process)", args.join(" ")), n, &times, 200));
+            }
+            let daemon = web::Daemon::start(&bin, &work);
+            let month = (t0 - chrono::Duration::days(29)).format("%Y-%m-%d").to_string();
+            for (figure, path) in web::pages(n, &month) {
+                let times = daemon.time(&path, CLI_RUNS);
+                rows.push(bar_ms(format!("{figure} (daemon, over a socket)"), n, &times, 100));
+            }
+            drop(daemon);
         }
 
         if want("tick") {
