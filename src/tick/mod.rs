@@ -35,7 +35,9 @@ use crate::core::pacing::{self, Caps, Load};
 use crate::model::{DueStep, Outcome, Reason, Status};
 use crate::store::{DispatchLock, SendLog, Store, StoreError, sendlog};
 
+pub use inbox::{Handled, Incoming, handle_message};
 pub use outages::Transports;
+pub use pauses::pause_if_refused;
 use pipeline::{GROUP, Pipe, Ready};
 
 pub use crate::core::decide::MAX_ATTEMPTS;

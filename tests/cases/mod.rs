@@ -7,6 +7,7 @@ mod fuzz;
 mod inbox;
 mod log;
 mod mailserver;
+mod manual;
 mod plan;
 mod preview;
 mod props;
