@@ -48,20 +48,12 @@ body = "Hi {{ first_name }}, last one from {{ company | default('us') }}."
 fn dst_project() -> Project {
     let p = Project::new();
     p.cadence("dst", DST_CADENCE);
-    p.ok(&[
-        "enroll",
-        "jane@acme.test",
-        "--cadence",
-        "dst",
-        "--field",
-        "first_name=Jane",
-        "--field",
-        "company=Acme",
-        "--tz",
-        "America/New_York",
-        "--at",
-        "2026-03-05T20:00:00Z",
-    ]);
+    p.lead("jane@acme.test")
+        .field("first_name", "Jane")
+        .field("company", "Acme")
+        .tz("America/New_York")
+        .at("2026-03-05T20:00:00Z")
+        .enroll("dst");
     p
 }
 
@@ -122,21 +114,12 @@ fn one_connection_carries_every_message_of_a_tick() {
     let p = Project::new();
     p.cadence("dst", DST_CADENCE);
     for name in ["a", "b", "c"] {
-        let email = format!("{name}@acme.test");
-        p.ok(&[
-            "enroll",
-            &email,
-            "--cadence",
-            "dst",
-            "--field",
-            "first_name=X",
-            "--field",
-            "company=Y",
-            "--tz",
-            "America/New_York",
-            "--at",
-            "2026-03-05T20:00:00Z",
-        ]);
+        p.lead(&format!("{name}@acme.test"))
+            .field("first_name", "X")
+            .field("company", "Y")
+            .tz("America/New_York")
+            .at("2026-03-05T20:00:00Z")
+            .enroll("dst");
     }
     p.tick("2026-03-05T20:00:30Z");
     let msgs = p.smtp.messages();
@@ -149,20 +132,12 @@ fn email_due_outside_the_window_waits_for_the_next_slot() {
     // Enrolled Friday evening New York time: the intro waits for Monday 09:00.
     let p = Project::new();
     p.cadence("dst", DST_CADENCE);
-    p.ok(&[
-        "enroll",
-        "late@acme.test",
-        "--cadence",
-        "dst",
-        "--field",
-        "first_name=L",
-        "--field",
-        "company=C",
-        "--tz",
-        "America/New_York",
-        "--at",
-        "2026-03-06T23:00:00Z",
-    ]);
+    p.lead("late@acme.test")
+        .field("first_name", "L")
+        .field("company", "C")
+        .tz("America/New_York")
+        .at("2026-03-06T23:00:00Z")
+        .enroll("dst");
     let s = p.status("late@acme.test");
     assert_eq!(s["enrollments"][0]["next_due_at"], "2026-03-09T13:00:00Z");
     assert_eq!(s["enrollments"][0]["reason"], "window");
@@ -236,7 +211,7 @@ fn leads_filters_combine_and_owner_is_case_insensitive() {
     let csv = p.path("leads.csv");
     p.ok(&["import", csv.to_str().unwrap(), "--cadence", "dst", "--at", "2026-03-05T20:00:00Z"]);
     p.ok(&["import", csv.to_str().unwrap(), "--cadence", "other", "--at", "2026-03-05T20:00:00Z"]);
-    p.ok(&["enroll", "solo@acme.test", "--cadence", "other", "--field", "first_name=Solo", "--field", "company=S"]);
+    p.lead("solo@acme.test").field("first_name", "Solo").field("company", "S").enroll("other");
     p.ok(&["pause", "bea@acme.test", "--cadence", "dst"]);
     p.ok(&["pause", "cal@acme.test"]);
     let emails = |args: &[&str]| -> Vec<String> {
@@ -313,18 +288,12 @@ fn pause_resume_and_stop_change_what_is_sent() {
 #[test]
 fn enrolling_twice_changes_nothing_and_says_so() {
     let p = dst_project();
-    let out = p.ok(&[
-        "enroll",
-        "Jane@Acme.test",
-        "--cadence",
-        "dst",
-        "--field",
-        "first_name=Other",
-        "--field",
-        "company=Other",
-        "--at",
-        "2026-03-06T20:00:00Z",
-    ]);
+    let out = p
+        .lead("Jane@Acme.test")
+        .field("first_name", "Other")
+        .field("company", "Other")
+        .at("2026-03-06T20:00:00Z")
+        .enroll("dst");
     assert!(out.contains("already in dst (active): nothing changed"), "{out}");
     let s = p.status("jane@acme.test");
     assert_eq!(s["fields"]["first_name"], "Jane");
@@ -499,25 +468,13 @@ fn config_errors_name_the_field() {
 fn enrolling_a_lead_missing_a_template_variable_fails_and_writes_nothing() {
     let p = Project::new();
     p.cadence("dst", DST_CADENCE);
-    let err = p.fails(&["enroll", "jane@acme.test", "--cadence", "dst", "--field", "first_name=Jane"]);
+    let err = p.lead("jane@acme.test").field("first_name", "Jane").enroll_fails("dst");
     assert!(err.contains("company"), "names the missing field: {err}");
-    let err =
-        p.fails(&["enroll", "not-an-address", "--cadence", "dst", "--field", "first_name=J", "--field", "company=C"]);
+    let err = p.lead("not-an-address").field("first_name", "J").field("company", "C").enroll_fails("dst");
     assert!(err.contains("email: invalid address"), "{err}");
-    let err = p.fails(&[
-        "enroll",
-        "j@acme.test",
-        "--cadence",
-        "dst",
-        "--field",
-        "first_name=J",
-        "--field",
-        "company=C",
-        "--tz",
-        "Moon/Base",
-    ]);
+    let err = p.lead("j@acme.test").field("first_name", "J").field("company", "C").tz("Moon/Base").enroll_fails("dst");
     assert!(err.contains("timezone: unknown time zone"), "{err}");
-    let err = p.fails(&["enroll", "j@acme.test", "--cadence", "nope"]);
+    let err = p.lead("j@acme.test").enroll_fails("nope");
     assert!(err.contains("unknown cadence \"nope\""), "{err}");
     assert_eq!(p.count("SELECT count(*) FROM leads"), 0);
     assert_eq!(p.count("SELECT count(*) FROM enrollments"), 0);
@@ -649,40 +606,21 @@ fn shipped_config_and_cadences_pass_check() {
 #[test]
 fn shipped_config_writes_eml_files_to_the_outbox() {
     // The README walkthrough, on a copy of the shipped files.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(repo().join("config.toml"), dir.path().join("config.toml")).unwrap();
-    std::fs::create_dir(dir.path().join("cadences")).unwrap();
-    for entry in std::fs::read_dir(repo().join("cadences")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.path().join("cadences").join(path.file_name().unwrap())).unwrap();
-    }
-    let run = |args: &[&str]| {
-        let out = Command::new(BIN).arg("--config").arg(dir.path().join("config.toml")).args(args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    run(&[
-        "enroll",
-        "jane@acme.test",
-        "--cadence",
-        "seven-touch",
-        "--field",
-        "first_name=Jane",
-        "--field",
-        "company=Acme",
-        "--tz",
-        "America/New_York",
-        "--at",
-        "2026-03-02T14:00:00Z",
-    ]);
-    run(&["tick", "--at", "2026-03-02T14:00:00Z"]);
-    let emls: Vec<_> = std::fs::read_dir(dir.path().join("outbox")).unwrap().map(|e| e.unwrap().path()).collect();
+    let p = Project::shipped();
+    p.lead("jane@acme.test")
+        .field("first_name", "Jane")
+        .field("company", "Acme")
+        .tz("America/New_York")
+        .at("2026-03-02T14:00:00Z")
+        .enroll("seven-touch");
+    p.tick("2026-03-02T14:00:00Z");
+    let emls: Vec<_> = std::fs::read_dir(p.path("outbox")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(emls.len(), 1, "{emls:?}");
     assert!(emls[0].extension().is_some_and(|x| x == "eml"));
     let text = std::fs::read_to_string(&emls[0]).unwrap();
     assert!(text.contains("Subject: Quick question about Acme"), "{text}");
     assert!(text.contains("To: jane@acme.test"), "{text}");
-    let status: serde_json::Value = serde_json::from_str(&run(&["status", "jane@acme.test", "--json"])).unwrap();
+    let status = p.status("jane@acme.test");
     let mid = status["enrollments"][0]["touchpoints"][0]["message_id"].as_str().unwrap().to_string();
     assert!(text.contains(&format!("Message-ID: {mid}")), "{text}");
     assert_eq!(status["enrollments"][0]["next_step"], "bump-1");
@@ -695,7 +633,7 @@ fn shipped_config_writes_eml_files_to_the_outbox() {
 fn daemon_sends_what_is_due_and_exits_zero_on_sigterm() {
     let p = Project::new();
     p.cadence("now", "[[steps]]\nid = \"hello\"\nwait = \"0d\"\nkind = \"email\"\nsubject = \"Hi {{ first_name }}\"\nbody = \"Hello\"\n");
-    p.ok(&["enroll", "jo@acme.test", "--cadence", "now", "--field", "first_name=Jo"]);
+    p.lead("jo@acme.test").field("first_name", "Jo").enroll("now");
     let child = Command::new(BIN)
         .arg("--config")
         .arg(p.path("config.toml"))

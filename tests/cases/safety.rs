@@ -163,8 +163,8 @@ fn sighup_keeps_the_last_good_cadence_and_picks_up_a_good_edit() {
         format!("[[steps]]\nid = \"a\"\nwait = \"0d\"\nkind = \"email\"\nsubject = \"Version {v}\"\nbody = \"b\"\n")
     };
     p.cadence("c", &version("one"));
-    p.ok(&["enroll", "one@acme.test", "--cadence", "c"]);
-    p.ok(&["enroll", "two@acme.test", "--cadence", "c"]);
+    p.lead("one@acme.test").enroll("c");
+    p.lead("two@acme.test").enroll("c");
     p.ok(&["pause", "two@acme.test"]);
     let mut child = p.spawn_daemon(&[]);
     let log = Log::follow(&mut child);
@@ -182,7 +182,7 @@ fn sighup_keeps_the_last_good_cadence_and_picks_up_a_good_edit() {
     p.cadence("c", &version("two"));
     signal(child.id(), "HUP");
     log.wait_for("reloaded\n");
-    p.ok(&["enroll", "three@acme.test", "--cadence", "c"]);
+    p.lead("three@acme.test").enroll("c");
     let got = p.smtp.wait_for(3, Duration::from_secs(30));
     assert_eq!(got[2].header("Subject").as_deref(), Some("Version two"));
     signal(child.id(), "TERM");
@@ -201,7 +201,7 @@ fn steps(ids: &[&str]) -> String {
 fn an_edited_cadence_moves_leads_on_by_step_id() {
     let p = Project::new();
     p.cadence("c", &steps(&["a", "b", "c"]));
-    p.ok(&["enroll", "lead@acme.test", "--cadence", "c", "--at", "2026-03-01T09:00:00Z"]);
+    p.lead("lead@acme.test").at("2026-03-01T09:00:00Z").enroll("c");
     p.tick("2026-03-02T09:00:00Z");
     // The lead's next step b is removed, and d is added at the end.
     p.cadence("c", &steps(&["a", "c", "d"]));
@@ -222,7 +222,7 @@ fn an_edited_cadence_moves_leads_on_by_step_id() {
 fn a_removed_cadence_leaves_its_leads_orphaned_until_it_returns() {
     let p = Project::new();
     p.cadence("c", &steps(&["a", "b"]));
-    p.ok(&["enroll", "lead@acme.test", "--cadence", "c", "--at", "2026-03-01T09:00:00Z"]);
+    p.lead("lead@acme.test").at("2026-03-01T09:00:00Z").enroll("c");
     p.tick("2026-03-02T09:00:00Z");
     std::fs::remove_file(p.path("cadences/c.toml")).unwrap();
     p.cadence("other", &steps(&["x"]));
@@ -251,7 +251,7 @@ fn with_the_smtp_server_down_for_an_hour_nothing_is_lost_or_doubled() {
     p.write("config.toml", &config);
     p.cadence("c", &steps(&["a"]).replace("1d", "0d"));
     for i in 0..5 {
-        p.ok(&["enroll", &format!("lead{i}@acme.test"), "--cadence", "c", "--at", "2026-03-02T09:00:00Z"]);
+        p.lead(&format!("lead{i}@acme.test")).at("2026-03-02T09:00:00Z").enroll("c");
     }
     let out = p.run(&["tick", "--at", "2026-03-02T09:00:00Z"]);
     assert!(out.status.success());
@@ -278,16 +278,7 @@ fn line_breaks_in_a_leads_fields_never_reach_a_header() {
         "c",
         "[[steps]]\nid = \"a\"\nwait = \"0d\"\nkind = \"email\"\nsubject = \"Hi {{ first_name }}\"\nbody = \"b\"\n",
     );
-    p.ok(&[
-        "enroll",
-        "lead@acme.test",
-        "--cadence",
-        "c",
-        "--field",
-        "first_name=Eve\r\nBcc: victim@evil.test",
-        "--at",
-        "2026-03-02T09:00:00Z",
-    ]);
+    p.lead("lead@acme.test").field("first_name", "Eve\r\nBcc: victim@evil.test").at("2026-03-02T09:00:00Z").enroll("c");
     p.tick("2026-03-02T09:00:00Z");
     let m = &p.smtp.messages()[0];
     assert_eq!(m.rcpt_to, ["lead@acme.test"]);
@@ -299,7 +290,7 @@ fn line_breaks_in_a_leads_fields_never_reach_a_header() {
 fn backup_makes_a_consistent_private_copy() {
     let p = Project::new();
     p.cadence("c", &steps(&["a"]).replace("1d", "0d"));
-    p.ok(&["enroll", "lead@acme.test", "--cadence", "c", "--at", "2026-03-02T09:00:00Z"]);
+    p.lead("lead@acme.test").at("2026-03-02T09:00:00Z").enroll("c");
     p.tick("2026-03-02T09:00:00Z");
     let copy = p.path("backup.db");
     let out = p.ok(&["backup", copy.to_str().unwrap()]);

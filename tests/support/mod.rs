@@ -2,6 +2,7 @@
 //! a real SMTP server on a loopback port, and the real `cadenced` binary.
 
 pub mod dovecot;
+pub mod lead;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +30,20 @@ impl Project {
         std::fs::create_dir(dir.path().join("cadences")).expect("cadences dir");
         let project = Project { dir, smtp };
         project.write_config("");
+        project
+    }
+
+    /// A project with copies of the repository's own `config.toml` (one
+    /// mailbox writing `.eml` files to `outbox/`) and `cadences/`, as a user
+    /// starts out. The SMTP server runs but the shipped config does not use it.
+    pub fn shipped() -> Project {
+        let project = Project::new();
+        std::fs::copy(repo().join("config.toml"), project.path("config.toml")).expect("copy config.toml");
+        for entry in std::fs::read_dir(repo().join("cadences")).expect("read cadences/") {
+            let path = entry.expect("cadences/ entry").path();
+            std::fs::copy(&path, project.path("cadences").join(path.file_name().expect("file name")))
+                .expect("copy a cadence");
+        }
         project
     }
 
