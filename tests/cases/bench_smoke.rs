@@ -12,6 +12,7 @@ use std::path::Path;
 use scale_core::{Population, Sink, Workdir};
 
 use crate::support::BIN;
+use crate::support::db::Db;
 
 const POP: Population = Population { leads: 1000, due: 100 };
 
@@ -80,12 +81,7 @@ fn the_scale_benchmark_at_a_thousand_leads() {
     assert_eq!(tick.received, POP.due as u64);
     let again = scale_core::library_tick(&work, &sink, t0);
     assert!(again.report.is_empty(), "nothing else is due at t0: {:?}", again.report);
-    let conn = rusqlite::Connection::open(work.db()).unwrap();
-    let sent_now: i64 = conn
-        .query_row("SELECT count(*) FROM touchpoints WHERE status = 'sent' AND at = ?1", [t0.timestamp()], |r| r.get(0))
-        .unwrap();
-    assert_eq!(sent_now, POP.due as i64);
-    drop(conn);
+    assert_eq!(Db::open(&work.db()).touchpoints_with_status_at("sent", t0), POP.due);
 
     // The lettre reference sends the same messages; the sink keeps up with a pipelining client.
     let messages = scale_core::due_messages(&work, POP);

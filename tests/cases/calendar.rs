@@ -267,5 +267,5 @@ fn preview_human_output_shows_local_and_utc() {
     assert_eq!(v["steps"][0]["local"], "2026-03-09T09:00:00-04:00");
     assert_eq!(v["steps"][0]["kind"], "email");
     assert_eq!(v["steps"][0]["step"], "w0");
-    assert_eq!(p.count("SELECT count(*) FROM leads"), 0, "preview writes nothing");
+    assert_eq!(p.db().leads(), 0, "preview writes nothing");
 }

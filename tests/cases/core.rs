@@ -103,7 +103,7 @@ fn repeated_ticks_at_the_same_instant_send_nothing_new() {
         p.tick("2026-03-05T20:00:00Z");
     }
     assert_eq!(p.smtp.messages().len(), 1);
-    assert_eq!(p.count("SELECT count(*) FROM touchpoints"), 1);
+    assert_eq!(p.db().touchpoints(), 1);
     // And a tick later the same day, before the next step is due, sends nothing either.
     p.tick("2026-03-06T15:00:00Z");
     assert_eq!(p.smtp.messages().len(), 1);
@@ -298,7 +298,7 @@ fn enrolling_twice_changes_nothing_and_says_so() {
     let s = p.status("jane@acme.test");
     assert_eq!(s["fields"]["first_name"], "Jane");
     assert_eq!(s["enrollments"][0]["next_due_at"], "2026-03-05T20:00:00Z");
-    assert_eq!(p.count("SELECT count(*) FROM leads"), 1);
+    assert_eq!(p.db().leads(), 1);
 }
 
 // ---- SMTP outcomes ----
@@ -361,7 +361,7 @@ fn connection_refused_is_retried_and_sends_nothing() {
     assert_eq!(e["next_due_at"], "2026-03-05T20:01:00Z", "tried again after the backoff");
     assert_eq!(e["reason"], "retry");
     assert!(e["last_error"].as_str().unwrap().contains("cannot connect"), "{e}");
-    assert_eq!(p.count("SELECT count(*) FROM touchpoints"), 0);
+    assert_eq!(p.db().touchpoints(), 0);
 }
 
 #[test]
@@ -391,21 +391,14 @@ fn a_connection_the_server_closed_while_idle_is_replaced_and_nothing_is_uncertai
     p.tick("2026-03-02T10:00:00Z");
     assert_eq!(p.smtp.messages().len(), 4);
     assert_eq!(p.smtp.connections(), 4, "one new connection after each hang-up");
-    assert_eq!(p.count("SELECT count(*) FROM touchpoints WHERE status = 'sent'"), 4);
+    assert_eq!(p.db().touchpoints_with_status("sent"), 4);
 }
 
 #[test]
 fn a_send_left_in_flight_by_a_dead_process_becomes_uncertain() {
     let p = dst_project();
     // What a SIGKILL between claim and SMTP leaves behind.
-    let conn = rusqlite::Connection::open(p.path("cadenced.db")).unwrap();
-    conn.execute(
-        "INSERT INTO touchpoints (enrollment_id, lead_id, cadence, step, kind, status, at, message_id)
-         SELECT id, lead_id, cadence, 'intro', 'email', 'sending', 1772740800, '<x.1@seller.test>' FROM enrollments",
-        [],
-    )
-    .unwrap();
-    drop(conn);
+    p.db().leave_send_in_flight("intro", "2026-03-05T20:00:00Z", "<x.1@seller.test>", None);
     p.tick("2026-03-05T20:00:30Z");
     assert!(p.smtp.messages().is_empty(), "never sent twice");
     let e = &p.status("jane@acme.test")["enrollments"][0];
@@ -476,8 +469,8 @@ fn enrolling_a_lead_missing_a_template_variable_fails_and_writes_nothing() {
     assert!(err.contains("timezone: unknown time zone"), "{err}");
     let err = p.lead("j@acme.test").enroll_fails("nope");
     assert!(err.contains("unknown cadence \"nope\""), "{err}");
-    assert_eq!(p.count("SELECT count(*) FROM leads"), 0);
-    assert_eq!(p.count("SELECT count(*) FROM enrollments"), 0);
+    assert_eq!(p.db().leads(), 0);
+    assert_eq!(p.db().enrollments(), 0);
 }
 
 #[test]
@@ -504,7 +497,7 @@ fn import_skips_bad_rows_with_line_numbers_and_enrolls_the_rest() {
     assert!(stderr.contains("leads.csv:5: timezone: unknown time zone"), "{stderr}");
     assert!(stderr.contains("leads.csv:6: email: ANN@acme.test appears earlier"), "{stderr}");
     assert!(stdout.contains("6 rows read, 2 enrolled in dst, 0 already enrolled (unchanged), 4 skipped"), "{stdout}");
-    assert_eq!(p.count("SELECT count(*) FROM enrollments"), 2);
+    assert_eq!(p.db().enrollments(), 2);
     assert_eq!(p.status("ann@acme.test")["timezone"], "America/New_York");
     assert_eq!(p.status("eve@acme.test")["timezone"], "Europe/Berlin");
 
@@ -518,10 +511,7 @@ fn import_skips_bad_rows_with_line_numbers_and_enrolls_the_rest() {
 fn import_skips_suppressed_addresses_and_changes_nothing_on_a_second_run() {
     let p = dst_project();
     p.ok(&["leads"]);
-    let db = rusqlite::Connection::open(p.path("cadenced.db")).unwrap();
-    db.execute("INSERT INTO suppressions (email, reason, at) VALUES ('Gone@Acme.test', 'unsubscribed', 0)", [])
-        .unwrap();
-    drop(db);
+    p.db().suppress("Gone@Acme.test", "unsubscribed");
     p.write(
         "leads.csv",
         "email,first_name,company\n\
@@ -538,33 +528,33 @@ fn import_skips_suppressed_addresses_and_changes_nothing_on_a_second_run() {
     assert!(stderr.contains("gone@acme.test is on the suppression list (unsubscribed): skipped"), "{stderr}");
     assert!(stdout.contains("4 rows read, 1 enrolled in dst, 1 already enrolled (unchanged), 2 skipped"), "{stdout}");
     assert_eq!(p.status("jane@acme.test")["fields"]["first_name"], "Jane", "an enrolled lead is left as it was");
-    assert_eq!(p.count("SELECT count(*) FROM leads WHERE email = 'gone@acme.test'"), 0);
+    assert!(!p.db().has_lead("gone@acme.test"));
 
     // The same file again: nothing new, nothing changed.
-    let before = p.count("SELECT sum(updated_at) + count(*) FROM leads");
+    let before = p.db().leads_version();
     let again = p.run(&["import", csv.to_str().unwrap(), "--cadence", "dst", "--at", "2026-03-06T20:00:00Z"]);
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert!(stdout.contains("4 rows read, 0 enrolled in dst, 2 already enrolled (unchanged), 2 skipped"), "{stdout}");
-    assert_eq!(p.count("SELECT sum(updated_at) + count(*) FROM leads"), before);
-    assert_eq!(p.count("SELECT count(*) FROM enrollments"), 2);
+    assert_eq!(p.db().leads_version(), before);
+    assert_eq!(p.db().enrollments(), 2);
 }
 
 #[test]
 fn import_of_a_file_that_cannot_be_read_writes_nothing() {
     let p = dst_project();
-    let before = p.count("SELECT count(*) FROM enrollments");
+    let before = p.db().enrollments();
     // A row that is not UTF-8 is a bad row; the file goes on.
     std::fs::write(p.path("mixed.csv"), b"email,first_name,company\nann@acme.test,Ann,Acme\nbo@acme.test,B\xff,Acme\n")
         .unwrap();
     let out = p.run(&["import", p.path("mixed.csv").to_str().unwrap(), "--cadence", "dst"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("mixed.csv:3:"), "{stderr}");
-    assert_eq!(p.count("SELECT count(*) FROM enrollments"), before + 1);
+    assert_eq!(p.db().enrollments(), before + 1);
     // A directory is not a CSV file: an error, and nothing written.
     std::fs::create_dir(p.path("dir.csv")).unwrap();
     let err = p.fails(&["import", p.path("dir.csv").to_str().unwrap(), "--cadence", "dst"]);
     assert!(err.contains("dir.csv"), "{err}");
-    assert_eq!(p.count("SELECT count(*) FROM enrollments"), before + 1);
+    assert_eq!(p.db().enrollments(), before + 1);
 }
 
 #[test]
@@ -574,7 +564,7 @@ fn import_without_email_column_imports_nothing() {
     p.write("leads.csv", "mail,first_name\nann@acme.test,Ann\n");
     let err = p.fails(&["import", p.path("leads.csv").to_str().unwrap(), "--cadence", "dst"]);
     assert!(err.contains("leads.csv:1: no `email` column"), "{err}");
-    assert_eq!(p.count("SELECT count(*) FROM leads"), 0);
+    assert_eq!(p.db().leads(), 0);
 }
 
 #[test]

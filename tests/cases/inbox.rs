@@ -73,8 +73,8 @@ fn a_reply_is_matched_by_the_senders_address_too_and_handled_once_across_restart
     // Later ticks (new processes) do not handle the same message again.
     p.tick("2026-03-04T09:00:00Z");
     p.tick("2026-03-05T09:00:00Z");
-    assert_eq!(p.count("SELECT count(*) FROM inbound"), 1);
-    assert_eq!(p.count("SELECT count(*) FROM imap_state WHERE folder = 'INBOX' AND last_uid = 1"), 1);
+    assert_eq!(p.db().inbound_messages(), 1);
+    assert_eq!(p.db().imap_last_uids("INBOX"), [1]);
 }
 
 #[test]
@@ -215,14 +215,7 @@ fn an_interrupted_send_found_in_the_sent_folder_is_settled_as_sent() {
     p.cadence("two", TWO_EMAILS);
     p.lead("jane@acme.test").at("2026-03-02T09:00:00Z").enroll("two");
     // A process sent and filed the email, then died before recording it.
-    let conn = rusqlite::Connection::open(p.path("cadenced.db")).unwrap();
-    conn.execute(
-        "INSERT INTO touchpoints (enrollment_id, lead_id, cadence, step, kind, status, at, message_id, mailbox)
-         SELECT id, lead_id, cadence, 'intro', 'email', 'sending', 1772442000, '<lost.1@seller.test>', 'sales' FROM enrollments",
-        [],
-    )
-    .unwrap();
-    drop(conn);
+    p.db().leave_send_in_flight("intro", "2026-03-02T09:00:00Z", "<lost.1@seller.test>", Some("sales"));
     imap.deliver(
         "Sent",
         &message("ada@seller.test", "Hello", "", "b")

@@ -8,6 +8,7 @@ use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::db::Db;
 use crate::support::{BIN, Fault, Project, SmtpServer, repo, signal};
 
 /// Collects a child's stderr lines as they come.
@@ -82,7 +83,7 @@ fn sigkill_at_random_instants_never_sends_twice_and_loses_nothing() {
     // Restarted once more, to the end.
     for _ in 0..10 {
         p.ok(&["tick"]);
-        if p.count("SELECT count(*) FROM enrollments WHERE state = 'active'") == 0 {
+        if p.db().enrollments_in_state("active") == 0 {
             break;
         }
     }
@@ -92,10 +93,8 @@ fn sigkill_at_random_instants_never_sends_twice_and_loses_nothing() {
     let unique: BTreeSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "a Message-ID arrived twice (seed {seed})");
 
-    let conn = rusqlite::Connection::open(p.path("cadenced.db")).unwrap();
-    let mut stmt = conn.prepare("SELECT status, message_id FROM touchpoints").unwrap();
     let rows: Vec<(String, Option<String>)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+        p.db().touchpoint_outcomes().into_iter().map(|t| (t.status, t.message_id)).collect();
     assert_eq!(rows.len(), 2 * LEADS, "every due step has its touchpoint (seed {seed})");
     let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
     for (status, _) in &rows {
@@ -261,14 +260,14 @@ fn with_the_smtp_server_down_for_an_hour_nothing_is_lost_or_doubled() {
     for minute in (5..=60).step_by(5) {
         p.tick(&format!("2026-03-02T{:02}:{:02}:00Z", 9 + minute / 60, minute % 60));
     }
-    assert_eq!(p.count("SELECT count(*) FROM touchpoints"), 0);
-    assert_eq!(p.count("SELECT count(*) FROM enrollments WHERE state = 'active' AND attempts = 0"), 5);
+    assert_eq!(p.db().touchpoints(), 0);
+    assert_eq!(p.db().enrollments_without_attempts("active"), 5);
     let server = SmtpServer::start_on(port);
     p.tick("2026-03-02T10:05:00Z");
     assert_eq!(server.messages().len(), 5, "caught up when it returned");
     p.tick("2026-03-02T10:06:00Z");
     assert_eq!(server.messages().len(), 5);
-    assert_eq!(p.count("SELECT count(*) FROM touchpoints WHERE status = 'sent'"), 5);
+    assert_eq!(p.db().touchpoints_with_status("sent"), 5);
 }
 
 #[test]
@@ -297,9 +296,7 @@ fn backup_makes_a_consistent_private_copy() {
     assert!(out.contains("backed up"), "{out}");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o077, 0);
-    let conn = rusqlite::Connection::open(&copy).unwrap();
-    let n: i64 = conn.query_row("SELECT count(*) FROM touchpoints WHERE status = 'sent'", [], |r| r.get(0)).unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(Db::open(&copy).touchpoints_with_status("sent"), 1);
     let err = p.fails(&["backup", copy.to_str().unwrap()]);
     assert!(err.contains("file exists"), "{err}");
 }
@@ -399,5 +396,5 @@ fn after_a_crash_the_send_log_tells_what_left_and_what_never_started() {
     let arrived: Vec<Vec<String>> = p.smtp.messages().into_iter().map(|m| m.rcpt_to).collect();
     assert_eq!(arrived, [vec![due[2].email.clone()]]);
     assert_eq!(std::fs::read(p.path("cadenced.db-sends")).unwrap(), b"", "the log is emptied once recorded");
-    assert_eq!(p.count("SELECT count(*) FROM touchpoints WHERE subject = 'Hi' AND body = 'b'"), 3, "content kept");
+    assert_eq!(p.db().touchpoints_with_content("Hi", "b"), 3, "content kept");
 }

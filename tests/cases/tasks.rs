@@ -213,7 +213,7 @@ fn the_digest_arrives_once_per_working_day_in_the_owners_zone_with_exactly_the_o
     assert_eq!(digests(&p).len(), 2);
     p.tick("2026-02-09T14:00:00Z");
     assert_eq!(digests(&p).len(), 3);
-    assert_eq!(p.count("SELECT count(*) FROM digests WHERE status = 'sent'"), 3);
+    assert_eq!(p.db().digests_with_status("sent"), 3);
     // Never to a lead.
     assert!(p.smtp.messages().iter().all(|m| m.rcpt_to == [REP]));
 }
@@ -228,18 +228,12 @@ fn a_restart_in_the_middle_of_a_digest_run_sends_no_second_digest() {
     p.smtp.set_faults(vec![]);
     p.tick("2026-02-03T14:01:00Z");
     assert!(digests(&p).is_empty());
-    assert_eq!(p.count("SELECT count(*) FROM digests WHERE status = 'uncertain'"), 1);
+    assert_eq!(p.db().digests_with_status("uncertain"), 1);
     // A process killed between claim and send leaves the claim: no second digest for that slot either.
-    let conn = rusqlite::Connection::open(p.path("cadenced.db")).unwrap();
-    conn.execute(
-        "INSERT INTO digests (owner, slot_at, status, sent_at, mailbox, tasks) VALUES (?1, ?2, 'sending', ?2, 'sales', 2)",
-        rusqlite::params![REP, chrono::DateTime::parse_from_rfc3339("2026-02-04T14:00:00Z").unwrap().timestamp()],
-    )
-    .unwrap();
-    drop(conn);
+    p.db().leave_digest_claim(REP, "2026-02-04T14:00:00Z");
     p.tick("2026-02-04T14:00:00Z");
     assert!(digests(&p).is_empty());
-    assert_eq!(p.count("SELECT count(*) FROM digests WHERE status = 'uncertain'"), 2);
+    assert_eq!(p.db().digests_with_status("uncertain"), 2);
     p.tick("2026-02-05T14:00:00Z");
     assert_eq!(digests(&p).len(), 1, "the next day's slot is sent as usual");
 }

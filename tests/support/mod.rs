@@ -1,6 +1,7 @@
 //! The test harness: a temporary project folder (config, cadences, database),
 //! a real SMTP server on a loopback port, and the real `cadenced` binary.
 
+pub mod db;
 pub mod dovecot;
 pub mod lead;
 pub mod smtp;
@@ -120,14 +121,9 @@ impl Project {
         self.ok(&["tick", "--at", at])
     }
 
-    /// One number from the database (`SELECT count(*) ...`).
-    pub fn count(&self, sql: &str) -> i64 {
-        let db = self.path("cadenced.db");
-        if !db.exists() {
-            return 0;
-        }
-        let conn = rusqlite::Connection::open(db).expect("open db");
-        conn.query_row(sql, [], |r| r.get(0)).expect("query")
+    /// The project's database, for probes (see [`db::Db`]).
+    pub fn db(&self) -> db::Db {
+        db::Db::open(&self.path("cadenced.db"))
     }
 
     /// Ticks at each next due time of `email`'s first enrollment until it has
