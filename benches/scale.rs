@@ -20,11 +20,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use scale_core::library_figures::{due_messages, forecast_read_only, lettre_loop, library_tick};
+use scale_core::library_figures::{due_messages, forecast_read_only, lettre_loop, library_tick, sink_capacity};
 use scale_core::median;
 use scale_core::population::{Population, build_db, default_t0, email_of, write_csv};
 use scale_core::process_figures::{daemon_peak, run_cli};
-use scale_core::sink::{Sink, sink_capacity};
+use scale_core::smtp::SmtpServer;
 use scale_core::workdir::Workdir;
 
 use report::{Bar, Conditions, Row, Unit, markdown, section, size_name, write_section};
@@ -109,7 +109,7 @@ fn main() {
     } else {
         "cannot write /dev/cpu_dma_latency (not root?): idle-state wakeup latency is part of every figure"
     });
-    let sink = Sink::start();
+    let sink = SmtpServer::sink(true);
     let t0 = default_t0();
     let at = cadenced::time::rfc3339(t0);
     say(&format!("t0 = {at}, sizes {sizes:?}, {runs} runs, scratch {}", root.display()));
@@ -136,7 +136,7 @@ fn main() {
         );
         say(&note);
         build_notes.push(note);
-        let work = Workdir::new(&root.join(format!("work-{n}")), sink.port);
+        let work = Workdir::new(&root.join(format!("work-{n}")), sink.port());
         work.load_db(&master);
         let config = work.config();
 
@@ -234,7 +234,7 @@ fn main() {
             if (n == smallest || n == largest) && Path::new("/dev/shm").is_dir() {
                 // The same tick with the database on tmpfs: what the fsyncs cost.
                 let shm = tempfile::Builder::new().prefix("scale-").tempdir_in("/dev/shm").expect("tmpfs dir");
-                let fast = Workdir::new(shm.path(), sink.port);
+                let fast = Workdir::new(shm.path(), sink.port());
                 let mut shm_ticks = Vec::new();
                 // Informational: one run at the largest size keeps the whole command under ten minutes.
                 let shm_runs = if n == smallest { runs } else { 1 };
@@ -305,7 +305,7 @@ fn main() {
         // Import of a 100 k-row CSV against sqlite3's .import of the same file.
         let csv = root.join("import.csv");
         write_csv(&csv, IMPORT_ROWS);
-        let work = Workdir::new(&root.join("import"), sink.port);
+        let work = Workdir::new(&root.join("import"), sink.port());
         let csv_arg = csv.to_string_lossy().into_owned();
         let import_args = ["import", csv_arg.as_str(), "--cadence", "seven-touch", "--at", at.as_str()];
         let mut imports = Vec::new();
@@ -354,7 +354,7 @@ fn main() {
 
     if want("preview") {
         // preview, against the floor of starting the process at all.
-        let work = Workdir::new(&root.join("preview"), sink.port);
+        let work = Workdir::new(&root.join("preview"), sink.port());
         let args = ["preview", "seven-touch", "--start", at.as_str(), "--tz", "America/New_York"];
         let preview = time_cli(&bin, &work.config(), &args, CLI_RUNS);
         let floor: Vec<f64> = (0..CLI_RUNS)
@@ -398,7 +398,7 @@ fn main() {
 /// the sink's own capacity, and what an ordinary server's delayed ACK costs.
 fn send_figures(
     rows: &mut Vec<Row>,
-    sink: &Sink,
+    sink: &SmtpServer,
     root: &Path,
     runs: usize,
     t0: chrono::DateTime<chrono::Utc>,
@@ -409,11 +409,11 @@ fn send_figures(
         return;
     };
     let pop = Population { leads: n, due: DUE.min(n) };
-    let work = Workdir::new(&root.join("lettre"), sink.port);
+    let work = Workdir::new(&root.join("lettre"), sink.port());
     let messages = due_messages(&work, pop);
     let lettre: Vec<f64> = (0..runs)
         .map(|_| {
-            let rate = lettre_loop(sink.port, &messages);
+            let rate = lettre_loop(sink.port(), &messages);
             say(&format!("lettre loop: {rate:.0} msg/s"));
             rate
         })
@@ -430,7 +430,7 @@ fn send_figures(
         bar: Bar::AtLeast(0.8),
     });
     let sample = messages.first().map(lettre::Message::formatted).unwrap_or_default();
-    let capacity = sink_capacity(sink.port, &sample, 100_000);
+    let capacity = sink_capacity(sink.port(), &sample, 100_000);
     rows.push(Row {
         figure: "the SMTP sink's own capacity (pipelining client, 1 connection)".into(),
         size: "100 k msgs".into(),
@@ -442,16 +442,16 @@ fn send_figures(
         bar: Bar::AtLeast(5.0),
     });
     // The same against a server whose TCP stack delays its ACKs, as real servers' do.
-    let plain = Sink::start_with(false);
+    let plain = SmtpServer::sink(false);
     let small = Population { leads: 1000, due: NAGLE_DUE };
     let master = root.join("master-nagle.db");
     build_db(&master, small, t0);
-    let nagle = Workdir::new(&root.join("nagle"), plain.port);
+    let nagle = Workdir::new(&root.join("nagle"), plain.port());
     nagle.load_db(&master);
     let tick = library_tick(&nagle, &plain, t0);
     assert_eq!(tick.report.sent, NAGLE_DUE);
     let messages = due_messages(&nagle, small);
-    let lettre_plain = lettre_loop(plain.port, &messages);
+    let lettre_plain = lettre_loop(plain.port(), &messages);
     nagle.remove_db();
     let _ = std::fs::remove_file(&master);
     rows.push(Row {

@@ -5,7 +5,8 @@
 //! - a deterministic population of leads enrolled in three realistic
 //!   cadences, written straight into a database that `Store::open` created
 //!   (the product's own schema), in one transaction;
-//! - a minimal fast SMTP sink (std only, a thread per connection);
+//! - the SMTP sink: the tests' own server (`tests/support/smtp/`) in its
+//!   counting mode, acknowledging every segment at once;
 //! - the figures' measurements: a library-level tick, a plain lettre loop,
 //!   the sink's own capacity, whole-process runs of the real binary.
 //!
@@ -14,7 +15,7 @@
 //! it), everything else falls due from `t0 + 1h` to `t0 + 21d`.
 //!
 //! One file per part: `workdir` (cadences, config, the work folder),
-//! `population` (leads and the database), `sink` (the SMTP sink),
+//! `population` (leads and the database), `smtp` (the tests' SMTP server),
 //! `library_figures` and `process_figures` (the measurements).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot set up should stop loudly
@@ -22,7 +23,10 @@
 pub mod library_figures;
 pub mod population;
 pub mod process_figures;
-pub mod sink;
+// The tests' server: the bench uses its sink only, and the smoke test compiles it twice.
+#[allow(dead_code, clippy::duplicate_mod)]
+#[path = "../../tests/support/smtp/mod.rs"]
+pub mod smtp;
 pub mod workdir;
 
 /// Median of `xs` (not empty).

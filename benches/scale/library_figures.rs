@@ -1,7 +1,9 @@
 //! Figures measured in-process: one tick through the library against the
-//! sink, the same messages through a plain lettre loop (the reference), and
-//! `forecast`'s query alone.
+//! sink, the same messages through a plain lettre loop (the reference), the
+//! sink's own capacity, and `forecast`'s query alone.
 
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -11,7 +13,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use super::population::{Population, due_step, email_of, is_due, lead_of};
-use super::sink::Sink;
+use super::smtp::SmtpServer;
 use super::workdir::{TICK_CADENCE, Workdir, steps_of};
 
 /// One tick through the library at `now`: only the `tick::run` call is timed.
@@ -24,7 +26,7 @@ pub struct TickRun {
     pub received: u64,
 }
 
-pub fn library_tick(work: &Workdir, sink: &Sink, now: DateTime<Utc>) -> TickRun {
+pub fn library_tick(work: &Workdir, sink: &SmtpServer, now: DateTime<Utc>) -> TickRun {
     let (config, cadences) = work.load();
     let mut store = Store::open(&work.db()).expect("open the database");
     let before = sink.count();
@@ -108,4 +110,48 @@ pub fn forecast_read_only(db: &Path) -> (f64, u64) {
     }
     assert!(bytes > 0 || n == 0);
     (started.elapsed().as_secs_f64(), n)
+}
+
+/// The sink's own capacity: `n` copies of `message` pipelined over one
+/// connection (the client never waits for a reply), in messages per second.
+pub fn sink_capacity(port: u16, message: &[u8], n: usize) -> f64 {
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the sink");
+    stream.set_nodelay(true).expect("nodelay");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut greeting = String::new();
+    reader.read_line(&mut greeting).expect("greeting");
+    let mut one = Vec::new();
+    one.extend_from_slice(b"MAIL FROM:<ada@seller.test>\r\nRCPT TO:<jane@acme.test>\r\nDATA\r\n");
+    one.extend_from_slice(message);
+    if !message.ends_with(b"\r\n") {
+        one.extend_from_slice(b"\r\n");
+    }
+    one.extend_from_slice(b".\r\n");
+    let started = Instant::now();
+    let mut writer = stream.try_clone().expect("clone");
+    let sender = std::thread::spawn(move || {
+        let mut w = BufWriter::with_capacity(256 * 1024, &mut writer);
+        for _ in 0..n {
+            w.write_all(&one).expect("pipeline");
+        }
+        w.write_all(b"QUIT\r\n").expect("quit");
+        w.flush().expect("flush");
+    });
+    let mut queued = 0;
+    let mut line = String::new();
+    while queued < n {
+        line.clear();
+        if reader.read_line(&mut line).expect("reply") == 0 {
+            break;
+        }
+        if line.starts_with("250 2.0.0 Ok: queued") {
+            queued += 1;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    sender.join().expect("sender");
+    let mut rest = Vec::new();
+    let _ = reader.read_to_end(&mut rest);
+    assert_eq!(queued, n, "the sink lost messages");
+    n as f64 / elapsed
 }

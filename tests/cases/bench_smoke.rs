@@ -9,10 +9,10 @@ mod scale_core;
 
 use std::path::Path;
 
-use scale_core::library_figures::{due_messages, forecast_read_only, lettre_loop, library_tick};
+use scale_core::library_figures::{due_messages, forecast_read_only, lettre_loop, library_tick, sink_capacity};
 use scale_core::population::{Population, build_db, default_t0, email_of, is_due, write_csv};
 use scale_core::process_figures::{Run, daemon_peak, run_cli};
-use scale_core::sink::{Sink, sink_capacity};
+use scale_core::smtp::SmtpServer;
 use scale_core::workdir::Workdir;
 
 use crate::support::BIN;
@@ -28,7 +28,7 @@ fn stdout(run: &Run) -> String {
 #[test]
 fn the_scale_benchmark_at_a_thousand_leads() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start();
+    let sink = SmtpServer::sink(true);
     let t0 = default_t0();
     let master = dir.path().join("master.db");
     let built = build_db(&master, POP, t0);
@@ -37,7 +37,7 @@ fn the_scale_benchmark_at_a_thousand_leads() {
     assert_eq!(built.enrollments, 1100, "one enrollment a lead, plus the due ones");
     assert!(built.touchpoints > 500, "history: {}", built.touchpoints);
 
-    let work = Workdir::new(&dir.path().join("work"), sink.port);
+    let work = Workdir::new(&dir.path().join("work"), sink.port());
     work.load_db(&master);
     let bin = Path::new(BIN);
     let config = work.config();
@@ -86,14 +86,14 @@ fn the_scale_benchmark_at_a_thousand_leads() {
     let messages = due_messages(&work, POP);
     assert_eq!(messages.len(), POP.due);
     let before = sink.count();
-    assert!(lettre_loop(sink.port, &messages) > 0.0);
+    assert!(lettre_loop(sink.port(), &messages) > 0.0);
     assert_eq!(sink.count() - before, POP.due as u64);
-    assert!(sink_capacity(sink.port, &messages[0].formatted(), 1000) > 0.0);
+    assert!(sink_capacity(sink.port(), &messages[0].formatted(), 1000) > 0.0);
 
     // Import of a small CSV, into a new database.
     let csv = dir.path().join("import.csv");
     write_csv(&csv, 100);
-    let import = Workdir::new(&dir.path().join("import"), sink.port);
+    let import = Workdir::new(&dir.path().join("import"), sink.port());
     let csv_arg = csv.to_string_lossy().into_owned();
     let out =
         stdout(&run_cli(bin, &import.config(), &["import", &csv_arg, "--cadence", "seven-touch", "--at", &at], true));
