@@ -3,6 +3,7 @@ mod calendar;
 mod core;
 mod fuzz;
 mod inbox;
+mod ops;
 mod props;
 mod safety;
 mod tasks;

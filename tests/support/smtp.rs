@@ -62,6 +62,9 @@ pub enum Fault {
     /// Accept the message, then close the connection, as a server does with
     /// an idle client, for the next `times` messages (counts down).
     CloseAfterAccept { times: usize },
+    /// Wait `millis` before answering the end of DATA, for every message (a
+    /// slow server); the other rules then decide the answer.
+    Slow { millis: u64 },
 }
 
 struct Shared {
@@ -614,6 +617,13 @@ impl Session<'_> {
         }
         let rcpt_to = std::mem::take(&mut self.rcpt_to);
         self.reset();
+        let slow = self.shared.lock().faults.iter().find_map(|fault| match fault {
+            Fault::Slow { millis } => Some(*millis),
+            _ => None,
+        });
+        if let Some(millis) = slow {
+            thread::sleep(Duration::from_millis(millis));
+        }
 
         let outcome = {
             let mut guard = self.shared.lock();
