@@ -18,6 +18,12 @@
 //!   tick's [`Control::progress`] moves (each step decided, each send
 //!   finished, each inbox read) and while idle between ticks; a tick that
 //!   stops moving stops the pings, and systemd restarts the daemon.
+//!
+//! Logging (stderr, or the journal's native protocol under systemd) is set up
+//! by [`init_logging`].
+
+mod journal;
+mod logging;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -35,14 +41,7 @@ use crate::store::Store;
 use crate::tick::{Control, Transports};
 use crate::time::from_unix;
 
-/// Logs to stderr (journald adds the time); `CADENCED_LOG` overrides the level.
-pub fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CADENCED_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colours only on a terminal: the journal and log files get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
-}
+pub use logging::{Logging, init_logging};
 
 /// Tells the service manager; outside systemd (no `NOTIFY_SOCKET`) it does nothing.
 fn notify(states: &[NotifyState<'_>]) {

@@ -1,8 +1,10 @@
 //! The daemon under a service manager, for real: the watchdog and a reload
-//! during a long tick against a slow SMTP server, with a `NOTIFY_SOCKET`
-//! the test binds.
+//! during a long tick against a slow SMTP server (with a `NOTIFY_SOCKET`
+//! the test binds), and log lines as journal entries (with a journal socket
+//! the test binds, read with the journal's native protocol).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -170,6 +172,163 @@ fn a_reload_mid_tick_takes_effect_between_sends() {
     );
 }
 
+/// A journald stand-in: the socket the daemon is told to use, and the
+/// entries read from it with the native protocol.
+struct JournalSocket {
+    socket: UnixDatagram,
+    entries: Vec<BTreeMap<String, String>>,
+}
+
+impl JournalSocket {
+    fn bind(path: &Path) -> JournalSocket {
+        let socket = UnixDatagram::bind(path).unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        JournalSocket { socket, entries: Vec::new() }
+    }
+
+    /// Waits for an entry whose MESSAGE contains `needle`.
+    fn expect(&mut self, needle: &str) -> BTreeMap<String, String> {
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = self.socket.recv(&mut buf).unwrap_or_else(|e| {
+                let messages: Vec<_> = self.entries.iter().map(|e| e.get("MESSAGE")).collect();
+                panic!("no entry with {needle:?}: {e}; got {messages:?}")
+            });
+            if n == 0 {
+                continue; // the daemon's "is anyone there" probe
+            }
+            let entry = parse_entry(&buf[..n]);
+            self.entries.push(entry.clone());
+            if entry.get("MESSAGE").is_some_and(|m| m.contains(needle)) {
+                return entry;
+            }
+        }
+    }
+}
+
+/// One datagram of the journal's native protocol: `NAME=value\n`, or
+/// `NAME\n`, a little-endian u64 length, the value and `\n`.
+fn parse_entry(mut data: &[u8]) -> BTreeMap<String, String> {
+    let mut entry = BTreeMap::new();
+    while !data.is_empty() {
+        let end = data.iter().position(|&b| b == b'\n').expect("a field ends with a line break");
+        let line = &data[..end];
+        let (name, value) = match line.iter().position(|&b| b == b'=') {
+            Some(eq) => {
+                let field = (&line[..eq], &line[eq + 1..]);
+                data = &data[end + 1..];
+                field
+            }
+            None => {
+                let len = u64::from_le_bytes(data[end + 1..end + 9].try_into().unwrap()) as usize;
+                let value = &data[end + 9..end + 9 + len];
+                assert_eq!(data[end + 9 + len], b'\n', "a binary field ends with a line break");
+                data = &data[end + 10 + len..];
+                (line, value)
+            }
+        };
+        let name = String::from_utf8(name.to_vec()).unwrap();
+        assert!(
+            name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') && !name.starts_with('_'),
+            "not a journal field name: {name:?}"
+        );
+        entry.insert(name, String::from_utf8_lossy(value).into_owned());
+    }
+    entry
+}
+
+/// A file to be the daemon's stderr, and the `JOURNAL_STREAM` value naming it.
+fn stream(p: &Project) -> (std::fs::File, String) {
+    let file = std::fs::File::create(p.path("stderr.log")).unwrap();
+    let meta = file.metadata().unwrap();
+    let name = format!("{}:{}", meta.dev(), meta.ino());
+    (file, name)
+}
+
+#[test]
+fn under_systemd_log_lines_are_journal_entries_with_priorities_and_fields() {
+    let p = Project::new();
+    p.cadence("c", &one_step("Hello"));
+    p.ok(&["enroll", "jane@acme.test", "--cadence", "c"]);
+    let mut journal = JournalSocket::bind(&p.path("journal.sock"));
+    let (stderr, journal_stream) = stream(&p);
+    let daemon = Daemon(
+        Command::new(BIN)
+            .arg("--config")
+            .arg(p.path("config.toml"))
+            .arg("run")
+            .env("JOURNAL_STREAM", journal_stream)
+            .env("CADENCED_JOURNAL_SOCKET", p.path("journal.sock"))
+            .env_remove("CADENCED_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap(),
+    );
+
+    let started = journal.expect("cadenced started");
+    assert_eq!(started["PRIORITY"], "6", "INFO: {started:?}");
+    assert_eq!(started["SYSLOG_IDENTIFIER"], "cadenced");
+    let sent = journal.expect("sent");
+    let message_id = p.smtp.messages()[0].message_id().unwrap();
+    assert_eq!(sent["PRIORITY"], "6", "{sent:?}");
+    assert_eq!(sent["LEAD"], "jane@acme.test");
+    assert_eq!(sent["CADENCE"], "c");
+    assert_eq!(sent["STEP"], "a");
+    assert_eq!(sent["EMAIL_MESSAGE_ID"], message_id);
+    // One line as on a terminal, without a timestamp of its own (journald stamps it).
+    assert_eq!(sent["MESSAGE"], format!("sent lead=jane@acme.test cadence=c step=a message_id={message_id}"));
+
+    p.cadence("c", "[[steps]]\nid = \"a\"\nwiat = \"0d\"\n");
+    daemon.signal("HUP");
+    let error = journal.expect("unknown field `wiat`");
+    assert_eq!(error["PRIORITY"], "3", "ERROR: {error:?}");
+    let warning = journal.expect("keeping the last good version");
+    assert_eq!(warning["PRIORITY"], "4", "WARN: {warning:?}");
+    assert_eq!(warning["CADENCE"], "c");
+    daemon.stop();
+    journal.expect("cadenced stopped");
+    let stderr = std::fs::read_to_string(p.path("stderr.log")).unwrap();
+    assert_eq!(stderr, "", "every line went to the journal, once");
+}
+
+/// `cadenced tick` (one email sent) with `JOURNAL_STREAM` and the journal
+/// socket as given; returns its stderr.
+fn tick_stderr(p: &Project, journal_stream: Option<&str>, socket: &Path) -> String {
+    let (stderr, own_stream) = stream(p);
+    let status = Command::new(BIN)
+        .arg("--config")
+        .arg(p.path("config.toml"))
+        .arg("tick")
+        .env("JOURNAL_STREAM", journal_stream.unwrap_or(&own_stream))
+        .env("CADENCED_JOURNAL_SOCKET", socket)
+        .env_remove("CADENCED_LOG")
+        .stderr(stderr)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read_to_string(p.path("stderr.log")).unwrap()
+}
+
+#[test]
+fn without_the_journal_socket_lines_go_to_stderr_with_priority_prefixes() {
+    let p = Project::new();
+    p.cadence("c", &one_step("Hello"));
+    p.ok(&["enroll", "jane@acme.test", "--cadence", "c"]);
+    p.ok(&["enroll", "joe@acme.test", "--cadence", "c"]);
+    let text = tick_stderr(&p, None, &p.path("no-journal-here.sock"));
+    assert!(text.starts_with("<4>cannot open the journal socket"), "{text}");
+    assert!(text.contains("\n<6>sent lead=jane@acme.test cadence=c step=a message_id=<"), "{text}");
+    assert!(text.lines().all(|l| l.starts_with("<4>") || l.starts_with("<6>")), "{text}");
+
+    // JOURNAL_STREAM inherited from elsewhere (it names another file): stderr as today.
+    p.ok(&["enroll", "bob@acme.test", "--cadence", "c"]);
+    let text = tick_stderr(&p, Some("1:1"), &p.path("no-journal-here.sock"));
+    assert!(!text.contains("<6>") && !text.contains("<4>"), "{text}");
+    assert!(text.contains(" INFO ") && text.contains("sent lead=bob@acme.test"), "{text}");
+}
+
 /// Runs the shipped unit's `ExecReload=` commands in order, as systemd does
 /// for `systemctl reload`, for project `p` and daemon `pid`; stops at the
 /// first that fails. Returns whether all succeeded, and their output.
@@ -223,4 +382,29 @@ fn a_reload_that_cannot_be_applied_fails_and_status_names_it() {
     assert!(!ready.contains("reload failed"), "a good reload clears it: {ready}");
     assert!(ready.contains("STATUS=1 cadences; "), "{ready}");
     daemon.stop();
+}
+
+#[test]
+fn under_systemd_a_daemon_that_cannot_start_says_why_in_an_error_entry() {
+    let p = Project::new();
+    p.cadence("c", &one_step("Hello"));
+    let good = std::fs::read_to_string(p.path("config.toml")).unwrap();
+    p.write("config.toml", &good.replace("tick_interval", "tick_intervall"));
+    let mut journal = JournalSocket::bind(&p.path("journal.sock"));
+    let (stderr, journal_stream) = stream(&p);
+    let status = Command::new(BIN)
+        .arg("--config")
+        .arg(p.path("config.toml"))
+        .arg("run")
+        .env("JOURNAL_STREAM", journal_stream)
+        .env("CADENCED_JOURNAL_SOCKET", p.path("journal.sock"))
+        .stdin(Stdio::null())
+        .stderr(stderr)
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    let entry = journal.expect("cannot start");
+    assert_eq!(entry["PRIORITY"], "3", "{entry:?}");
+    assert!(entry["MESSAGE"].contains("config.toml:4:1") && entry["MESSAGE"].contains("tick_intervall"), "{entry:?}");
+    assert_eq!(std::fs::read_to_string(p.path("stderr.log")).unwrap(), "", "said once, in the journal");
 }
