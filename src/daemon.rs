@@ -114,16 +114,11 @@ impl Worker {
         }
         self.reload_problem = match (cadences.broken.as_slice(), kept.len()) {
             ([], _) => None,
-            ([one], 0) => Some(format!("reload: {} not loaded: {}", one.file.display(), first_line(&one.to_string()))),
-            ([one], _) => Some(format!(
-                "reload: {} kept at its last good version: {}",
-                one.file.display(),
-                first_line(&one.to_string())
-            )),
-            (many, _) => Some(format!(
-                "reload: {} cadence files have errors, {} kept at their last good version (see the journal)",
-                many.len(),
-                kept.len()
+            ([one], 0) => Some(format!("reload: {}; not loaded", first_line(&one.to_string()))),
+            ([one], _) => Some(format!("reload: {}; running its last good version", first_line(&one.to_string()))),
+            (many, kept) => Some(format!(
+                "reload: {} cadence files have errors (see the journal); {kept} running their last good version",
+                many.len()
             )),
         };
         match self.store.orphaned(&cadences.names()) {

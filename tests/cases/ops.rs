@@ -381,6 +381,15 @@ fn a_reload_that_cannot_be_applied_fails_and_status_names_it() {
     let ready = notify.expect("READY=1");
     assert!(!ready.contains("reload failed"), "a good reload clears it: {ready}");
     assert!(ready.contains("STATUS=1 cadences; "), "{ready}");
+
+    // A broken cadence, by SIGHUP: its last good version runs, and STATUS= says so.
+    p.cadence("c", "[[steps]]\nid = \"a\"\nwiat = \"0d\"\n");
+    daemon.signal("HUP");
+    let ready = notify.expect("READY=1");
+    let status = ready.lines().find_map(|l| l.strip_prefix("STATUS=")).unwrap_or_default();
+    assert!(status.starts_with("reload: "), "{ready}");
+    assert!(status.contains("c.toml:3:1: unknown field `wiat`"), "{ready}");
+    assert!(status.contains("; running its last good version; 1 cadences; "), "{ready}");
     daemon.stop();
 }
 
