@@ -8,6 +8,7 @@ mod inbox;
 mod log;
 mod mailserver;
 mod manual;
+mod ops;
 mod plan;
 mod preview;
 mod props;

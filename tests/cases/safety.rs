@@ -353,7 +353,11 @@ fn the_unit_file_is_hardened_and_verifies() {
     let text = std::fs::read_to_string(&unit).unwrap().replace("/usr/local/bin/cadenced", BIN);
     let copy = dir.path().join("cadenced.service");
     std::fs::write(&copy, text).unwrap();
-    let out = Command::new("systemd-analyze").arg("verify").arg(&copy).output().unwrap();
+    // verify also runs `man` for Documentation=: the page installed as the README says.
+    std::fs::create_dir(dir.path().join("man1")).unwrap();
+    let page = Command::new(BIN).arg("man").output().unwrap().stdout;
+    std::fs::write(dir.path().join("man1/cadenced.1"), page).unwrap();
+    let out = Command::new("systemd-analyze").arg("verify").arg(&copy).env("MANPATH", dir.path()).output().unwrap();
     assert!(
         out.status.success() && out.stderr.is_empty(),
         "systemd-analyze verify: {}{}",

@@ -75,6 +75,9 @@ pub enum Fault {
     /// Accept the message, then close the connection, as a server does with
     /// an idle client, for the next `times` messages (counts down).
     CloseAfterAccept { times: usize },
+    /// Wait `millis` before answering the end of DATA, for every message (a
+    /// slow server); the other rules then decide the answer.
+    Slow { millis: u64 },
 }
 
 /// How a server treats what it accepts, fixed when it starts.

@@ -293,6 +293,13 @@ impl Session<'_> {
         let data = self.read_message()?;
         let rcpt_to = std::mem::take(&mut self.rcpt_to);
         self.reset();
+        let slow = self.shared.lock().faults.iter().find_map(|fault| match fault {
+            Fault::Slow { millis } => Some(*millis),
+            _ => None,
+        });
+        if let Some(millis) = slow {
+            std::thread::sleep(std::time::Duration::from_millis(millis));
+        }
 
         let outcome = {
             let mut guard = self.shared.lock();
