@@ -41,7 +41,14 @@ use crate::store::Store;
 use crate::tick::{Control, Transports};
 use crate::time::from_unix;
 
-pub use logging::{Logging, init_logging};
+pub use logging::{Logging, init_logging, stderr_is_the_journal};
+
+/// What goes before an error line on stderr: `<3>` (error) when stderr is the
+/// journal (a `cadenced check` run by `ExecReload=`, a `tick` from a timer),
+/// so that `journalctl -p err` shows it; nothing on a terminal.
+pub fn error_prefix() -> &'static str {
+    if stderr_is_the_journal() { "<3>" } else { "" }
+}
 
 /// Tells the service manager; outside systemd (no `NOTIFY_SOCKET`) it does nothing.
 fn notify(states: &[NotifyState<'_>]) {

@@ -57,7 +57,7 @@ pub fn init_logging(default: &str) -> Logging {
 
 /// Whether `JOURNAL_STREAM` (`DEVICE:INODE`, set by systemd) names stderr.
 /// A child that inherited the variable but not the stream does not match.
-fn stderr_is_the_journal() -> bool {
+pub fn stderr_is_the_journal() -> bool {
     let Some(stream) = std::env::var_os("JOURNAL_STREAM") else { return false };
     let Some((dev, ino)) = stream.to_str().and_then(|s| s.split_once(':')) else { return false };
     let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else { return false };

@@ -417,3 +417,23 @@ fn under_systemd_a_daemon_that_cannot_start_says_why_in_an_error_entry() {
     assert!(entry["MESSAGE"].contains("config.toml:4:1") && entry["MESSAGE"].contains("tick_intervall"), "{entry:?}");
     assert_eq!(std::fs::read_to_string(p.path("stderr.log")).unwrap(), "", "said once, in the journal");
 }
+
+#[test]
+fn check_errors_under_the_journal_are_error_entries() {
+    let p = Project::new();
+    p.cadence("bad", "[[steps]]\nid = \"a\"\nwait = \"2x\"\nkind = \"email\"\nsubject = \"s\"\nbody = \"b\"\n");
+    let run = |journal: bool| {
+        let (file, journal_stream) = stream(&p);
+        let mut command = Command::new(BIN);
+        command.arg("--config").arg(p.path("config.toml")).arg("check").stderr(file);
+        if journal {
+            command.env("JOURNAL_STREAM", &journal_stream);
+        }
+        assert!(!command.status().unwrap().success());
+        std::fs::read_to_string(p.path("stderr.log")).unwrap()
+    };
+    let under = run(true);
+    assert!(under.lines().any(|l| l.starts_with("<3>") && l.contains("bad.toml")), "{under}");
+    let plain = run(false);
+    assert!(!plain.contains("<3>") && plain.contains("bad.toml"), "a terminal gets no prefix: {plain}");
+}
