@@ -11,108 +11,31 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot set up should stop loudly
 
+#[path = "scale/report.rs"]
+mod report;
 #[path = "scale/core.rs"]
 mod scale_core;
 #[path = "scale/web.rs"]
 mod web;
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use scale_core::{Population, Sink, Workdir, median};
+use scale_core::library_figures::{due_messages, forecast_read_only, lettre_loop, library_tick, sink_capacity};
+use scale_core::median;
+use scale_core::population::{Population, build_db, default_t0, email_of, write_csv};
+use scale_core::process_figures::{daemon_peak, run_cli};
+use scale_core::smtp::SmtpServer;
+use scale_core::workdir::Workdir;
+
+use report::{Bar, Conditions, Row, Unit, markdown, section, size_name, write_section};
 
 const DUE: usize = 10_000;
 const IMPORT_ROWS: usize = 100_000;
 const CLI_RUNS: usize = 7;
 /// Sends of the figure against a server with delayed ACKs (each costs ~40 ms).
 const NAGLE_DUE: usize = 50;
-const BEGIN: &str = "<!-- scale:begin (written by `cargo bench --bench scale`; edit outside the markers) -->";
-const END: &str = "<!-- scale:end -->";
-
-/// How a figure compares with its reference.
-#[derive(Clone, Copy)]
-enum Bar {
-    /// value / reference at most this (times, memory).
-    AtMost(f64),
-    /// value / reference at least this (throughput).
-    AtLeast(f64),
-    /// Shown for information.
-    None,
-}
-
-#[derive(Clone, Copy)]
-enum Unit {
-    Seconds,
-    PerSecond,
-    Mib,
-}
-
-fn show(v: f64, unit: Unit) -> String {
-    match unit {
-        Unit::Seconds if v < 1.0 => format!("{:.1} ms", v * 1000.0),
-        Unit::Seconds => format!("{v:.2} s"),
-        Unit::PerSecond => format!("{v:.0} msg/s"),
-        Unit::Mib => format!("{v:.1} MiB"),
-    }
-}
-
-struct Row {
-    figure: String,
-    size: String,
-    value: f64,
-    runs: usize,
-    unit: Unit,
-    reference: String,
-    ref_value: Option<f64>,
-    bar: Bar,
-}
-
-impl Row {
-    fn ratio(&self) -> Option<f64> {
-        self.ref_value.filter(|r| *r > 0.0).map(|r| self.value / r)
-    }
-
-    fn target(&self) -> String {
-        match self.bar {
-            Bar::AtMost(x) => format!("≤ {x}×"),
-            Bar::AtLeast(x) => format!("≥ {x}×"),
-            Bar::None => "—".into(),
-        }
-    }
-
-    fn verdict(&self) -> &'static str {
-        match (self.bar, self.ratio()) {
-            (Bar::None, _) => "info",
-            (_, None) => "n/a",
-            (Bar::AtMost(x), Some(r)) if r <= x => "met",
-            (Bar::AtLeast(x), Some(r)) if r >= x => "met",
-            _ => "**MISSED**",
-        }
-    }
-
-    fn cells(&self) -> [String; 8] {
-        [
-            self.figure.clone(),
-            self.size.clone(),
-            format!("{} ({}×)", show(self.value, self.unit), self.runs),
-            self.reference.clone(),
-            self.ref_value.map_or_else(|| "—".into(), |v| show(v, self.unit)),
-            self.ratio().map_or_else(|| "—".into(), |r| format!("{r:.2}×")),
-            self.target(),
-            self.verdict().into(),
-        ]
-    }
-}
-
-fn size_name(n: usize) -> String {
-    match n {
-        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{} M", n / 1_000_000),
-        n if n >= 1000 && n % 1000 == 0 => format!("{} k", n / 1000),
-        n => n.to_string(),
-    }
-}
 
 fn say(text: &str) {
     eprintln!("[scale] {text}");
@@ -122,7 +45,7 @@ fn say(text: &str) {
 fn time_cli(bin: &Path, config: &Path, args: &[&str], times: usize) -> Vec<f64> {
     (0..times)
         .map(|_| {
-            let r = scale_core::run_cli(bin, config, args, false);
+            let r = run_cli(bin, config, args, false);
             assert!(r.ok, "cadenced {args:?} failed: {}", r.stderr);
             r.seconds
         })
@@ -131,7 +54,7 @@ fn time_cli(bin: &Path, config: &Path, args: &[&str], times: usize) -> Vec<f64> 
 
 /// Lines a command prints (its stdout captured once).
 fn lines_of(bin: &Path, config: &Path, args: &[&str]) -> usize {
-    let r = scale_core::run_cli(bin, config, args, true);
+    let r = run_cli(bin, config, args, true);
     assert!(r.ok, "cadenced {args:?} failed: {}", r.stderr);
     r.stdout.iter().filter(|b| **b == b'\n').count()
 }
@@ -192,8 +115,8 @@ fn main() {
     } else {
         "cannot write /dev/cpu_dma_latency (not root?): idle-state wakeup latency is part of every figure"
     });
-    let sink = Sink::start();
-    let t0 = scale_core::default_t0();
+    let sink = SmtpServer::sink(true);
+    let t0 = default_t0();
     let at = cadenced::time::rfc3339(t0);
     say(&format!("t0 = {at}, sizes {sizes:?}, {runs} runs, scratch {}", root.display()));
 
@@ -207,7 +130,7 @@ fn main() {
     for &n in &sizes {
         let pop = Population { leads: n, due: DUE.min(n) };
         let master = root.join(format!("master-{n}.db"));
-        let built = scale_core::build_db(&master, pop, t0);
+        let built = build_db(&master, pop, t0);
         // Replies, bounces, unsubscribes and auto-replies, as the inbox watcher records them.
         let responses = web::add_responses(&master);
         let note = format!(
@@ -222,14 +145,14 @@ fn main() {
         );
         say(&note);
         build_notes.push(note);
-        let work = Workdir::new(&root.join(format!("work-{n}")), sink.port);
+        let work = Workdir::new(&root.join(format!("work-{n}")), sink.port());
         work.load_db(&master);
         let config = work.config();
 
         if want("cli") {
             // Read-only commands, on a fresh copy.
-            let probe = scale_core::email_of(n / 2 + 1);
-            let check = scale_core::run_cli(&bin, &config, &["status", &probe], true);
+            let probe = email_of(n / 2 + 1);
+            let check = run_cli(&bin, &config, &["status", &probe], true);
             assert!(check.ok && String::from_utf8_lossy(&check.stdout).contains(&probe), "status: {}", check.stderr);
             rows.push(bar_50ms("`status EMAIL`".into(), n, &time_cli(&bin, &config, &["status", &probe], CLI_RUNS)));
             let owner = ["leads", "--owner", "rep7@seller.test", "--state", "paused"];
@@ -256,7 +179,7 @@ fn main() {
                 ));
                 let forecast = ["forecast", "--days", "30", "--at", at.as_str()];
                 let times = time_cli(&bin, &config, &forecast, runs);
-                let reads = [scale_core::forecast_read_only(&work.db()).0];
+                let reads = [forecast_read_only(&work.db()).0];
                 rows.push(Row {
                     figure: "`forecast --days 30`".into(),
                     size: size_name(n),
@@ -294,7 +217,7 @@ fn main() {
             let tick_runs = if n == smallest || n == largest { runs } else { 1 };
             for run in 0..tick_runs {
                 work.load_db(&master);
-                let tick = scale_core::library_tick(&work, &sink, t0);
+                let tick = library_tick(&work, &sink, t0);
                 assert_eq!(tick.report.sent, pop.due, "run {run}: {:?}", tick.report);
                 assert_eq!(tick.received, pop.due as u64, "the sink got another number of messages");
                 say(&format!(
@@ -336,13 +259,13 @@ fn main() {
             if (n == smallest || n == largest) && Path::new("/dev/shm").is_dir() {
                 // The same tick with the database on tmpfs: what the fsyncs cost.
                 let shm = tempfile::Builder::new().prefix("scale-").tempdir_in("/dev/shm").expect("tmpfs dir");
-                let fast = Workdir::new(shm.path(), sink.port);
+                let fast = Workdir::new(shm.path(), sink.port());
                 let mut shm_ticks = Vec::new();
                 // Informational: one run at the largest size keeps the whole command under ten minutes.
                 let shm_runs = if n == smallest { runs } else { 1 };
                 for _ in 0..shm_runs {
                     fast.load_db(&master);
-                    let t = scale_core::library_tick(&fast, &sink, t0);
+                    let t = library_tick(&fast, &sink, t0);
                     assert_eq!(t.report.sent, pop.due);
                     shm_ticks.push(t.seconds);
                 }
@@ -363,7 +286,7 @@ fn main() {
         if want("daemon") {
             // The daemon's peak memory over its first tick.
             work.load_db(&master);
-            let (hwm_kib, secs, line) = scale_core::daemon_peak(&bin, &work);
+            let (hwm_kib, secs, line) = daemon_peak(&bin, &work);
             assert!(line.contains("tick done"), "daemon: {line}");
             say(&format!("{} leads: daemon tick done after {secs:.1} s, VmHWM {hwm_kib} KiB", size_name(n)));
             let mib = hwm_kib as f64 / 1024.0;
@@ -406,14 +329,14 @@ fn main() {
     if want("import") {
         // Import of a 100 k-row CSV against sqlite3's .import of the same file.
         let csv = root.join("import.csv");
-        scale_core::write_csv(&csv, IMPORT_ROWS);
-        let work = Workdir::new(&root.join("import"), sink.port);
+        write_csv(&csv, IMPORT_ROWS);
+        let work = Workdir::new(&root.join("import"), sink.port());
         let csv_arg = csv.to_string_lossy().into_owned();
         let import_args = ["import", csv_arg.as_str(), "--cadence", "seven-touch", "--at", at.as_str()];
         let mut imports = Vec::new();
         for run in 0..runs {
             work.remove_db();
-            let r = scale_core::run_cli(&bin, &work.config(), &import_args, true);
+            let r = run_cli(&bin, &work.config(), &import_args, true);
             let out = String::from_utf8_lossy(&r.stdout);
             assert!(r.ok && out.contains(&format!("{IMPORT_ROWS} enrolled")), "import run {run}: {out} {}", r.stderr);
             imports.push(r.seconds);
@@ -456,7 +379,7 @@ fn main() {
 
     if want("preview") {
         // preview, against the floor of starting the process at all.
-        let work = Workdir::new(&root.join("preview"), sink.port);
+        let work = Workdir::new(&root.join("preview"), sink.port());
         let args = ["preview", "seven-touch", "--start", at.as_str(), "--tz", "America/New_York"];
         let preview = time_cli(&bin, &work.config(), &args, CLI_RUNS);
         let floor: Vec<f64> = (0..CLI_RUNS)
@@ -489,7 +412,8 @@ fn main() {
         return;
     }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let section = section(&table, &build_notes, runs, elapsed, manifest, root, dma_latency.is_some());
+    let conditions = Conditions { runs, cli_runs: CLI_RUNS, elapsed, polling: dma_latency.is_some() };
+    let section = section(&table, &build_notes, &conditions, manifest, root);
     drop(dma_latency);
     write_section(&manifest.join("BENCHMARKS.md"), &section);
     say("BENCHMARKS.md updated");
@@ -499,7 +423,7 @@ fn main() {
 /// the sink's own capacity, and what an ordinary server's delayed ACK costs.
 fn send_figures(
     rows: &mut Vec<Row>,
-    sink: &Sink,
+    sink: &SmtpServer,
     root: &Path,
     runs: usize,
     t0: chrono::DateTime<chrono::Utc>,
@@ -510,11 +434,11 @@ fn send_figures(
         return;
     };
     let pop = Population { leads: n, due: DUE.min(n) };
-    let work = Workdir::new(&root.join("lettre"), sink.port);
-    let messages = scale_core::due_messages(&work, pop);
+    let work = Workdir::new(&root.join("lettre"), sink.port());
+    let messages = due_messages(&work, pop);
     let lettre: Vec<f64> = (0..runs)
         .map(|_| {
-            let rate = scale_core::lettre_loop(sink.port, &messages);
+            let rate = lettre_loop(sink.port(), &messages);
             say(&format!("lettre loop: {rate:.0} msg/s"));
             rate
         })
@@ -531,7 +455,7 @@ fn send_figures(
         bar: Bar::AtLeast(0.8),
     });
     let sample = messages.first().map(lettre::Message::formatted).unwrap_or_default();
-    let capacity = scale_core::sink_capacity(sink.port, &sample, 100_000);
+    let capacity = sink_capacity(sink.port(), &sample, 100_000);
     rows.push(Row {
         figure: "the SMTP sink's own capacity (pipelining client, 1 connection)".into(),
         size: "100 k msgs".into(),
@@ -543,16 +467,16 @@ fn send_figures(
         bar: Bar::AtLeast(5.0),
     });
     // The same against a server whose TCP stack delays its ACKs, as real servers' do.
-    let plain = Sink::start_with(false);
+    let plain = SmtpServer::sink(false);
     let small = Population { leads: 1000, due: NAGLE_DUE };
     let master = root.join("master-nagle.db");
-    scale_core::build_db(&master, small, t0);
-    let nagle = Workdir::new(&root.join("nagle"), plain.port);
+    build_db(&master, small, t0);
+    let nagle = Workdir::new(&root.join("nagle"), plain.port());
     nagle.load_db(&master);
-    let tick = scale_core::library_tick(&nagle, &plain, t0);
+    let tick = library_tick(&nagle, &plain, t0);
     assert_eq!(tick.report.sent, NAGLE_DUE);
-    let messages = scale_core::due_messages(&nagle, small);
-    let lettre_plain = scale_core::lettre_loop(plain.port, &messages);
+    let messages = due_messages(&nagle, small);
+    let lettre_plain = lettre_loop(plain.port(), &messages);
     nagle.remove_db();
     let _ = std::fs::remove_file(&master);
     rows.push(Row {
@@ -591,113 +515,4 @@ fn low_latency() -> Option<std::fs::File> {
     let mut file = std::fs::OpenOptions::new().write(true).open("/dev/cpu_dma_latency").ok()?;
     file.write_all(&0i32.to_le_bytes()).ok()?;
     Some(file)
-}
-
-fn markdown(rows: &[Row]) -> String {
-    let mut out = String::from(
-        "| Figure | Size | Median (runs) | Reference | Reference median | Ratio | Target | Result |\n\
-         | --- | --- | ---: | --- | ---: | ---: | :---: | --- |\n",
-    );
-    for r in rows {
-        let _ = writeln!(out, "| {} |", r.cells().join(" | "));
-    }
-    out
-}
-
-/// The first line of `key` in a /proc file, after the colon.
-fn proc_value(file: &str, key: &str) -> String {
-    std::fs::read_to_string(file)
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key).and_then(|v| v.split_once(':')).map(|(_, v)| v.trim().to_string()))
-        .unwrap_or_else(|| "?".into())
-}
-
-fn git(manifest: &Path, args: &[&str]) -> String {
-    Command::new("git")
-        .arg("-C")
-        .arg(manifest)
-        .args(args)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
-}
-
-/// The filesystem type the scratch folder is on (from /proc/mounts).
-fn filesystem(path: &Path) -> String {
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    let mut best = ("?".to_string(), 0);
-    for line in mounts.lines() {
-        let parts: Vec<&str> = line.split_whitespace().collect();
-        if let [device, point, kind, ..] = parts[..]
-            && path.starts_with(point)
-            && point.len() >= best.1
-        {
-            best = (format!("{kind} on {device}"), point.len());
-        }
-    }
-    best.0
-}
-
-fn section(
-    table: &str,
-    builds: &[String],
-    runs: usize,
-    elapsed: f64,
-    manifest: &Path,
-    scratch: &Path,
-    polling: bool,
-) -> String {
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    let model = proc_value("/proc/cpuinfo", "model name");
-    let mem_kib: f64 = proc_value("/proc/meminfo", "MemTotal").trim_end_matches("kB").trim().parse().unwrap_or(0.0);
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
-    let commit = git(manifest, &["rev-parse", "--short", "HEAD"]);
-    let dirty = !git(manifest, &["status", "--porcelain", "--untracked-files=no"]).is_empty();
-    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
-    let mut out = String::new();
-    let _ = writeln!(out, "{BEGIN}\n");
-    let _ = writeln!(
-        out,
-        "Last full run: {date}, commit `{commit}`{}.",
-        if dirty { " (with uncommitted changes in the working tree)" } else { "" }
-    );
-    let _ = writeln!(
-        out,
-        "Machine: {cores} cores ({model}), {:.1} GiB memory (MemTotal), Linux {kernel}; databases on {}.",
-        mem_kib / 1048576.0,
-        filesystem(scratch)
-    );
-    let _ = writeln!(
-        out,
-        "Bench run (after the build): {elapsed:.0} s. Slow figures: median of {runs} runs; whole-process \
-         command figures: median of {CLI_RUNS} runs. {}\n",
-        if polling {
-            "CPU idle states held to polling during the run (`/dev/cpu_dma_latency` = 0)."
-        } else {
-            "CPU idle states NOT held (no write access to `/dev/cpu_dma_latency`): wakeup latency is in every figure."
-        }
-    );
-    let _ = writeln!(out, "{table}");
-    let _ = writeln!(out, "Databases (built with direct SQL in one transaction, copied for every run that writes):\n");
-    for b in builds {
-        let _ = writeln!(out, "- {b}");
-    }
-    let _ = writeln!(out, "\n{END}");
-    out
-}
-
-/// Replaces the part between the markers of `path`, or writes a skeleton.
-fn write_section(path: &Path, section: &str) {
-    let old = std::fs::read_to_string(path).unwrap_or_default();
-    let text = match (old.find(BEGIN), old.find(END)) {
-        (Some(a), Some(b)) if a < b => format!("{}{}{}", &old[..a], section.trim_end(), &old[b + END.len()..]),
-        _ => format!(
-            "# Benchmarks\n\nRun: `cargo bench --bench scale`.\n\n{section}\n## What each change bought\n\nNone yet.\n\n\
-             ## Bars missed and why\n\n(to be written)\n"
-        ),
-    };
-    std::fs::write(path, text).expect("write BENCHMARKS.md");
 }

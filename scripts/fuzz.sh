@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs each fuzz target of tests/cases/fuzz.rs in a release build for a time
+# Runs each fuzz target of tests/cases/fuzz/ in a release build for a time
 # budget (default 3 minutes each), batch after batch from fresh seeds, and
 # prints how many cases each ran. Offline: nothing is downloaded.
 #
@@ -10,7 +10,7 @@
 # Environment: CADENCED_FUZZ_CASES (cases per batch, default 1000),
 # CADENCED_FUZZ_SEED (first seed; default random, printed),
 # CADENCED_FUZZ_SKIP_KNOWN=1 (leave out the inputs of the known bugs that the
-# regression tests in tests/cases/fuzz.rs pin down, to look for new ones while
+# regression tests in tests/cases/fuzz/regressions.rs pin down, to look for new ones while
 # those are unfixed). A failing target
 # prints its minimal input and the seed that reproduces it; its whole log is
 # kept in target/fuzz/TARGET.log. Exit status 1 when any target failed.
@@ -40,7 +40,7 @@ for target in "${targets[@]}"; do
     log="target/fuzz/$target.log"
     echo "== $target: ${budget} s, batches of $CADENCED_FUZZ_CASES cases"
     started=$(date +%s)
-    if cargo test --release --offline --test main -- --exact "cases::fuzz::$target" --test-threads=1 --nocapture \
+    if cargo test --release --offline --test main -- --exact "cases::fuzz::$target::$target" --test-threads=1 --nocapture \
         >"$log" 2>&1; then
         status=ok
     else

@@ -1,7 +1,29 @@
-//! The daemon: a tokio loop that runs a tick every `tick_interval`, tells
-//! systemd how it is doing (READY, WATCHDOG, RELOADING, STOPPING, STATUS),
-//! reloads config and cadences on SIGHUP, and on SIGTERM or SIGINT lets the
-//! send in flight finish, then exits. The only place that reads the real clock.
+//! The daemon: a tokio loop that runs a tick every `tick_interval` on the
+//! blocking pool, tells systemd how it is doing (READY, WATCHDOG, RELOADING,
+//! STOPPING, STATUS) and turns signals into requests the tick honours between
+//! two sends, never inside one. The only place that reads the real clock.
+//!
+//! - **SIGTERM, SIGINT** set [`Control::stop`]: the tick ends at its next step
+//!   or send (a claimed email that has not started is given back, still due),
+//!   then the daemon says STOPPING=1 and exits.
+//! - **SIGHUP** says RELOADING=1 at once and sets [`Control::reload`]: the
+//!   tick in flight ends the same way, the daemon reloads the config and the
+//!   cadences, says READY=1 and starts the next tick at once, so that what the
+//!   cut tick gave back goes out with the new cadences. A config that does not
+//!   load keeps the running one; a cadence file that does not load keeps its
+//!   last good version; either way STATUS= names the problem until a reload
+//!   succeeds. (The shipped unit runs `cadenced check` before it signals, so
+//!   `systemctl reload` fails on a broken file and it does not come to that.)
+//! - **The watchdog** (`WATCHDOG_USEC`): a ping every half period while the
+//!   tick's [`Control::progress`] moves (each step decided, each send
+//!   finished, each inbox read) and while idle between ticks; a tick that
+//!   stops moving stops the pings, and systemd restarts the daemon.
+//!
+//! Logging (stderr, or the journal's native protocol under systemd) is set up
+//! by [`init_logging`].
+
+mod journal;
+mod logging;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -19,13 +41,13 @@ use crate::store::Store;
 use crate::tick::{Control, Transports};
 use crate::time::from_unix;
 
-/// Logs to stderr (journald adds the time); `CADENCED_LOG` overrides the level.
-pub fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CADENCED_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colours only on a terminal: the journal and log files get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
+pub use logging::{Logging, init_logging, stderr_is_the_journal};
+
+/// What goes before an error line on stderr: `<3>` (error) when stderr is the
+/// journal (a `cadenced check` run by `ExecReload=`, a `tick` from a timer),
+/// so that `journalctl -p err` shows it; nothing on a terminal.
+pub fn error_prefix() -> &'static str {
+    if stderr_is_the_journal() { "<3>" } else { "" }
 }
 
 /// Tells the service manager; outside systemd (no `NOTIFY_SOCKET`) it does nothing.
@@ -42,6 +64,8 @@ struct Worker {
     cadences: Cadences,
     transports: Transports,
     last: String,
+    /// What the last reload could not apply, for STATUS= until one succeeds.
+    reload_problem: Option<String>,
 }
 
 impl Worker {
@@ -74,12 +98,16 @@ impl Worker {
 
     /// SIGHUP: the config and the cadences again. A config that no longer
     /// loads keeps the running one; a cadence file that no longer loads keeps
-    /// its last good version.
+    /// its last good version. Either is remembered for STATUS=.
     fn reload(&mut self) {
         let config = match Config::load(&self.config.path) {
             Ok(c) => c,
             Err(e) => {
                 error!("reload: config has errors, keeping the running one:\n{e}");
+                self.reload_problem = Some(format!(
+                    "reload failed, running the previous config: {} (see the journal)",
+                    first_line(&e.to_string())
+                ));
                 return;
             }
         };
@@ -91,6 +119,15 @@ impl Worker {
         for name in &kept {
             warn!(cadence = %name, "reload: keeping the last good version of this cadence");
         }
+        self.reload_problem = match (cadences.broken.as_slice(), kept.len()) {
+            ([], _) => None,
+            ([one], 0) => Some(format!("reload: {}; not loaded", first_line(&one.to_string()))),
+            ([one], _) => Some(format!("reload: {}; running its last good version", first_line(&one.to_string()))),
+            (many, kept) => Some(format!(
+                "reload: {} cadence files have errors (see the journal); {kept} running their last good version",
+                many.len()
+            )),
+        };
         match self.store.orphaned(&cadences.names()) {
             Ok(orphans) => {
                 for (cadence, count) in orphans {
@@ -107,16 +144,33 @@ impl Worker {
         self.transports = Transports::new();
     }
 
+    /// The one line `systemctl status` shows.
     fn status(&self) -> String {
-        format!("{} cadences; {}", self.cadences.by_name.len(), self.last)
+        let mut status = format!("{} cadences; {}", self.cadences.by_name.len(), self.last);
+        if let Some(problem) = &self.reload_problem {
+            status = format!("{problem}; {status}");
+        }
+        status
     }
+}
+
+/// The first non-empty line of an error, for a one-line STATUS=.
+fn first_line(text: &str) -> &str {
+    text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default()
 }
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(config: Config, cadences: Cadences, mut store: Store) -> Result<()> {
     store.load_cadences_logged(&config, &cadences, from_unix(Utc::now().timestamp()));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
-    let worker = Worker { store, config, cadences, transports: Transports::new(), last: "starting".into() };
+    let worker = Worker {
+        store,
+        config,
+        cadences,
+        transports: Transports::new(),
+        last: "starting".into(),
+        reload_problem: None,
+    };
     runtime.block_on(serve(worker))
 }
 
@@ -127,16 +181,15 @@ fn watchdog_period() -> Option<Duration> {
         .then(|| Duration::from_micros(usec / 2).max(Duration::from_millis(100)))
 }
 
-async fn serve(worker: Worker) -> Result<()> {
+async fn serve(mut worker: Worker) -> Result<()> {
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
-    let interval = worker.config.tick_interval;
     info!(
         config = %worker.config.path.display(),
         database = %worker.store.path(),
         cadences = worker.cadences.by_name.len(),
-        interval_s = interval.as_secs(),
+        interval_s = worker.config.tick_interval.as_secs(),
         "cadenced started"
     );
     notify(&[NotifyState::Ready, NotifyState::Status(&worker.status())]);
@@ -145,28 +198,25 @@ async fn serve(worker: Worker) -> Result<()> {
     let wake = Arc::new(tokio::sync::Notify::new());
     let mut watchers = spawn_inbox_watchers(&worker.config, &control, &wake);
     // A ping while a tick moves, and while idle; a tick that stops moving stops the pings.
-    let mut watchdog = tokio::time::interval(watchdog_period().unwrap_or(Duration::from_secs(3600)));
-    let watchdog_on = watchdog_period().is_some();
-    let mut worker = Some(worker);
-    let mut reload = false;
-    let mut last_progress = u64::MAX;
+    let period = watchdog_period();
+    let mut watchdog = tokio::time::interval(period.unwrap_or(Duration::from_secs(3600)));
+    let watchdog_on = period.is_some();
     loop {
-        let Some(mut w) = worker.take() else { break };
-        if reload {
-            notify(&[NotifyState::Reloading, reload_stamp()]);
-            w.reload();
+        if control.reload.load(Ordering::SeqCst) {
+            worker.reload();
+            control.reload.store(false, Ordering::SeqCst);
             for old in watchers.drain(..) {
                 old.abort();
             }
-            watchers = spawn_inbox_watchers(&w.config, &control, &wake);
-            notify(&[NotifyState::Ready, NotifyState::Status(&w.status())]);
-            reload = false;
+            watchers = spawn_inbox_watchers(&worker.config, &control, &wake);
+            notify(&[NotifyState::Ready, NotifyState::Status(&worker.status())]);
         }
         let ctl = Arc::clone(&control);
         let mut job = tokio::task::spawn_blocking(move || {
-            w.tick(&ctl);
-            w
+            worker.tick(&ctl);
+            worker
         });
+        let mut last_progress = u64::MAX;
         let finished = loop {
             tokio::select! {
                 done = &mut job => break done,
@@ -179,20 +229,18 @@ async fn serve(worker: Worker) -> Result<()> {
                 }
                 _ = term.recv() => stop(&control, "SIGTERM"),
                 _ = int.recv() => stop(&control, "SIGINT"),
-                _ = hup.recv() => reload = true,
+                _ = hup.recv() => begin_reload(&control),
             }
         };
-        let w = finished.context("tick task")?;
-        last_progress = u64::MAX;
-        notify(&[NotifyState::Watchdog, NotifyState::Status(&w.status())]);
-        worker = Some(w);
+        worker = finished.context("tick task")?;
+        notify(&[NotifyState::Watchdog, NotifyState::Status(&worker.status())]);
         if control.stop.load(Ordering::SeqCst) {
             break;
         }
-        if reload {
+        if control.reload.load(Ordering::SeqCst) {
             continue;
         }
-        let sleep = tokio::time::sleep(interval);
+        let sleep = tokio::time::sleep(worker.config.tick_interval);
         tokio::pin!(sleep);
         loop {
             tokio::select! {
@@ -201,7 +249,7 @@ async fn serve(worker: Worker) -> Result<()> {
                 _ = watchdog.tick(), if watchdog_on => notify(&[NotifyState::Watchdog]),
                 _ = term.recv() => { stop(&control, "SIGTERM"); break }
                 _ = int.recv() => { stop(&control, "SIGINT"); break }
-                _ = hup.recv() => { reload = true; break }
+                _ = hup.recv() => { begin_reload(&control); break }
             }
         }
         if control.stop.load(Ordering::SeqCst) {
@@ -267,6 +315,16 @@ fn spawn_inbox_watchers(
 fn stop(control: &Control, signal: &str) {
     control.stop.store(true, Ordering::SeqCst);
     info!("{signal}: finishing the send in flight, then stopping");
+}
+
+/// SIGHUP: RELOADING=1 now; the tick in flight ends after its current send
+/// and the loop reloads. A second SIGHUP before that changes nothing: the
+/// files are read once the tick has ended.
+fn begin_reload(control: &Control) {
+    if !control.reload.swap(true, Ordering::SeqCst) {
+        info!("SIGHUP: finishing the send in flight, then reloading");
+        notify(&[NotifyState::Reloading, reload_stamp()]);
+    }
 }
 
 /// systemd 253+ wants MONOTONIC_USEC with RELOADING=1.

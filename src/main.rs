@@ -7,7 +7,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             // One line a user can act on: the chain of contexts, outermost first.
-            eprintln!("cadenced: {}", cadenced::cli::error_text(&err));
+            eprintln!("{}cadenced: {}", cadenced::daemon::error_prefix(), cadenced::cli::error_text(&err));
             ExitCode::FAILURE
         }
     }

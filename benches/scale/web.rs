@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use super::scale_core::{Workdir, email_of};
+use super::scale_core::population::email_of;
+use super::scale_core::workdir::Workdir;
 
 /// The admin token of the bench's daemon.
 const TOKEN: &str = "bench-admin-token-0123456789abcdef";

@@ -75,6 +75,9 @@ pub enum StopOn {
     Reply,
     Bounce,
     Unsubscribe,
+    /// A reply from anyone at the lead's company (its address's domain, not
+    /// a free-mail one) stops every lead of that domain in the cadence.
+    DomainReply,
 }
 
 /// A checked cadence: every step valid, every template compiled.
@@ -318,10 +321,13 @@ impl Cadence {
                         "reply" => stop_on.insert(StopOn::Reply),
                         "bounce" => stop_on.insert(StopOn::Bounce),
                         "unsubscribe" => stop_on.insert(StopOn::Unsubscribe),
+                        "domain_reply" => stop_on.insert(StopOn::DomainReply),
                         other => {
                             err(
                                 Some(item.span()),
-                                format!("stop_on: unknown event {other:?} (expected reply, bounce or unsubscribe)"),
+                                format!(
+                                    "stop_on: unknown event {other:?} (expected reply, bounce, unsubscribe or domain_reply)"
+                                ),
                             );
                             false
                         }

@@ -93,8 +93,9 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
                 outln!("  {line}");
             }
         }
+        let prefix = crate::daemon::error_prefix();
         for line in &report.errors {
-            eprintln!("{line}");
+            eprintln!("{prefix}{line}");
         }
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })

@@ -19,9 +19,11 @@ mod due;
 mod enroll;
 mod forecast;
 mod import;
+mod ingest;
 mod leads;
 mod log;
 mod mailboxes;
+mod mark;
 mod ops;
 mod preview;
 mod report;
@@ -114,6 +116,10 @@ enum Command {
     Classify(classify::Args),
     /// Each sending mailbox: active or paused and why, with its 7-day sent, bounce and complaint rates; `mailboxes resume NAME`.
     Mailboxes(mailboxes::Args),
+    /// Feed raw messages in by hand: classified and acted on as if from the inbox, once each.
+    Ingest(ingest::Args),
+    /// Record what happened some other way: `mark EMAIL replied` stops the cadences as a reply would.
+    Mark(mark::Args),
     /// Per cadence and step: reached, sent, replied, bounced, unsubscribed, reply rate; per mailbox rates.
     Report(report::Args),
 }
@@ -149,6 +155,8 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::Man => ops::man(),
         Command::Classify(args) => classify::run(&config_path, args),
         Command::Mailboxes(args) => mailboxes::run(&config_path, args),
+        Command::Ingest(args) => ingest::run(&config_path, args),
+        Command::Mark(args) => mark::run(&config_path, args),
         Command::Report(args) => report::run(&config_path, args),
     }
 }

@@ -85,6 +85,7 @@ pub fn to_json(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> Value 
                 "attempts": e.attempts,
                 "last_error": e.last_error,
                 "mailbox_paused": e.mailbox_paused,
+                "ended_by": e.ended_by,
                 "touchpoints": touchpoints,
             })
         })
@@ -165,6 +166,9 @@ pub fn to_text(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> String
         }
         if let Some(err) = &e.last_error {
             let _ = writeln!(out, "  last error   {} (attempt {})", indented(err, 15), e.attempts);
+        }
+        if let Some(who) = &e.ended_by {
+            let _ = writeln!(out, "  ended by     {who}");
         }
         if let Some(paused) = &e.mailbox_paused {
             let _ = writeln!(out, "  HELD         {paused}");

@@ -73,6 +73,10 @@ pub struct Config {
     pub ooo_pause: crate::core::schedule::Wait,
     /// Before an email leaves, its mailbox's inbox was read at most this long ago.
     pub inbox_max_age: Duration,
+    /// Domains of free mail (gmail.com, ...): a reply from one of them is no
+    /// company's answer (`stop_on = ["domain_reply"]`). The built-in list and
+    /// the config's `free_mail_domains`.
+    pub free_mail_domains: std::collections::BTreeSet<String>,
     /// Working window of owners without one: weekdays 09:00 to 16:59.
     pub default_owner_window: crate::core::schedule::Window,
     /// The HTTP side (`[http]`), off when `None`.
@@ -131,6 +135,7 @@ struct RawConfig {
     on_uncertain: Option<Spanned<String>>,
     ooo_pause: Option<Spanned<String>>,
     inbox_max_age: Option<Spanned<String>>,
+    free_mail_domains: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     calendars: BTreeMap<String, Spanned<calendars::RawCalendar>>,
     #[serde(default)]
@@ -207,6 +212,16 @@ impl Config {
                 Duration::from_secs(60)
             }),
         };
+        let mut free_mail_domains: std::collections::BTreeSet<String> =
+            crate::core::freemail::DOMAINS.iter().map(|d| (*d).to_string()).collect();
+        for d in raw.free_mail_domains.iter().flatten() {
+            let domain = d.get_ref().trim().trim_start_matches('@').to_ascii_lowercase();
+            if domain.is_empty() || domain.contains(['@', ' ']) || !domain.contains('.') {
+                err(d.span(), format!("free_mail_domains: {:?} is not a domain (e.g. \"mail.example\")", d.get_ref()));
+            } else {
+                free_mail_domains.insert(domain);
+            }
+        }
         let mut calendars = BTreeMap::new();
         for (name, raw_cal) in &raw.calendars {
             match calendars::check(raw_cal.get_ref(), &resolve) {
@@ -295,6 +310,7 @@ impl Config {
             on_uncertain,
             ooo_pause,
             inbox_max_age,
+            free_mail_domains,
             default_owner_window,
             http,
         })

@@ -17,6 +17,7 @@
 pub mod changes;
 pub mod decide;
 pub mod forecast;
+pub mod freemail;
 pub mod pacing;
 pub mod plan;
 pub mod react;

@@ -162,6 +162,7 @@ mod tests {
         store.enroll_many(&[lead], at).unwrap();
         let received = parse_instant("2026-03-03T10:00:00Z").unwrap();
         let msg = InboundMessage {
+            source: super::super::inbox::Source::Imap,
             mailbox: "sales".into(),
             folder: "INBOX".into(),
             uidvalidity: 1,

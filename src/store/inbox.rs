@@ -30,9 +30,32 @@ pub struct FolderState {
     pub last_uid: u32,
 }
 
-/// A message read from a watched folder.
+/// Where an inbound message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Read from a watched folder.
+    Imap,
+    /// Fed in by hand (`cadenced ingest`).
+    Ingest,
+    /// A reply marked by hand (`cadenced mark`).
+    Mark,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Imap => "imap",
+            Source::Ingest => "ingest",
+            Source::Mark => "mark",
+        }
+    }
+}
+
+/// A message read from a watched folder (or fed in by hand: then `folder`,
+/// `uidvalidity` and `uid` only make it unique).
 #[derive(Debug, Clone)]
 pub struct InboundMessage {
+    pub source: Source,
     pub mailbox: String,
     pub folder: String,
     pub uidvalidity: u32,
@@ -58,6 +81,16 @@ pub struct Answered {
     pub touchpoint_id: i64,
     pub cadence: String,
     pub step: String,
+}
+
+/// A lead of a company's domain in a cadence that stops on a reply from
+/// anyone there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainLead {
+    pub enrollment_id: i64,
+    pub email: String,
+    pub cadence: String,
+    pub enrolled_at: DateTime<Utc>,
 }
 
 /// One enrollment of a lead, as inbound mail needs it.
@@ -223,9 +256,9 @@ impl Store {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let inserted = tx.execute(
             "INSERT INTO inbound (mailbox, folder, uidvalidity, uid, lead_id, kind, permanent, at, subject, message_id,
-                                  sender, detail, matched, touchpoint_id, cadence, step, reason, blame)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
-             ON CONFLICT (mailbox, folder, uidvalidity, uid) DO NOTHING",
+                                  sender, detail, matched, touchpoint_id, cadence, step, reason, blame, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+             ON CONFLICT DO NOTHING",
             params![
                 msg.mailbox,
                 msg.folder,
@@ -245,6 +278,7 @@ impl Store {
                 msg.answers.as_ref().map(|a| a.step.as_str()),
                 msg.reason.map(|(r, _)| r.as_str()),
                 msg.reason.map(|(_, b)| blame_name(b)),
+                msg.source.as_str(),
             ],
         )?;
         if inserted == 1
@@ -282,13 +316,66 @@ impl Store {
                 }
             }
         }
-        tx.execute(
-            "INSERT INTO imap_state (mailbox, folder, uidvalidity, last_uid) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (mailbox, folder) DO UPDATE SET uidvalidity = ?3, last_uid = max(last_uid, ?4)",
-            params![msg.mailbox, msg.folder, msg.uidvalidity, msg.uid],
-        )?;
+        if msg.source == Source::Imap {
+            tx.execute(
+                "INSERT INTO imap_state (mailbox, folder, uidvalidity, last_uid) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (mailbox, folder) DO UPDATE SET uidvalidity = ?3, last_uid = max(last_uid, ?4)",
+                params![msg.mailbox, msg.folder, msg.uidvalidity, msg.uid],
+            )?;
+        }
         tx.commit()?;
         Ok(inserted == 1)
+    }
+
+    /// Whether a message with this Message-ID was handled already (from the
+    /// inbox or by hand): `ingest` handles each once.
+    pub fn inbound_seen(&self, message_id: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM inbound WHERE message_id = ?1 LIMIT 1")?
+            .query_row([message_id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// The leads at `domain` (their address's part after `@`) running in one
+    /// of `cadences`.
+    pub fn domain_leads(&self, domain: &str, cadences: &[String]) -> Result<Vec<DomainLead>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT e.id, l.email, e.cadence, e.enrolled_at FROM enrollments e JOIN leads l ON l.id = e.lead_id
+             WHERE e.state IN ('active', 'paused') AND e.cadence IN (SELECT value FROM json_each(?2))
+               AND lower(substr(l.email, instr(l.email, '@') + 1)) = ?1",
+        )?;
+        let rows = stmt.query_map(params![domain.to_ascii_lowercase(), serde_json::to_string(cadences)?], |r| {
+            Ok(DomainLead {
+                enrollment_id: r.get(0)?,
+                email: r.get(1)?,
+                cadence: r.get(2)?,
+                enrolled_at: from_unix(r.get(3)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Ends enrollments as `replied`, saying who answered; returns how many ended.
+    pub fn end_replied(&mut self, enrollment_ids: &[i64], ended_by: &str, at: DateTime<Utc>) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE enrollments SET state = 'replied', next_due_at = NULL, resume_at = NULL, ended_by = ?2,
+                    updated_at = ?3
+             WHERE id IN (SELECT value FROM json_each(?1)) AND state IN ('active', 'paused')",
+            params![serde_json::to_string(enrollment_ids)?, ended_by, at.timestamp()],
+        )?)
+    }
+
+    /// The next unused number for a message of `source` by hand in `mailbox`
+    /// (what makes its row unique in place of an IMAP UID).
+    pub fn next_manual_uid(&self, mailbox: &str, source: Source) -> Result<u32> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT COALESCE(max(uid), 0) + 1 FROM inbound WHERE mailbox = ?1 AND source = ?2 AND uidvalidity = 0",
+            )?
+            .query_row(params![mailbox, source.as_str()], |r| r.get(0))?)
     }
 
     /// Ends out-of-office pauses whose time has come; returns how many.

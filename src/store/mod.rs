@@ -45,7 +45,7 @@ pub use claims::{Claim, Content, Interrupted, NewSend, Settlement};
 pub use digests::{DigestRecord, OwnerTasks};
 pub use enroll::{EnrollOutcome, Enrolling, NewEnrollment};
 pub use history::{Event, LogFilter};
-pub use inbox::{Answered, FolderState, Inbound, InboundMessage, LeadEnrollment, LeadRef};
+pub use inbox::{Answered, DomainLead, FolderState, Inbound, InboundMessage, LeadEnrollment, LeadRef, Source};
 pub use lock::DispatchLock;
 pub use lookahead::{LookAhead, NextDue};
 pub use mailboxes::{MailboxCounts, Pause};

@@ -228,6 +228,16 @@ CREATE INDEX touchpoints_closed_at ON touchpoints (closed_at) WHERE closed_at IS
 CREATE INDEX inbound_at ON inbound (at);
 ",
         ),
+        // Mail fed in by hand (`ingest`) and replies marked by hand (`mark`)
+        // beside the inbox's; what ended an enrollment, when a person or a
+        // colleague did (`stop_on = ["domain_reply"]`).
+        M::up(
+            r"
+ALTER TABLE inbound ADD COLUMN source TEXT NOT NULL DEFAULT 'imap' CHECK (source IN ('imap', 'ingest', 'mark'));
+CREATE INDEX inbound_message_id ON inbound (message_id) WHERE message_id IS NOT NULL;
+ALTER TABLE enrollments ADD COLUMN ended_by TEXT;
+",
+        ),
         // `cadenced report`, the dashboard and /metrics: tallies per step and
         // time bucket, kept up to date by triggers in the same transaction as
         // the touchpoints, inbound messages and refusals they count, so that

@@ -39,6 +39,8 @@ pub struct EnrollmentView {
     pub owner: Option<String>,
     /// The open blocking task the enrollment waits for.
     pub task_id: Option<i64>,
+    /// Who ended it, when it was not the lead itself (a colleague's reply).
+    pub ended_by: Option<String>,
     pub touchpoints: Vec<Touchpoint>,
     /// Set by the caller: its cadence file is gone.
     pub orphaned: bool,
@@ -110,7 +112,8 @@ impl Store {
             return Ok(None);
         };
         let mut enrollments_stmt = self.conn.prepare_cached(
-            "SELECT id, cadence, state, step, next_due_at, reason, enrolled_at, attempts, last_error, owner, task_id
+            "SELECT id, cadence, state, step, next_due_at, reason, enrolled_at, attempts, last_error, owner, task_id,
+                    ended_by
              FROM enrollments WHERE lead_id = ?1 ORDER BY enrolled_at, id",
         )?;
         let mut touch_stmt = self.conn.prepare_cached(
@@ -132,6 +135,7 @@ impl Store {
                     last_error: r.get(8)?,
                     owner: r.get(9)?,
                     task_id: r.get(10)?,
+                    ended_by: r.get(11)?,
                     touchpoints: Vec::new(),
                     orphaned: false,
                     mailbox_paused: None,

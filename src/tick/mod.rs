@@ -35,7 +35,9 @@ use crate::core::pacing::{self, Caps, Load};
 use crate::model::{DueStep, Outcome, Reason, Status};
 use crate::store::{DispatchLock, SendLog, Store, StoreError, sendlog};
 
+pub use inbox::{Handled, Incoming, handle_message};
 pub use outages::Transports;
+pub use pauses::pause_if_refused;
 use pipeline::{GROUP, Pipe, Ready};
 
 pub use crate::core::decide::MAX_ATTEMPTS;
@@ -95,13 +97,20 @@ pub fn downtime_after(config: &Config) -> Duration {
     (tick * 2).max(Duration::minutes(2))
 }
 
-/// How a running tick is steered and watched from outside: `stop` asks it to
-/// end between two steps; `progress` counts what it has handled (steps
-/// decided, sends finished, inbox reads), so the daemon's watchdog pings only
-/// while it moves.
+/// How a running tick is steered and watched from outside: `stop` (SIGTERM)
+/// and `reload` (SIGHUP) each ask it to end early, between two sends;
+/// `progress` counts what it has handled (steps decided, sends finished,
+/// inbox reads), so the daemon's watchdog pings only while it moves.
+///
+/// Ending early loses nothing: what is decided but not claimed stays due,
+/// and a claimed email whose send has not started is given back, due again
+/// (see [`pipeline`]). After a reload the daemon starts the next tick at
+/// once, so those go out with the new config and cadences.
 #[derive(Debug, Default)]
 pub struct Control {
     pub stop: AtomicBool,
+    /// A reload is waiting for this tick to end; the daemon clears it.
+    pub reload: AtomicBool,
     pub progress: AtomicU64,
     /// Set when an inbox told (IMAP IDLE) that something arrived: the next
     /// tick reads the inboxes whatever their age.
@@ -114,13 +123,14 @@ pub struct Control {
 }
 
 impl Control {
+    /// Whether the tick is to end at the next step or send.
     fn stopping(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
+        self.stop.load(Ordering::SeqCst) || self.reload.load(Ordering::SeqCst)
     }
 }
 
-/// Runs one pass over everything due at `now`. Stops early, between two
-/// sends, once `control.stop` is set.
+/// Runs one pass over everything due at `now`. Ends early, between two
+/// sends, once `control.stop` or `control.reload` is set.
 pub fn run(
     store: &mut Store,
     config: &Config,
@@ -199,6 +209,7 @@ impl<'a> Tick<'a> {
         }
         for mailbox in &watched {
             self.read_inbox_if_stale(mailbox)?;
+            self.progress();
         }
         self.settle_interrupted()?;
         self.due_steps()?;

@@ -5,10 +5,11 @@
 //! pauses: nothing leaves it until a person resumes it (`cadenced mailboxes
 //! resume NAME`), and `status`, `due`, the log and its owner's digest say why.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use tracing::warn;
 
-use crate::store::StoreError;
+use crate::config::Config;
+use crate::store::{Store, StoreError};
 
 use super::Tick;
 
@@ -21,25 +22,12 @@ impl Tick<'_> {
 
     /// `mailbox` was refused for the sender: pauses it if that makes too many.
     pub(super) fn refused_for_sender(&mut self, mailbox: &str) -> Result<(), StoreError> {
-        let Some(settings) = self.config.mailboxes.get(mailbox) else { return Ok(()) };
-        let limit = settings.pause_after_refusals;
-        if limit == 0 || self.paused.contains_key(mailbox) {
+        if self.paused.contains_key(mailbox) {
             return Ok(());
         }
-        let window = Duration::from_std(settings.refusals_window).unwrap_or(Duration::hours(24));
-        let count = self.store.sender_refusals(mailbox, self.now - window)?;
-        if count < limit {
-            return Ok(());
+        if let Some(reason) = pause_if_refused(self.store, self.config, mailbox, self.now)? {
+            self.paused.insert(mailbox.to_string(), reason);
         }
-        let hours = window.num_hours();
-        let reason = format!(
-            "{count} refusals aimed at the sender (block lists, spam or policy filters) within {hours}h; \
-             check the mailbox's standing, then `cadenced mailboxes resume {mailbox}`"
-        );
-        if self.store.pause_mailbox(mailbox, &reason, self.now)? {
-            warn!(mailbox, refusals = count, "mailbox paused, nothing leaves it until it is resumed: {reason}");
-        }
-        self.paused.insert(mailbox.to_string(), reason);
         Ok(())
     }
 
@@ -50,4 +38,34 @@ impl Tick<'_> {
         }
         Ok(())
     }
+}
+
+/// Pauses `mailbox` when the refusals aimed at its sending within its
+/// `refusals_window` reach `pause_after_refusals`; returns why it is paused,
+/// if it is now.
+pub fn pause_if_refused(
+    store: &mut Store,
+    config: &Config,
+    mailbox: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, StoreError> {
+    let Some(settings) = config.mailboxes.get(mailbox) else { return Ok(None) };
+    let limit = settings.pause_after_refusals;
+    if limit == 0 {
+        return Ok(None);
+    }
+    let window = Duration::from_std(settings.refusals_window).unwrap_or(Duration::hours(24));
+    let count = store.sender_refusals(mailbox, now - window)?;
+    if count < limit {
+        return Ok(None);
+    }
+    let hours = window.num_hours();
+    let reason = format!(
+        "{count} refusals aimed at the sender (block lists, spam or policy filters) within {hours}h; \
+         check the mailbox's standing, then `cadenced mailboxes resume {mailbox}`"
+    );
+    if store.pause_mailbox(mailbox, &reason, now)? {
+        warn!(mailbox, refusals = count, "mailbox paused, nothing leaves it until it is resumed: {reason}");
+    }
+    Ok(Some(reason))
 }

@@ -17,12 +17,6 @@ fn weekly(window: &str) -> String {
     )
 }
 
-fn enroll(p: &Project, email: &str, cadence: &str, tz: &str, at: &str, extra: &[&str]) {
-    let mut args = vec!["enroll", email, "--cadence", cadence, "--field", "first_name=X", "--tz", tz, "--at", at];
-    args.extend_from_slice(extra);
-    p.ok(&args);
-}
-
 fn sent_times(p: &Project, email: &str) -> Vec<String> {
     p.timeline(email).into_iter().map(|(_, _, at, _)| at).collect()
 }
@@ -40,8 +34,8 @@ fn preview_times(p: &Project, cadence: &str, start: &str, tz: &str, extra: &[&st
 fn new_york_and_berlin_leads_across_the_march_2026_changes() {
     let p = Project::new();
     p.cadence("weekly", &weekly("0 0 9 * * Mon-Fri"));
-    enroll(&p, "ny@acme.test", "weekly", "America/New_York", "2026-03-02T14:00:00Z", &[]);
-    enroll(&p, "berlin@acme.test", "weekly", "Europe/Berlin", "2026-03-16T08:00:00Z", &[]);
+    p.lead("ny@acme.test").field("first_name", "X").tz("America/New_York").at("2026-03-02T14:00:00Z").enroll("weekly");
+    p.lead("berlin@acme.test").field("first_name", "X").tz("Europe/Berlin").at("2026-03-16T08:00:00Z").enroll("weekly");
     let ny_preview = preview_times(&p, "weekly", "2026-03-02T14:00:00Z", "America/New_York", &[]);
     let berlin_preview = preview_times(&p, "weekly", "2026-03-16T08:00:00Z", "Europe/Berlin", &[]);
     p.run_until_idle();
@@ -84,7 +78,11 @@ fn thanksgiving_and_christmas_calendar() {
     p.write("de-holidays.txt", "# Germany\n2026-12-24\n2026-12-25\n2026-12-26\n");
     p.write_config(CALENDARS);
     p.cadence("holidays", HOLIDAY_CADENCE);
-    enroll(&p, "us@acme.test", "holidays", "America/New_York", "2026-11-24T20:00:00Z", &[]);
+    p.lead("us@acme.test")
+        .field("first_name", "X")
+        .tz("America/New_York")
+        .at("2026-11-24T20:00:00Z")
+        .enroll("holidays");
     p.run_until_idle();
     let timeline = p.timeline("us@acme.test");
     let got: Vec<_> =
@@ -113,11 +111,16 @@ fn the_leads_calendar_wins_over_the_cadences() {
     // With the German calendar Thanksgiving is a workday: 2bd from Tuesday is Thursday.
     let de = preview_times(&p, "holidays", "2026-11-24T14:00:00Z", "Europe/Berlin", &["--calendar", "de"]);
     assert_eq!(de[1], "2026-11-26T14:00:00Z");
-    enroll(&p, "de@acme.test", "holidays", "Europe/Berlin", "2026-11-24T14:00:00Z", &["--field", "calendar=de"]);
+    p.lead("de@acme.test")
+        .field("first_name", "X")
+        .field("calendar", "de")
+        .tz("Europe/Berlin")
+        .at("2026-11-24T14:00:00Z")
+        .enroll("holidays");
     p.tick("2026-11-24T14:00:00Z");
     assert_eq!(p.status("de@acme.test")["enrollments"][0]["next_due_at"], "2026-11-26T14:00:00Z");
     // An unknown calendar is an error at enrollment.
-    let err = p.fails(&["enroll", "x@acme.test", "--cadence", "holidays", "--field", "calendar=fr"]);
+    let err = p.lead("x@acme.test").field("calendar", "fr").enroll_fails("holidays");
     assert!(err.contains("calendar: unknown calendar \"fr\""), "{err}");
 }
 
@@ -147,10 +150,10 @@ fn daemon_stopped_for_five_days_catches_up_paced_and_in_order() {
     for i in 0..4 {
         // Enrolled one minute apart, Monday 2 March from 09:00 Berlin.
         let at = format!("2026-03-02T08:0{i}:00Z");
-        enroll(&p, &format!("lead{i}@acme.test"), "catchup", "Europe/Berlin", &at, &[]);
+        p.lead(&format!("lead{i}@acme.test")).field("first_name", "X").tz("Europe/Berlin").at(&at).enroll("catchup");
         p.tick(&at);
     }
-    enroll(&p, "strict@acme.test", "strict", "Europe/Berlin", "2026-03-02T08:05:00Z", &[]);
+    p.lead("strict@acme.test").field("first_name", "X").tz("Europe/Berlin").at("2026-03-02T08:05:00Z").enroll("strict");
     p.tick("2026-03-02T08:05:00Z");
     assert_eq!(p.smtp.take().len(), 5);
     p.write_config("min_gap = \"60s\"\n");
@@ -242,8 +245,8 @@ fn daily_limit_survives_a_restart() {
     let p = Project::new();
     p.write_config("daily_limit = 1\n");
     p.cadence("one", "[[steps]]\nid = \"hello\"\nwait = \"0d\"\nkind = \"email\"\nsubject = \"s\"\nbody = \"b\"\n");
-    enroll(&p, "a@acme.test", "one", "Europe/Berlin", "2026-03-02T08:00:00Z", &[]);
-    enroll(&p, "b@acme.test", "one", "Europe/Berlin", "2026-03-02T08:00:00Z", &[]);
+    p.lead("a@acme.test").field("first_name", "X").tz("Europe/Berlin").at("2026-03-02T08:00:00Z").enroll("one");
+    p.lead("b@acme.test").field("first_name", "X").tz("Europe/Berlin").at("2026-03-02T08:00:00Z").enroll("one");
     p.tick("2026-03-02T08:00:00Z");
     p.tick("2026-03-02T12:00:00Z");
     assert_eq!(p.smtp.messages().len(), 1);
@@ -264,5 +267,5 @@ fn preview_human_output_shows_local_and_utc() {
     assert_eq!(v["steps"][0]["local"], "2026-03-09T09:00:00-04:00");
     assert_eq!(v["steps"][0]["kind"], "email");
     assert_eq!(v["steps"][0]["step"], "w0");
-    assert_eq!(p.count("SELECT count(*) FROM leads"), 0, "preview writes nothing");
+    assert_eq!(p.db().leads(), 0, "preview writes nothing");
 }

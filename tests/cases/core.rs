@@ -48,20 +48,12 @@ body = "Hi {{ first_name }}, last one from {{ company | default('us') }}."
 fn dst_project() -> Project {
     let p = Project::new();
     p.cadence("dst", DST_CADENCE);
-    p.ok(&[
-        "enroll",
-        "jane@acme.test",
-        "--cadence",
-        "dst",
-        "--field",
-        "first_name=Jane",
-        "--field",
-        "company=Acme",
-        "--tz",
-        "America/New_York",
-        "--at",
-        "2026-03-05T20:00:00Z",
-    ]);
+    p.lead("jane@acme.test")
+        .field("first_name", "Jane")
+        .field("company", "Acme")
+        .tz("America/New_York")
+        .at("2026-03-05T20:00:00Z")
+        .enroll("dst");
     p
 }
 
@@ -111,7 +103,7 @@ fn repeated_ticks_at_the_same_instant_send_nothing_new() {
         p.tick("2026-03-05T20:00:00Z");
     }
     assert_eq!(p.smtp.messages().len(), 1);
-    assert_eq!(p.count("SELECT count(*) FROM touchpoints"), 1);
+    assert_eq!(p.db().touchpoints(), 1);
     // And a tick later the same day, before the next step is due, sends nothing either.
     p.tick("2026-03-06T15:00:00Z");
     assert_eq!(p.smtp.messages().len(), 1);
@@ -122,21 +114,12 @@ fn one_connection_carries_every_message_of_a_tick() {
     let p = Project::new();
     p.cadence("dst", DST_CADENCE);
     for name in ["a", "b", "c"] {
-        let email = format!("{name}@acme.test");
-        p.ok(&[
-            "enroll",
-            &email,
-            "--cadence",
-            "dst",
-            "--field",
-            "first_name=X",
-            "--field",
-            "company=Y",
-            "--tz",
-            "America/New_York",
-            "--at",
-            "2026-03-05T20:00:00Z",
-        ]);
+        p.lead(&format!("{name}@acme.test"))
+            .field("first_name", "X")
+            .field("company", "Y")
+            .tz("America/New_York")
+            .at("2026-03-05T20:00:00Z")
+            .enroll("dst");
     }
     p.tick("2026-03-05T20:00:30Z");
     let msgs = p.smtp.messages();
@@ -149,20 +132,12 @@ fn email_due_outside_the_window_waits_for_the_next_slot() {
     // Enrolled Friday evening New York time: the intro waits for Monday 09:00.
     let p = Project::new();
     p.cadence("dst", DST_CADENCE);
-    p.ok(&[
-        "enroll",
-        "late@acme.test",
-        "--cadence",
-        "dst",
-        "--field",
-        "first_name=L",
-        "--field",
-        "company=C",
-        "--tz",
-        "America/New_York",
-        "--at",
-        "2026-03-06T23:00:00Z",
-    ]);
+    p.lead("late@acme.test")
+        .field("first_name", "L")
+        .field("company", "C")
+        .tz("America/New_York")
+        .at("2026-03-06T23:00:00Z")
+        .enroll("dst");
     let s = p.status("late@acme.test");
     assert_eq!(s["enrollments"][0]["next_due_at"], "2026-03-09T13:00:00Z");
     assert_eq!(s["enrollments"][0]["reason"], "window");
@@ -250,7 +225,7 @@ fn leads_filters_combine_and_owner_is_case_insensitive() {
     let csv = p.path("leads.csv");
     p.ok(&["import", csv.to_str().unwrap(), "--cadence", "dst", "--at", "2026-03-05T20:00:00Z"]);
     p.ok(&["import", csv.to_str().unwrap(), "--cadence", "other", "--at", "2026-03-05T20:00:00Z"]);
-    p.ok(&["enroll", "solo@acme.test", "--cadence", "other", "--field", "first_name=Solo", "--field", "company=S"]);
+    p.lead("solo@acme.test").field("first_name", "Solo").field("company", "S").enroll("other");
     p.ok(&["pause", "bea@acme.test", "--cadence", "dst"]);
     p.ok(&["pause", "cal@acme.test"]);
     let emails = |args: &[&str]| -> Vec<String> {
@@ -331,23 +306,17 @@ fn pause_resume_and_stop_change_what_is_sent() {
 #[test]
 fn enrolling_twice_changes_nothing_and_says_so() {
     let p = dst_project();
-    let out = p.ok(&[
-        "enroll",
-        "Jane@Acme.test",
-        "--cadence",
-        "dst",
-        "--field",
-        "first_name=Other",
-        "--field",
-        "company=Other",
-        "--at",
-        "2026-03-06T20:00:00Z",
-    ]);
+    let out = p
+        .lead("Jane@Acme.test")
+        .field("first_name", "Other")
+        .field("company", "Other")
+        .at("2026-03-06T20:00:00Z")
+        .enroll("dst");
     assert!(out.contains("already in dst (active): nothing changed"), "{out}");
     let s = p.status("jane@acme.test");
     assert_eq!(s["fields"]["first_name"], "Jane");
     assert_eq!(s["enrollments"][0]["next_due_at"], "2026-03-05T20:00:00Z");
-    assert_eq!(p.count("SELECT count(*) FROM leads"), 1);
+    assert_eq!(p.db().leads(), 1);
 }
 
 // ---- SMTP outcomes ----
@@ -410,7 +379,7 @@ fn connection_refused_is_retried_and_sends_nothing() {
     assert_eq!(e["next_due_at"], "2026-03-05T20:01:00Z", "tried again after the backoff");
     assert_eq!(e["reason"], "retry");
     assert!(e["last_error"].as_str().unwrap().contains("cannot connect"), "{e}");
-    assert_eq!(p.count("SELECT count(*) FROM touchpoints"), 0);
+    assert_eq!(p.db().touchpoints(), 0);
 }
 
 #[test]
@@ -440,21 +409,14 @@ fn a_connection_the_server_closed_while_idle_is_replaced_and_nothing_is_uncertai
     p.tick("2026-03-02T10:00:00Z");
     assert_eq!(p.smtp.messages().len(), 4);
     assert_eq!(p.smtp.connections(), 4, "one new connection after each hang-up");
-    assert_eq!(p.count("SELECT count(*) FROM touchpoints WHERE status = 'sent'"), 4);
+    assert_eq!(p.db().touchpoints_with_status("sent"), 4);
 }
 
 #[test]
 fn a_send_left_in_flight_by_a_dead_process_becomes_uncertain() {
     let p = dst_project();
     // What a SIGKILL between claim and SMTP leaves behind.
-    let conn = rusqlite::Connection::open(p.path("cadenced.db")).unwrap();
-    conn.execute(
-        "INSERT INTO touchpoints (enrollment_id, lead_id, cadence, step, kind, status, at, message_id)
-         SELECT id, lead_id, cadence, 'intro', 'email', 'sending', 1772740800, '<x.1@seller.test>' FROM enrollments",
-        [],
-    )
-    .unwrap();
-    drop(conn);
+    p.db().leave_send_in_flight("intro", "2026-03-05T20:00:00Z", "<x.1@seller.test>", None);
     p.tick("2026-03-05T20:00:30Z");
     assert!(p.smtp.messages().is_empty(), "never sent twice");
     let e = &p.status("jane@acme.test")["enrollments"][0];
@@ -517,28 +479,16 @@ fn config_errors_name_the_field() {
 fn enrolling_a_lead_missing_a_template_variable_fails_and_writes_nothing() {
     let p = Project::new();
     p.cadence("dst", DST_CADENCE);
-    let err = p.fails(&["enroll", "jane@acme.test", "--cadence", "dst", "--field", "first_name=Jane"]);
+    let err = p.lead("jane@acme.test").field("first_name", "Jane").enroll_fails("dst");
     assert!(err.contains("company"), "names the missing field: {err}");
-    let err =
-        p.fails(&["enroll", "not-an-address", "--cadence", "dst", "--field", "first_name=J", "--field", "company=C"]);
+    let err = p.lead("not-an-address").field("first_name", "J").field("company", "C").enroll_fails("dst");
     assert!(err.contains("email: invalid address"), "{err}");
-    let err = p.fails(&[
-        "enroll",
-        "j@acme.test",
-        "--cadence",
-        "dst",
-        "--field",
-        "first_name=J",
-        "--field",
-        "company=C",
-        "--tz",
-        "Moon/Base",
-    ]);
+    let err = p.lead("j@acme.test").field("first_name", "J").field("company", "C").tz("Moon/Base").enroll_fails("dst");
     assert!(err.contains("timezone: unknown time zone"), "{err}");
-    let err = p.fails(&["enroll", "j@acme.test", "--cadence", "nope"]);
+    let err = p.lead("j@acme.test").enroll_fails("nope");
     assert!(err.contains("unknown cadence \"nope\""), "{err}");
-    assert_eq!(p.count("SELECT count(*) FROM leads"), 0);
-    assert_eq!(p.count("SELECT count(*) FROM enrollments"), 0);
+    assert_eq!(p.db().leads(), 0);
+    assert_eq!(p.db().enrollments(), 0);
 }
 
 #[test]
@@ -568,7 +518,7 @@ fn import_skips_bad_rows_with_line_numbers_and_enrolls_the_rest() {
         stdout.contains("6 rows read: 2 enrolled in dst, 0 already in dst (left unchanged), 4 skipped"),
         "{stdout}"
     );
-    assert_eq!(p.count("SELECT count(*) FROM enrollments"), 2);
+    assert_eq!(p.db().enrollments(), 2);
     assert_eq!(p.status("ann@acme.test")["timezone"], "America/New_York");
     assert_eq!(p.status("eve@acme.test")["timezone"], "Europe/Berlin");
 
@@ -582,10 +532,7 @@ fn import_skips_bad_rows_with_line_numbers_and_enrolls_the_rest() {
 fn import_skips_suppressed_addresses_and_changes_nothing_on_a_second_run() {
     let p = dst_project();
     p.ok(&["leads"]);
-    let db = rusqlite::Connection::open(p.path("cadenced.db")).unwrap();
-    db.execute("INSERT INTO suppressions (email, reason, at) VALUES ('Gone@Acme.test', 'unsubscribed', 0)", [])
-        .unwrap();
-    drop(db);
+    p.db().suppress("Gone@Acme.test", "unsubscribed");
     p.write(
         "leads.csv",
         "email,first_name,company\n\
@@ -605,36 +552,36 @@ fn import_skips_suppressed_addresses_and_changes_nothing_on_a_second_run() {
         "{stdout}"
     );
     assert_eq!(p.status("jane@acme.test")["fields"]["first_name"], "Jane", "an enrolled lead is left as it was");
-    assert_eq!(p.count("SELECT count(*) FROM leads WHERE email = 'gone@acme.test'"), 0);
+    assert!(!p.db().has_lead("gone@acme.test"));
 
     // The same file again: nothing new, nothing changed.
-    let before = p.count("SELECT sum(updated_at) + count(*) FROM leads");
+    let before = p.db().leads_version();
     let again = p.run(&["import", csv.to_str().unwrap(), "--cadence", "dst", "--at", "2026-03-06T20:00:00Z"]);
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert!(
         stdout.contains("4 rows read: 0 enrolled in dst, 2 already in dst (left unchanged), 2 skipped"),
         "{stdout}"
     );
-    assert_eq!(p.count("SELECT sum(updated_at) + count(*) FROM leads"), before);
-    assert_eq!(p.count("SELECT count(*) FROM enrollments"), 2);
+    assert_eq!(p.db().leads_version(), before);
+    assert_eq!(p.db().enrollments(), 2);
 }
 
 #[test]
 fn import_of_a_file_that_cannot_be_read_writes_nothing() {
     let p = dst_project();
-    let before = p.count("SELECT count(*) FROM enrollments");
+    let before = p.db().enrollments();
     // A row that is not UTF-8 is a bad row; the file goes on.
     std::fs::write(p.path("mixed.csv"), b"email,first_name,company\nann@acme.test,Ann,Acme\nbo@acme.test,B\xff,Acme\n")
         .unwrap();
     let out = p.run(&["import", p.path("mixed.csv").to_str().unwrap(), "--cadence", "dst"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("mixed.csv:3:"), "{stderr}");
-    assert_eq!(p.count("SELECT count(*) FROM enrollments"), before + 1);
+    assert_eq!(p.db().enrollments(), before + 1);
     // A directory is not a CSV file: an error, and nothing written.
     std::fs::create_dir(p.path("dir.csv")).unwrap();
     let err = p.fails(&["import", p.path("dir.csv").to_str().unwrap(), "--cadence", "dst"]);
     assert!(err.contains("dir.csv"), "{err}");
-    assert_eq!(p.count("SELECT count(*) FROM enrollments"), before + 1);
+    assert_eq!(p.db().enrollments(), before + 1);
 }
 
 #[test]
@@ -644,7 +591,7 @@ fn import_without_email_column_imports_nothing() {
     p.write("leads.csv", "mail,first_name\nann@acme.test,Ann\n");
     let err = p.fails(&["import", p.path("leads.csv").to_str().unwrap(), "--cadence", "dst"]);
     assert!(err.contains("leads.csv:1: no `email` column"), "{err}");
-    assert_eq!(p.count("SELECT count(*) FROM leads"), 0);
+    assert_eq!(p.db().leads(), 0);
 }
 
 #[test]
@@ -676,40 +623,21 @@ fn shipped_config_and_cadences_pass_check() {
 #[test]
 fn shipped_config_writes_eml_files_to_the_outbox() {
     // The README walkthrough, on a copy of the shipped files.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(repo().join("config.toml"), dir.path().join("config.toml")).unwrap();
-    std::fs::create_dir(dir.path().join("cadences")).unwrap();
-    for entry in std::fs::read_dir(repo().join("cadences")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.path().join("cadences").join(path.file_name().unwrap())).unwrap();
-    }
-    let run = |args: &[&str]| {
-        let out = Command::new(BIN).arg("--config").arg(dir.path().join("config.toml")).args(args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    run(&[
-        "enroll",
-        "jane@acme.test",
-        "--cadence",
-        "seven-touch",
-        "--field",
-        "first_name=Jane",
-        "--field",
-        "company=Acme",
-        "--tz",
-        "America/New_York",
-        "--at",
-        "2026-03-02T14:00:00Z",
-    ]);
-    run(&["tick", "--at", "2026-03-02T14:00:00Z"]);
-    let emls: Vec<_> = std::fs::read_dir(dir.path().join("outbox")).unwrap().map(|e| e.unwrap().path()).collect();
+    let p = Project::shipped();
+    p.lead("jane@acme.test")
+        .field("first_name", "Jane")
+        .field("company", "Acme")
+        .tz("America/New_York")
+        .at("2026-03-02T14:00:00Z")
+        .enroll("seven-touch");
+    p.tick("2026-03-02T14:00:00Z");
+    let emls: Vec<_> = std::fs::read_dir(p.path("outbox")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(emls.len(), 1, "{emls:?}");
     assert!(emls[0].extension().is_some_and(|x| x == "eml"));
     let text = std::fs::read_to_string(&emls[0]).unwrap();
     assert!(text.contains("Subject: Quick question about Acme"), "{text}");
     assert!(text.contains("To: jane@acme.test"), "{text}");
-    let status: serde_json::Value = serde_json::from_str(&run(&["status", "jane@acme.test", "--json"])).unwrap();
+    let status = p.status("jane@acme.test");
     let mid = status["enrollments"][0]["touchpoints"][0]["message_id"].as_str().unwrap().to_string();
     assert!(text.contains(&format!("Message-ID: {mid}")), "{text}");
     assert_eq!(status["enrollments"][0]["next_step"], "bump-1");
@@ -722,7 +650,7 @@ fn shipped_config_writes_eml_files_to_the_outbox() {
 fn daemon_sends_what_is_due_and_exits_zero_on_sigterm() {
     let p = Project::new();
     p.cadence("now", "[[steps]]\nid = \"hello\"\nwait = \"0d\"\nkind = \"email\"\nsubject = \"Hi {{ first_name }}\"\nbody = \"Hello\"\n");
-    p.ok(&["enroll", "jo@acme.test", "--cadence", "now", "--field", "first_name=Jo"]);
+    p.lead("jo@acme.test").field("first_name", "Jo").enroll("now");
     let child = Command::new(BIN)
         .arg("--config")
         .arg(p.path("config.toml"))

@@ -117,7 +117,7 @@ fn a_lead_without_a_template_variable_is_told_which_field_to_add() {
         ),
         "{err}"
     );
-    assert_eq!(p.count("SELECT count(*) FROM enrollments"), 0);
+    assert_eq!(p.db().enrollments(), 0);
 }
 
 // ---- 3: a tick in virtual time that finds nothing ----

@@ -17,7 +17,7 @@ fn watched(sent_folder: Option<&str>) -> (Project, Dovecot) {
 }
 
 fn start(p: &Project, email: &str) -> String {
-    p.ok(&["enroll", email, "--cadence", "two", "--at", "2026-03-02T09:00:00Z"]);
+    p.lead(email).at("2026-03-02T09:00:00Z").enroll("two");
     p.tick("2026-03-02T09:00:00Z");
     let s = p.status(email);
     s["enrollments"][0]["touchpoints"][0]["message_id"].as_str().unwrap().to_string()
@@ -73,8 +73,8 @@ fn a_reply_is_matched_by_the_senders_address_too_and_handled_once_across_restart
     // Later ticks (new processes) do not handle the same message again.
     p.tick("2026-03-04T09:00:00Z");
     p.tick("2026-03-05T09:00:00Z");
-    assert_eq!(p.count("SELECT count(*) FROM inbound"), 1);
-    assert_eq!(p.count("SELECT count(*) FROM imap_state WHERE folder = 'INBOX' AND last_uid = 1"), 1);
+    assert_eq!(p.db().inbound_messages(), 1);
+    assert_eq!(p.db().imap_last_uids("INBOX"), [1]);
 }
 
 #[test]
@@ -123,7 +123,7 @@ fn dsn(original_message_id: &str, recipient: &str, status: &str, action: &str) -
 fn a_permanent_bounce_ends_every_cadence_and_suppresses_the_address() {
     let (p, imap) = watched(None);
     let sent = start(&p, "jane@acme.test");
-    p.ok(&["enroll", "jane@acme.test", "--cadence", "other", "--at", "2026-03-02T10:00:00Z"]);
+    p.lead("jane@acme.test").at("2026-03-02T10:00:00Z").enroll("other");
     imap.deliver("INBOX", &dsn(&sent, "jane@acme.test", "5.1.1", "failed"));
     p.tick("2026-03-03T09:00:00Z");
     let s = p.status("jane@acme.test");
@@ -133,7 +133,7 @@ fn a_permanent_bounce_ends_every_cadence_and_suppresses_the_address() {
     assert_eq!(s["suppressed"], "bounced");
     assert_eq!(p.smtp.messages().len(), 1);
     p.cadence("third", TWO_EMAILS);
-    let err = p.fails(&["enroll", "jane@acme.test", "--cadence", "third"]);
+    let err = p.lead("jane@acme.test").enroll_fails("third");
     assert!(err.contains("suppression list (bounced)"), "{err}");
 }
 
@@ -160,7 +160,7 @@ fn three_temporary_bounces_count_as_permanent() {
 fn an_unsubscribe_request_or_a_complaint_unsubscribes_everywhere() {
     let (p, imap) = watched(None);
     let sent = start(&p, "jane@acme.test");
-    p.ok(&["enroll", "jane@acme.test", "--cadence", "other", "--at", "2026-03-02T10:00:00Z"]);
+    p.lead("jane@acme.test").at("2026-03-02T10:00:00Z").enroll("other");
     imap.deliver(
         "INBOX",
         &message("jane@acme.test", "Re: Hello", &format!("In-Reply-To: {sent}"), "Please remove me from your list."),
@@ -173,7 +173,7 @@ fn an_unsubscribe_request_or_a_complaint_unsubscribes_everywhere() {
     assert_eq!(s["suppressed"], "unsubscribed");
     // A complaint (ARF) from a feedback loop does the same for another lead.
     let sent_bob = {
-        p.ok(&["enroll", "bob@acme.test", "--cadence", "two", "--at", "2026-03-03T09:00:00Z"]);
+        p.lead("bob@acme.test").at("2026-03-03T09:00:00Z").enroll("two");
         p.tick("2026-03-03T09:00:00Z");
         p.status("bob@acme.test")["enrollments"][0]["touchpoints"][0]["message_id"].as_str().unwrap().to_string()
     };
@@ -213,16 +213,9 @@ fn an_interrupted_send_found_in_the_sent_folder_is_settled_as_sent() {
     imap.deliver("Sent", &message("ada@seller.test", "old", "", "older"));
     p.write_config(&imap.mailbox_config(p.dir.path(), Some("Sent")));
     p.cadence("two", TWO_EMAILS);
-    p.ok(&["enroll", "jane@acme.test", "--cadence", "two", "--at", "2026-03-02T09:00:00Z"]);
+    p.lead("jane@acme.test").at("2026-03-02T09:00:00Z").enroll("two");
     // A process sent and filed the email, then died before recording it.
-    let conn = rusqlite::Connection::open(p.path("cadenced.db")).unwrap();
-    conn.execute(
-        "INSERT INTO touchpoints (enrollment_id, lead_id, cadence, step, kind, status, at, message_id, mailbox)
-         SELECT id, lead_id, cadence, 'intro', 'email', 'sending', 1772442000, '<lost.1@seller.test>', 'sales' FROM enrollments",
-        [],
-    )
-    .unwrap();
-    drop(conn);
+    p.db().leave_send_in_flight("intro", "2026-03-02T09:00:00Z", "<lost.1@seller.test>", Some("sales"));
     imap.deliver(
         "Sent",
         &message("ada@seller.test", "Hello", "", "b")
@@ -243,7 +236,7 @@ fn with_the_inbox_unreadable_no_email_leaves() {
     drop(imap);
     p.write_config(&config);
     p.cadence("two", TWO_EMAILS);
-    p.ok(&["enroll", "jane@acme.test", "--cadence", "two", "--at", "2026-03-02T09:00:00Z"]);
+    p.lead("jane@acme.test").at("2026-03-02T09:00:00Z").enroll("two");
     p.tick("2026-03-02T09:00:00Z");
     assert!(p.smtp.messages().is_empty(), "a reply might be waiting unread");
     let e = &p.status("jane@acme.test")["enrollments"][0];
@@ -278,7 +271,7 @@ fn the_daemon_hears_a_reply_through_imap_idle() {
     let config = std::fs::read_to_string(p.path("config.toml")).unwrap();
     p.write("config.toml", &format!("inbox_max_age = \"1h\"\n{config}"));
     p.cadence("two", &TWO_EMAILS.replace("wait = \"1d\"", "wait = \"1h\""));
-    p.ok(&["enroll", "jane@acme.test", "--cadence", "two"]);
+    p.lead("jane@acme.test").enroll("two");
     let mut child = p.spawn_daemon(&[]);
     let sent = p.smtp.wait_for(1, std::time::Duration::from_secs(30));
     assert_eq!(sent.len(), 1);

@@ -9,6 +9,8 @@ mod http;
 mod inbox;
 mod log;
 mod mailserver;
+mod manual;
+mod ops;
 mod plan;
 mod preview;
 mod props;

@@ -127,7 +127,7 @@ fn check_plan_predicts_exactly_what_the_ticks_then_do() {
     // Skipped at check-in-2's due time (Friday 10:00), then bump-1's new 3bd from there.
     assert_eq!(predicted["l4@acme.test"], want("removed", "2026-03-11T09:00:00Z"));
     assert!(!predicted.contains_key("l5@acme.test"), "l5's plan does not change: {predicted:?}");
-    assert_eq!(p.count("SELECT count(*) FROM cadence_versions"), 1, "check writes nothing");
+    assert_eq!(p.db().cadence_versions(), 1, "check writes nothing");
 
     // The next tick loads the edit: the re-planned leads have their new times at once.
     let out = p.tick(now);
@@ -152,7 +152,7 @@ fn check_plan_predicts_exactly_what_the_ticks_then_do() {
     let again = p.ok(&["check", "--plan", "--at", "2026-03-06T10:00:00Z"]);
     assert!(again.contains("  nurture: no changes (5 leads in flight)\n"), "{again}");
     assert!(!p.tick("2026-03-06T10:00:00Z").contains("cadence edit loaded"));
-    assert_eq!(p.count("SELECT count(*) FROM cadence_versions"), 2);
+    assert_eq!(p.db().cadence_versions(), 2);
 
     // To the end: bump-1 went out when predicted, and everyone got the added step.
     p.run_until_idle();

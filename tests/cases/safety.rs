@@ -8,6 +8,7 @@ use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::db::Db;
 use crate::support::{BIN, Fault, Project, SmtpServer, repo, signal};
 
 /// Collects a child's stderr lines as they come.
@@ -82,7 +83,7 @@ fn sigkill_at_random_instants_never_sends_twice_and_loses_nothing() {
     // Restarted once more, to the end.
     for _ in 0..10 {
         p.ok(&["tick"]);
-        if p.count("SELECT count(*) FROM enrollments WHERE state = 'active'") == 0 {
+        if p.db().enrollments_in_state("active") == 0 {
             break;
         }
     }
@@ -92,10 +93,8 @@ fn sigkill_at_random_instants_never_sends_twice_and_loses_nothing() {
     let unique: BTreeSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "a Message-ID arrived twice (seed {seed})");
 
-    let conn = rusqlite::Connection::open(p.path("cadenced.db")).unwrap();
-    let mut stmt = conn.prepare("SELECT status, message_id FROM touchpoints").unwrap();
     let rows: Vec<(String, Option<String>)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+        p.db().touchpoint_outcomes().into_iter().map(|t| (t.status, t.message_id)).collect();
     assert_eq!(rows.len(), 2 * LEADS, "every due step has its touchpoint (seed {seed})");
     let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
     for (status, _) in &rows {
@@ -163,8 +162,8 @@ fn sighup_keeps_the_last_good_cadence_and_picks_up_a_good_edit() {
         format!("[[steps]]\nid = \"a\"\nwait = \"0d\"\nkind = \"email\"\nsubject = \"Version {v}\"\nbody = \"b\"\n")
     };
     p.cadence("c", &version("one"));
-    p.ok(&["enroll", "one@acme.test", "--cadence", "c"]);
-    p.ok(&["enroll", "two@acme.test", "--cadence", "c"]);
+    p.lead("one@acme.test").enroll("c");
+    p.lead("two@acme.test").enroll("c");
     p.ok(&["pause", "two@acme.test"]);
     let mut child = p.spawn_daemon(&[]);
     let log = Log::follow(&mut child);
@@ -182,7 +181,7 @@ fn sighup_keeps_the_last_good_cadence_and_picks_up_a_good_edit() {
     p.cadence("c", &version("two"));
     signal(child.id(), "HUP");
     log.wait_for("reloaded\n");
-    p.ok(&["enroll", "three@acme.test", "--cadence", "c"]);
+    p.lead("three@acme.test").enroll("c");
     let got = p.smtp.wait_for(3, Duration::from_secs(30));
     assert_eq!(got[2].header("Subject").as_deref(), Some("Version two"));
     signal(child.id(), "TERM");
@@ -201,7 +200,7 @@ fn steps(ids: &[&str]) -> String {
 fn an_edited_cadence_moves_leads_on_by_step_id() {
     let p = Project::new();
     p.cadence("c", &steps(&["a", "b", "c"]));
-    p.ok(&["enroll", "lead@acme.test", "--cadence", "c", "--at", "2026-03-01T09:00:00Z"]);
+    p.lead("lead@acme.test").at("2026-03-01T09:00:00Z").enroll("c");
     p.tick("2026-03-02T09:00:00Z");
     // The lead's next step b is removed, and d is added at the end.
     p.cadence("c", &steps(&["a", "c", "d"]));
@@ -222,7 +221,7 @@ fn an_edited_cadence_moves_leads_on_by_step_id() {
 fn a_removed_cadence_leaves_its_leads_orphaned_until_it_returns() {
     let p = Project::new();
     p.cadence("c", &steps(&["a", "b"]));
-    p.ok(&["enroll", "lead@acme.test", "--cadence", "c", "--at", "2026-03-01T09:00:00Z"]);
+    p.lead("lead@acme.test").at("2026-03-01T09:00:00Z").enroll("c");
     p.tick("2026-03-02T09:00:00Z");
     std::fs::remove_file(p.path("cadences/c.toml")).unwrap();
     p.cadence("other", &steps(&["x"]));
@@ -251,7 +250,7 @@ fn with_the_smtp_server_down_for_an_hour_nothing_is_lost_or_doubled() {
     p.write("config.toml", &config);
     p.cadence("c", &steps(&["a"]).replace("1d", "0d"));
     for i in 0..5 {
-        p.ok(&["enroll", &format!("lead{i}@acme.test"), "--cadence", "c", "--at", "2026-03-02T09:00:00Z"]);
+        p.lead(&format!("lead{i}@acme.test")).at("2026-03-02T09:00:00Z").enroll("c");
     }
     let out = p.run(&["tick", "--at", "2026-03-02T09:00:00Z"]);
     assert!(out.status.success());
@@ -261,14 +260,14 @@ fn with_the_smtp_server_down_for_an_hour_nothing_is_lost_or_doubled() {
     for minute in (5..=60).step_by(5) {
         p.tick(&format!("2026-03-02T{:02}:{:02}:00Z", 9 + minute / 60, minute % 60));
     }
-    assert_eq!(p.count("SELECT count(*) FROM touchpoints"), 0);
-    assert_eq!(p.count("SELECT count(*) FROM enrollments WHERE state = 'active' AND attempts = 0"), 5);
+    assert_eq!(p.db().touchpoints(), 0);
+    assert_eq!(p.db().enrollments_without_attempts("active"), 5);
     let server = SmtpServer::start_on(port);
     p.tick("2026-03-02T10:05:00Z");
     assert_eq!(server.messages().len(), 5, "caught up when it returned");
     p.tick("2026-03-02T10:06:00Z");
     assert_eq!(server.messages().len(), 5);
-    assert_eq!(p.count("SELECT count(*) FROM touchpoints WHERE status = 'sent'"), 5);
+    assert_eq!(p.db().touchpoints_with_status("sent"), 5);
 }
 
 #[test]
@@ -278,16 +277,7 @@ fn line_breaks_in_a_leads_fields_never_reach_a_header() {
         "c",
         "[[steps]]\nid = \"a\"\nwait = \"0d\"\nkind = \"email\"\nsubject = \"Hi {{ first_name }}\"\nbody = \"b\"\n",
     );
-    p.ok(&[
-        "enroll",
-        "lead@acme.test",
-        "--cadence",
-        "c",
-        "--field",
-        "first_name=Eve\r\nBcc: victim@evil.test",
-        "--at",
-        "2026-03-02T09:00:00Z",
-    ]);
+    p.lead("lead@acme.test").field("first_name", "Eve\r\nBcc: victim@evil.test").at("2026-03-02T09:00:00Z").enroll("c");
     p.tick("2026-03-02T09:00:00Z");
     let m = &p.smtp.messages()[0];
     assert_eq!(m.rcpt_to, ["lead@acme.test"]);
@@ -299,16 +289,14 @@ fn line_breaks_in_a_leads_fields_never_reach_a_header() {
 fn backup_makes_a_consistent_private_copy() {
     let p = Project::new();
     p.cadence("c", &steps(&["a"]).replace("1d", "0d"));
-    p.ok(&["enroll", "lead@acme.test", "--cadence", "c", "--at", "2026-03-02T09:00:00Z"]);
+    p.lead("lead@acme.test").at("2026-03-02T09:00:00Z").enroll("c");
     p.tick("2026-03-02T09:00:00Z");
     let copy = p.path("backup.db");
     let out = p.ok(&["backup", copy.to_str().unwrap()]);
     assert!(out.contains("backed up"), "{out}");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o077, 0);
-    let conn = rusqlite::Connection::open(&copy).unwrap();
-    let n: i64 = conn.query_row("SELECT count(*) FROM touchpoints WHERE status = 'sent'", [], |r| r.get(0)).unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(Db::open(&copy).touchpoints_with_status("sent"), 1);
     let err = p.fails(&["backup", copy.to_str().unwrap()]);
     assert!(err.contains("file exists"), "{err}");
 }
@@ -365,7 +353,11 @@ fn the_unit_file_is_hardened_and_verifies() {
     let text = std::fs::read_to_string(&unit).unwrap().replace("/usr/local/bin/cadenced", BIN);
     let copy = dir.path().join("cadenced.service");
     std::fs::write(&copy, text).unwrap();
-    let out = Command::new("systemd-analyze").arg("verify").arg(&copy).output().unwrap();
+    // verify also runs `man` for Documentation=: the page installed as the README says.
+    std::fs::create_dir(dir.path().join("man1")).unwrap();
+    let page = Command::new(BIN).arg("man").output().unwrap().stdout;
+    std::fs::write(dir.path().join("man1/cadenced.1"), page).unwrap();
+    let out = Command::new("systemd-analyze").arg("verify").arg(&copy).env("MANPATH", dir.path()).output().unwrap();
     assert!(
         out.status.success() && out.stderr.is_empty(),
         "systemd-analyze verify: {}{}",
@@ -413,5 +405,5 @@ fn after_a_crash_the_send_log_tells_what_left_and_what_never_started() {
     let arrived: Vec<Vec<String>> = p.smtp.messages().into_iter().map(|m| m.rcpt_to).collect();
     assert_eq!(arrived, [vec![due[2].email.clone()]]);
     assert_eq!(std::fs::read(p.path("cadenced.db-sends")).unwrap(), b"", "the log is emptied once recorded");
-    assert_eq!(p.count("SELECT count(*) FROM touchpoints WHERE subject = 'Hi' AND body = 'b'"), 3, "content kept");
+    assert_eq!(p.db().touchpoints_with_content("Hi", "b"), 3, "content kept");
 }

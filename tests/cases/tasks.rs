@@ -16,24 +16,14 @@ fn tasks(p: &Project, extra: &[&str]) -> Vec<Value> {
 fn seven_touch_runs_to_finish_with_the_owner_closing_tasks() {
     let p = Project::new();
     p.write("cadences/seven-touch.toml", &std::fs::read_to_string(repo().join("cadences/seven-touch.toml")).unwrap());
-    p.ok(&[
-        "enroll",
-        "jane@acme.test",
-        "--cadence",
-        "seven-touch",
-        "--field",
-        "first_name=Jane",
-        "--field",
-        "company=Acme",
-        "--field",
-        "phone=+1 555 0100",
-        "--field",
-        &format!("owner={REP}"),
-        "--tz",
-        "America/New_York",
-        "--at",
-        "2026-03-02T14:00:00Z",
-    ]);
+    p.lead("jane@acme.test")
+        .field("first_name", "Jane")
+        .field("company", "Acme")
+        .field("phone", "+1 555 0100")
+        .field("owner", REP)
+        .tz("America/New_York")
+        .at("2026-03-02T14:00:00Z")
+        .enroll("seven-touch");
     let mut closed = Vec::new();
     for _ in 0..30 {
         let s = p.status("jane@acme.test");
@@ -94,7 +84,7 @@ fn a_blocking_task_left_open_holds_the_cadence_until_auto_skip_releases_it() {
     let p = Project::new();
     p.write_config("[owners.\"rep@seller.test\"]\ndigest = \"none\"\n");
     p.cadence("blocking", BLOCKING);
-    p.ok(&["enroll", "lead@acme.test", "--cadence", "blocking", "--at", "2026-03-02T09:00:00Z"]);
+    p.lead("lead@acme.test").at("2026-03-02T09:00:00Z").enroll("blocking");
     p.tick("2026-03-02T09:00:00Z");
     p.tick("2026-03-03T09:00:00Z");
     let open = tasks(&p, &[]);
@@ -126,7 +116,7 @@ fn a_blocking_task_left_open_holds_the_cadence_until_auto_skip_releases_it() {
 fn a_non_blocking_task_lets_the_next_wait_start_when_it_opens() {
     let p = Project::new();
     p.cadence("loose", &BLOCKING.replace("auto_skip_after = \"2bd\"", "blocking = false"));
-    p.ok(&["enroll", "lead@acme.test", "--cadence", "loose", "--at", "2026-03-02T09:00:00Z"]);
+    p.lead("lead@acme.test").at("2026-03-02T09:00:00Z").enroll("loose");
     p.tick("2026-03-02T09:00:00Z");
     p.tick("2026-03-03T09:00:00Z");
     assert_eq!(p.status("lead@acme.test")["enrollments"][0]["next_due_at"], "2026-03-04T09:00:00Z");
@@ -137,7 +127,7 @@ fn a_non_blocking_task_lets_the_next_wait_start_when_it_opens() {
 fn closing_tasks_from_the_cli() {
     let p = Project::new();
     p.cadence("blocking", BLOCKING);
-    p.ok(&["enroll", "lead@acme.test", "--cadence", "blocking", "--at", "2026-03-02T09:00:00Z"]);
+    p.lead("lead@acme.test").at("2026-03-02T09:00:00Z").enroll("blocking");
     p.tick("2026-03-02T09:00:00Z");
     p.tick("2026-03-03T09:00:00Z");
     let id = tasks(&p, &[])[0]["id"].as_i64().unwrap().to_string();
@@ -165,20 +155,12 @@ fn digest_project() -> Project {
     p.cadence("calls", CALLS);
     for (email, name) in [("ann@acme.test", "Ann"), ("bob@acme.test", "Bob")] {
         // Monday 2 February 2026, 10:00 New York: after that day's 09:00 digest slot.
-        p.ok(&[
-            "enroll",
-            email,
-            "--cadence",
-            "calls",
-            "--field",
-            &format!("first_name={name}"),
-            "--field",
-            "company=Acme",
-            "--field",
-            "phone=+1 555 0100",
-            "--at",
-            "2026-02-02T15:00:00Z",
-        ]);
+        p.lead(email)
+            .field("first_name", name)
+            .field("company", "Acme")
+            .field("phone", "+1 555 0100")
+            .at("2026-02-02T15:00:00Z")
+            .enroll("calls");
     }
     p.tick("2026-02-02T15:00:00Z");
     p
@@ -231,7 +213,7 @@ fn the_digest_arrives_once_per_working_day_in_the_owners_zone_with_exactly_the_o
     assert_eq!(digests(&p).len(), 2);
     p.tick("2026-02-09T14:00:00Z");
     assert_eq!(digests(&p).len(), 3);
-    assert_eq!(p.count("SELECT count(*) FROM digests WHERE status = 'sent'"), 3);
+    assert_eq!(p.db().digests_with_status("sent"), 3);
     // Never to a lead.
     assert!(p.smtp.messages().iter().all(|m| m.rcpt_to == [REP]));
 }
@@ -246,18 +228,12 @@ fn a_restart_in_the_middle_of_a_digest_run_sends_no_second_digest() {
     p.smtp.set_faults(vec![]);
     p.tick("2026-02-03T14:01:00Z");
     assert!(digests(&p).is_empty());
-    assert_eq!(p.count("SELECT count(*) FROM digests WHERE status = 'uncertain'"), 1);
+    assert_eq!(p.db().digests_with_status("uncertain"), 1);
     // A process killed between claim and send leaves the claim: no second digest for that slot either.
-    let conn = rusqlite::Connection::open(p.path("cadenced.db")).unwrap();
-    conn.execute(
-        "INSERT INTO digests (owner, slot_at, status, sent_at, mailbox, tasks) VALUES (?1, ?2, 'sending', ?2, 'sales', 2)",
-        rusqlite::params![REP, chrono::DateTime::parse_from_rfc3339("2026-02-04T14:00:00Z").unwrap().timestamp()],
-    )
-    .unwrap();
-    drop(conn);
+    p.db().leave_digest_claim(REP, "2026-02-04T14:00:00Z");
     p.tick("2026-02-04T14:00:00Z");
     assert!(digests(&p).is_empty());
-    assert_eq!(p.count("SELECT count(*) FROM digests WHERE status = 'uncertain'"), 2);
+    assert_eq!(p.db().digests_with_status("uncertain"), 2);
     p.tick("2026-02-05T14:00:00Z");
     assert_eq!(digests(&p).len(), 1, "the next day's slot is sent as usual");
 }
@@ -267,16 +243,7 @@ fn digest_none_sends_no_reminders() {
     let p = Project::new();
     p.write_config(&format!("owner = \"{REP}\"\n[owners.\"{REP}\"]\ndigest = \"none\"\n"));
     p.cadence("calls", CALLS);
-    p.ok(&[
-        "enroll",
-        "ann@acme.test",
-        "--cadence",
-        "calls",
-        "--field",
-        "first_name=Ann",
-        "--at",
-        "2026-02-02T08:00:00Z",
-    ]);
+    p.lead("ann@acme.test").field("first_name", "Ann").at("2026-02-02T08:00:00Z").enroll("calls");
     for day in 2..7 {
         p.tick(&format!("2026-02-0{day}T08:00:00Z"));
     }

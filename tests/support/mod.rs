@@ -3,8 +3,10 @@
 
 pub mod browser;
 pub mod ca;
+pub mod db;
 pub mod dovecot;
 pub mod http;
+pub mod lead;
 pub mod mailserver;
 pub mod smtp;
 
@@ -33,6 +35,20 @@ impl Project {
         std::fs::create_dir(dir.path().join("cadences")).expect("cadences dir");
         let project = Project { dir, smtp };
         project.write_config("");
+        project
+    }
+
+    /// A project with copies of the repository's own `config.toml` (one
+    /// mailbox writing `.eml` files to `outbox/`) and `cadences/`, as a user
+    /// starts out. The SMTP server runs but the shipped config does not use it.
+    pub fn shipped() -> Project {
+        let project = Project::new();
+        std::fs::copy(repo().join("config.toml"), project.path("config.toml")).expect("copy config.toml");
+        for entry in std::fs::read_dir(repo().join("cadences")).expect("read cadences/") {
+            let path = entry.expect("cadences/ entry").path();
+            std::fs::copy(&path, project.path("cadences").join(path.file_name().expect("file name")))
+                .expect("copy a cadence");
+        }
         project
     }
 
@@ -109,14 +125,9 @@ impl Project {
         self.ok(&["tick", "--at", at])
     }
 
-    /// One number from the database (`SELECT count(*) ...`).
-    pub fn count(&self, sql: &str) -> i64 {
-        let db = self.path("cadenced.db");
-        if !db.exists() {
-            return 0;
-        }
-        let conn = rusqlite::Connection::open(db).expect("open db");
-        conn.query_row(sql, [], |r| r.get(0)).expect("query")
+    /// The project's database, for probes (see [`db::Db`]).
+    pub fn db(&self) -> db::Db {
+        db::Db::open(&self.path("cadenced.db"))
     }
 
     /// Ticks at each next due time of `email`'s first enrollment until it has

@@ -48,15 +48,21 @@ fn gap_end(naive: NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
     // Whole seconds: drop sub-second parts of the bounds.
     let lo0 = probe.checked_sub_signed(bracket)?;
     let hi0 = probe.checked_add_signed(bracket)?;
-    let mut lo = lo0.timestamp();
-    let mut hi = hi0.timestamp();
+    let lo = lo0.timestamp();
+    let hi = hi0.timestamp();
     let at = |secs: i64| DateTime::<Utc>::from_timestamp(secs, 0);
     let reaches = |secs: i64| at(secs).map(|u| naive_local(u, tz) >= naive);
     // Invariant: local(lo) < naive <= local(hi).
     if reaches(lo)? || !reaches(hi)? {
         return None;
     }
-    // At most ~18 halvings for a 52-hour bracket; bounded regardless.
+    at(first_reaching(lo, hi, reaches)?)
+}
+
+/// The smallest whole second in `(lo, hi]` that `reaches`, given that `lo`
+/// does not and `hi` does (`reaches` never goes back once true); `None` when
+/// `reaches` cannot tell. At most 64 halvings, whatever the bracket.
+pub(crate) fn first_reaching(mut lo: i64, mut hi: i64, reaches: impl Fn(i64) -> Option<bool>) -> Option<i64> {
     for _ in 0..64 {
         if hi - lo <= 1 {
             break;
@@ -68,7 +74,7 @@ fn gap_end(naive: NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
             lo = mid;
         }
     }
-    at(hi)
+    Some(hi)
 }
 
 #[cfg(test)]

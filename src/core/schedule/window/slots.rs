@@ -5,7 +5,7 @@ use chrono_tz::Tz;
 
 use super::Window;
 use crate::core::schedule::calendar::Calendar;
-use crate::core::schedule::local::{naive_local, resolve_local};
+use crate::core::schedule::local::{first_reaching, naive_local, resolve_local};
 
 /// How far ahead a slot is looked for.
 const HORIZON_MONTHS: u32 = 60;
@@ -99,18 +99,6 @@ fn first_naive_reaching(t: DateTime<Utc>, tz: Tz) -> Option<NaiveDateTime> {
         lo = probe;
         step = step.checked_mul(2)?;
     }
-    let mut hi = hi?;
-    // Invariant: lo does not reach t, hi does.
-    for _ in 0..64 {
-        if hi - lo <= 1 {
-            break;
-        }
-        let mid = lo + (hi - lo) / 2;
-        if reaches(mid)? {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    at(hi)
+    // lo does not reach t, hi does.
+    at(first_reaching(lo, hi?, reaches)?)
 }
