@@ -58,7 +58,8 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let report =
         store.report(Period::new(since, until), Defined::all(&cadences), args.cadence.as_deref(), mailboxes)?;
     if args.json {
-        super::print_json(&serde_json::to_value(&report)?)?;
+        // Straight from the structs, so that the fields keep their documented order.
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         out!("{}", to_text(&report, tz, std::io::stdout().is_terminal()));
     }
@@ -82,7 +83,8 @@ pub fn to_text(report: &Report, tz: Tz, bars: bool) -> String {
         let states: Vec<String> =
             c.states.iter().filter(|(_, n)| **n > 0).map(|(state, n)| format!("{n} {state}")).collect();
         let orphan = if c.orphaned { "  [orphaned: the cadence file is gone]" } else { "" };
-        let _ = writeln!(out, "\n{}: {} enrolled ({}){orphan}", c.cadence, c.enrolled, states.join(", "));
+        let states = if states.is_empty() { String::new() } else { format!(" ({})", states.join(", ")) };
+        let _ = writeln!(out, "\n{}: {} enrolled{states}{orphan}", c.cadence, c.enrolled);
         let _ = writeln!(
             out,
             "  {:<14} {:<8} {:>8} {:>8} {:>6} {:>7} {:>6} {:>8} {:>12} {:>7} {:>7} {:>6} {:>6} {:>9}",
