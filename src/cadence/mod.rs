@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::core::schedule::{Wait, Window};
 use crate::location::{FileErrors, SourceError, toml_message};
 
-pub use templates::{Fields, RenderError, Rendered, Templates};
+pub use templates::{BODY_LIMIT, Fields, MAX_TEXT, RenderError, Rendered, SUBJECT_LIMIT, Templates};
 
 /// What a step asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,6 +304,8 @@ impl Cadence {
         }
         let mut steps = Vec::new();
         let mut templates = Templates::new(&name);
+        // Where each template's text starts (file, line, col), by template name.
+        let mut places: BTreeMap<String, (PathBuf, (usize, usize))> = BTreeMap::new();
         let mut seen = BTreeSet::new();
         for raw_step in raw.steps.get_ref() {
             let s = raw_step.get_ref();
@@ -334,6 +336,7 @@ impl Cadence {
             }
             if let Some(subject) = &s.subject {
                 let base = body_position(source, subject.span());
+                places.insert(Templates::name(&id, "subject"), (file.to_path_buf(), base));
                 if let Err(e) = templates.add(&id, "subject", subject.get_ref()) {
                     located.push(e.locate(file, base));
                 }
@@ -360,10 +363,11 @@ impl Cadence {
                     }
                 }
             };
-            if let Some((body_file, text, base)) = body
-                && let Err(e) = templates.add(&id, "body", &text)
-            {
-                located.push(e.locate(&body_file, base));
+            if let Some((body_file, text, base)) = body {
+                if let Err(e) = templates.add(&id, "body", &text) {
+                    located.push(e.locate(&body_file, base));
+                }
+                places.insert(Templates::name(&id, "body"), (body_file, base));
             }
             let auto_skip_after = s.auto_skip_after.as_ref().and_then(|a| {
                 a.get_ref().parse::<Wait>().map_err(|e| err(Some(a.span()), at(&format!("auto_skip_after: {e}")))).ok()
@@ -381,8 +385,9 @@ impl Cadence {
                 steps.push(Step { id, wait, kind, blocking, auto_skip_after });
             }
         }
-        for problem in templates.check_renders() {
-            located.push(problem.locate(file, (1, 1)));
+        for (template, problem) in templates.check_renders() {
+            let (at, base) = places.get(&template).map_or((file, (1, 1)), |(f, base)| (f.as_path(), *base));
+            located.push(problem.locate(at, base));
         }
         errors.extend(located);
         errors.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));

@@ -98,6 +98,10 @@ fn each_error_names_its_place() {
             "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"task\"\nbody = \"{{ x | nosuchfilter }}\"\n",
             "step \"a\" body: unknown filter",
         ),
+        (
+            "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"task\"\nbody = \"\"\"\nline one\n{{ x | indent(99999) }}\n\"\"\"\n",
+            "c.toml:8:1: step \"a\" body: filter indent: a width of 99999 is more than 1000",
+        ),
     ];
     for (text, want) in cases {
         let err = parse(text).unwrap_err();
