@@ -2,6 +2,8 @@ mod bench_smoke;
 mod calendar;
 mod core;
 mod fuzz;
+mod fuzz_templates;
+mod hostile;
 mod inbox;
 mod props;
 mod safety;
