@@ -15,7 +15,7 @@ use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 use crate::location::SourceError;
 
 use bounds::Failure;
-pub use bounds::{BODY_LIMIT, MAX_TEXT, SUBJECT_LIMIT};
+pub use bounds::{BODY_LIMIT, MAX_FIELD, SUBJECT_LIMIT};
 
 /// A lead's fields: `first_name`, `company`, ... (plus `email` when rendering).
 pub type Fields = BTreeMap<String, String>;
@@ -96,6 +96,7 @@ impl Plain {
     fn fits(&self, fields: &Fields, email: &str, limit: usize) -> bool {
         let value = |v: &String| if v == "email" { Some(email) } else { fields.get(v).map(String::as_str) };
         self.needed.iter().all(|v| value(v).is_some())
+            && self.tags.iter().all(|v| value(v).is_none_or(|text| text.len() <= MAX_FIELD))
             && self
                 .tags
                 .iter()
@@ -351,11 +352,11 @@ impl Templates {
         let value = |v: &String| if v == "email" { Some(email) } else { fields.get(v).map(String::as_str) };
         let error =
             |detail: String, missing: Vec<String>| RenderError { step: step.to_string(), part, missing, detail };
-        // A field longer than any value a filter may take is refused whole,
-        // before `~` or `+` could join copies of it.
-        if let Some(long) = vars.clone().find(|v| value(v).is_some_and(|text| text.len() > MAX_TEXT)) {
+        // A long field is refused whole, before `~`, `+` or `[::-1]`, which
+        // no bound sees, could copy it over and over in a loop.
+        if let Some(long) = vars.clone().find(|v| value(v).is_some_and(|text| text.len() > MAX_FIELD)) {
             return Err(error(
-                format!("field {long} is longer than {}, the most a template may use", bounds::size(MAX_TEXT)),
+                format!("field {long} is longer than {}, the most a template may use", bounds::size(MAX_FIELD)),
                 Vec::new(),
             ));
         }
@@ -430,7 +431,7 @@ mod tests {
         let steps = ["a", "b", "c"];
         // A subject of "Hi " and 1021 letters is the most it may be; one more is too long.
         let (fits, too_long) = ("J".repeat(SUBJECT_LIMIT - 3), "J".repeat(SUBJECT_LIMIT - 2));
-        let huge = "J".repeat(MAX_TEXT + 1);
+        let huge = "J".repeat(MAX_FIELD + 1);
         let cases: &[&[(&str, &str)]] = &[
             &[],
             &[("first_name", "Jane")],
@@ -471,8 +472,9 @@ mod tests {
     /// allocating.)
     #[test]
     fn hostile_sizes_fail_with_an_error_naming_the_bound() {
-        let long = "word ".repeat(40_000);
-        let lines = "word\n".repeat(40_000);
+        // Fields as long as they may be (64 KiB); the template makes more of them.
+        let long = "word ".repeat(12_000);
+        let lines = "w\n".repeat(30_000);
         let cases: &[Case] = &[
             (
                 "{{ x | indent(n | int) }}",
@@ -493,7 +495,7 @@ mod tests {
                 "filter upper is given more than 1 MiB of text",
             ),
             ("{% for i in range(n | int) %}x{% endfor %}", &[("n", "999999999999")], "range has too many elements"),
-            ("{% for i in range(n | int) %}x{% endfor %}", &[("n", "99999")], "too much work (more than 100000 steps"),
+            ("{% for i in range(n | int) %}x{% endfor %}", &[("n", "99999")], "too much work (more than 50000 steps"),
             (
                 "{{ x | batch(n | int) }}",
                 &[("x", "abc"), ("n", "9999999999")],
@@ -522,7 +524,7 @@ mod tests {
             ),
             (
                 "{{ x | format(x, x, x) }}",
-                &[("x", &"%s".repeat(60_000))],
+                &[("x", &"%s".repeat(30_000))],
                 "filter format would make a text longer than 1 MiB",
             ),
             (
@@ -530,18 +532,14 @@ mod tests {
                 &[("x", "ab"), ("n", "999999999999")],
                 "filter join is given more than 100000 items",
             ),
-            ("{{ (x | list) | join(x) }}", &[("x", &long)], "filter list would make more than 100000 items"),
-            (
-                "{{ [x, x, x, x, x, x] | join(x) }}",
-                &[("x", &long[..100_000])],
-                "filter join would make a text longer than 1 MiB",
-            ),
+            ("{{ (x * 3) | list | join(x) }}", &[("x", &long)], "filter list would make more than 100000 items"),
+            ("{{ ([x] * 12) | join(x) }}", &[("x", &long)], "filter join would make a text longer than 1 MiB"),
             (
                 "{{ x | replace(\"\", x) }}",
                 &[("x", &long[..20_000])],
                 "filter replace would make a text longer than 1 MiB",
             ),
-            ("{{ x | split(\"\") | length }}", &[("x", &long)], "filter split would make more than 100000 items"),
+            ("{{ (x * 3) | split(\"\") | length }}", &[("x", &long)], "filter split would make more than 100000 items"),
             (
                 "{{ [x] * (n | int) }}",
                 &[("x", "ab"), ("n", "999999999999")],
@@ -560,12 +558,12 @@ mod tests {
             (
                 "{% for i in [x] * (n | int) %}.{% endfor %}",
                 &[("x", "ab"), ("n", "999999999999")],
-                "more than 100000 steps",
+                "more than 50000 steps",
             ),
             (
                 "{% for a in range(1000) %}{% for b in range(1000) %}.{% endfor %}{% endfor %}",
                 &[],
-                "more than 100000 steps",
+                "more than 50000 steps",
             ),
             ("{% macro m(n) %}{{ m(n + 1) }}{% endmacro %}{{ m(0) }}", &[], "nest too deep"),
             (
@@ -574,11 +572,11 @@ mod tests {
                 "output would exceed 256 KiB (the most a body may be)",
             ),
             (
-                "{% set s %}{% for i in range(200) %}{{ x }}{% endfor %}{% endset %}{{ s | length }}",
+                "{% set s %}{% for i in range(600) %}{{ x }}{% endfor %}{% endset %}{{ s | length }}",
                 &[("x", &long)],
                 "too much work (its filters and output handle more than 32 MiB)",
             ),
-            ("{{ x }}", &[("x", &"x".repeat(MAX_TEXT + 1))], "field x is longer than 1 MiB"),
+            ("{{ x }}", &[("x", &"x".repeat(MAX_FIELD + 1))], "field x is longer than 64 KiB"),
             ("{{ debug() }}{{ [x] * 100000 }}", &[("x", &long)], "a {{ }} would print more than 1 MiB of text"),
             (
                 "{% set l = [x] * (n | int) %}{{ debug() }}",
@@ -659,6 +657,24 @@ mod tests {
                 Ok(r) => assert_eq!(r.body, *want, "{source}"),
                 Err(e) => panic!("{source}: {e}"),
             }
+        }
+    }
+
+    /// Enrollment names the field a lead lacks, whatever reads it.
+    #[test]
+    fn a_missing_field_is_named_whatever_reads_it() {
+        for source in [
+            "{{ v }}",
+            "{{ v | upper }}",
+            "{{ v | int + 1 }}",
+            "{{ x | indent(v | int) }}",
+            "{% for i in range(v | int) %}.{% endfor %}",
+            "{{ \"%s\" | format(v) }}",
+        ] {
+            let e = one(source).render("intro", "j@x.test", &fields(&[("x", "a")])).map(|r| r.body);
+            let e = e.expect_err(source);
+            assert_eq!(e.missing, ["v"], "{source}: {e}");
+            assert_eq!(e.to_string(), "step \"intro\" body uses v that the lead lacks", "{source}");
         }
     }
 

@@ -4,7 +4,8 @@
 //! `join` of repeated lists, `replace`, `split`, `pprint`...), nested in loops,
 //! `{% set %}` blocks and recursive macros, with the sizes read from fields
 //! (`n | int`, `n | length`, products) or written in; the fields are huge,
-//! negative or odd numbers and long texts. Every render must return text
+//! negative or odd numbers and texts up to and past the longest a template
+//! may use. Every render must return text
 //! within the part's limit or an error naming the step, and checking a lead
 //! must agree with rendering it.
 //!
@@ -182,7 +183,8 @@ fn text() -> BoxedStrategy<Text> {
     let times = prop_oneof![
         4 => 0usize..4,
         2 => 4usize..200,
-        1 => select(&[1_000usize, 20_000, 120_000, 300_000, 1_100_000][..]),
+        // Up to and past the 64 KiB a template may use of a field.
+        1 => select(&[1_000usize, 10_000, 30_000, 70_000, 300_000][..]),
     ];
     (select(PIECES), times).prop_map(|(piece, times)| Text { piece, times }).boxed()
 }

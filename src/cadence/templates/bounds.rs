@@ -13,17 +13,19 @@
 //! measures what it is given and estimates what it would make, against the
 //! limits below, before the builtin runs; each `{{ }}` is measured before it
 //! is written (also into a `{% set %}` block); a part's text goes into a
-//! writer that refuses more than the part may be; and all of it is charged
-//! to one budget of work per render.
+//! writer that refuses more than the part may be; all of it is charged to one
+//! budget of work per render; and a field the template uses may be 64 KiB.
 //!
 //! Not covered, because minijinja gives no hook into them: the operators.
-//! `~` and `+` join their operands and `*` repeats a string (minijinja itself
-//! refuses more than 100 MB) or, lazily, a list. Their operands are bounded
-//! (fields, literals, filter results), so an expression grows with the
-//! template's own length, except for a template that feeds a value back into
-//! itself (`{% set ns.s = ns.s ~ ns.s %}` in a loop, a macro recursing on
-//! `s ~ s`) or turns a list repeated a huge number of times into text with
-//! `~` or reverses it with `[::-1]`: that can still exhaust memory.
+//! `~` and `+` join their operands, `*` repeats a string (minijinja refuses
+//! more than 100 MB) or, lazily, a list, and slicing copies. Their operands
+//! are bounded (fields, literals, filter results), so one expression makes a
+//! few times that at most, and a loop runs at most [`FUEL`] steps. Left open:
+//! a template that feeds a value back into itself (`{% set ns.s = ns.s ~
+//! ns.s %}` in a loop, a macro recursing on `s ~ s`), or that turns a list
+//! repeated a huge number of times into text with `~` or reverses it with
+//! `[::-1]`, can still exhaust memory; and a loop of such operations on long
+//! values, with no filter or output in it, can take seconds.
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
@@ -41,12 +43,15 @@ pub const SUBJECT_LIMIT: usize = 1024;
 pub const BODY_LIMIT: usize = 256 * 1024;
 /// Steps of the template engine one render may take (an email with a few
 /// fields takes a few dozen, a loop over a hundred items about 600).
-pub const FUEL: u64 = 100_000;
+pub const FUEL: u64 = 50_000;
 /// The engine's recursion limit: macros may call each other about 30 deep,
 /// includes about 18 (each call takes several levels). minijinja allows at
 /// most 500; 200 leaves room on a 2 MiB thread stack, even unoptimised.
 pub const RECURSION: usize = 200;
-/// The longest text a field, a filter's argument or result, or one `{{ }}` may be.
+/// The longest field a template may use (names, companies, notes: short texts).
+/// It also bounds what the operators, which no check sees, can do with fields.
+pub const MAX_FIELD: usize = 64 << 10;
+/// The longest text a filter's argument or result, or one `{{ }}`, may be.
 pub const MAX_TEXT: usize = 1 << 20;
 /// The most items a filter, test or function may take or make (what `range` allows).
 pub const MAX_ITEMS: usize = 100_000;
@@ -215,29 +220,27 @@ pub fn install(env: &mut Environment<'static>) {
     env.set_fuel(Some(FUEL));
     env.set_recursion_limit(RECURSION);
     env.set_formatter(format_value);
-    for (name, builtin) in builtin_filters() {
-        let what = format!("filter {name}");
-        env.add_filter(name, move |state: &State, args: Rest<Value>| -> Result<Value, Error> {
-            call(state, name, &what, &builtin, &args)
-        });
+    for (name, function) in builtin_filters() {
+        let takes_undefined = matches!(name, "default" | "d");
+        let builtin = Builtin { name: name.into(), what: format!("filter {name}"), function, takes_undefined };
+        env.add_filter(name, move |state: &State, args: Rest<Value>| call(state, &builtin, &args));
     }
-    for (name, builtin) in builtin_tests() {
-        let what = format!("test {name}");
+    for (name, function) in builtin_tests() {
+        let builtin = Builtin { name: name.into(), what: format!("test {name}"), function, takes_undefined: true };
         env.add_test(name, move |state: &State, args: Rest<Value>| -> Result<bool, Error> {
-            call(state, name, &what, &builtin, &args).map(|v| v.is_true())
+            call(state, &builtin, &args).map(|v| v.is_true())
         });
     }
-    let globals: Vec<(String, Value)> = env.globals().map(|(name, value)| (name.to_string(), value)).collect();
-    for (name, builtin) in globals {
+    // range, dict, namespace, debug: whatever the engine has.
+    let globals: Vec<(String, Value)> = env.globals().map(|(name, f)| (name.to_string(), f)).collect();
+    for (name, function) in globals {
         if name == "debug" {
             env.add_function("debug", debug);
             continue;
         }
         let what = format!("function {name}");
-        let key = name.clone();
-        env.add_function(name, move |state: &State, args: Rest<Value>| -> Result<Value, Error> {
-            call(state, &key, &what, &builtin, &args)
-        });
+        let builtin = Builtin { name: name.clone(), what, function, takes_undefined: false };
+        env.add_function(name, move |state: &State, args: Rest<Value>| call(state, &builtin, &args));
     }
 }
 
@@ -435,8 +438,26 @@ fn too_many(what: &str) -> Error {
     past(format!("{what} would make more than {MAX_ITEMS} items"))
 }
 
-/// Runs builtin `name` (`what`: "filter indent") on `args` within the bounds.
-fn call(state: &State, name: &str, what: &str, builtin: &Value, args: &[Value]) -> Result<Value, Error> {
+/// A builtin behind its checks.
+struct Builtin {
+    /// Its name: "indent".
+    name: String,
+    /// For errors: "filter indent".
+    what: String,
+    function: Value,
+    /// Whether it may be given an undefined value (`default`, the tests).
+    takes_undefined: bool,
+}
+
+/// Runs `builtin` on `args` within the bounds.
+fn call(state: &State, builtin: &Builtin, args: &[Value]) -> Result<Value, Error> {
+    let Builtin { name, what, function, takes_undefined } = builtin;
+    let (name, what) = (name.as_str(), what.as_str());
+    // Strict: a variable the lead lacks is an error, also where a builtin would
+    // print it as nothing (`"Hi %s," | format(first_name)`).
+    if !takes_undefined && args.iter().any(Value::is_undefined) {
+        return Err(Error::from(ErrorKind::UndefinedError));
+    }
     let mut work = 0usize;
     for arg in args {
         let (items, bytes) = measure(arg).map_err(|too_big| past(format!("{what} is given {}", too_big.what())))?;
@@ -444,7 +465,7 @@ fn call(state: &State, name: &str, what: &str, builtin: &Value, args: &[Value]) 
     }
     charge(work)?;
     check_growth(name, what, args)?;
-    let result = builtin.call(state, args)?;
+    let result = function.call(state, args)?;
     if let Some(s) = result.as_str() {
         if s.len() > MAX_TEXT {
             return Err(too_long(what));
