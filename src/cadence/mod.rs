@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::core::schedule::{Wait, Window};
 use crate::location::{FileErrors, SourceError, toml_message};
 
-pub use templates::{BODY_LIMIT, Fields, MAX_FIELD, RenderError, Rendered, SUBJECT_LIMIT, Templates};
+pub use templates::{BODY_LIMIT, Fields, RenderError, Rendered, SUBJECT_LIMIT, Templates};
 
 /// What a step asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 //! the bound, and the process carries on.
 
 mod bounds;
+mod operators;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -14,8 +15,8 @@ use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 
 use crate::location::SourceError;
 
-use bounds::Failure;
-pub use bounds::{BODY_LIMIT, MAX_FIELD, SUBJECT_LIMIT};
+pub use bounds::{BODY_LIMIT, SUBJECT_LIMIT};
+use bounds::{Failure, MAX_FIELD};
 
 /// A lead's fields: `first_name`, `company`, ... (plus `email` when rendering).
 pub type Fields = BTreeMap<String, String>;
@@ -227,6 +228,10 @@ impl Templates {
 
     /// Compiles `source` as `part` ("subject" or "body") of step `step`.
     pub fn add(&mut self, step: &str, part: &'static str, source: &str) -> Result<(), TemplateProblem> {
+        // Before compiling: the compiler computes a repetition of constants.
+        if let Some((line, message)) = operators::unbounded_repetition(source) {
+            return Err(TemplateProblem { line: Some(line), message: format!("step {step:?} {part}: {message}") });
+        }
         let name = Templates::name(step, part);
         self.env.add_template_owned(name.clone(), source.to_string()).map_err(|e| TemplateProblem {
             line: e.line(),
@@ -487,11 +492,9 @@ mod tests {
                 "filter indent: a width of 5000",
             ),
             ("{{ x | indent(999) }}", &[("x", &lines)], "filter indent would make a text longer than 1 MiB"),
-            ("{{ \"ab\" * (n | int) }}", &[("n", "999999999999")], "repeated string is too large"),
-            ("{{ \"ab\" * (n | int) }}", &[("n", "4000000")], "a {{ }} would print more than 1 MiB of text"),
             (
-                "{% set s = \"ab\" * (n | int) %}{{ s | upper }}",
-                &[("n", "4000000")],
+                "{% set s %}{% for i in range(20) %}{{ x }}{% endfor %}{% endset %}{{ s | upper }}",
+                &[("x", &long)],
                 "filter upper is given more than 1 MiB of text",
             ),
             ("{% for i in range(n | int) %}x{% endfor %}", &[("n", "999999999999")], "range has too many elements"),
@@ -528,36 +531,44 @@ mod tests {
                 "filter format would make a text longer than 1 MiB",
             ),
             (
-                "{{ ([x] * (n | int)) | join(\",\") }}",
-                &[("x", "ab"), ("n", "999999999999")],
+                "{{ ((range(n | int) | list) + [x]) | join(\",\") }}",
+                &[("x", "ab"), ("n", "100000")],
                 "filter join is given more than 100000 items",
             ),
-            ("{{ (x * 3) | list | join(x) }}", &[("x", &long)], "filter list would make more than 100000 items"),
-            ("{{ ([x] * 12) | join(x) }}", &[("x", &long)], "filter join would make a text longer than 1 MiB"),
+            ("{{ (x ~ x ~ x) | list | join(x) }}", &[("x", &long)], "filter list would make more than 100000 items"),
+            (
+                "{{ [x, x, x, x, x, x, x, x, x, x, x, x] | join(x) }}",
+                &[("x", &long)],
+                "filter join would make a text longer than 1 MiB",
+            ),
             (
                 "{{ x | replace(\"\", x) }}",
                 &[("x", &long[..20_000])],
                 "filter replace would make a text longer than 1 MiB",
             ),
-            ("{{ (x * 3) | split(\"\") | length }}", &[("x", &long)], "filter split would make more than 100000 items"),
             (
-                "{{ [x] * (n | int) }}",
-                &[("x", "ab"), ("n", "999999999999")],
+                "{{ (x ~ x ~ x) | split(\"\") | length }}",
+                &[("x", &long)],
+                "filter split would make more than 100000 items",
+            ),
+            (
+                "{{ (range(n | int) | list) + [x] }}",
+                &[("x", "ab"), ("n", "100000")],
                 "a {{ }} would print more than 100000 items",
             ),
             (
-                "{{ {\"a\": [x] * (n | int)} }}",
-                &[("x", "ab"), ("n", "999999999999")],
+                "{{ {\"a\": (range(n | int) | list) + [x]} }}",
+                &[("x", "ab"), ("n", "100000")],
                 "a {{ }} would print more than 100000 items",
             ),
             (
-                "{{ [[x] * (n | int)] | first | length }}",
-                &[("x", "ab"), ("n", "999999999999")],
+                "{{ [(range(n | int) | list) + [x]] | first | length }}",
+                &[("x", "ab"), ("n", "100000")],
                 "filter first is given more than 100000 items",
             ),
             (
-                "{% for i in [x] * (n | int) %}.{% endfor %}",
-                &[("x", "ab"), ("n", "999999999999")],
+                "{% for i in (range(n | int) | list) + [x] %}.{% endfor %}",
+                &[("x", "ab"), ("n", "100000")],
                 "more than 50000 steps",
             ),
             (
@@ -577,10 +588,14 @@ mod tests {
                 "too much work (its filters and output handle more than 32 MiB)",
             ),
             ("{{ x }}", &[("x", &"x".repeat(MAX_FIELD + 1))], "field x is longer than 64 KiB"),
-            ("{{ debug() }}{{ [x] * 100000 }}", &[("x", &long)], "a {{ }} would print more than 1 MiB of text"),
             (
-                "{% set l = [x] * (n | int) %}{{ debug() }}",
-                &[("x", "ab"), ("n", "999999999999")],
+                "{{ debug() }}{{ [x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x] }}",
+                &[("x", &long)],
+                "a {{ }} would print more than 1 MiB of text",
+            ),
+            (
+                "{% set l = (range(n | int) | list) + [x] %}{{ debug() }}",
+                &[("x", "ab"), ("n", "100000")],
                 "function debug is given more than 100000 items",
             ),
             (
@@ -588,7 +603,11 @@ mod tests {
                 &[],
                 "lists nested more than 32 deep",
             ),
-            ("{{ ([x] * 1000) | pprint }}", &[("x", &long[..5000])], "filter pprint is given more than 1 MiB of text"),
+            (
+                "{{ range(n | int) | batch(3) | list | pprint }}",
+                &[("n", "60000")],
+                "filter pprint would make a text longer than 1 MiB",
+            ),
             ("{{ 5 is divisibleby (x | length - 3) }}", &[("x", "abc")], "divisibleby 0"),
         ];
         for (source, pairs, want) in cases {
@@ -601,6 +620,29 @@ mod tests {
                     assert!(text.contains(want), "{source}: expected {want:?} in {text}");
                 }
             }
+        }
+    }
+
+    /// `*` by a count from a field could ask for any memory or time in one
+    /// step of the engine, beyond any bound: refused when the template loads.
+    #[test]
+    fn repetition_by_a_count_from_a_field_is_refused_when_loading() {
+        for source in [
+            "{{ \"ab\" * (n | int) }}",
+            "{% set s = \"ab\" * (n | int) %}{{ s | length }}",
+            "{{ ([x] * (n | int)) | join(\",\") }}",
+            "line\n{% for i in [] * (n | int) * (m | int) %}.{% endfor %}",
+            "{{ x * 3 }}",
+            "{{ \"-\" * 99999999 }}",
+        ] {
+            let mut t = Templates::new("c");
+            let e = t.add("intro", "body", source).expect_err(source);
+            assert!(
+                e.message.starts_with("step \"intro\" body: `*` may repeat only a text or list written"),
+                "{}",
+                e.message
+            );
+            assert_eq!(e.line, Some(source.lines().count()), "{source}");
         }
     }
 
@@ -625,7 +667,7 @@ mod tests {
     fn bounded_builtins_render_as_before() {
         let cases: &[Case] = &[
             ("{{ x | indent(2, true) }}|{{ x | indent(width=3) }}", &[("x", "a\nb")], "  a\n  b|a\n   b"),
-            ("{{ \"ab\" * (n | int) }}", &[("n", "3")], "ababab"),
+            ("{{ \"ab\" * 3 }}|{{ (n | int) * 2 }}", &[("n", "3")], "ababab|6"),
             ("{% for i in range(n | int) %}{{ loop.index }}{% endfor %}", &[("n", "4")], "1234"),
             ("{{ x | batch(2) | list }}", &[("x", "abc")], "[[\"a\", \"b\"], [\"c\"]]"),
             ("{{ x | slice(2, \"-\") | list }}", &[("x", "abc")], "[[\"a\", \"b\"], [\"c\", \"-\"]]"),
@@ -644,7 +686,7 @@ mod tests {
                 "v True False -",
             ),
             (
-                "{{ [x] * 3 }} {{ x | pprint }} {{ 6 is divisibleby 3 }}",
+                "{{ [\"v\"] * 3 }} {{ x | pprint }} {{ 6 is divisibleby 3 }}",
                 &[("x", "v")],
                 "[\"v\", \"v\", \"v\"] \"v\" True",
             ),

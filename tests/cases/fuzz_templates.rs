@@ -12,7 +12,7 @@
 //! An allocation failure aborts the whole process, so the cases run in a
 //! child process (this test binary again) under a 2 GiB address-space limit:
 //! a runaway allocation fails fast there, and the parent reports the case the
-//! child was on. Same environment as `tests/cases/fuzz.rs`
+//! child was on; it also stops a child stuck on one case for two minutes. Same environment as `tests/cases/fuzz.rs`
 //! (`CADENCED_FUZZ_CASES`, `CADENCED_FUZZ_SECONDS`, `CADENCED_FUZZ_SEED`);
 //! `scripts/fuzz.sh` runs it for minutes.
 
@@ -247,6 +247,8 @@ fn leaf() -> BoxedStrategy<String> {
         size().prop_map(|n| format!("{{{{ x[{n}] }}}}{{{{ x[:{n}] }}}}{{{{ x[::{n}] }}}}")),
         size().prop_map(|n| format!("{{{{ 5 is divisibleby {n} }}}}")),
         size().prop_map(|n| format!("{{{{ dict(a=[1] * {n}) | length }}}}")),
+        Just("{{ \"ab\" * 40 }}{{ [\"a\", 1] * 3 }}{{ 3 * \"-\" }}".to_string()),
+        Just("{{ \"-\" * 10001 }}".to_string()),
         Just("{{ debug() | length }}".to_string()),
         Just("{% autoescape true %}{{ x }}{{ [x, y] }}{% endautoescape %}".to_string()),
         Just("{{ x }}{{ y }}{{ z }}".to_string()),
@@ -352,34 +354,56 @@ fn hostile_case(case: &Case) -> Result<&'static str, TestCaseError> {
 /// Set in the child process: the file the case under way is written to.
 const CHILD: &str = "CADENCED_FUZZ_TEMPLATES_CASE_FILE";
 
+/// How long one case may run before the child is taken for hung: far more
+/// than any bounded render takes, even unoptimised on a busy machine.
+const STALLED: Duration = Duration::from_secs(120);
+
 /// The fuzz target; the cases run in [`hostile_templates_child`] under a
-/// memory limit, so that an abort is reported with its case.
+/// memory limit, so that an abort or a hang is reported with its case.
 #[test]
 fn hostile_templates() {
     let exe = std::env::current_exe().unwrap();
     let module = module_path!().split_once("::").map_or(module_path!(), |(_, rest)| rest);
-    let child = format!("{module}::hostile_templates_child");
+    let child_test = format!("{module}::hostile_templates_child");
     let dir = tempfile::tempdir().unwrap();
-    let case_file = dir.path().join("case.txt");
-    let output = std::process::Command::new("/bin/sh")
+    let (case_file, log) = (dir.path().join("case.txt"), dir.path().join("child.log"));
+    let mut child = std::process::Command::new("/bin/sh")
         .arg("-c")
         .arg("ulimit -v 2097152 && exec \"$0\" \"$@\"")
         .arg(&exe)
-        .args(["--exact", &child, "--test-threads=1", "--nocapture"])
+        .args(["--exact", &child_test, "--test-threads=1", "--nocapture"])
         .env(CHILD, &case_file)
         .env("RUST_BACKTRACE", "0")
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut last_case = (String::new(), Instant::now());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        let case = std::fs::read_to_string(&case_file).unwrap_or_default();
+        if case != last_case.0 {
+            last_case = (case, Instant::now());
+        } else if last_case.1.elapsed() > STALLED {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
     let summary: Vec<&str> = stderr.lines().filter(|l| l.starts_with("fuzz hostile_templates:")).collect();
     eprintln!("{}", summary.join("\n"));
-    let last = std::fs::read_to_string(&case_file).unwrap_or_default();
-    assert!(
-        output.status.success(),
-        "the fuzz run died ({}):\n{}\nthe case under way:\n{last}",
-        output.status,
-        stderr.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"),
-    );
+    let tail: Vec<&str> = stderr.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+    let case = std::fs::read_to_string(&case_file).unwrap_or_default();
+    match status {
+        None => panic!("a case ran for more than {} s (a render that no bound stops):\n{case}", STALLED.as_secs()),
+        Some(status) => {
+            assert!(status.success(), "the fuzz run died ({status}):\n{}\nthe case under way:\n{case}", tail.join("\n"))
+        }
+    }
     assert!(summary.iter().any(|l| l.contains(" cases in ")), "the child ran no cases:\n{stderr}");
 }
 
@@ -388,7 +412,7 @@ fn hostile_templates() {
 fn hostile_templates_child() {
     let Ok(case_file) = std::env::var(CHILD) else { return };
     let case_file = Path::new(&case_file);
-    fuzz("hostile_templates", 150, case(), |case| {
+    fuzz("hostile_templates", 500, case(), |case| {
         // Written before the render: what the parent reports if the child dies.
         std::fs::write(case_file, format!("{case:#?}\n")).map_err(|e| TestCaseError::fail(e.to_string()))?;
         hostile_case(&case)

@@ -16,16 +16,15 @@
 //! writer that refuses more than the part may be; all of it is charged to one
 //! budget of work per render; and a field the template uses may be 64 KiB.
 //!
-//! Not covered, because minijinja gives no hook into them: the operators.
-//! `~` and `+` join their operands, `*` repeats a string (minijinja refuses
-//! more than 100 MB) or, lazily, a list, and slicing copies. Their operands
-//! are bounded (fields, literals, filter results), so one expression makes a
-//! few times that at most, and a loop runs at most [`FUEL`] steps. Left open:
-//! a template that feeds a value back into itself (`{% set ns.s = ns.s ~
-//! ns.s %}` in a loop, a macro recursing on `s ~ s`), or that turns a list
-//! repeated a huge number of times into text with `~` or reverses it with
-//! `[::-1]`, can still exhaust memory; and a loop of such operations on long
-//! values, with no filter or output in it, can take seconds.
+//! minijinja gives no hook into operators. `*` is checked when the template
+//! is loaded (see [`super::operators`]): it repeats only what is written in
+//! the template. `~` and `+` join their operands and slicing copies; their
+//! operands are bounded (fields, literals, filter results), so one expression
+//! makes a few times that at most, and a loop runs at most [`FUEL`] steps.
+//! Left open: a template that feeds a value back into itself (`{% set ns.s =
+//! ns.s ~ ns.s %}` in a loop, a macro recursing on `s ~ s`, `ns.l + ns.l`) can
+//! still exhaust memory or spin in one step (`x in ns.l`), and a loop of such
+//! operations on long values, with no filter or output in it, can take seconds.
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
