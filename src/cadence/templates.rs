@@ -2,7 +2,8 @@
 //! a variable a lead lacks is an error, never an email that reads "Hi ,".
 //! Every render is bounded in work and size (see [`bounds`]): a template or a
 //! lead's field that asks for too much fails that render with an error naming
-//! the bound, and the process carries on.
+//! the bound, and the process carries on. `*`, which no bound sees, may repeat
+//! only what the template writes (see [`operators`]).
 
 mod bounds;
 mod operators;
