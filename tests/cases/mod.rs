@@ -4,6 +4,8 @@ mod check;
 mod core;
 mod firsthour;
 mod fuzz;
+mod fuzz_templates;
+mod hostile;
 mod inbox;
 mod log;
 mod mailserver;
