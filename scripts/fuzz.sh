@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs each fuzz target of tests/cases/fuzz/ in a release build for a time
-# budget (default 3 minutes each), batch after batch from fresh seeds, and
-# prints how many cases each ran. Offline: nothing is downloaded.
+# Runs each fuzz target (tests/cases/fuzz/, tests/cases/fuzz_templates.rs)
+# in a release build for a time budget (default 3 minutes each), batch after
+# batch from fresh seeds, and prints how many cases each ran. Offline: nothing
+# is downloaded.
 #
 #   scripts/fuzz.sh                      # every target, 180 s each
 #   scripts/fuzz.sh 20                   # every target, 20 s each
 #   scripts/fuzz.sh 600 inbound_messages # one target, 10 minutes
+#   scripts/fuzz.sh 600 hostile_templates # hostile templates and fields together
 #
 # Environment: CADENCED_FUZZ_CASES (cases per batch, default 1000),
 # CADENCED_FUZZ_SEED (first seed; default random, printed),
@@ -23,7 +25,7 @@ if ! [[ "$budget" =~ ^[0-9]+$ ]]; then
     echo "usage: $0 [SECONDS_PER_TARGET] [TARGET...]" >&2
     exit 2
 fi
-all=(cadence_files config_files csv_rows inbound_messages)
+all=(cadence_files config_files csv_rows inbound_messages hostile_templates)
 if [[ $# -gt 0 ]]; then targets=("$@"); else targets=("${all[@]}"); fi
 
 export CADENCED_FUZZ_SECONDS="$budget"
@@ -36,11 +38,19 @@ mkdir -p target/fuzz
 
 failed=0
 summary=()
+# The test module each target lives in.
+module_of() {
+    case "$1" in
+        hostile_templates) echo fuzz_templates ;;
+        *) echo "fuzz::$1" ;;
+    esac
+}
+
 for target in "${targets[@]}"; do
     log="target/fuzz/$target.log"
     echo "== $target: ${budget} s, batches of $CADENCED_FUZZ_CASES cases"
     started=$(date +%s)
-    if cargo test --release --offline --test main -- --exact "cases::fuzz::$target::$target" --test-threads=1 --nocapture \
+    if cargo test --release --offline --test main -- --exact "cases::$(module_of "$target")::$target" --test-threads=1 --nocapture \
         >"$log" 2>&1; then
         status=ok
     else

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::core::schedule::{Wait, Window};
 use crate::location::{FileErrors, SourceError, toml_message};
 
-pub use templates::{Fields, RenderError, Rendered, Templates};
+pub use templates::{BODY_LIMIT, Fields, RenderError, Rendered, SUBJECT_LIMIT, Templates};
 
 /// What a step asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -341,8 +341,8 @@ impl Cadence {
         }
         let mut steps = Vec::new();
         let mut templates = Templates::new(&name);
-        // Where each template's text starts, by step and part.
-        let mut places: BTreeMap<(String, &'static str), TemplatePlace> = BTreeMap::new();
+        // Where each template's text starts (file, line, col), by template name.
+        let mut places: BTreeMap<String, (PathBuf, (usize, usize))> = BTreeMap::new();
         let mut seen = BTreeSet::new();
         for raw_step in raw.steps.get_ref() {
             let s = raw_step.get_ref();
@@ -376,7 +376,7 @@ impl Cadence {
             }
             if let Some(subject) = &s.subject {
                 let base = body_position(source, subject.span());
-                places.insert((id.clone(), "subject"), (file.to_path_buf(), base));
+                places.insert(Templates::name(&id, "subject"), (file.to_path_buf(), base));
                 if let Err(e) = templates.add(&id, "subject", subject.get_ref()) {
                     located.push(e.locate(file, base));
                 }
@@ -404,10 +404,10 @@ impl Cadence {
                 }
             };
             if let Some((body_file, text, base)) = body {
-                places.insert((id.clone(), "body"), (body_file.clone(), base));
                 if let Err(e) = templates.add(&id, "body", &text) {
                     located.push(e.locate(&body_file, base));
                 }
+                places.insert(Templates::name(&id, "body"), (body_file, base));
             }
             let auto_skip_after = s.auto_skip_after.as_ref().and_then(|a| {
                 a.get_ref().parse::<Wait>().map_err(|e| err(Some(a.span()), at(&format!("auto_skip_after: {e}")))).ok()
@@ -426,11 +426,9 @@ impl Cadence {
                 steps.push(Step { id, wait, kind, blocking, auto_skip_after, threaded });
             }
         }
-        for (step, part, problem) in templates.check_renders() {
-            match places.get(&(step, part)) {
-                Some((template_file, base)) => located.push(problem.locate(template_file, *base)),
-                None => located.push(problem.locate(file, (1, 1))),
-            }
+        for (template, problem) in templates.check_renders() {
+            let (at, base) = places.get(&template).map_or((file, (1, 1)), |(f, base)| (f.as_path(), *base));
+            located.push(problem.locate(at, base));
         }
         errors.extend(located);
         errors.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
@@ -454,9 +452,6 @@ impl Cadence {
         })
     }
 }
-
-/// The file a template's text is in, and the line and column where it starts.
-type TemplatePlace = (PathBuf, (usize, usize));
 
 /// Letters, digits, '-' and '_', not empty.
 pub fn is_identifier(s: &str) -> bool {

@@ -116,6 +116,10 @@ fn each_error_names_its_place() {
             "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"email\"\nsubject = \"Hi {{ x | upcase }}\"\nbody = \"b\"\n",
             "c.toml:6:12: step \"a\" subject: unknown filter",
         ),
+        (
+            "mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\nkind = \"task\"\nbody = \"\"\"\nline one\n{{ x | indent(99999) }}\n\"\"\"\n",
+            "c.toml:8:1: step \"a\" body: filter indent: a width of 99999 is more than 1000",
+        ),
     ];
     for (text, want) in cases {
         let err = parse(text).unwrap_err();

@@ -5,6 +5,8 @@ mod core;
 mod dashboard;
 mod firsthour;
 mod fuzz;
+mod fuzz_templates;
+mod hostile;
 mod http;
 mod inbox;
 mod log;
