@@ -39,6 +39,8 @@ pub enum Source {
     Ingest,
     /// A reply marked by hand (`cadenced mark`).
     Mark,
+    /// An unsubscribe from the web (`/u/TOKEN`).
+    Web,
 }
 
 impl Source {
@@ -47,6 +49,7 @@ impl Source {
             Source::Imap => "imap",
             Source::Ingest => "ingest",
             Source::Mark => "mark",
+            Source::Web => "web",
         }
     }
 }

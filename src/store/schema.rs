@@ -233,7 +233,7 @@ CREATE INDEX inbound_at ON inbound (at);
         // colleague did (`stop_on = ["domain_reply"]`).
         M::up(
             r"
-ALTER TABLE inbound ADD COLUMN source TEXT NOT NULL DEFAULT 'imap' CHECK (source IN ('imap', 'ingest', 'mark'));
+ALTER TABLE inbound ADD COLUMN source TEXT NOT NULL DEFAULT 'imap' CHECK (source IN ('imap', 'ingest', 'mark', 'web'));
 CREATE INDEX inbound_message_id ON inbound (message_id) WHERE message_id IS NOT NULL;
 ALTER TABLE enrollments ADD COLUMN ended_by TEXT;
 ",

@@ -88,8 +88,8 @@ impl Store {
             };
             tx.execute(
                 "INSERT INTO inbound (mailbox, folder, uidvalidity, uid, lead_id, kind, at, sender, detail, matched,
-                                      touchpoint_id, cadence, step)
-                 VALUES (?1, ?2, 0, ?3, ?3, 'unsubscribe', ?4, ?5, ?6, 'token', ?7, ?8, ?9)
+                                      touchpoint_id, cadence, step, source)
+                 VALUES (?1, ?2, 0, ?3, ?3, 'unsubscribe', ?4, ?5, ?6, 'token', ?7, ?8, ?9, 'web')
                  ON CONFLICT (mailbox, folder, uidvalidity, uid) DO NOTHING",
                 params![mailbox.unwrap_or_default(), WEB, lead_id, at, email, detail, touchpoint_id, cadence, step],
             )?;
