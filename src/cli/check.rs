@@ -116,7 +116,7 @@ fn gather(config_path: &Path, args: &Args, report: &mut Report) -> Result<()> {
         "path": config.database.display().to_string(),
         "exists": config.database.exists(),
         "writable": writable.is_ok(),
-        "error": writable.as_ref().err(),
+        "error": writable.as_ref().err().map(ToString::to_string),
     });
     report.ok.push(format!(
         "ok {}: {} mailbox(es), database {}",
@@ -323,7 +323,7 @@ fn distance(a: &str, b: &str) -> usize {
 /// it would be created in) can be written by this user, and the database
 /// file opened for writing: found out by doing it (a probe file made and
 /// removed), which also holds for root and read-only mounts.
-pub fn writable(database: &Path) -> std::result::Result<(), String> {
+pub fn writable(database: &Path) -> std::result::Result<(), NotWritable> {
     let folder = database.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut existing = folder;
     while !existing.exists() {
@@ -336,10 +336,7 @@ pub fn writable(database: &Path) -> std::result::Result<(), String> {
         }
     }
     if !existing.is_dir() {
-        return Err(format!(
-            "{} is not a folder: set `database` in the config to a file in a writable folder",
-            existing.display()
-        ));
+        return Err(NotWritable::NotAFolder(existing.to_path_buf()));
     }
     let probe = existing.join(format!(".cadenced-check-{}", std::process::id()));
     match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
@@ -348,23 +345,29 @@ pub fn writable(database: &Path) -> std::result::Result<(), String> {
             // Best effort: a probe left behind is harmless.
             let _ = std::fs::remove_file(&probe);
         }
-        Err(e) => {
-            return Err(format!(
-                "cannot write in {}: {e}. The database and its -wal, -shm, -sends and .lock files live there: \
-                 give the user that runs cadenced write access to it, or set `database` to a writable place",
-                existing.display()
-            ));
-        }
+        Err(e) => return Err(NotWritable::Folder(existing.to_path_buf(), e.to_string())),
     }
     if database.exists()
         && let Err(e) = std::fs::OpenOptions::new().read(true).write(true).open(database)
     {
-        return Err(format!(
-            "cannot open {} for writing: {e}. Run cadenced as the user that owns it (e.g. `sudo -u cadenced`)",
-            database.display()
-        ));
+        return Err(NotWritable::Database(database.to_path_buf(), e.to_string()));
     }
     Ok(())
+}
+
+/// Why the database's folder or file cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotWritable {
+    #[error("{} is not a folder: set `database` in the config to a file in a writable folder", .0.display())]
+    NotAFolder(std::path::PathBuf),
+    #[error(
+        "cannot write in {}: {}. The database and its -wal, -shm, -sends and .lock files live there: \
+         give the user that runs cadenced write access to it, or set `database` to a writable place",
+        .0.display(), .1
+    )]
+    Folder(std::path::PathBuf, String),
+    #[error("cannot open {} for writing: {}. Run cadenced as the user that owns it (e.g. `sudo -u cadenced`)", .0.display(), .1)]
+    Database(std::path::PathBuf, String),
 }
 
 #[cfg(test)]
@@ -388,7 +391,7 @@ mod tests {
         assert_eq!(writable(&dir.path().join("cadenced.db")), Ok(()));
         assert_eq!(writable(&dir.path().join("new/deeper/cadenced.db")), Ok(()), "created on first use");
         std::fs::write(dir.path().join("plain"), "").unwrap();
-        let err = writable(&dir.path().join("plain/cadenced.db")).unwrap_err();
+        let err = writable(&dir.path().join("plain/cadenced.db")).unwrap_err().to_string();
         assert!(
             err.ends_with("plain is not a folder: set `database` in the config to a file in a writable folder"),
             "{err}"

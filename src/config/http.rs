@@ -67,24 +67,33 @@ pub(super) fn check(raw: &RawHttp, resolve: &dyn Fn(&str) -> PathBuf) -> Result<
     }
 }
 
+/// Why a `public_url` cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublicUrlError {
+    #[error("{0:?} must start with https:// (one-click unsubscribe needs HTTPS; TLS is the reverse proxy's job)")]
+    NotHttps(String),
+    #[error("{0:?} has no host (expected e.g. https://go.example.com)")]
+    NoHost(String),
+    #[error("{0:?} contains {1:?} (expected e.g. https://go.example.com, without a query)")]
+    Forbidden(String, char),
+}
+
 /// `https://host[:port][/path]`, without a query, a fragment, or anything
 /// that could break the `List-Unsubscribe` header it goes into.
-fn public_url(text: &str) -> Result<String, String> {
+fn public_url(text: &str) -> Result<String, PublicUrlError> {
     let Some(rest) = text.trim().strip_prefix("https://") else {
-        return Err(format!(
-            "{text:?} must start with https:// (one-click unsubscribe needs HTTPS; TLS is the reverse proxy's job)"
-        ));
+        return Err(PublicUrlError::NotHttps(text.to_string()));
     };
     let rest = rest.trim_end_matches('/');
     let url = format!("https://{rest}");
     let host = rest.split('/').next().unwrap_or_default();
     if host.is_empty() {
-        return Err(format!("{text:?} has no host (expected e.g. https://go.example.com)"));
+        return Err(PublicUrlError::NoHost(text.to_string()));
     }
     if let Some(bad) =
         url.chars().find(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | '"' | '?' | '#'))
     {
-        return Err(format!("{text:?} contains {bad:?} (expected e.g. https://go.example.com, without a query)"));
+        return Err(PublicUrlError::Forbidden(text.to_string(), bad));
     }
     Ok(url)
 }
@@ -140,7 +149,7 @@ mod tests {
             ("https://go.example.com>, <mailto:x@y", "contains '>'"),
             ("https://go example.com", "contains ' '"),
         ] {
-            let err = public_url(bad).unwrap_err();
+            let err = public_url(bad).unwrap_err().to_string();
             assert!(err.contains(want), "{bad}: {err}");
         }
     }

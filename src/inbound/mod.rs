@@ -173,14 +173,14 @@ fn classify_mail(mail: &mime::Mail) -> Classified {
     }
 
     match bounce::detect(mail, &report, &originals) {
-        bounce::Outcome::Bounce(recipients) => {
+        bounce::Detection::Bounce(recipients) => {
             out.kind = Kind::Bounce;
             out.recipients = recipients;
             out.original_message_ids = bounce::original_ids(mail, &originals, &original_texts);
             return out;
         }
-        bounce::Outcome::Delivered => return out,
-        bounce::Outcome::None => {}
+        bounce::Detection::Delivered => return out,
+        bounce::Detection::None => {}
     }
 
     // Read receipts (RFC 8098 MDNs) say nothing about the lead's intent.

@@ -106,8 +106,7 @@ pub fn build(email: &Email<'_>) -> Result<Message, SendError> {
         |e: &dyn std::fmt::Display| SendError::Permanent(format!("invalid recipient address {:?}: {e}", email.to));
     let to: Mailboxes = email.to.parse().map_err(|e| invalid(&e))?;
     // An internationalised domain goes out as punycode: no SMTPUTF8 needed for it.
-    let to: Vec<Mailbox> =
-        to.into_iter().map(|m| ascii_domain(m).map_err(|e| invalid(&e))).collect::<Result<_, _>>()?;
+    let to: Vec<Mailbox> = to.into_iter().map(|m| ascii_domain(m, &invalid)).collect::<Result<_, _>>()?;
     let subject = one_line(email.subject);
     let date: SystemTime = email.date.into();
     let mut builder = Message::builder()
@@ -135,14 +134,15 @@ pub fn build(email: &Email<'_>) -> Result<Message, SendError> {
     builder.body(email.body.to_string()).map_err(|e| SendError::Permanent(format!("cannot build message: {e}")))
 }
 
-/// `mailbox` with its domain in ASCII (punycode for an internationalised one).
-fn ascii_domain(mailbox: Mailbox) -> Result<Mailbox, String> {
+/// `mailbox` with its domain in ASCII (punycode for an internationalised
+/// one); `invalid` makes the error of an address that has none.
+fn ascii_domain(mailbox: Mailbox, invalid: &dyn Fn(&dyn std::fmt::Display) -> SendError) -> Result<Mailbox, SendError> {
     let domain = mailbox.email.domain();
     if domain.is_ascii() {
         return Ok(mailbox);
     }
-    let ascii = idna::domain_to_ascii(domain).map_err(|e| format!("domain {domain:?}: {e}"))?;
-    let email = lettre::Address::new(mailbox.email.user(), ascii).map_err(|e| e.to_string())?;
+    let ascii = idna::domain_to_ascii(domain).map_err(|e| invalid(&format!("domain {domain:?}: {e}")))?;
+    let email = lettre::Address::new(mailbox.email.user(), ascii).map_err(|e| invalid(&e))?;
     Ok(Mailbox::new(mailbox.name, email))
 }
 

@@ -72,6 +72,24 @@ impl Store {
                 conn.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
                 rebuild.push(sql);
             }
+            // Likewise the trigger that counts enrollments per cadence and
+            // state: counted once, in one statement, before the commit.
+            let trigger: Option<String> = conn
+                .query_row(
+                    "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = 'count_enrollment_insert'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(sql) = trigger {
+                conn.execute_batch("DROP TRIGGER count_enrollment_insert")?;
+                rebuild.push(sql);
+                rebuild.push(
+                    "DELETE FROM enrollment_counts;
+                     INSERT INTO enrollment_counts SELECT cadence, state, count(*) FROM enrollments GROUP BY 1, 2;"
+                        .to_string(),
+                );
+            }
         }
         // Prepared once for the whole batch (the two inserts run for every row).
         let insert_lead = conn.prepare(

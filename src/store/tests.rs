@@ -279,10 +279,15 @@ fn a_bulk_load_leaves_the_same_indexes_whether_it_commits_or_not() {
     assert_eq!(due.iter().map(|d| d.email.as_str()).collect::<Vec<_>>(), ["a@x.test", "b@x.test"]);
     let check: String = s.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(check, "ok");
+    // The counts the trigger keeps were made at the commit, and the trigger is back.
+    assert_eq!(s.enrollment_states(None).unwrap(), [("c".to_string(), State::Active, 2)]);
 
-    // Not empty any more: a second load keeps its indexes all along.
-    let enrolling = s.begin_enrolling(now, true).unwrap();
+    // Not empty any more: a second load keeps its indexes (and the trigger) all along.
+    let mut enrolling = s.begin_enrolling(now, true).unwrap();
     assert!(enrolling.rebuild.is_empty());
+    enrolling.add(&lead("c@x.test")).unwrap();
+    enrolling.commit().unwrap();
+    assert_eq!(s.enrollment_states(None).unwrap(), [("c".to_string(), State::Active, 3)]);
 }
 
 #[test]

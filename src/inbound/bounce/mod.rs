@@ -19,7 +19,7 @@ mod recipients;
 
 /// What the delivery-report analysis found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub(crate) enum Detection {
     /// A failure (or delay) notice; the recipients may be empty when none could be read.
     Bounce(Vec<Recipient>),
     /// A delivery report that only reports success (delivered / relayed / expanded).
@@ -80,7 +80,7 @@ fn reason_of(status: Option<&str>, texts: &[&str], delayed: bool, whole: &mut Wh
 }
 
 /// Analyses `mail` as a delivery report.
-pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> Outcome {
+pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> Detection {
     let dsn_parts: Vec<&str> = mail
         .parts
         .iter()
@@ -109,7 +109,7 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
     if is_report && !records.is_empty() {
         let failed: Vec<&DsnRecord> = records.iter().filter(|r| !r.is_success()).collect();
         if failed.is_empty() {
-            return Outcome::Delivered;
+            return Detection::Delivered;
         }
         let report_lines: Vec<String> = report_text.lines().map(str::to_lowercase).collect();
         let mut whole = WholeNotice::new(&lower_report);
@@ -141,18 +141,18 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
         if out.is_empty() {
             out = text_recipients(mail, report_text, &lower_report, &subject, originals);
         }
-        return Outcome::Bounce(google_groups(out, report_text, &lower_report));
+        return Detection::Bounce(google_groups(out, report_text, &lower_report));
     }
 
     if is_success_notice(&subject) {
         let automatic = daemon_sender(&mail.top) || null_sender(&mail.top) || auto_submitted(&mail.top);
-        return if automatic { Outcome::Delivered } else { Outcome::None };
+        return if automatic { Detection::Delivered } else { Detection::None };
     }
     if is_report || looks_like_bounce(mail, report_text, &lower_report, &subject) {
         let out = text_recipients(mail, report_text, &lower_report, &subject, originals);
-        return Outcome::Bounce(google_groups(out, report_text, &lower_report));
+        return Detection::Bounce(google_groups(out, report_text, &lower_report));
     }
-    Outcome::None
+    Detection::None
 }
 
 /// Google Groups' refusal of a post ("the group you tried to contact may not exist, or you may not have
