@@ -25,6 +25,7 @@ pub struct Args {
     /// Up to DATE, excluded (default now): YYYY-MM-DD or RFC 3339.
     #[arg(long, value_name = "DATE")]
     until: Option<String>,
+    /// Print one JSON document instead of the table.
     #[arg(long)]
     json: bool,
 }
