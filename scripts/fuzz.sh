@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs each fuzz target (tests/cases/fuzz/, tests/cases/fuzz_templates.rs)
+# Runs each fuzz target (tests/cases/fuzz/)
 # in a release build for a time budget (default 3 minutes each), batch after
 # batch from fresh seeds, and prints how many cases each ran. Offline: nothing
 # is downloaded.
@@ -39,18 +39,11 @@ mkdir -p target/fuzz
 failed=0
 summary=()
 # The test module each target lives in.
-module_of() {
-    case "$1" in
-        hostile_templates) echo fuzz_templates ;;
-        *) echo "fuzz::$1" ;;
-    esac
-}
-
 for target in "${targets[@]}"; do
     log="target/fuzz/$target.log"
     echo "== $target: ${budget} s, batches of $CADENCED_FUZZ_CASES cases"
     started=$(date +%s)
-    if cargo test --release --offline --test main -- --exact "cases::$(module_of "$target")::$target" --test-threads=1 --nocapture \
+    if cargo test --release --offline --test main -- --exact "cases::fuzz::$target::$target" --test-threads=1 --nocapture \
         >"$log" 2>&1; then
         status=ok
     else

@@ -5,7 +5,6 @@ mod core;
 mod dashboard;
 mod firsthour;
 mod fuzz;
-mod fuzz_templates;
 mod hostile;
 mod http;
 mod inbox;

@@ -53,6 +53,7 @@ mod config_files;
 mod cron_exprs;
 mod csv_rows;
 mod generators;
+mod hostile_templates;
 mod inbound_messages;
 mod mutations;
 mod regressions;

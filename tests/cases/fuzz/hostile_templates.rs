@@ -12,14 +12,11 @@
 //! An allocation failure aborts the whole process, so the cases run in a
 //! child process (this test binary again) under a 2 GiB address-space limit:
 //! a runaway allocation fails fast there, and the parent reports the case the
-//! child was on; it also stops a child stuck on one case for two minutes. Same environment as `tests/cases/fuzz.rs`
+//! child was on; it also stops a child stuck on one case for two minutes. Same environment as the other targets ([`super`])
 //! (`CADENCED_FUZZ_CASES`, `CADENCED_FUZZ_SECONDS`, `CADENCED_FUZZ_SEED`);
 //! `scripts/fuzz.sh` runs it for minutes.
 
-use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::fmt;
-use std::hash::BuildHasher;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -27,92 +24,9 @@ use cadenced::cadence::{BODY_LIMIT, Fields, SUBJECT_LIMIT, Templates};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::{RngSeed, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 
-// ---- harness (as in tests/cases/fuzz.rs) -------------------------------------
-
-fn env_var<T: std::str::FromStr>(name: &str) -> Option<T> {
-    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
-}
-
-fn random_seed() -> u64 {
-    std::collections::hash_map::RandomState::new().hash_one(Instant::now())
-}
-
-/// The next seed of a sequence (splitmix64), so batches do not repeat.
-fn next_seed(seed: u64) -> u64 {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Runs `test` on values of `strategy`: one batch of `CADENCED_FUZZ_CASES`
-/// (else `default_cases`) cases, repeated with fresh seeds until
-/// `CADENCED_FUZZ_SECONDS` have passed. Panics with the shrunk input and the
-/// reproducing seed on the first failure. `test` names each case's outcome;
-/// the summary line counts them.
-fn fuzz<S>(
-    target: &str,
-    default_cases: u32,
-    strategy: S,
-    test: impl Fn(S::Value) -> Result<&'static str, TestCaseError>,
-) where
-    S: Strategy,
-    S::Value: fmt::Debug,
-{
-    let cases = env_var::<u32>("CADENCED_FUZZ_CASES").filter(|n| *n > 0).unwrap_or(default_cases);
-    let seconds = env_var::<f64>("CADENCED_FUZZ_SECONDS").unwrap_or(0.0);
-    let first_seed = match std::env::var("CADENCED_FUZZ_SEED").ok().map(|s| s.trim().to_string()) {
-        Some(s) if s == "random" => random_seed(),
-        Some(s) => s.parse().unwrap_or_else(|_| panic!("CADENCED_FUZZ_SEED={s:?}: expected a number or `random`")),
-        None if seconds > 0.0 => random_seed(),
-        None => 0x00C0_FFEE,
-    };
-    let started = Instant::now();
-    let ran = Cell::new(0u64);
-    let slowest = Cell::new(Duration::ZERO);
-    let outcomes = RefCell::new(BTreeMap::<&'static str, u64>::new());
-    let mut seed = first_seed;
-    let mut batches = 0u32;
-    loop {
-        let config = ProptestConfig {
-            cases,
-            failure_persistence: None,
-            rng_seed: RngSeed::Fixed(seed),
-            ..ProptestConfig::default()
-        };
-        let mut runner = TestRunner::new(config);
-        let outcome = runner.run(&strategy, |value| {
-            let t = Instant::now();
-            let result = test(value);
-            ran.set(ran.get() + 1);
-            slowest.set(slowest.get().max(t.elapsed()));
-            let outcome = result?;
-            *outcomes.borrow_mut().entry(outcome).or_default() += 1;
-            Ok(())
-        });
-        batches += 1;
-        if let Err(e) = outcome {
-            panic!(
-                "fuzz {target}: {e}\n(after {} cases; CADENCED_FUZZ_SEED={seed} CADENCED_FUZZ_CASES={cases} reproduces it)",
-                ran.get()
-            );
-        }
-        if started.elapsed().as_secs_f64() >= seconds {
-            break;
-        }
-        seed = next_seed(seed);
-    }
-    let outcomes: Vec<String> = outcomes.borrow().iter().map(|(k, v)| format!("{k} {v}")).collect();
-    eprintln!(
-        "fuzz {target}: {} cases in {:.1} s ({}; {batches} batches of {cases}, first seed {first_seed}, slowest case {} ms)",
-        ran.get(),
-        started.elapsed().as_secs_f64(),
-        outcomes.join(", "),
-        slowest.get().as_millis()
-    );
-}
+use super::fuzz;
 
 // ---- generators ----------------------------------------------------------------
 
