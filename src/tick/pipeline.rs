@@ -100,11 +100,24 @@ impl<'a> Tick<'a> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let ready = std::mem::take(&mut self.pending);
+        let mut ready = std::mem::take(&mut self.pending);
         self.collect(2)?;
-        let settled = self.settle_ended()?;
+        let mut settled = self.settle_ended()?;
         let pipe = self.pipe.as_mut().ok_or_else(no_sender)?;
         let open: Vec<SendGroup> = pipe.groups.iter().map(|(g, _)| g.clone()).collect();
+        if !self.refused_for.is_empty() {
+            // Refusals aimed at the sender came back: recorded first, so that a
+            // mailbox they pause claims nothing more (its steps stay due).
+            self.store.commit_group(&settled, &open, &[], self.now)?;
+            settled.clear();
+            self.check_pauses()?;
+            let (keep, held): (Vec<_>, Vec<_>) =
+                ready.into_iter().partition(|r| !self.paused.contains_key(&r.mailbox.name));
+            for r in held {
+                self.unclaimed_send(&r.mailbox.name);
+            }
+            ready = keep;
+        }
         let claims: Vec<NewSend<'_>> = ready
             .iter()
             .map(|r| NewSend {

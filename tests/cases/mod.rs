@@ -12,6 +12,7 @@ mod log;
 mod mailserver;
 mod manual;
 mod ops;
+mod pause;
 mod plan;
 mod preview;
 mod props;

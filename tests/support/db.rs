@@ -77,6 +77,16 @@ impl Db {
         self.count("SELECT count(*) FROM enrollments", &[])
     }
 
+    /// Refusals met while sending (5xx at RCPT or DATA), recorded against the mailbox.
+    pub fn refusals(&self) -> usize {
+        self.count("SELECT count(*) FROM refusals", &[])
+    }
+
+    /// Addresses on the suppression list.
+    pub fn suppressions(&self) -> usize {
+        self.count("SELECT count(*) FROM suppressions", &[])
+    }
+
     /// Snapshots of cadences the database keeps (for `check --plan`).
     pub fn cadence_versions(&self) -> usize {
         self.count("SELECT count(*) FROM cadence_versions", &[])
