@@ -66,6 +66,8 @@ struct Worker {
     last: String,
     /// What the last reload could not apply, for STATUS= until one succeeds.
     reload_problem: Option<String>,
+    /// Mailboxes paused for a lost sign-in, and why, for STATUS=.
+    sign_ins_lost: Vec<String>,
 }
 
 impl Worker {
@@ -93,6 +95,13 @@ impl Worker {
                 error!("tick failed: {e}");
                 self.last = format!("last tick failed: {e}");
             }
+        }
+        if let Ok(pauses) = self.store.pauses() {
+            self.sign_ins_lost = pauses
+                .into_iter()
+                .filter(|p| p.cause == crate::model::PauseCause::SignIn)
+                .map(|p| format!("mailbox {} paused: {}", p.mailbox, p.reason))
+                .collect();
         }
     }
 
@@ -150,6 +159,9 @@ impl Worker {
         if let Some(problem) = &self.reload_problem {
             status = format!("{problem}; {status}");
         }
+        for lost in self.sign_ins_lost.iter().rev() {
+            status = format!("{lost}; {status}");
+        }
         status
     }
 }
@@ -170,6 +182,7 @@ pub fn run(config: Config, cadences: Cadences, mut store: Store) -> Result<()> {
         transports: Transports::new(),
         last: "starting".into(),
         reload_problem: None,
+        sign_ins_lost: Vec::new(),
     };
     runtime.block_on(serve(worker))
 }

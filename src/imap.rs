@@ -12,7 +12,8 @@ use futures_util::TryStreamExt;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::config::{ImapSettings, Security};
+use crate::config::{Credential, ImapSettings, Mechanism, Secret, Security};
+use crate::oauth::{self, sasl};
 use crate::store::FolderState;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -55,6 +56,17 @@ pub enum ImapErrorKind {
     LoginTimeout,
     #[error("login as {user} failed: {error}")]
     Login { user: String, error: async_imap::error::Error },
+    /// No OAuth token could be had (a lost sign-in, the provider down, no token file).
+    #[error("sign-in: {0}")]
+    SignIn(oauth::TokenError),
+    /// The server refused the OAuth token; `refusal` is its error challenge.
+    #[error("AUTHENTICATE {mechanism} as {user} failed: {error}{}", refusal.as_ref().map(|r| format!("; {r}")).unwrap_or_default())]
+    TokenRefused {
+        user: String,
+        mechanism: &'static str,
+        error: async_imap::error::Error,
+        refusal: Option<Box<sasl::Refusal>>,
+    },
     /// The server does not offer IDLE: there is nothing to wait on.
     #[error("the server has no IDLE")]
     NoIdle,
@@ -146,7 +158,8 @@ fn tls_connector(ca: Option<&crate::tls::CaFile>) -> Result<tokio_rustls::TlsCon
     Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)))
 }
 
-async fn login(settings: &ImapSettings) -> Result<Session, ImapErrorKind> {
+/// Connects and upgrades to TLS as the settings say; the client before login.
+async fn connect(settings: &ImapSettings) -> Result<Client<Box<dyn Io>>, ImapErrorKind> {
     let addr = (settings.host.as_str(), settings.port);
     let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect(addr))
         .await
@@ -196,10 +209,113 @@ async fn login(settings: &ImapSettings) -> Result<Session, ImapErrorKind> {
             _ => return Err(ImapErrorKind::NoGreeting),
         }
     }
-    tokio::time::timeout(TIMEOUT, client.login(&settings.username, settings.password.expose()))
+    Ok(client)
+}
+
+/// Answers an OAuth mechanism's exchange: the token first; then, if the
+/// server sends an error challenge, keeps its JSON and sends the empty
+/// response the mechanism asks for (never the token again).
+struct TokenAuthenticator {
+    initial: String,
+    sent: bool,
+    refusal: std::sync::Arc<std::sync::Mutex<Option<sasl::Refusal>>>,
+}
+
+impl async_imap::Authenticator for &mut TokenAuthenticator {
+    type Response = Vec<u8>;
+
+    fn process(&mut self, challenge: &[u8]) -> Vec<u8> {
+        if !self.sent {
+            self.sent = true;
+            return self.initial.clone().into_bytes();
+        }
+        if let Ok(mut slot) = self.refusal.lock() {
+            *slot = Some(sasl::Refusal::parse(challenge));
+        }
+        Vec::new()
+    }
+}
+
+/// What the login presents.
+enum Presented {
+    Password(Secret),
+    Token(oauth::Access, Mechanism),
+}
+
+/// A token of an OAuth mailbox, from the blocking pool (a refresh talks
+/// HTTP); `refused`: the one the server just refused.
+async fn token(
+    oauth: &std::sync::Arc<crate::config::OAuth2>,
+    refused: Option<Secret>,
+) -> Result<oauth::Access, ImapErrorKind> {
+    let oauth = std::sync::Arc::clone(oauth);
+    tokio::task::spawn_blocking(move || oauth::access_token(&oauth, refused.as_ref()))
         .await
-        .map_err(|_| ImapErrorKind::LoginTimeout)?
-        .map_err(|(error, _)| ImapErrorKind::Login { user: settings.username.clone(), error })
+        .map_err(|_| ImapErrorKind::WorkerPanicked)?
+        .map_err(ImapErrorKind::SignIn)
+}
+
+async fn present(settings: &ImapSettings, presented: &Presented) -> Result<Session, ImapErrorKind> {
+    let client = connect(settings).await?;
+    let user = settings.username.clone();
+    match presented {
+        Presented::Password(password) => tokio::time::timeout(TIMEOUT, client.login(&user, password.expose()))
+            .await
+            .map_err(|_| ImapErrorKind::LoginTimeout)?
+            .map_err(|(error, _)| ImapErrorKind::Login { user, error }),
+        Presented::Token(access, mechanism) => {
+            let mechanism = *mechanism;
+            let initial = match mechanism {
+                Mechanism::Xoauth2 => sasl::xoauth2(&user, access.token.expose()),
+                Mechanism::OAuthBearer => {
+                    sasl::oauthbearer(&user, &settings.host, settings.port, access.token.expose())
+                }
+            };
+            let refusal = std::sync::Arc::new(std::sync::Mutex::new(None));
+            let mut auth = TokenAuthenticator { initial, sent: false, refusal: std::sync::Arc::clone(&refusal) };
+            let result = tokio::time::timeout(TIMEOUT, client.authenticate(mechanism.as_str(), &mut auth)).await;
+            match result {
+                Err(_) => Err(ImapErrorKind::LoginTimeout),
+                Ok(Ok(session)) => Ok(session),
+                Ok(Err((error, _))) => {
+                    let refusal = refusal.lock().ok().and_then(|mut r| r.take()).map(Box::new);
+                    Err(ImapErrorKind::TokenRefused { user, mechanism: mechanism.as_str(), error, refusal })
+                }
+            }
+        }
+    }
+}
+
+/// Connects and logs in. An OAuth token the server refuses although it had
+/// not expired gets one refresh and one more try.
+async fn login(settings: &ImapSettings) -> Result<Session, ImapErrorKind> {
+    let oauth = match &settings.credential {
+        Credential::Password(password) => return present(settings, &Presented::Password(password.clone())).await,
+        Credential::OAuth2(oauth) => oauth,
+    };
+    let access = token(oauth, None).await?;
+    let refused = access.token.clone();
+    let mechanism = oauth.imap_mechanism;
+    match present(settings, &Presented::Token(access, mechanism)).await {
+        Err(ImapErrorKind::TokenRefused { refusal, .. })
+            if refusal.as_ref().is_none_or(|r| r.token_refused()) =>
+        {
+            let again = token(oauth, Some(refused)).await?;
+            present(settings, &Presented::Token(again, mechanism)).await
+        }
+        other => other,
+    }
+}
+
+/// Proves that `settings` log in (`cadenced login`): AUTHENTICATE, NOOP, LOGOUT.
+pub fn prove_login(settings: &ImapSettings) -> Result<String, ImapError> {
+    let job = async {
+        let mut session = login(settings).await?;
+        session.noop().await.map_err(|e| failed("NOOP", e))?;
+        let _ = session.logout().await;
+        Ok::<_, ImapErrorKind>(format!("{}:{}: logged in as {}", settings.host, settings.port, settings.username))
+    };
+    block_on(job).and_then(|r| r).map_err(|kind| err(settings, kind))
 }
 
 fn err(settings: &ImapSettings, kind: ImapErrorKind) -> ImapError {
@@ -359,7 +475,6 @@ mod tests {
     use std::net::TcpListener;
 
     use super::*;
-    use crate::config::Secret;
 
     fn settings(port: u16, security: Security) -> ImapSettings {
         ImapSettings {
@@ -367,7 +482,7 @@ mod tests {
             port,
             security,
             username: "ada".into(),
-            password: Secret::new("pw"),
+            credential: Credential::Password(Secret::new("pw")),
             folders: vec!["INBOX".into()],
             sent_folder: None,
             tls_ca: None,

@@ -32,6 +32,7 @@ pub mod inbound;
 pub mod intake;
 pub mod location;
 pub mod model;
+pub mod oauth;
 pub mod send;
 pub mod store;
 pub mod tick;

@@ -460,3 +460,28 @@ pub struct LeadTime<'a> {
     pub tz: Tz,
     pub calendar: &'a Calendar,
 }
+
+/// Why a mailbox paused itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseCause {
+    /// Too many refusals aimed at the sender: a person checks, then
+    /// `cadenced mailboxes resume NAME`.
+    Refusals,
+    /// Its OAuth sign-in was lost (`invalid_grant`) or never made:
+    /// `cadenced login NAME` resumes it.
+    SignIn,
+}
+
+impl PauseCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PauseCause::Refusals => "refusals",
+            PauseCause::SignIn => "sign_in",
+        }
+    }
+
+    /// The stored word; an unknown one reads as the older kind.
+    pub fn parse(text: &str) -> PauseCause {
+        if text == "sign_in" { PauseCause::SignIn } else { PauseCause::Refusals }
+    }
+}

@@ -127,6 +127,24 @@ fn gather(config_path: &Path, args: &Args, report: &mut Report) -> Result<()> {
     if let Err(e) = &writable {
         report.errors.push(format!("{}: {e}", config.database.display()));
     }
+    // OAuth mailboxes: their token file, without touching the network.
+    for mailbox in config.mailboxes.values() {
+        let Some(oauth) = &mailbox.oauth2 else { continue };
+        match crate::oauth::token_file::check(&oauth.token_file) {
+            Ok(()) => {
+                report.ok.push(format!("ok mailbox {}: signed in ({})", mailbox.name, oauth.token_file.display()))
+            }
+            Err(e) => report.errors.push(format!(
+                "mailboxes.{name}: {e}{hint}",
+                name = mailbox.name,
+                hint = if matches!(e, crate::oauth::FileError::Missing { .. }) {
+                    format!("; run `cadenced login {}`", mailbox.name)
+                } else {
+                    String::new()
+                }
+            )),
+        }
+    }
     let cadences = Cadences::load(&config);
     // The first file with problems, with all of its problems.
     if let Some(first) = cadences.broken.iter().min_by(|a, b| a.file.cmp(&b.file)) {

@@ -52,7 +52,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
         let cadences = super::load_cadences(&config, false)?;
         let theirs: Vec<String> =
             cadences.by_name.values().filter(|c| &c.mailbox == name).map(|c| c.name.clone()).collect();
-        match store.resume_mailbox(name, &theirs, now)? {
+        match store.resume_mailbox(name, None, &theirs, now)? {
             Some(pause) => outln!(
                 "mailbox {name} resumed (paused since {}: {}); its held steps are due now",
                 rfc3339(pause.since),
@@ -86,6 +86,8 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
                     "complaints": c.complaints,
                     "bounce_rate": rate(c.bounced, c.sent),
                     "complaint_rate": rate(c.complaints, c.sent),
+                    "pause_cause": pause.map(|p| p.cause.as_str()),
+                    "oauth2": config.mailboxes.get(*name).and_then(|m| m.oauth2.as_deref()).map(oauth_json),
                 })
             })
             .collect();
@@ -98,6 +100,19 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
             None => "active".to_string(),
         };
         outln!("{name}: {state}");
+        if let Some(oauth) = config.mailboxes.get(name).and_then(|m| m.oauth2.as_deref()) {
+            match crate::oauth::token_file::load(&oauth.token_file) {
+                Ok(t) => outln!(
+                    "  OAuth ({}): {} signed in {}, access token until {}, refresh token last used {}",
+                    oauth.provider.name(),
+                    t.account,
+                    rfc3339(t.signed_in_at),
+                    rfc3339(t.expires_at),
+                    rfc3339(t.refresh_used_at)
+                ),
+                Err(e) => outln!("  OAuth ({}): {e}", oauth.provider.name()),
+            }
+        }
         outln!(
             "  last {DAYS} days: {} sent, {} bounced ({:.1}%), {} refused for the sender, {} complaints ({:.2}%)",
             c.sent,
@@ -109,4 +124,29 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An OAuth mailbox's sign-in, as far as its token file tells (no token shown).
+fn oauth_json(oauth: &crate::config::OAuth2) -> serde_json::Value {
+    match crate::oauth::token_file::load(&oauth.token_file) {
+        Ok(t) => json!({
+            "provider": oauth.provider.name(),
+            "signed_in": true,
+            "account": t.account,
+            "scopes": t.scopes,
+            "signed_in_at": rfc3339(t.signed_in_at),
+            "access_token_expires_at": rfc3339(t.expires_at),
+            "refresh_token_last_used_at": rfc3339(t.refresh_used_at),
+            "has_refresh_token": t.refresh_token.is_some(),
+            "token_file": oauth.token_file.display().to_string(),
+        }),
+        Err(e) => json!({
+            "provider": oauth.provider.name(),
+            "signed_in": false,
+            "account": oauth.account,
+            "scopes": oauth.scopes,
+            "error": e.to_string(),
+            "token_file": oauth.token_file.display().to_string(),
+        }),
+    }
 }

@@ -22,6 +22,7 @@ mod import;
 mod ingest;
 mod leads;
 mod log;
+mod login;
 mod mailboxes;
 mod mark;
 mod ops;
@@ -122,6 +123,8 @@ enum Command {
     Mark(mark::Args),
     /// Per cadence and step: reached, sent, replied, bounced, unsubscribed, reply rate; per mailbox rates.
     Report(report::Args),
+    /// Sign a mailbox in with OAuth 2.0 (Microsoft 365, Google Workspace, ...): device code or browser.
+    Login(login::Args),
 }
 
 /// Parses the process arguments and runs the command.
@@ -158,6 +161,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(args) => ingest::run(&config_path, args),
         Command::Mark(args) => mark::run(&config_path, args),
         Command::Report(args) => report::run(&config_path, args),
+        Command::Login(args) => login::run(&config_path, args),
     }
 }
 

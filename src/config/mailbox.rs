@@ -8,6 +8,7 @@ use lettre::message::Mailbox as Address;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::oauth2::{self, OAuth2, RawOAuth2};
 use crate::tls::CaFile;
 
 /// A password; never printed.
@@ -30,6 +31,16 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// How a mailbox proves who it is to its SMTP and IMAP servers.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// `password_file` or `password_env`.
+    Password(Secret),
+    /// `[mailboxes.NAME.oauth2]`: an access token from `tokens/NAME.json`,
+    /// refreshed as it nears its end.
+    OAuth2(std::sync::Arc<OAuth2>),
+}
+
 /// How the SMTP connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Security {
@@ -47,7 +58,8 @@ pub struct SmtpSettings {
     pub port: u16,
     pub security: Security,
     pub username: Option<String>,
-    pub password: Option<Secret>,
+    /// How it logs in, when `username` is set (always with OAuth).
+    pub credential: Option<Credential>,
     /// The mailbox's `tls_ca_file`, trusted besides the bundled and system roots.
     pub tls_ca: Option<CaFile>,
 }
@@ -84,6 +96,8 @@ pub struct Mailbox {
     pub refusals_window: std::time::Duration,
     /// The SMTP server takes SMTPUTF8 (addresses whose local part is not ASCII).
     pub smtputf8: bool,
+    /// `[mailboxes.NAME.oauth2]`: it signs in with OAuth 2.0.
+    pub oauth2: Option<std::sync::Arc<OAuth2>>,
 }
 
 /// How to read a mailbox's inbox over IMAP.
@@ -93,7 +107,7 @@ pub struct ImapSettings {
     pub port: u16,
     pub security: Security,
     pub username: String,
-    pub password: Secret,
+    pub credential: Credential,
     /// Folders to watch (default INBOX).
     pub folders: Vec<String>,
     /// Where each sent email is appended, if set.
@@ -126,6 +140,7 @@ pub(super) struct RawMailbox {
     pause_after_refusals: Option<Spanned<i64>>,
     refusals_window: Option<Spanned<String>>,
     smtputf8: Option<bool>,
+    oauth2: Option<Spanned<RawOAuth2>>,
 }
 
 type Problems = Vec<(Option<Range<usize>>, String)>;
@@ -135,6 +150,7 @@ pub(super) fn check(
     raw: RawMailbox,
     resolve: &dyn Fn(&str) -> PathBuf,
     default_tz: chrono_tz::Tz,
+    token_dir: &Path,
 ) -> Result<Mailbox, Problems> {
     let mut problems: Problems = Vec::new();
     let daily_limit = raw.daily_limit.as_ref().and_then(|l| match u32::try_from(*l.get_ref()) {
@@ -196,10 +212,51 @@ pub(super) fn check(
         }),
     };
     let password_set = raw.password_file.is_some() || raw.password_env.is_some();
-    let password =
-        read_password(&raw, resolve).map_err(|(span, e)| problems.push((span, e.to_string()))).ok().flatten();
-    let transport = match (&raw.smtp, &raw.outbox) {
-        (Some(_), Some(o)) => {
+    let oauth = raw.oauth2.as_ref().and_then(|o| {
+        for key in [&raw.password_file, &raw.password_env].into_iter().flatten() {
+            problems.push((
+                Some(key.span()),
+                format!(
+                    "a mailbox with [mailboxes.{name}.oauth2] signs in with OAuth, not a password: remove \
+                     password_file and password_env (the tokens live in tokens/{name}.json; run `cadenced login \
+                     {name}`)"
+                ),
+            ));
+        }
+        let account = match (&raw.username, &from) {
+            (Some(u), _) => u.get_ref().clone(),
+            (None, Ok(from)) => from.email.to_string(),
+            (None, Err(())) => String::new(),
+        };
+        let token_file = token_dir.join(format!("{name}.json"));
+        oauth2::check(&name, o.get_ref(), account, token_file, resolve)
+            .map_err(|found| {
+                for (span, message) in found {
+                    problems.push((span.or_else(|| Some(o.span())), message));
+                }
+            })
+            .ok()
+            .map(std::sync::Arc::new)
+    });
+    let password = if raw.oauth2.is_some() {
+        None
+    } else {
+        read_password(&raw, resolve).map_err(|(span, e)| problems.push((span, e.to_string()))).ok().flatten()
+    };
+    let credential = match (&oauth, &password) {
+        (Some(o), _) => Some(Credential::OAuth2(std::sync::Arc::clone(o))),
+        (None, Some(p)) => Some(Credential::Password(p.clone())),
+        (None, None) => None,
+    };
+    let oauth_hosts = raw.oauth2.as_ref().and_then(|o| o.get_ref().provider_hosts());
+    // A Microsoft or Google mailbox may leave smtp out: the provider's host.
+    let smtp_url = match (&raw.smtp, &raw.outbox, oauth_hosts) {
+        (Some(url), _, _) => Some((url.get_ref().clone(), Some(url.span()))),
+        (None, None, Some((smtp, _))) => Some((smtp.to_string(), None)),
+        _ => None,
+    };
+    let transport = match (smtp_url, &raw.outbox) {
+        (Some(_), Some(o)) if raw.smtp.is_some() => {
             problems.push((Some(o.span()), "set either smtp or outbox, not both".into()));
             None
         }
@@ -207,16 +264,19 @@ pub(super) fn check(
             problems.push((None, "needs smtp = \"smtp://host:port\" or outbox = \"folder\"".into()));
             None
         }
-        (None, Some(o)) => Some(Delivery::Outbox(resolve(o.get_ref()))),
-        (Some(url), None) => match parse_smtp_url(url.get_ref()) {
+        (_, Some(o)) => Some(Delivery::Outbox(resolve(o.get_ref()))),
+        (Some((url, url_span)), None) => match parse_smtp_url(&url) {
             Err(e) => {
-                problems.push((Some(url.span()), format!("smtp: {e}")));
+                problems.push((url_span, format!("smtp: {e}")));
                 None
             }
             Ok((host, port, security)) => {
-                let username = raw.username.as_ref().map(|u| u.get_ref().clone());
+                let username = match &oauth {
+                    Some(o) => Some(o.account.clone()),
+                    None => raw.username.as_ref().map(|u| u.get_ref().clone()),
+                };
                 // A password setting that failed is reported as what it is, above.
-                if username.is_some() && !password_set {
+                if username.is_some() && !password_set && oauth.is_none() {
                     problems.push((
                         raw.username.as_ref().map(Spanned::span),
                         format!(
@@ -228,7 +288,7 @@ pub(super) fn check(
                 }
                 if username.is_some() && security == Security::Plain && raw.allow_plaintext_auth != Some(true) {
                     problems.push((
-                        Some(url.span()),
+                        url_span.clone(),
                         "smtp: refusing to send a password over an unencrypted smtp:// connection; \
                          use smtp+starttls:// or smtps://, or set allow_plaintext_auth = true (loopback tests only)"
                             .into(),
@@ -239,32 +299,36 @@ pub(super) fn check(
                     port,
                     security,
                     username,
-                    password: password.clone(),
+                    credential: credential.clone(),
                     tls_ca: tls_ca.clone(),
                 }))
             }
         },
     };
-    let imap = raw.imap.as_ref().and_then(|url| {
+    // A Microsoft or Google mailbox may leave imap out: the provider's host.
+    let imap_url = match (&raw.imap, oauth_hosts) {
+        (Some(url), _) => Some((url.get_ref().clone(), Some(url.span()))),
+        (None, Some((_, imap))) => Some((imap.to_string(), None)),
+        (None, None) => None,
+    };
+    let imap = imap_url.and_then(|(url, span)| {
         let (host, port, security) =
-            parse_imap_url(url.get_ref()).map_err(|e| problems.push((Some(url.span()), format!("imap: {e}")))).ok()?;
+            parse_imap_url(&url).map_err(|e| problems.push((span.clone(), format!("imap: {e}")))).ok()?;
         let username = raw.imap_username.as_ref().or(raw.username.as_ref()).map(|u| u.get_ref().clone());
+        let username = username.or_else(|| oauth.as_ref().map(|o| o.account.clone()));
         let Some(username) = username else {
-            problems.push((Some(url.span()), "imap: needs imap_username (or username)".into()));
+            problems.push((span, "imap: needs imap_username (or username)".into()));
             return None;
         };
-        let Some(password) = password.clone() else {
-            if !password_set {
-                problems.push((
-                    Some(url.span()),
-                    "imap: needs password_file or password_env (the same settings as SMTP)".into(),
-                ));
+        let Some(credential) = credential.clone() else {
+            if !password_set && oauth.is_none() {
+                problems.push((span, "imap: needs password_file or password_env (the same settings as SMTP)".into()));
             }
             return None;
         };
         if security == Security::Plain && raw.allow_plaintext_auth != Some(true) {
             problems.push((
-                Some(url.span()),
+                span,
                 "imap: refusing to log in over an unencrypted connection; use imaps:// or imap:// (STARTTLS), \
                  or set allow_plaintext_auth = true with imap+plain:// (loopback tests only)"
                     .into(),
@@ -273,9 +337,9 @@ pub(super) fn check(
         }
         let folders = raw.imap_folders.clone().unwrap_or_else(|| vec!["INBOX".to_string()]);
         let sent_folder = raw.sent_folder.as_ref().map(|f| f.get_ref().clone());
-        Some(ImapSettings { host, port, security, username, password, folders, sent_folder, tls_ca: tls_ca.clone() })
+        Some(ImapSettings { host, port, security, username, credential, folders, sent_folder, tls_ca: tls_ca.clone() })
     });
-    if raw.imap.is_none() && raw.sent_folder.is_some() {
+    if raw.imap.is_none() && oauth_hosts.is_none() && raw.sent_folder.is_some() {
         problems.push((raw.sent_folder.as_ref().map(Spanned::span), "sent_folder: needs imap".into()));
     }
     match (from, transport) {
@@ -293,23 +357,21 @@ pub(super) fn check(
             pause_after_refusals,
             refusals_window,
             smtputf8: raw.smtputf8.unwrap_or(false),
+            oauth2: oauth,
         }),
         _ => Err(problems),
     }
 }
 
-/// Why a mailbox's password could not be read.
+/// Why a mailbox's password (or OAuth client secret) could not be read.
 #[derive(Debug, thiserror::Error)]
-enum PasswordError {
+pub(super) enum PasswordError {
     #[error("set either password_file or password_env, not both")]
     Both,
-    #[error("password_file: cannot read {}: {error}{}", path.display(), unreadable_hint(error))]
-    Unreadable { path: PathBuf, error: std::io::Error },
-    #[error(
-        "password_file: {} is readable by every user (mode {mode:o}); run chmod o-rwx on it",
-        path.display()
-    )]
-    WorldReadable { path: PathBuf, mode: u32 },
+    #[error("{key}: cannot read {}: {error}{}", path.display(), unreadable_hint(error))]
+    Unreadable { key: &'static str, path: PathBuf, error: std::io::Error },
+    #[error("{key}: {} is readable by every user (mode {mode:o}); run chmod o-rwx on it", path.display())]
+    WorldReadable { key: &'static str, path: PathBuf, mode: u32 },
     #[error(
         "password_env: environment variable {0} is not set: set it where cadenced runs (systemd: \
          Environment= or EnvironmentFile= in an override), or use password_file"
@@ -334,11 +396,7 @@ fn read_password(
         (Some(f), Some(_)) => Err((Some(f.span()), PasswordError::Both)),
         (None, None) => Ok(None),
         (Some(f), None) => {
-            let path = resolve(f.get_ref());
-            let unreadable = |error| PasswordError::Unreadable { path: path.clone(), error };
-            check_private(&path).map_err(|e| (Some(f.span()), e))?;
-            let text = std::fs::read_to_string(&path).map_err(|e| (Some(f.span()), unreadable(e)))?;
-            Ok(Some(Secret(text.trim_end_matches(['\r', '\n']).to_string())))
+            read_secret_file(&resolve(f.get_ref()), "password_file").map(Some).map_err(|e| (Some(f.span()), e))
         }
         (None, Some(var)) => std::env::var(var.get_ref())
             .map(|v| Some(Secret(v)))
@@ -346,16 +404,17 @@ fn read_password(
     }
 }
 
-/// A password file others can read is a leak waiting to happen: refuse it.
-fn check_private(path: &Path) -> Result<(), PasswordError> {
+/// A secret on the first line of `path` (`key` names the setting in errors).
+/// A file others can read is a leak waiting to happen: refused.
+pub(super) fn read_secret_file(path: &Path, key: &'static str) -> Result<Secret, PasswordError> {
     use std::os::unix::fs::PermissionsExt;
-    let meta =
-        std::fs::metadata(path).map_err(|error| PasswordError::Unreadable { path: path.to_path_buf(), error })?;
-    let mode = meta.permissions().mode();
+    let unreadable = |error| PasswordError::Unreadable { key, path: path.to_path_buf(), error };
+    let mode = std::fs::metadata(path).map_err(unreadable)?.permissions().mode();
     if mode & 0o004 != 0 {
-        return Err(PasswordError::WorldReadable { path: path.to_path_buf(), mode: mode & 0o777 });
+        return Err(PasswordError::WorldReadable { key, path: path.to_path_buf(), mode: mode & 0o777 });
     }
-    Ok(())
+    let text = std::fs::read_to_string(path).map_err(unreadable)?;
+    Ok(Secret(text.trim_end_matches(['\r', '\n']).to_string()))
 }
 
 /// Why a `smtp`/`imap` URL was refused.

@@ -5,6 +5,7 @@
 mod calendars;
 mod http;
 pub(crate) mod mailbox;
+pub(crate) mod oauth2;
 mod owners;
 
 use std::collections::BTreeMap;
@@ -20,7 +21,8 @@ use crate::location::{FileErrors, SourceError, toml_message};
 
 pub use http::Http;
 pub use mailbox::Delivery;
-pub use mailbox::{ImapSettings, Mailbox, Secret, Security, SmtpSettings};
+pub use mailbox::{Credential, ImapSettings, Mailbox, Secret, Security, SmtpSettings};
+pub use oauth2::{Endpoints, Mechanism, OAuth2, Provider};
 pub use owners::{Digest, Owner};
 
 /// What to do after a send whose outcome is unknown (the process died or the
@@ -249,9 +251,10 @@ impl Config {
             }),
         };
         let mut mailboxes = BTreeMap::new();
+        let token_dir = tokens_dir(&database);
         for (name, raw_mb) in raw.mailboxes {
             let span = raw_mb.span();
-            match mailbox::check(name.clone(), raw_mb.into_inner(), &resolve, timezone) {
+            match mailbox::check(name.clone(), raw_mb.into_inner(), &resolve, timezone, &token_dir) {
                 Ok(mb) => {
                     mailboxes.insert(name, mb);
                 }
@@ -315,6 +318,11 @@ impl Config {
             http,
         })
     }
+}
+
+/// `tokens/` beside the database: each OAuth mailbox's `NAME.json`.
+pub fn tokens_dir(database: &Path) -> PathBuf {
+    database.parent().map_or_else(|| PathBuf::from("tokens"), |d| d.join("tokens"))
 }
 
 /// Keys of the top level of `config.toml`.

@@ -79,7 +79,8 @@ fn password_never_shows_in_debug_output() {
     );
     let c = Config::parse(&dir.path().join("config.toml"), &text).unwrap();
     let Delivery::Smtp(s) = &c.mailboxes["m"].delivery else { panic!("smtp") };
-    assert_eq!(s.password.as_ref().unwrap().expose(), "hunter2");
+    let Some(crate::config::Credential::Password(password)) = &s.credential else { panic!("a password") };
+    assert_eq!(password.expose(), "hunter2");
     assert!(!format!("{c:?}").contains("hunter2"));
 }
 
@@ -297,4 +298,39 @@ fn a_top_level_key_after_a_table_says_where_it_belongs() {
     // A key no table has is a plain typo: no such hint.
     let err = parse(&format!("{MAILBOX}frm = \"x\"\n")).unwrap_err();
     assert!(!err.contains("top-level"), "{err}");
+}
+
+#[test]
+fn a_microsoft_mailbox_needs_only_provider_and_client_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "database = \"data/cadenced.db\"\n[mailboxes.sales]\nfrom = \"Ada <ada@contoso.test>\"\n\
+                [mailboxes.sales.oauth2]\nprovider = \"microsoft\"\nclient_id = \"app-id\"\n";
+    let c = Config::parse(&dir.path().join("config.toml"), text).unwrap();
+    let m = &c.mailboxes["sales"];
+    let Delivery::Smtp(smtp) = &m.delivery else { panic!("smtp") };
+    assert_eq!((smtp.host.as_str(), smtp.port, smtp.security), ("smtp.office365.com", 587, Security::StartTls));
+    assert_eq!(smtp.username.as_deref(), Some("ada@contoso.test"));
+    assert!(matches!(smtp.credential, Some(crate::config::Credential::OAuth2(_))));
+    let imap = m.imap.as_ref().unwrap();
+    assert_eq!((imap.host.as_str(), imap.port, imap.security), ("outlook.office365.com", 993, Security::Tls));
+    let oauth = m.oauth2.as_ref().unwrap();
+    assert_eq!(oauth.token_file, dir.path().join("data").join("tokens").join("sales.json"));
+}
+
+#[test]
+fn an_oauth_mailbox_refuses_a_password_at_its_line() {
+    let text = "[mailboxes.sales]\nfrom = \"ada@example.test\"\npassword_env = \"PW\"\n\
+                [mailboxes.sales.oauth2]\nprovider = \"google\"\nclient_id = \"id\"\n";
+    let err = parse(text).unwrap_err();
+    assert!(err.contains(":3:"), "{err}");
+    assert!(err.contains("signs in with OAuth, not a password: remove password_file and password_env"), "{err}");
+}
+
+#[test]
+fn an_oauth_table_error_names_its_key_and_line() {
+    let text = "[mailboxes.sales]\nfrom = \"ada@example.test\"\n\
+                [mailboxes.sales.oauth2]\nprovider = \"google\"\nclient_id = \"id\"\nimap_mechanism = \"plain\"\n";
+    let err = parse(text).unwrap_err();
+    assert!(err.contains(":6:"), "{err}");
+    assert!(err.contains("mailboxes.sales: oauth2.imap_mechanism: unknown \"plain\""), "{err}");
 }

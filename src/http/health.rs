@@ -27,6 +27,8 @@ pub struct Facts {
     pub last_tick: Option<DateTime<Utc>>,
     /// Each watched mailbox and when its inbox was last read completely.
     pub inboxes: Vec<(String, Option<DateTime<Utc>>)>,
+    /// Why each mailbox paused for a lost sign-in is paused.
+    pub lost_sign_ins: Vec<String>,
 }
 
 /// PURE: healthy, or why not. A tick must have finished within three tick
@@ -62,11 +64,13 @@ pub fn verdict(f: &Facts) -> Result<(), Vec<String>> {
             _ => {}
         }
     }
+    // A lost sign-in needs a person (`cadenced login NAME`): not healthy.
+    reasons.extend(f.lost_sign_ins.iter().cloned());
     if reasons.is_empty() { Ok(()) } else { Err(reasons) }
 }
 
 pub(super) async fn healthz(State(app): State<Arc<App>>) -> Result<Response, Failure> {
-    let reads = app.blocking(|_, store| Ok(store.inbox_reads()?)).await?;
+    let (reads, pauses) = app.blocking(|_, store| Ok((store.inbox_reads()?, store.pauses()?))).await?;
     let end = app.control.last_tick_end.load(Ordering::Relaxed);
     let facts = Facts {
         now: now(),
@@ -80,6 +84,11 @@ pub(super) async fn healthz(State(app): State<Arc<App>>) -> Result<Response, Fai
             .values()
             .filter(|m| m.imap.is_some())
             .map(|m| (m.name.clone(), reads.iter().find(|(name, _)| *name == m.name).map(|(_, at)| *at)))
+            .collect(),
+        lost_sign_ins: pauses
+            .into_iter()
+            .filter(|p| p.cause == crate::model::PauseCause::SignIn)
+            .map(|p| format!("mailbox {} is paused: {}", p.mailbox, p.reason))
             .collect(),
     };
     let inboxes: serde_json::Map<String, serde_json::Value> =
@@ -107,7 +116,15 @@ mod tests {
             inbox_max_age: Duration::from_secs(60),
             last_tick: Some(parse_instant("2026-03-02T09:59:10Z").unwrap()),
             inboxes: vec![("sales".into(), Some(parse_instant("2026-03-02T09:57:30Z").unwrap()))],
+            lost_sign_ins: vec![],
         }
+    }
+
+    #[test]
+    fn a_lost_sign_in_is_not_healthy() {
+        let mut f = facts();
+        f.lost_sign_ins = vec!["mailbox sales is paused: sign-in for sales lost: invalid_grant".into()];
+        assert_eq!(verdict(&f), Err(f.lost_sign_ins.clone()));
     }
 
     #[test]

@@ -162,7 +162,11 @@ pub(super) async fn metrics(State(app): State<Arc<App>>) -> Result<Response, Fai
         let is = read.pauses.iter().any(|p| p.mailbox == *name);
         paused.get_or_create(&labels(&[("mailbox", name)])).set(i64::from(is));
     }
-    registry.register("cadenced_mailbox_paused", "1 while a mailbox has paused itself (too many refusals)", paused);
+    registry.register(
+        "cadenced_mailbox_paused",
+        "1 while a mailbox has paused itself (too many refusals, or its OAuth sign-in lost)",
+        paused,
+    );
 
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)

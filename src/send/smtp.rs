@@ -15,7 +15,8 @@ use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
 use super::{SendError, Transport};
-use crate::config::{Security, SmtpSettings};
+use crate::config::{Credential, OAuth2, Security, SmtpSettings};
+use crate::oauth::{self, sasl};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -105,10 +106,9 @@ impl Smtp {
         if self.settings.security == Security::StartTls {
             conn.starttls(&tls()?, &self.hello).map_err(|e| fail("STARTTLS", e))?;
         }
-        if let (Some(user), Some(password)) = (&self.settings.username, &self.settings.password) {
-            let credentials = Credentials::new(user.clone(), password.expose().to_string());
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
-                .map_err(|e| fail(&format!("login as {user} failed"), e))?;
+        if let Err(why) = log_in(&mut conn, &self.settings) {
+            conn.abort();
+            return Err(SendError::Unavailable(format!("{server}: {why}")));
         }
         Ok(conn)
     }
@@ -156,6 +156,90 @@ impl Transport for Smtp {
             let _ = conn.quit();
         }
     }
+}
+
+/// A line sent as is (a SASL exchange lettre has no command for).
+struct Line(String);
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\r\n", self.0)
+    }
+}
+
+/// How `AUTH XOAUTH2` failed: the server's error challenge when it sent one.
+struct AuthFailure {
+    refusal: Option<sasl::Refusal>,
+    error: lettre::transport::smtp::Error,
+}
+
+impl std::fmt::Display for AuthFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.refusal {
+            Some(r) => write!(f, "{}; {r}", self.error),
+            None => write!(f, "{}", self.error),
+        }
+    }
+}
+
+/// `AUTH XOAUTH2`. lettre's own mechanism fails on the server's error
+/// challenge and loses what it said; here the challenge's JSON is kept and
+/// answered with the empty line the mechanism asks for.
+fn xoauth2(conn: &mut SmtpConnection, user: &str, token: &str) -> Result<String, AuthFailure> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let initial = b64.encode(sasl::xoauth2(user, token));
+    let response =
+        conn.command(Line(format!("AUTH XOAUTH2 {initial}"))).map_err(|error| AuthFailure { refusal: None, error })?;
+    if response.code().to_string() != "334" {
+        return Ok(reply(&response));
+    }
+    let challenge: String = response.message().collect();
+    let refusal = b64.decode(challenge.trim()).ok().map(|json| sasl::Refusal::parse(&json));
+    match conn.command(Line(String::new())) {
+        Err(error) => Err(AuthFailure { refusal, error }),
+        // A server that accepts after its own error challenge: take it.
+        Ok(response) => Ok(reply(&response)),
+    }
+}
+
+/// Logs in with a token of `oauth`'s mailbox; a refused token that had not
+/// expired gets one refresh and one more try.
+fn oauth_login(conn: &mut SmtpConnection, user: &str, oauth: &OAuth2) -> Result<String, String> {
+    let access = oauth::access_token(oauth, None).map_err(|e| format!("sign-in: {e}"))?;
+    match xoauth2(conn, user, access.token.expose()) {
+        Ok(reply) => Ok(reply),
+        Err(f) if f.refusal.as_ref().is_none_or(sasl::Refusal::token_refused) => {
+            let again = oauth::access_token(oauth, Some(&access.token)).map_err(|e| format!("sign-in: {e}"))?;
+            xoauth2(conn, user, again.token.expose()).map_err(|f| format!("AUTH XOAUTH2 as {user} failed: {f}"))
+        }
+        Err(f) => Err(format!("AUTH XOAUTH2 as {user} failed: {f}")),
+    }
+}
+
+/// Logs in as the settings say: a password (PLAIN or LOGIN) or an OAuth
+/// token (XOAUTH2); nothing without a username. Returns the server's reply.
+fn log_in(conn: &mut SmtpConnection, settings: &SmtpSettings) -> Result<Option<String>, String> {
+    let Some(user) = &settings.username else { return Ok(None) };
+    match &settings.credential {
+        None => Ok(None),
+        Some(Credential::Password(password)) => {
+            let credentials = Credentials::new(user.clone(), password.expose().to_string());
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
+                .map(|r| Some(reply(&r)))
+                .map_err(|e| format!("login as {user} failed: {}", explained(&e)))
+        }
+        Some(Credential::OAuth2(oauth)) => oauth_login(conn, user, oauth).map(Some),
+    }
+}
+
+/// Proves that `settings` log in (`cadenced login`): connect, TLS, AUTH,
+/// QUIT; no mail is sent.
+pub fn prove_login(settings: &SmtpSettings, from: &Mailbox) -> Result<String, String> {
+    let smtp = Smtp::new(settings.clone(), from);
+    let mut conn = smtp.connect().map_err(|e| e.to_string())?;
+    let _ = conn.quit();
+    Ok(format!("{}: logged in as {}", smtp.server(), settings.username.as_deref().unwrap_or("-")))
 }
 
 /// One step of a test send, for `cadenced test-send`.
@@ -208,10 +292,13 @@ pub fn diagnose(settings: &SmtpSettings, from: &Mailbox, message: &Message) -> V
             return steps;
         }
     }
-    if let (Some(user), Some(password)) = (&settings.username, &settings.password) {
-        let credentials = Credentials::new(user.clone(), password.expose().to_string());
-        let result = conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials);
-        if !step(&format!("AUTH as {user}"), result.map(|r| reply(&r)).map_err(|e| e.to_string())) {
+    if let (Some(user), Some(credential)) = (&settings.username, &settings.credential) {
+        let how = match credential {
+            Credential::Password(_) => "AUTH",
+            Credential::OAuth2(_) => "AUTH XOAUTH2 (OAuth token)",
+        };
+        let result = log_in(&mut conn, settings).map(Option::unwrap_or_default);
+        if !step(&format!("{how} as {user}"), result) {
             return steps;
         }
     }

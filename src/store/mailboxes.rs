@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{Result, Store};
+use crate::model::PauseCause;
 use crate::time::from_unix;
 
 /// A mailbox that paused itself.
@@ -14,6 +15,7 @@ pub struct Pause {
     pub mailbox: String,
     pub since: DateTime<Utc>,
     pub reason: String,
+    pub cause: PauseCause,
 }
 
 /// A mailbox's counts over a span of time.
@@ -32,10 +34,9 @@ impl Store {
     /// Every mailbox paused now.
     pub fn pauses(&self) -> Result<Vec<Pause>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT mailbox, paused_at, reason FROM mailbox_pauses WHERE resumed_at IS NULL ORDER BY mailbox",
+            "SELECT mailbox, paused_at, reason, cause FROM mailbox_pauses WHERE resumed_at IS NULL ORDER BY mailbox",
         )?;
-        let rows =
-            stmt.query_map([], |r| Ok(Pause { mailbox: r.get(0)?, since: from_unix(r.get(1)?), reason: r.get(2)? }))?;
+        let rows = stmt.query_map([], pause_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -60,25 +61,39 @@ impl Store {
 
     /// Pauses `mailbox` with `reason`, unless it is paused already; returns
     /// whether it paused now.
-    pub fn pause_mailbox(&mut self, mailbox: &str, reason: &str, now: DateTime<Utc>) -> Result<bool> {
+    pub fn pause_mailbox(
+        &mut self,
+        mailbox: &str,
+        cause: PauseCause,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let changed = self.conn.execute(
-            "INSERT INTO mailbox_pauses (mailbox, paused_at, reason, resumed_at) VALUES (?1, ?2, ?3, NULL)
-             ON CONFLICT (mailbox) DO UPDATE SET paused_at = ?2, reason = ?3, resumed_at = NULL
+            "INSERT INTO mailbox_pauses (mailbox, paused_at, reason, resumed_at, cause) VALUES (?1, ?2, ?3, NULL, ?4)
+             ON CONFLICT (mailbox) DO UPDATE SET paused_at = ?2, reason = ?3, resumed_at = NULL, cause = ?4
              WHERE resumed_at IS NOT NULL",
-            params![mailbox, now.timestamp(), reason],
+            params![mailbox, now.timestamp(), reason, cause.as_str()],
         )?;
         Ok(changed == 1)
     }
 
-    /// Resumes `mailbox`: what its pause held back is due at once. Returns
-    /// how it was paused, or `None` when it was not.
-    pub fn resume_mailbox(&mut self, mailbox: &str, cadences: &[String], now: DateTime<Utc>) -> Result<Option<Pause>> {
+    /// Resumes `mailbox` (only a pause of `cause`, when given): what its
+    /// pause held back is due at once. Returns how it was paused, or `None`
+    /// when it was not (or for another cause).
+    pub fn resume_mailbox(
+        &mut self,
+        mailbox: &str,
+        cause: Option<PauseCause>,
+        cadences: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Pause>> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let pause = tx
             .query_row(
-                "SELECT mailbox, paused_at, reason FROM mailbox_pauses WHERE mailbox = ?1 AND resumed_at IS NULL",
-                [mailbox],
-                |r| Ok(Pause { mailbox: r.get(0)?, since: from_unix(r.get(1)?), reason: r.get(2)? }),
+                "SELECT mailbox, paused_at, reason, cause FROM mailbox_pauses
+                 WHERE mailbox = ?1 AND resumed_at IS NULL AND (?2 IS NULL OR cause = ?2)",
+                params![mailbox, cause.map(PauseCause::as_str)],
+                pause_row,
             )
             .optional()?;
         if pause.is_some() {
@@ -126,4 +141,13 @@ impl Store {
             .query_row(params![mailbox, from, until], |r| r.get(0))?;
         Ok(MailboxCounts { sent, bounced: blamed("address")?, refused: blamed("sender")?, complaints })
     }
+}
+
+fn pause_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pause> {
+    Ok(Pause {
+        mailbox: r.get(0)?,
+        since: from_unix(r.get(1)?),
+        reason: r.get(2)?,
+        cause: PauseCause::parse(&r.get::<_, String>(3)?),
+    })
 }

@@ -243,6 +243,13 @@ ALTER TABLE enrollments ADD COLUMN ended_by TEXT;
         // the touchpoints, inbound messages and refusals they count, so that
         // reading them never scans those tables. Filled from what is there.
         M::up(REPORT_TALLIES),
+        // Issue 19: a mailbox also pauses when its OAuth sign-in is lost;
+        // `cadenced login` resumes only that kind of pause.
+        M::up(
+            r"
+ALTER TABLE mailbox_pauses ADD COLUMN cause TEXT NOT NULL DEFAULT 'refusals' CHECK (cause IN ('refusals', 'sign_in'));
+",
+        ),
     ])
 }
 

@@ -151,6 +151,7 @@ pub fn run(
         loads: BTreeMap::new(),
         inbox_read: BTreeMap::new(),
         paused: BTreeMap::new(),
+        sign_in_pauses: BTreeMap::new(),
         refused_for: Default::default(),
         pending: Vec::new(),
         pipe: None,
@@ -182,6 +183,8 @@ struct Tick<'a> {
     inbox_read: BTreeMap<String, DateTime<Utc>>,
     /// Mailboxes that paused themselves, and why.
     paused: BTreeMap<String, String>,
+    /// The mailboxes paused for a lost sign-in as the tick started.
+    sign_in_pauses: BTreeMap<String, crate::store::Pause>,
     /// Mailboxes refused for the sender since their pause was last checked.
     refused_for: std::collections::BTreeSet<String>,
     /// Emails cleared to leave, to be claimed together (see [`GROUP`]).
@@ -196,6 +199,7 @@ struct Tick<'a> {
 impl<'a> Tick<'a> {
     fn run(&mut self) -> Result<(), StoreError> {
         self.load_pauses()?;
+        self.check_sign_ins()?;
         let back = self.store.resume_away(self.now)?;
         if back > 0 {
             info!(enrollments = back, "out-of-office pauses ended");

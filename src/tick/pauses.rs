@@ -6,9 +6,10 @@
 //! resume NAME`), and `status`, `due`, the log and its owner's digest say why.
 
 use chrono::{DateTime, Duration, Utc};
-use tracing::warn;
+use tracing::{error, info, warn};
 
 use crate::config::Config;
+use crate::model::PauseCause;
 use crate::store::{Store, StoreError};
 
 use super::Tick;
@@ -16,7 +17,10 @@ use super::Tick;
 impl Tick<'_> {
     /// The pauses in force as the tick starts.
     pub(super) fn load_pauses(&mut self) -> Result<(), StoreError> {
-        self.paused = self.store.pauses()?.into_iter().map(|p| (p.mailbox, p.reason)).collect();
+        let pauses = self.store.pauses()?;
+        self.sign_in_pauses =
+            pauses.iter().filter(|p| p.cause == PauseCause::SignIn).map(|p| (p.mailbox.clone(), p.clone())).collect();
+        self.paused = pauses.into_iter().map(|p| (p.mailbox, p.reason)).collect();
         Ok(())
     }
 
@@ -64,8 +68,56 @@ pub fn pause_if_refused(
         "{count} refusals aimed at the sender (block lists, spam or policy filters) within {hours}h; \
          check the mailbox's standing, then `cadenced mailboxes resume {mailbox}`"
     );
-    if store.pause_mailbox(mailbox, &reason, now)? {
+    if store.pause_mailbox(mailbox, crate::model::PauseCause::Refusals, &reason, now)? {
         warn!(mailbox, refusals = count, "mailbox paused, nothing leaves it until it is resumed: {reason}");
     }
     Ok(Some(reason))
+}
+
+impl Tick<'_> {
+    /// Each OAuth mailbox's sign-in, before anything reads or sends through
+    /// it: a token with time left (refreshed now if it nears its end). A lost
+    /// sign-in pauses the mailbox (its steps stay due; no lead is blamed)
+    /// until `cadenced login NAME`, whose new tokens resume it here at the
+    /// latest; a provider that cannot be reached is an outage, retried after
+    /// a back-off.
+    pub(super) fn check_sign_ins(&mut self) -> Result<(), StoreError> {
+        let config = self.config;
+        for mailbox in config.mailboxes.values() {
+            let Some(oauth) = &mailbox.oauth2 else { continue };
+            let name = mailbox.name.as_str();
+            if let Some(pause) = self.sign_in_pauses.remove(name) {
+                // Signed in again since the pause: resume (`login` does so
+                // itself; this covers a login that raced a tick).
+                let renewed =
+                    crate::oauth::token_file::load(&oauth.token_file).is_ok_and(|t| t.signed_in_at > pause.since);
+                if !renewed {
+                    continue;
+                }
+                let theirs: Vec<String> =
+                    self.cadences.by_name.values().filter(|c| c.mailbox == name).map(|c| c.name.clone()).collect();
+                if self.store.resume_mailbox(name, Some(PauseCause::SignIn), &theirs, self.now)?.is_some() {
+                    info!(mailbox = name, "signed in again: mailbox resumed");
+                }
+                self.paused.remove(name);
+            }
+            if self.paused.contains_key(name) || self.transports.down(name, self.now).is_some() {
+                continue;
+            }
+            match crate::oauth::access_token(oauth, None) {
+                Ok(_) => {}
+                Err(e) if e.needs_login() => {
+                    let reason = crate::oauth::lost_reason(name, &e);
+                    if self.store.pause_mailbox(name, PauseCause::SignIn, &reason, self.now)? {
+                        error!(mailbox = name, "mailbox paused, nothing leaves it: {reason}");
+                    }
+                    self.paused.insert(name.to_string(), reason);
+                }
+                Err(e) => {
+                    self.transports.outage(name, self.now, &format!("sign-in: {e}"));
+                }
+            }
+        }
+        Ok(())
+    }
 }
