@@ -297,9 +297,7 @@ async fn login(settings: &ImapSettings) -> Result<Session, ImapErrorKind> {
     let refused = access.token.clone();
     let mechanism = oauth.imap_mechanism;
     match present(settings, &Presented::Token(access, mechanism)).await {
-        Err(ImapErrorKind::TokenRefused { refusal, .. })
-            if refusal.as_ref().is_none_or(|r| r.token_refused()) =>
-        {
+        Err(ImapErrorKind::TokenRefused { refusal, .. }) if refusal.as_ref().is_none_or(|r| r.token_refused()) => {
             let again = token(oauth, Some(refused)).await?;
             present(settings, &Presented::Token(again, mechanism)).await
         }

@@ -111,6 +111,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
         Ok(proofs) => proofs,
         Err(e) => {
             let _ = std::fs::remove_file(&pending);
+            let _ = std::fs::remove_file(pending.with_extension("lock"));
             return Err(e.context(format!("the new tokens do not log in to mailbox {}; nothing was saved", args.name)));
         }
     };
@@ -118,6 +119,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
         let _lock = token_file::Lock::acquire(&oauth.token_file)?;
         std::fs::rename(&pending, &oauth.token_file)
             .with_context(|| format!("saving {}", oauth.token_file.display()))?;
+        let _ = std::fs::remove_file(pending.with_extension("lock"));
     }
     let cadences = super::load_cadences(&config, false)?;
     let theirs: Vec<String> =

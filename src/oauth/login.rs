@@ -135,6 +135,7 @@ pub fn sign_in(
         refresh_used_at: now,
         token_url,
         signed_in_at: now,
+        lost: None,
     })
 }
 

@@ -121,6 +121,9 @@ where
 pub fn access_token(settings: &OAuth2, refused: Option<&Secret>) -> Result<Access, TokenError> {
     let _lock = token_file::Lock::acquire(&settings.token_file)?;
     let tokens = token_file::load(&settings.token_file)?;
+    if let Some(lost) = &tokens.lost {
+        return Err(TokenError::Lost(lost.clone()));
+    }
     // The real clock: the token's life is the provider's, whatever `--at` says.
     let now = Utc::now();
     let refused_this = refused.is_some_and(|r| r.expose() == tokens.access_token);
@@ -145,7 +148,18 @@ fn refresh(settings: &OAuth2, old: Tokens, now: DateTime<Utc>) -> Result<Tokens,
         .exchange_refresh_token(&refresh_token)
         .map_err(|e| TokenError::Lost(format!("no token endpoint: {e}")))?
         .add_scopes(settings.scopes.iter().cloned().map(Scope::new));
-    let response = request.request(&http::call).map_err(classify)?;
+    let response = match request.request(&http::call).map_err(classify) {
+        Ok(response) => response,
+        Err(TokenError::Lost(why)) => {
+            // Remembered, so that no one presents the dead grant again.
+            let marked = Tokens { lost: Some(why.clone()), ..old };
+            if let Err(e) = token_file::save(&settings.token_file, &marked) {
+                tracing::warn!(mailbox = %settings.mailbox, "cannot record the lost sign-in: {e}");
+            }
+            return Err(TokenError::Lost(why));
+        }
+        Err(e) => return Err(e),
+    };
     let expires_in = response.expires_in().and_then(|d| Duration::from_std(d).ok()).unwrap_or(Duration::hours(1));
     let tokens = Tokens {
         access_token: response.access_token().secret().clone(),
@@ -190,6 +204,7 @@ mod tests {
             refresh_used_at: at(obtained),
             token_url: String::new(),
             signed_in_at: at(obtained),
+            lost: None,
         }
     }
 

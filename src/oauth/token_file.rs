@@ -32,6 +32,10 @@ pub struct Tokens {
     pub token_url: String,
     /// When `cadenced login` signed in.
     pub signed_in_at: DateTime<Utc>,
+    /// Why the provider refused a refresh for good (`invalid_grant: ...`):
+    /// kept so that nobody retries a dead grant; a new login clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<String>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -179,6 +183,7 @@ mod tests {
             refresh_used_at: at,
             token_url: "https://idp.example/token".into(),
             signed_in_at: at,
+            lost: None,
         }
     }
 

@@ -101,11 +101,18 @@ impl Store {
                 "UPDATE mailbox_pauses SET resumed_at = ?2 WHERE mailbox = ?1",
                 params![mailbox, now.timestamp()],
             )?;
+            // After a lost sign-in, what the failed logins deferred (the
+            // mailbox or its inbox unavailable, a send whose login failed:
+            // `sign-in: ...`) is due again too: the tick decides each anew.
+            let sign_in = pause.as_ref().is_some_and(|p| p.cause == PauseCause::SignIn);
             tx.execute(
                 "UPDATE enrollments SET next_due_at = ?2, last_error = NULL
-                 WHERE state = 'active' AND last_error LIKE 'mailbox paused:%' AND next_due_at > ?2
+                 WHERE state = 'active' AND next_due_at > ?2
+                   AND (last_error LIKE 'mailbox paused:%'
+                        OR (?3 AND (last_error LIKE 'mailbox unavailable:%' OR last_error LIKE 'inbox unreadable:%'
+                                    OR last_error LIKE '%sign-in: %')))
                    AND cadence IN (SELECT value FROM json_each(?1))",
-                params![serde_json::to_string(cadences)?, now.timestamp()],
+                params![serde_json::to_string(cadences)?, now.timestamp(), sign_in],
             )?;
         }
         tx.commit()?;

@@ -49,6 +49,11 @@ impl Transports {
         self.outages.get(mailbox).filter(|o| o.retry_at > now).map(|o| (o.retry_at, o.why.clone()))
     }
 
+    /// When `mailbox`'s outage began, if it has one.
+    pub(super) fn down_since(&self, mailbox: &str) -> Option<DateTime<Utc>> {
+        self.outages.get(mailbox).map(|o| o.since)
+    }
+
     /// The last error of `mailbox`'s outage, if it has one.
     pub(super) fn last_error(&self, mailbox: &str) -> Option<&str> {
         self.outages.get(mailbox).map(|o| o.why.as_str())

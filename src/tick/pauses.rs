@@ -86,6 +86,16 @@ impl Tick<'_> {
         for mailbox in config.mailboxes.values() {
             let Some(oauth) = &mailbox.oauth2 else { continue };
             let name = mailbox.name.as_str();
+            // A sign-in since an outage began (the outage may have been the
+            // lost sign-in): try the mailbox and its inbox again now.
+            let signed_in = crate::oauth::token_file::load(&oauth.token_file).ok().map(|t| t.signed_in_at);
+            for key in [name.to_string(), super::outages::inbox_key(name)] {
+                if let (Some(since), Some(signed_in)) = (self.transports.down_since(&key), signed_in)
+                    && signed_in > since
+                {
+                    self.transports.recovered(&key, self.now);
+                }
+            }
             if let Some(pause) = self.sign_in_pauses.remove(name) {
                 // Signed in again since the pause: resume (`login` does so
                 // itself; this covers a login that raced a tick).
@@ -101,10 +111,20 @@ impl Tick<'_> {
                 }
                 self.paused.remove(name);
             }
-            if self.paused.contains_key(name) || self.transports.down(name, self.now).is_some() {
+            if self.paused.contains_key(name) {
                 continue;
             }
-            match crate::oauth::access_token(oauth, None) {
+            // During an outage's back-off only the token file is read: it
+            // says whether a send or an inbox read found the grant dead.
+            let checked = if self.transports.down(name, self.now).is_some() {
+                match crate::oauth::token_file::load(&oauth.token_file) {
+                    Ok(t) => t.lost.map_or(Ok(()), |why| Err(crate::oauth::TokenError::Lost(why))),
+                    Err(e) => Err(e.into()),
+                }
+            } else {
+                crate::oauth::access_token(oauth, None).map(|_| ())
+            };
+            match checked {
                 Ok(_) => {}
                 Err(e) if e.needs_login() => {
                     let reason = crate::oauth::lost_reason(name, &e);
@@ -113,9 +133,10 @@ impl Tick<'_> {
                     }
                     self.paused.insert(name.to_string(), reason);
                 }
-                Err(e) => {
+                Err(e) if self.transports.down(name, self.now).is_none() => {
                     self.transports.outage(name, self.now, &format!("sign-in: {e}"));
                 }
+                Err(_) => {}
             }
         }
         Ok(())
