@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: formatting, lints, unit and
 # end-to-end tests (real SQLite files, a real SMTP server on loopback, a real
-# Dovecot IMAP/LMTP server and a real Postfix with a private CA's TLS,
-# systemd-analyze for the unit file).
+# Dovecot IMAP/LMTP/submission server and a real Postfix with a private CA's
+# TLS, a real OAuth 2.0 authorization server, systemd-analyze for the unit file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,12 +14,18 @@ cd "$(dirname "$0")/.."
 need=()
 command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
 [ -e /usr/lib/dovecot/lmtp ] || need+=(dovecot-lmtpd)
+# Dovecot's submission service, for the OAuth tests (XOAUTH2 / OAUTHBEARER).
+[ -e /usr/lib/dovecot/submission ] || need+=(dovecot-submissiond)
 [ -x /usr/sbin/postfix ] || need+=(postfix)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # A real headless browser for the dashboard's test, driven over WebDriver.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+# Node.js and npm run the OAuth tests' authorization server (npm's
+# oidc-provider, in tests/support/oidc).
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
@@ -32,6 +38,14 @@ if [ ${#need[@]} -gt 0 ]; then
     "${sudo[@]}" /usr/sbin/postfix stop || true
   fi
 fi
+
+# oidc-provider 9 needs Node.js 20.18 or later (URL.parse, crypto.hash).
+if ! node -e 'process.exit(typeof URL.parse === "function" && typeof require("node:crypto").hash === "function" ? 0 : 1)'; then
+  echo "Node.js $(node --version) is too old for oidc-provider 9 (tests/support/oidc): install Node.js 20.18 or later" >&2
+  exit 1
+fi
+# The authorization server's npm packages, as pinned by its package-lock.json.
+[ -d tests/support/oidc/node_modules ] || npm ci --prefix tests/support/oidc --no-audit --no-fund
 
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings

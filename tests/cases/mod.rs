@@ -11,6 +11,8 @@ mod inbox;
 mod log;
 mod mailserver;
 mod manual;
+mod oauth;
+mod oauth_harness;
 mod ops;
 mod pause;
 mod plan;

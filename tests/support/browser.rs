@@ -1,6 +1,8 @@
 //! A real headless browser for tests: Debian's `chromium`, driven over
 //! WebDriver through `chromedriver` (`scripts/test.sh` installs both when
-//! missing). A fresh profile per browser; no network is needed or used.
+//! missing). A fresh profile per browser; no network is needed or used (host
+//! names other than localhost do not resolve, so a page's external font or
+//! script fails at once instead of leaving the machine).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -67,6 +69,7 @@ impl Browser {
             "--disable-component-update".into(),
             "--disable-sync".into(),
             "--no-first-run".into(),
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1, EXCLUDE 127.0.0.2".into(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
         let capabilities = json!({"capabilities": {"alwaysMatch": {
@@ -161,8 +164,22 @@ impl Element<'_> {
         self.call("POST", "/value", &json!({ "text": text }));
     }
 
+    /// Empties an input (one the page filled in, e.g. from a `login_hint`).
+    pub fn clear(&self) {
+        self.call("POST", "/clear", &json!({}));
+    }
+
     pub fn click(&self) {
         self.call("POST", "/click", &json!({}));
+    }
+
+    /// Whether the element has left the document (its page was replaced,
+    /// e.g. after a click that submitted a form).
+    pub fn is_stale(&self) -> bool {
+        let path = format!("/session/{}/element/{}/name", self.browser.session, self.id);
+        let r = http::get(&self.browser.addr, &path, &[]);
+        // "stale element reference", or "no such element" once the id is unknown.
+        r.status == 404
     }
 
     /// Elements inside this one matching the CSS selector.
@@ -191,9 +208,27 @@ impl Drop for Browser {
                 self.session, self.addr
             );
             let _ = stream.write_all(request.as_bytes());
-            let _ = stream.read_to_end(&mut Vec::new());
+            // Up to the end of the answer: chromedriver says "Connection: close"
+            // but keeps the socket open, so reading to its close waited out the timeout.
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !answer_complete(&answer) {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                }
+            }
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// Whether `raw` holds a whole HTTP response with a Content-Length body.
+fn answer_complete(raw: &[u8]) -> bool {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    let length =
+        head.lines().find_map(|l| l.strip_prefix("content-length:").and_then(|v| v.trim().parse::<usize>().ok()));
+    length.is_some_and(|n| raw.len() - end - 4 >= n)
 }

@@ -8,6 +8,9 @@ pub mod dovecot;
 pub mod http;
 pub mod lead;
 pub mod mailserver;
+pub mod oauth;
+pub mod oauth_human;
+pub mod oauth_mail;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
