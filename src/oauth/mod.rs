@@ -223,6 +223,123 @@ mod tests {
         assert!(needs_refresh(&t, at("2026-03-02T09:00:45Z")));
     }
 
+    /// A token endpoint on loopback that answers each request with the next
+    /// of `responses` (status line, then a JSON body), then closes.
+    fn endpoint(responses: Vec<(&'static str, &'static str)>) -> String {
+        use std::io::{BufRead, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}/token", listener.local_addr().unwrap().port());
+        std::thread::spawn(move || {
+            for (status, body) in responses {
+                let Ok((stream, _)) = listener.accept() else { return };
+                let mut reader = std::io::BufReader::new(stream);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut request = vec![0; length];
+                let _ = reader.read_exact(&mut request);
+                let _ = write!(
+                    reader.get_mut(),
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        url
+    }
+
+    /// A mailbox's settings with tokens on disk that need a refresh now.
+    fn signed_in(dir: &std::path::Path, token_url: &str) -> OAuth2 {
+        let settings = OAuth2 {
+            mailbox: "sales".into(),
+            provider: crate::config::Provider::Custom,
+            client_id: "cadenced".into(),
+            client_secret: None,
+            issuer: None,
+            endpoints: crate::config::Endpoints { token_url: Some(token_url.into()), ..Default::default() },
+            scopes: vec!["mail".into()],
+            imap_mechanism: crate::config::Mechanism::Xoauth2,
+            token_file: dir.join("tokens").join("sales.json"),
+            account: "ada@example.com".into(),
+        };
+        let mut t = tokens("2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z");
+        t.refresh_token = Some("old-refresh".into());
+        token_file::save(&settings.token_file, &t).unwrap();
+        settings
+    }
+
+    #[test]
+    fn a_rotated_refresh_token_is_saved_and_an_absent_one_keeps_the_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = endpoint(vec![
+            ("200 OK", r#"{"access_token":"a1","token_type":"Bearer","expires_in":3600,"refresh_token":"r1"}"#),
+            ("200 OK", r#"{"access_token":"a2","token_type":"Bearer","expires_in":3600}"#),
+        ]);
+        let settings = signed_in(dir.path(), &url);
+        assert_eq!(access_token(&settings, None).unwrap().token.expose(), "a1");
+        assert_eq!(token_file::load(&settings.token_file).unwrap().refresh_token.as_deref(), Some("r1"));
+        // A token a server refused although it had not expired: refreshed once more.
+        let refused = Secret::new("a1");
+        assert_eq!(access_token(&settings, Some(&refused)).unwrap().token.expose(), "a2");
+        let kept = token_file::load(&settings.token_file).unwrap();
+        assert_eq!(kept.refresh_token.as_deref(), Some("r1"), "Google sends none: the old one is kept");
+        // Fresh now: no request (the endpoint has no answer left).
+        assert_eq!(access_token(&settings, None).unwrap().token.expose(), "a2");
+    }
+
+    #[test]
+    fn invalid_grant_is_a_lost_sign_in_remembered_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let url =
+            endpoint(vec![("400 Bad Request", r#"{"error":"invalid_grant","error_description":"consent revoked"}"#)]);
+        let settings = signed_in(dir.path(), &url);
+        let e = access_token(&settings, None).unwrap_err();
+        assert!(matches!(&e, TokenError::Lost(why) if why == "invalid_grant: consent revoked"), "{e:?}");
+        assert_eq!(
+            lost_reason("sales", &e),
+            "sign-in for sales lost: invalid_grant: consent revoked; run cadenced login sales"
+        );
+        assert_eq!(
+            token_file::load(&settings.token_file).unwrap().lost.as_deref(),
+            Some("invalid_grant: consent revoked")
+        );
+        // Not asked again (the endpoint would not answer): the dead grant is known.
+        assert!(matches!(access_token(&settings, None), Err(TokenError::Lost(_))));
+    }
+
+    #[test]
+    fn a_provider_that_fails_or_cannot_be_reached_is_an_outage() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = endpoint(vec![
+            ("503 Service Unavailable", r#"{"error":"temporarily_unavailable"}"#),
+            ("500 Internal Server Error", "<html>oops</html>"),
+        ]);
+        let settings = signed_in(dir.path(), &url);
+        for _ in 0..2 {
+            let e = access_token(&settings, None).unwrap_err();
+            assert!(matches!(e, TokenError::Unavailable(_)), "{e:?}");
+            assert!(!e.needs_login());
+        }
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let settings = OAuth2 {
+            endpoints: crate::config::Endpoints {
+                token_url: Some(format!("http://127.0.0.1:{closed}/token")),
+                ..Default::default()
+            },
+            ..settings
+        };
+        assert!(matches!(access_token(&settings, None), Err(TokenError::Unavailable(_))));
+        let t = token_file::load(&settings.token_file).unwrap();
+        assert_eq!((t.lost, t.refresh_token.as_deref()), (None, Some("old-refresh")), "nothing lost or changed");
+    }
+
     #[test]
     fn only_a_lost_grant_or_a_missing_file_needs_a_login() {
         assert!(TokenError::Lost("invalid_grant".into()).needs_login());

@@ -212,8 +212,8 @@ fn login_by_device_then_a_cadence_goes_out_and_a_reply_stops_the_lead() {
 }
 
 #[test]
-fn login_by_browser_with_json_lines_and_test_send_uses_the_token() {
-    let s = Setup::new("");
+fn login_by_browser_with_json_lines_oauthbearer_for_imap_and_test_send_uses_the_token() {
+    let s = Setup::new("imap_mechanism = \"oauthbearer\"");
     let (first, rest, stderr, ok) = s.login(&["--flow", "browser", "--json"]);
     assert!(ok, "login failed: {stderr}\n{rest}\n{}\n{}", s.mail.log(), s.provider.log());
     let opened: Value = serde_json::from_str(&first).unwrap();
@@ -227,6 +227,7 @@ fn login_by_browser_with_json_lines_and_test_send_uses_the_token() {
     assert_eq!(done["account"], USER);
     assert!(s.tokens()["refresh_token"].is_string());
 
+    assert!(s.mail.log().contains("method=OAUTHBEARER"), "IMAP signed in with OAUTHBEARER: {}", s.mail.log());
     let out = s.p.ok(&["test-send", "--mailbox", "sales", "ada@seller.test"]);
     assert!(out.contains("AUTH XOAUTH2 (OAuth token) as ada@seller.test"), "{out}");
     assert_eq!(s.mail.relay().wait_for(1, WAIT)[0].header("Subject").as_deref(), Some("cadenced test message"));
