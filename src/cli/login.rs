@@ -64,10 +64,7 @@ fn prove(mailbox: &Mailbox) -> Result<Vec<String>> {
 
 pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
-    let mailbox = config.mailboxes.get(&args.name).ok_or_else(|| {
-        let known: Vec<_> = config.mailboxes.keys().cloned().collect();
-        anyhow!("unknown mailbox {:?} (configured: {})", args.name, known.join(", "))
-    })?;
+    let mailbox = super::mailbox(&config, &args.name)?;
     let Some(oauth) = &mailbox.oauth2 else {
         bail!(
             "mailbox {:?} signs in with a password: add a [mailboxes.{}.oauth2] table to {} to use OAuth",

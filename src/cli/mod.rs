@@ -191,6 +191,14 @@ pub(crate) fn cadence<'c>(cadences: &'c Cadences, name: &str) -> Result<&'c crat
     cadences.get(name).ok_or_else(|| unknown_cadence(cadences, name))
 }
 
+/// The configured mailbox `name`, or an error that lists the configured ones.
+pub(crate) fn mailbox<'c>(config: &'c Config, name: &str) -> Result<&'c crate::config::Mailbox> {
+    config.mailboxes.get(name).ok_or_else(|| {
+        let known: Vec<_> = config.mailboxes.keys().cloned().collect();
+        anyhow::anyhow!("unknown mailbox {name:?} (configured: {})", known.join(", "))
+    })
+}
+
 /// `unknown cadence "x" (loaded: nurture, seven-touch)`.
 pub(crate) fn unknown_cadence(cadences: &Cadences, name: &str) -> anyhow::Error {
     let names = cadences.names();

@@ -37,10 +37,7 @@ pub fn backup(config_path: &Path, args: BackupArgs) -> Result<ExitCode> {
 
 pub fn test_send(config_path: &Path, args: TestSendArgs) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
-    let mailbox = config.mailboxes.get(&args.mailbox).ok_or_else(|| {
-        let known: Vec<_> = config.mailboxes.keys().cloned().collect();
-        anyhow!("unknown mailbox {:?} (configured: {})", args.mailbox, known.join(", "))
-    })?;
+    let mailbox = super::mailbox(&config, &args.mailbox)?;
     let now = super::now_or(None)?;
     let message_id = format!("<test-{}@{}>", now.timestamp(), mailbox.from.email.domain());
     let body = format!(

@@ -277,16 +277,7 @@ impl OAuthMail {
         c.smtp_reply(220)?;
         c.send("LHLO client.test")?;
         c.smtp_reply(250)?;
-        c.send(&format!("MAIL FROM:<{from}>"))?;
-        c.smtp_reply(250)?;
-        c.send(&format!("RCPT TO:<{to}>"))?;
-        c.smtp_reply(250)?;
-        c.send("DATA")?;
-        c.smtp_reply(354)?;
-        c.send_data(raw)?;
-        let done = c.smtp_reply(250)?;
-        let _ = c.send("QUIT").and_then(|()| c.smtp_any());
-        Ok(done)
+        envelope(&mut c, from, to, raw)
     }
 
     /// A connection to IMAP, past the greeting (which it returns), no TLS yet.
@@ -367,16 +358,7 @@ impl OAuthMail {
     /// the reply to the end of DATA, or the failure.
     pub fn submit(&self, mech: Sasl, token: &str, from: &str, to: &str, raw: &str) -> Result<String, String> {
         let mut c = self.submission_login(mech, USER, token).map_err(|r| format!("{r:?}"))?;
-        c.send(&format!("MAIL FROM:<{from}>"))?;
-        c.smtp_reply(250)?;
-        c.send(&format!("RCPT TO:<{to}>"))?;
-        c.smtp_reply(250)?;
-        c.send("DATA")?;
-        c.smtp_reply(354)?;
-        c.send_data(raw)?;
-        let done = c.smtp_reply(250)?;
-        let _ = c.send("QUIT").and_then(|()| c.smtp_any());
-        Ok(done)
+        envelope(&mut c, from, to, raw)
     }
 
     /// A small plain-text email from [`USER`] to `to`.
@@ -607,4 +589,19 @@ impl Conn {
         self.reader = Some(BufReader::new(Stream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)))));
         Ok(())
     }
+}
+
+/// MAIL, RCPT, DATA and the message on an SMTP or LMTP session, then QUIT:
+/// the reply to the end of DATA.
+fn envelope(c: &mut Conn, from: &str, to: &str, raw: &str) -> Result<String, String> {
+    c.send(&format!("MAIL FROM:<{from}>"))?;
+    c.smtp_reply(250)?;
+    c.send(&format!("RCPT TO:<{to}>"))?;
+    c.smtp_reply(250)?;
+    c.send("DATA")?;
+    c.smtp_reply(354)?;
+    c.send_data(raw)?;
+    let done = c.smtp_reply(250)?;
+    let _ = c.send("QUIT").and_then(|()| c.smtp_any());
+    Ok(done)
 }
