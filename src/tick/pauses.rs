@@ -88,7 +88,10 @@ impl Tick<'_> {
             let name = mailbox.name.as_str();
             // A sign-in since an outage began (the outage may have been the
             // lost sign-in): try the mailbox and its inbox again now.
-            let signed_in = crate::oauth::token_file::load(&oauth.token_file).ok().map(|t| t.signed_in_at);
+            let signed_in = crate::oauth::token_file::load(&oauth.token_file)
+                .ok()
+                .filter(|t| t.lost.is_none())
+                .map(|t| t.signed_in_at);
             for key in [name.to_string(), super::outages::inbox_key(name)] {
                 if let (Some(since), Some(signed_in)) = (self.transports.down_since(&key), signed_in)
                     && signed_in > since
@@ -99,8 +102,8 @@ impl Tick<'_> {
             if let Some(pause) = self.sign_in_pauses.remove(name) {
                 // Signed in again since the pause: resume (`login` does so
                 // itself; this covers a login that raced a tick).
-                let renewed =
-                    crate::oauth::token_file::load(&oauth.token_file).is_ok_and(|t| t.signed_in_at > pause.since);
+                let renewed = crate::oauth::token_file::load(&oauth.token_file)
+                    .is_ok_and(|t| t.lost.is_none() && t.signed_in_at > pause.since);
                 if !renewed {
                     continue;
                 }
