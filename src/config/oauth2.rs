@@ -252,7 +252,8 @@ pub(super) fn check(
         }
     }
     let issuer = raw.issuer.as_ref().and_then(|i| check_url("issuer", i, &mut problems));
-    if provider == Provider::Custom && raw.issuer.is_none() {
+    let known = matches!(raw.provider.get_ref().as_str(), "microsoft" | "google" | "custom");
+    if known && provider == Provider::Custom && raw.issuer.is_none() {
         if !any_explicit {
             problems.push((
                 Some(raw.provider.span()),
@@ -373,6 +374,12 @@ mod tests {
             let problems = checked(text).unwrap_err();
             assert!(problems.iter().any(|(_, m)| m.contains(expected)), "{text}: {problems:?}");
         }
+    }
+
+    #[test]
+    fn a_misspelt_provider_is_one_error() {
+        let problems = checked("provider = \"microsft\"\nclient_id = \"a\"").unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
     }
 
     #[test]
