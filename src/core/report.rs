@@ -242,6 +242,28 @@ pub fn bar(value: u64, max: u64, width: usize) -> String {
     out
 }
 
+/// A rate with its interval on a scale from 0 to `max`, `width` cells
+/// wide, for a terminal: `├──●───┤` from the interval's low end to its high
+/// end, the rate at `●`.
+pub fn whisker(lo: f64, mid: f64, hi: f64, max: f64, width: usize) -> String {
+    if max <= 0.0 || width < 3 {
+        return String::new();
+    }
+    let cell = |x: f64| ((x / max).clamp(0.0, 1.0) * (width - 1) as f64).round() as usize;
+    let (a, m, b) = (cell(lo), cell(mid), cell(hi));
+    (0..width)
+        .map(|i| match i {
+            _ if i == m => '●',
+            _ if i == a => '├',
+            _ if i == b => '┤',
+            _ if i > a && i < b => '─',
+            _ => ' ',
+        })
+        .collect::<String>()
+        .trim_end()
+        .to_string()
+}
+
 /// One step's line of the report (the JSON shape is part of the contract:
 /// fields may be added, none renamed).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -824,6 +846,13 @@ mod tests {
         assert_eq!(rate(1, 3), 0.3333);
         assert_eq!(rate(5, 0), 0.0);
         assert_eq!(rate(2, 2), 1.0);
+    }
+
+    #[test]
+    fn whiskers_span_the_interval_around_the_rate() {
+        assert_eq!(whisker(0.1, 0.2, 0.3, 0.4, 9), "  ├─●─┤");
+        assert_eq!(whisker(0.0, 0.0, 0.4, 0.4, 9), "●───────┤");
+        assert_eq!(whisker(0.1, 0.2, 0.3, 0.0, 9), "");
     }
 
     #[test]

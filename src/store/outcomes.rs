@@ -39,6 +39,15 @@ impl OutcomeKind {
     }
 }
 
+/// An outcome's amount: a finite number, not negative.
+pub fn parse_amount(text: &str) -> std::result::Result<f64, String> {
+    let text = text.trim();
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{text:?} is not an amount (expected a number such as 1200 or 1200.50, not negative)")),
+    }
+}
+
 /// An outcome to record.
 #[derive(Debug, Clone)]
 pub struct NewOutcome<'a> {
@@ -77,7 +86,9 @@ pub type VariantTally = (String, String, String, String, u64, f64);
 
 impl Store {
     /// Records an outcome for the lead `new.email`, credited to the email the
-    /// lead last replied to before it (its step and variant), else to the
+    /// lead last replied to (its step and variant: whatever the reply's time,
+    /// since an outcome marked with an earlier `--at` still follows from the
+    /// conversation), else to the
     /// lead's last touch before it (a step that reached the lead: sent, a
     /// task opened or done); `won` and `lost` end the lead's active and
     /// paused enrollments (`stopped`, ended by the outcome). `None`: no such lead.
@@ -92,10 +103,10 @@ impl Store {
         let replied: Option<i64> = tx
             .prepare_cached(
                 "SELECT touchpoint_id FROM inbound
-                 WHERE lead_id = ?1 AND kind = 'reply' AND touchpoint_id IS NOT NULL AND at <= ?2
+                 WHERE lead_id = ?1 AND kind = 'reply' AND touchpoint_id IS NOT NULL
                  ORDER BY at DESC, id DESC LIMIT 1",
             )?
-            .query_row(params![lead_id, at], |r| r.get(0))
+            .query_row(params![lead_id], |r| r.get(0))
             .optional()?;
         let last_touch = || -> rusqlite::Result<Option<i64>> {
             tx.prepare_cached(
