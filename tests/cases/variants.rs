@@ -189,3 +189,46 @@ fn outcomes_come_through_the_api_and_show_in_the_metrics() {
     assert_eq!(status["outcomes"][0]["outcome"], "won");
     assert_eq!(status["outcomes"][0]["source"], "api");
 }
+
+#[test]
+fn pick_winner_gives_new_leads_only_the_winner_and_the_report_says_since_when() {
+    let p = Project::new();
+    p.write_config("");
+    let cadence = CADENCE
+        .split("[[steps]]\nid = \"like\"")
+        .next()
+        .unwrap()
+        .replace("min_sample = 3", "min_sample = 6\npick_winner = true");
+    p.cadence("one", &cadence);
+    let mut by_variant: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for i in 0..40 {
+        p.ok(&["enroll", &email(i), "--cadence", "one", "--at", "2026-03-02T09:00:00Z"]);
+    }
+    p.tick("2026-03-02T09:00:00Z");
+    for i in 0..40 {
+        let v = touch(&p, &email(i), "intro")["variant"].as_str().unwrap().to_string();
+        by_variant.entry(v).or_default().push(email(i));
+    }
+    // Every lead of b answers, none of a: a clear winner past min_sample.
+    let (a, b) = (&by_variant["a"], &by_variant["b"]);
+    assert!(a.len() >= 6 && b.len() >= 6, "{by_variant:?}");
+    for lead in b {
+        p.ok(&["mark", lead, "replied", "--at", "2026-03-02T10:00:00Z"]);
+    }
+    // The next tick names the winner; from then on new leads get only b, even those the draw gives a.
+    p.tick("2026-03-02T11:00:00Z");
+    let late: Vec<String> = (100..120).map(email).collect();
+    for lead in &late {
+        p.ok(&["enroll", lead, "--cadence", "one", "--at", "2026-03-02T11:30:00Z"]);
+    }
+    p.tick("2026-03-02T11:30:00Z");
+    for lead in &late {
+        assert_eq!(touch(&p, lead, "intro")["variant"], "b", "{lead}");
+    }
+    // The leads who got a before keep it.
+    assert_eq!(touch(&p, &a[0], "intro")["variant"], "a");
+    let r = p.json(&["report", "--json", "--until", "2026-03-10"]);
+    let intro = step(&r, "intro");
+    assert_eq!(intro["comparison"]["winner"], "b", "{intro}");
+    assert_eq!(intro["winner_since"], "2026-03-02T11:00:00Z");
+}
