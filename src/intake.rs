@@ -112,8 +112,9 @@ impl<'a> Intake<'a> {
                 return Err(bad(key, "the address is not a field".into()));
             }
         }
+        let keys = cadence.template_keys();
         let renders = |fields: &Fields| {
-            cadence.templates.check_lead(cadence.steps.iter().map(|s| s.id.as_str()), &email, fields).map_err(|e| {
+            cadence.templates.check_lead(keys.iter().map(String::as_str), &email, fields).map_err(|e| {
                 let field = e.missing.first().cloned().unwrap_or_else(|| "template".into());
                 IntakeError { missing: e.missing.clone(), ..bad(&field, e.to_string()) }
             })

@@ -131,10 +131,12 @@ pub enum Reason {
     Removed,
     /// Skipped: a task nobody closed within `auto_skip_after`.
     Expired,
+    /// Skipped: the lead is in the step's holdout (`holdout = 0.1`).
+    Holdout,
 }
 
 impl Reason {
-    const ALL: [Reason; 9] = [
+    const ALL: [Reason; 10] = [
         Reason::Window,
         Reason::Holiday,
         Reason::MinGap,
@@ -144,6 +146,7 @@ impl Reason {
         Reason::Retry,
         Reason::Removed,
         Reason::Expired,
+        Reason::Holdout,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -157,6 +160,7 @@ impl Reason {
             Reason::Retry => "retry",
             Reason::Removed => "removed",
             Reason::Expired => "expired",
+            Reason::Holdout => "holdout",
         }
     }
 
@@ -175,7 +179,7 @@ impl Reason {
             Reason::MinGap => Some(3),
             Reason::DailyLimit => Some(4),
             Reason::Downtime => Some(5),
-            Reason::Late | Reason::Retry | Reason::Removed | Reason::Expired => None,
+            Reason::Late | Reason::Retry | Reason::Removed | Reason::Expired | Reason::Holdout => None,
         }
     }
 

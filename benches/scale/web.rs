@@ -33,6 +33,15 @@ pub fn add_responses(path: &Path) -> Responses {
     let mut conn = Connection::open(path).expect("open the database");
     conn.pragma_update(None, "synchronous", "OFF").expect("synchronous off");
     let tx = conn.transaction().expect("begin");
+    // Issue 20: two variants of every intro (by touchpoint id), and one lead in ten held out of
+    // the LinkedIn step, recorded through the product's triggers as the tick would.
+    tx.execute_batch(
+        "UPDATE touchpoints SET variant = CASE id % 2 WHEN 0 THEN 'a' ELSE 'b' END
+             WHERE step = 'intro' AND kind = 'email';
+         UPDATE touchpoints SET status = 'skipped', reason = 'holdout', detail = 'held out'
+             WHERE step = 'linkedin-1' AND id % 10 = 0;",
+    )
+    .expect("record variants and holdouts");
     // Each enrollment's last email, and what its lead did about it; arrival a few hours later.
     tx.execute_batch(
         "CREATE TEMP TABLE last_email AS
@@ -58,6 +67,16 @@ pub fn add_responses(path: &Path) -> Responses {
          DROP TABLE last_email;",
     )
     .expect("record the responses");
+    // Outcomes: a meeting for one reply in five, a deal won (with its value) for one in twenty.
+    tx.execute_batch(
+        "INSERT INTO outcomes (lead_id, outcome, value, at, source, touchpoint_id, cadence, step, variant, recorded_at)
+         SELECT i.lead_id, CASE WHEN i.id % 20 = 0 THEN 'won' ELSE 'meeting' END,
+                CASE WHEN i.id % 20 = 0 THEN 1000 + i.id % 5000 END, i.at + 86400, 'api', t.id, t.cadence, t.step,
+                t.variant, i.at + 86400
+         FROM inbound i JOIN touchpoints t ON t.id = i.touchpoint_id
+         WHERE i.kind = 'reply' AND i.id % 5 = 0;",
+    )
+    .expect("record the outcomes");
     let inbound = tx.query_row("SELECT count(*) FROM inbound", [], |r| r.get(0)).expect("count inbound");
     tx.commit().expect("commit");
     Responses { inbound, seconds: started.elapsed().as_secs_f64() }

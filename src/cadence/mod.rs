@@ -67,6 +67,53 @@ pub struct Step {
     /// An email step without a subject: a reply in the thread of the lead's
     /// previous email in the cadence (`Re: ` its subject, `In-Reply-To`, `References`).
     pub threaded: bool,
+    /// Versions of the step (`[[steps.variants]]`): each lead gets one,
+    /// chosen stably ([`crate::core::variants`]). Empty: the step's own text.
+    pub variants: Vec<Variant>,
+    /// The share of leads that skip the step (recorded skipped, reason `holdout`).
+    pub holdout: Option<f64>,
+    /// No winner among the variants before each reached this many leads.
+    pub min_sample: u64,
+    /// Once a winner is declared, new leads reaching the step get only it.
+    pub pick_winner: bool,
+}
+
+/// One version of a step: its own subject and/or body (the step's where absent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    pub id: String,
+    pub weight: f64,
+}
+
+/// `min_sample` when a step does not set it.
+pub const DEFAULT_MIN_SAMPLE: u64 = 100;
+
+impl Step {
+    /// The name its templates are compiled under for `variant` (see
+    /// [`Templates`]): `step@variant`, or the step's own id without one.
+    pub fn template_key(&self, variant: Option<&str>) -> String {
+        match variant {
+            Some(v) if self.variants.iter().any(|x| x.id == v) => format!("{}@{v}", self.id),
+            _ => self.id.clone(),
+        }
+    }
+
+    /// The variant a lead with address `email` gets at this step of
+    /// `cadence`: `winner` when one was picked (`pick_winner`), else the
+    /// stable draw; `None` for a step without variants.
+    pub fn variant_for(&self, email: &str, cadence: &str, winner: Option<&str>) -> Option<&str> {
+        if let Some(w) = winner.and_then(|w| self.variants.iter().find(|v| v.id == w)) {
+            return Some(&w.id);
+        }
+        let weights: Vec<f64> = self.variants.iter().map(|v| v.weight).collect();
+        let u = crate::core::variants::draw(crate::core::variants::Purpose::Variant, email, cadence, &self.id);
+        crate::core::variants::pick(&weights, u).map(|i| self.variants[i].id.as_str())
+    }
+
+    /// Whether a lead with address `email` is held out of this step of `cadence`.
+    pub fn held_out(&self, email: &str, cadence: &str) -> bool {
+        crate::core::variants::held_out(self.holdout, email, cadence, &self.id)
+    }
 }
 
 /// Inbound events that end a lead's enrollment.
@@ -104,6 +151,19 @@ pub struct Cadence {
 impl Cadence {
     pub fn step_index(&self, id: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.id == id)
+    }
+
+    /// The names of every step's templates, its variants' included: what
+    /// a lead must render to be enrolled.
+    pub fn template_keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        for step in &self.steps {
+            if step.variants.is_empty() {
+                keys.push(step.id.clone());
+            }
+            keys.extend(step.variants.iter().map(|v| step.template_key(Some(&v.id))));
+        }
+        keys
     }
 
     /// The window that applies to `step`: emails wait for the send window,
@@ -166,6 +226,19 @@ struct RawStep {
     template: Option<Spanned<String>>,
     blocking: Option<Spanned<bool>>,
     auto_skip_after: Option<Spanned<String>>,
+    holdout: Option<Spanned<f64>>,
+    min_sample: Option<Spanned<i64>>,
+    pick_winner: Option<Spanned<bool>>,
+    variants: Option<Vec<Spanned<RawVariant>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariant {
+    id: Spanned<String>,
+    subject: Option<Spanned<String>>,
+    body: Option<Spanned<String>>,
+    weight: Option<Spanned<f64>>,
 }
 
 /// Every cadence in the folder that loaded, and every file that did not.
@@ -363,8 +436,19 @@ impl Cadence {
                 );
             }
             let earlier_email = steps.iter().any(|st: &Step| st.kind == StepKind::Email);
+            let raw_variants: &[Spanned<RawVariant>] = s.variants.as_deref().unwrap_or_default();
+            let variant_subjects = raw_variants.iter().filter(|v| v.get_ref().subject.is_some()).count();
+            // Every variant brings its own subject: the step opens a thread of its own.
+            let subjects_in_variants = !raw_variants.is_empty() && variant_subjects == raw_variants.len();
+            if s.subject.is_none() && variant_subjects > 0 && !subjects_in_variants {
+                err(
+                    Some(raw_step.span()),
+                    at("variants: either every variant has a subject or none has (a step without a subject \
+                        replies in the lead's thread)"),
+                );
+            }
             match (kind, &s.subject) {
-                (Some(StepKind::Email), None) if !earlier_email => err(
+                (Some(StepKind::Email), None) if !earlier_email && !subjects_in_variants => err(
                     Some(raw_step.span()),
                     at("subject: an email step needs a subject unless an earlier email step starts its thread \
                         (an email step without one is a reply to the lead's previous email)"),
@@ -386,6 +470,9 @@ impl Cadence {
                     err(Some(t.span()), at("template: set either body or template, not both"));
                     None
                 }
+                (None, None) if !raw_variants.is_empty() && raw_variants.iter().all(|v| v.get_ref().body.is_some()) => {
+                    None
+                }
                 (None, None) => {
                     err(Some(raw_step.span()), at("body: a step needs a body or a template file"));
                     None
@@ -403,11 +490,11 @@ impl Cadence {
                     }
                 }
             };
-            if let Some((body_file, text, base)) = body {
-                if let Err(e) = templates.add(&id, "body", &text) {
-                    located.push(e.locate(&body_file, base));
+            if let Some((body_file, text, base)) = &body {
+                if let Err(e) = templates.add(&id, "body", text) {
+                    located.push(e.locate(body_file, *base));
                 }
-                places.insert(Templates::name(&id, "body"), (body_file, base));
+                places.insert(Templates::name(&id, "body"), (body_file.clone(), *base));
             }
             let auto_skip_after = s.auto_skip_after.as_ref().and_then(|a| {
                 a.get_ref().parse::<Wait>().map_err(|e| err(Some(a.span()), at(&format!("auto_skip_after: {e}")))).ok()
@@ -421,9 +508,98 @@ impl Cadence {
                 }
             }
             let blocking = s.blocking.as_ref().is_none_or(|b| *b.get_ref());
+            let mut variants = Vec::new();
+            let mut variant_ids = BTreeSet::new();
+            for raw_variant in raw_variants {
+                let v = raw_variant.get_ref();
+                let vid = v.id.get_ref().clone();
+                let vat = |f: &str| at(&format!("variant {vid:?}: {f}"));
+                if !is_identifier(&vid) {
+                    err(Some(v.id.span()), vat("id may use only letters, digits, '-' and '_' and must not be empty"));
+                } else if !variant_ids.insert(vid.clone()) {
+                    err(Some(v.id.span()), vat("id is used twice in this step"));
+                }
+                let weight = v.weight.as_ref().map_or(1.0, |w| *w.get_ref());
+                if let Some(w) = &v.weight
+                    && !(weight.is_finite() && weight > 0.0)
+                {
+                    err(Some(w.span()), vat(&format!("weight: must be a positive number, not {weight}")));
+                }
+                if let (Some(subj), Some(k)) = (&v.subject, kind)
+                    && k != StepKind::Email
+                {
+                    err(
+                        Some(subj.span()),
+                        vat(&format!("subject: only email steps have a subject, this one is a {k}")),
+                    );
+                }
+                let key = format!("{id}@{vid}");
+                // A part the variant lacks is the step's own.
+                let subject = v
+                    .subject
+                    .as_ref()
+                    .map(|t| (file.to_path_buf(), t.get_ref().clone(), body_position(source, t.span())));
+                let subject = subject.or_else(|| {
+                    s.subject
+                        .as_ref()
+                        .map(|t| (file.to_path_buf(), t.get_ref().clone(), body_position(source, t.span())))
+                });
+                let body = match &v.body {
+                    Some(b) => Some((file.to_path_buf(), b.get_ref().clone(), body_position(source, b.span()))),
+                    None => body.clone(),
+                };
+                for (part, text) in [("subject", subject), ("body", body)] {
+                    let Some((text_file, text, base)) = text else { continue };
+                    if let Err(e) = templates.add(&key, part, &text) {
+                        located.push(e.locate(&text_file, base));
+                    }
+                    places.insert(Templates::name(&key, part), (text_file, base));
+                }
+                variants.push(Variant { id: vid, weight });
+            }
+            let holdout = s.holdout.as_ref().and_then(|h| {
+                let share = *h.get_ref();
+                if (0.0..1.0).contains(&share) {
+                    Some(share).filter(|s| *s > 0.0)
+                } else {
+                    err(
+                        Some(h.span()),
+                        at(&format!("holdout: a share of leads from 0 up to but not including 1, not {share}")),
+                    );
+                    None
+                }
+            });
+            let min_sample = match &s.min_sample {
+                None => DEFAULT_MIN_SAMPLE,
+                Some(m) if *m.get_ref() >= 1 => m.get_ref().unsigned_abs(),
+                Some(m) => {
+                    err(
+                        Some(m.span()),
+                        at(&format!("min_sample: must be a positive number of leads, not {}", m.get_ref())),
+                    );
+                    DEFAULT_MIN_SAMPLE
+                }
+            };
+            let pick_winner = s.pick_winner.as_ref().is_some_and(|p| *p.get_ref());
+            if let Some(p) = s.pick_winner.as_ref().filter(|p| *p.get_ref())
+                && variants.len() < 2
+            {
+                err(Some(p.span()), at("pick_winner: needs at least two [[steps.variants]] to pick from"));
+            }
             if let (Some(wait), Some(kind)) = (wait, kind) {
-                let threaded = kind == StepKind::Email && s.subject.is_none();
-                steps.push(Step { id, wait, kind, blocking, auto_skip_after, threaded });
+                let threaded = kind == StepKind::Email && s.subject.is_none() && !subjects_in_variants;
+                steps.push(Step {
+                    id,
+                    wait,
+                    kind,
+                    blocking,
+                    auto_skip_after,
+                    threaded,
+                    variants,
+                    holdout,
+                    min_sample,
+                    pick_winner,
+                });
             }
         }
         for (template, problem) in templates.check_renders() {

@@ -159,3 +159,58 @@ fn manual_steps_without_any_owner_are_named() {
     // Only emails: nothing to own.
     assert!(parse(&format!("mailbox = \"sales\"\n{STEP}")).unwrap().unowned_manual_steps(&self::config()).is_empty());
 }
+
+const VARIANTS: &str = "mailbox = \"sales\"\n[[steps]]\nid = \"intro\"\nwait = \"0d\"\nkind = \"email\"\nbody = \"Hi {{ first_name }}\"\nholdout = 0.1\nmin_sample = 50\n[[steps.variants]]\nid = \"a\"\nsubject = \"Question for {{ company }}\"\n[[steps.variants]]\nid = \"b\"\nsubject = \"{{ first_name }}, a thought\"\nbody = \"Hello {{ first_name }}\"\nweight = 3\n[[steps]]\nid = \"bump\"\nwait = \"2d\"\nkind = \"email\"\nbody = \"Bump\"\n";
+
+#[test]
+fn variants_inherit_the_steps_text_and_are_chosen_stably() {
+    let c = parse(VARIANTS).unwrap();
+    let step = &c.steps[0];
+    assert!(!step.threaded, "every variant has a subject: the step opens its thread");
+    assert!(c.steps[1].threaded);
+    assert_eq!(step.holdout, Some(0.1));
+    assert_eq!((step.min_sample, c.steps[1].min_sample), (50, DEFAULT_MIN_SAMPLE));
+    assert_eq!(step.variants.iter().map(|v| (v.id.as_str(), v.weight)).collect::<Vec<_>>(), [("a", 1.0), ("b", 3.0)]);
+    let fields: Fields =
+        [("first_name".to_string(), "Jane".to_string()), ("company".to_string(), "Acme".to_string())].into();
+    let a = c.templates.render(&step.template_key(Some("a")), "j@x.test", &fields).unwrap();
+    assert_eq!((a.subject.as_deref(), a.body.as_str()), (Some("Question for Acme"), "Hi Jane"));
+    let b = c.templates.render(&step.template_key(Some("b")), "j@x.test", &fields).unwrap();
+    assert_eq!((b.subject.as_deref(), b.body.as_str()), (Some("Jane, a thought"), "Hello Jane"));
+    // Stable: the same lead, the same variant, every time; weights share the leads.
+    let first = step.variant_for("j@x.test", "c", None).map(str::to_string);
+    assert_eq!(step.variant_for("J@X.test", "c", None).map(str::to_string), first);
+    let bs = (0..4000).filter(|i| step.variant_for(&format!("l{i}@x.test"), "c", None) == Some("b")).count();
+    assert!((2_850..3_150).contains(&bs), "weight 3 of 4: {bs}");
+    assert_eq!(step.variant_for("j@x.test", "c", Some("a")), Some("a"), "a picked winner wins");
+    assert_eq!(c.template_keys(), ["intro@a", "intro@b", "bump"]);
+}
+
+#[test]
+fn variant_errors_name_their_place() {
+    let dup = VARIANTS.replace("id = \"b\"", "id = \"a\"");
+    let err = parse(&dup).unwrap_err();
+    assert!(err.contains("c.toml:13:6: step \"intro\": variant \"a\": id is used twice in this step"), "{err}");
+    for bad in ["weight = 0", "weight = -1"] {
+        let err = parse(&VARIANTS.replace("weight = 3", bad)).unwrap_err();
+        assert!(
+            err.contains("c.toml:16:10: step \"intro\": variant \"b\": weight: must be a positive number"),
+            "{err}"
+        );
+    }
+    let err = parse(&VARIANTS.replace("holdout = 0.1", "holdout = 1.5")).unwrap_err();
+    assert!(err.contains("c.toml:7:11: step \"intro\": holdout: a share of leads from 0 up to"), "{err}");
+    let err = parse(&VARIANTS.replace("min_sample = 50", "min_sample = 0")).unwrap_err();
+    assert!(err.contains("step \"intro\": min_sample: must be a positive number of leads"), "{err}");
+    let err = parse(&VARIANTS.replace("subject = \"{{ first_name }}, a thought\"\n", "")).unwrap_err();
+    assert!(err.contains("variants: either every variant has a subject or none has"), "{err}");
+    let err =
+        parse(&VARIANTS.replace(
+            "\nkind = \"email\"\nbody = \"Bump\"\n",
+            "\nkind = \"email\"\nbody = \"Bump\"\npick_winner = true\n",
+        ))
+        .unwrap_err();
+    assert!(err.contains("step \"bump\": pick_winner: needs at least two"), "{err}");
+    let err = parse(&VARIANTS.replace("weight = 3", "wieght = 3")).unwrap_err();
+    assert!(err.contains("unknown field `wieght`"), "{err}");
+}

@@ -216,14 +216,19 @@ fn lacking(store: &Store, cadences: &Cadences, strict: bool, report: &mut Report
         let Some(start) = first_ahead(store, cadence, &row)? else { return Ok(()) };
         let field_names: Vec<String> = lead.fields.keys().cloned().collect();
         names.entry(row.cadence.clone()).or_default().extend(field_names.iter().cloned());
-        let cacheable = cadence.steps[start..].iter().all(|s| cadence.templates.names_only(&s.id));
+        let cacheable =
+            cadence.steps[start..].iter().all(|s| step_keys(s).iter().all(|k| cadence.templates.names_only(k)));
         let key = (row.cadence.clone(), start, field_names);
         let problems = match cache.get(&key) {
             Some(p) if cacheable => p.clone(),
             _ => {
                 let mut problems = Vec::new();
                 for (i, step) in cadence.steps.iter().enumerate().skip(start) {
-                    for e in cadence.templates.lacking(&step.id, &lead.email, &lead.fields) {
+                    let found = step_keys(step)
+                        .iter()
+                        .flat_map(|k| cadence.templates.lacking(k, &lead.email, &lead.fields))
+                        .collect::<Vec<_>>();
+                    for e in found {
                         if e.missing.is_empty() {
                             problems.push(((i, step.id.clone(), e.part, String::new()), Some(e.detail.clone())));
                         }
@@ -386,6 +391,14 @@ pub enum NotWritable {
     Folder(std::path::PathBuf, String),
     #[error("cannot open {} for writing: {}. Run cadenced as the user that owns it (e.g. `sudo -u cadenced`)", .0.display(), .1)]
     Database(std::path::PathBuf, String),
+}
+
+/// The names a step's templates are compiled under: its own id, or one per variant.
+fn step_keys(step: &crate::cadence::Step) -> Vec<String> {
+    if step.variants.is_empty() {
+        return vec![step.id.clone()];
+    }
+    step.variants.iter().map(|v| step.template_key(Some(&v.id))).collect()
 }
 
 #[cfg(test)]

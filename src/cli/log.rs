@@ -78,6 +78,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
                 "at": rfc3339(e.at), "what": e.what, "email": e.email, "timezone": zone(e).name(),
                 "cadence": e.cadence, "step": e.step, "kind": e.kind, "mailbox": e.mailbox, "subject": e.subject,
                 "detail": e.detail, "reason": e.reason, "message_id": e.message_id, "note": e.note,
+                "variant": e.variant,
             }));
             Ok(())
         })?;
@@ -105,6 +106,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
 fn label(e: &Event) -> String {
     match (e.what.as_str(), e.kind.as_str()) {
         ("received", kind) => format!("received {kind}"),
+        ("outcome", kind) => format!("outcome {kind}"),
         (what, "digest") => format!("digest {what}"),
         ("opened", _) => "task opened".to_string(),
         ("done", _) => "task done".to_string(),
@@ -119,7 +121,11 @@ fn write_event(out: &mut dyn std::io::Write, e: &Event, tz: Tz) -> Result<()> {
         (Some(c), Some(s)) => format!("  {c}/{s}"),
         _ => String::new(),
     };
-    let kind = if e.kind == "digest" || e.what == "received" || e.kind == "removed" { "" } else { e.kind.as_str() };
+    let kind = if e.kind == "digest" || e.what == "received" || e.what == "outcome" || e.kind == "removed" {
+        ""
+    } else {
+        e.kind.as_str()
+    };
     write!(out, "{}  {:<16} {who}{place}", Human(e.at, tz), label(e))?;
     if !kind.is_empty() && kind != "email" {
         write!(out, " ({kind})")?;
@@ -134,6 +140,9 @@ fn write_event(out: &mut dyn std::io::Write, e: &Event, tz: Tz) -> Result<()> {
     }
     writeln!(out)?;
     let mut extra = Vec::new();
+    if let Some(variant) = &e.variant {
+        extra.push(format!("variant {variant}"));
+    }
     if let Some(reason) = &e.reason {
         extra.push(format!("reason: {reason}"));
     }
@@ -143,6 +152,7 @@ fn write_event(out: &mut dyn std::io::Write, e: &Event, tz: Tz) -> Result<()> {
     match (e.what.as_str(), e.kind.as_str(), &e.note) {
         ("received", _, Some(sender)) if Some(sender) != e.email.as_ref() => extra.push(format!("from {sender}")),
         (_, "digest", Some(tasks)) => extra.push(format!("{tasks} task(s)")),
+        ("outcome", _, Some(value)) => extra.push(format!("value {value}")),
         ("done" | "skipped", _, Some(note)) => extra.push(format!("note: {}", crate::location::one_line(note))),
         _ => {}
     }

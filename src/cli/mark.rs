@@ -1,6 +1,11 @@
 //! `cadenced mark EMAIL replied [--cadence NAME] [--note TEXT]`: a reply
 //! that came some other way (a phone call, a meeting) stops the lead's
 //! cadences as a reply from the inbox would, and is in its timeline.
+//!
+//! `cadenced mark EMAIL meeting|won|lost [--value AMOUNT] [--note TEXT]`:
+//! an outcome, credited to the step and variant whose email the lead
+//! replied to, else to its last touch; `won` and `lost` end the lead's
+//! active and paused cadences (see [`crate::store::Store::record_outcome`]).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,13 +14,19 @@ use anyhow::{Result, bail};
 
 use crate::cadence::StopOn;
 use crate::model::{Effect, InboundKind, Matched, State};
-use crate::store::{InboundMessage, Source};
+use crate::store::{InboundMessage, NewOutcome, OutcomeKind, Source};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum What {
     /// The lead answered.
     Replied,
+    /// A meeting was booked.
+    Meeting,
+    /// A deal was won (ends the lead's cadences).
+    Won,
+    /// A deal was lost (ends the lead's cadences).
+    Lost,
 }
 
 #[derive(Debug, clap::Args)]
@@ -31,13 +42,30 @@ pub struct Args {
     /// A note for the timeline ("called back, interested in March").
     #[arg(long, value_name = "TEXT")]
     note: Option<String>,
+    /// An outcome's amount (a deal's value), a number such as 1200 or 1200.50.
+    #[arg(long, value_name = "AMOUNT")]
+    value: Option<String>,
+    /// Print what was recorded as one JSON document.
+    #[arg(long)]
+    json: bool,
     /// Act as if the clock read TIME (RFC 3339).
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
 }
 
 pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
-    let What::Replied = args.what;
+    let kind = match args.what {
+        What::Replied => None,
+        What::Meeting => Some(OutcomeKind::Meeting),
+        What::Won => Some(OutcomeKind::Won),
+        What::Lost => Some(OutcomeKind::Lost),
+    };
+    if let Some(kind) = kind {
+        return outcome(config_path, &args, kind);
+    }
+    if args.value.is_some() {
+        bail!("--value: only an outcome (meeting, won, lost) has a value");
+    }
     let config = super::load_config(config_path)?;
     let cadences = super::load_cadences(&config, false)?;
     let now = super::now_or(args.at.as_deref())?;
@@ -90,4 +118,51 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     store.handle_inbound(&record, Some((lead.id, lead.email.as_str())), &effect, &detail, now)?;
     outln!("{}: {detail}", lead.email);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Records outcome `kind` for the lead.
+fn outcome(config_path: &Path, args: &Args, kind: OutcomeKind) -> Result<ExitCode> {
+    if args.cadence.is_some() {
+        bail!("--cadence: an outcome is credited to the step the lead answered (or its last touch), in any cadence");
+    }
+    let value = args
+        .value
+        .as_deref()
+        .map(crate::store::parse_amount)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--value: {e}"))?;
+    let config = super::load_config(config_path)?;
+    let now = super::now_or(args.at.as_deref())?;
+    let mut store = super::open_store(&config)?;
+    let email = args.email.trim();
+    let new = NewOutcome { email, kind, value, at: now, note: args.note.as_deref(), source: "cli" };
+    let Some(recorded) = store.record_outcome(&new, now)? else {
+        bail!("no lead {email} (`cadenced leads` lists them)");
+    };
+    tracing::info!(lead = %recorded.email, outcome = kind.as_str(), cadence = recorded.cadence.as_deref().unwrap_or("-"),
+                   step = recorded.step.as_deref().unwrap_or("-"), variant = recorded.variant.as_deref().unwrap_or("-"),
+                   "outcome recorded");
+    if args.json {
+        super::print_json(&serde_json::to_value(&recorded)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!("{}: {}", recorded.email, describe(&recorded));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What recording an outcome did, in a line.
+pub fn describe(r: &crate::store::Recorded) -> String {
+    let value = r.value.map(|v| format!(" ({v})")).unwrap_or_default();
+    let credit = match (&r.cadence, &r.step, &r.variant) {
+        (Some(c), Some(s), Some(v)) => format!("credited to {c}/{s}, variant {v}"),
+        (Some(c), Some(s), None) => format!("credited to {c}/{s}"),
+        _ => "no touch to credit it to".to_string(),
+    };
+    let how = match r.credited_by {
+        Some("replied") => " (the email the lead replied to)",
+        Some(_) => " (the lead's last touch)",
+        None => "",
+    };
+    let ended = if r.ended.is_empty() { String::new() } else { format!("; stopped {}", r.ended.join(", ")) };
+    format!("{}{value} recorded, {credit}{how}{ended}", r.outcome.as_str())
 }

@@ -119,7 +119,8 @@ enum Command {
     Mailboxes(mailboxes::Args),
     /// Feed raw messages in by hand: classified and acted on as if from the inbox, once each.
     Ingest(ingest::Args),
-    /// Record what happened some other way: `mark EMAIL replied` stops the cadences as a reply would.
+    /// Record what happened some other way: `mark EMAIL replied` stops the cadences as a reply would;
+    /// `mark EMAIL meeting|won|lost [--value AMOUNT]` records an outcome (won and lost end the cadences).
     Mark(mark::Args),
     /// Per cadence and step: reached, sent, replied, bounced, unsubscribed, reply rate; per mailbox rates.
     Report(report::Args),

@@ -43,6 +43,10 @@ pub struct Args {
 /// One step of the preview, rendered when a lead is given.
 struct Row {
     planned: Planned,
+    /// The lead's variant of the step, if it has variants.
+    variant: Option<String>,
+    /// The lead is in the step's holdout: it skips the step.
+    held_out: bool,
     subject: Option<String>,
     body: Option<String>,
     error: Option<String>,
@@ -54,10 +58,17 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let cadence = cadences
         .get(&args.name)
         .ok_or_else(|| anyhow!("unknown cadence {:?} (loaded: {})", args.name, cadences.names().join(", ")))?;
+    let mut winners = Vec::new();
     let lead = match &args.lead {
         Some(email) => {
             let store = super::open_store(&config)?;
             let found = store.lead(email.trim())?;
+            winners = store
+                .winners()?
+                .into_iter()
+                .filter(|w| w.0 == cadence.name)
+                .map(|(_, step, variant, _)| (step, variant))
+                .collect();
             Some(found.ok_or_else(|| {
                 anyhow!("--lead: no lead {email} (enroll it first, or preview the cadence without --lead)")
             })?)
@@ -89,10 +100,10 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let enrollment = lead.enrollments.iter().find(|e| e.cadence == cadence.name);
     let in_flight = enrollment.filter(|e| matches!(e.state, State::Active | State::Paused) && args.start.is_none());
     let (rows, from) = match in_flight {
-        Some(e) => (from_enrollment(cadence, e, &lead, &fields, lead_time, start)?, "enrollment"),
+        Some(e) => (from_enrollment(cadence, e, &lead, &fields, lead_time, start, &winners)?, "enrollment"),
         None => {
             let steps = plan::timeline(cadence, start, lead_time).map_err(|e| anyhow!("{}: {e}", cadence.name))?;
-            (render(cadence, &lead.email, &fields, steps, None), "start")
+            (render(cadence, &lead.email, &fields, steps, None, &winners), "start")
         }
     };
     let state = enrollment.map(|e| e.state);
@@ -102,6 +113,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
             .map(|r| {
                 json!({"step": r.planned.step, "kind": r.planned.kind, "at": rfc3339(r.planned.at),
                        "local": local_rfc3339(r.planned.at, tz), "reason": r.planned.reason,
+                       "variant": r.variant, "held_out": r.held_out,
                        "subject": r.subject, "body": r.body, "error": r.error})
             })
             .collect();
@@ -130,7 +142,12 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     }
     for r in &rows {
         let why = r.planned.reason.map(|r| format!("  (moved: {r})")).unwrap_or_default();
-        outln!("\n  {:<14} {:<9} {}{why}", r.planned.step, r.planned.kind, human(r.planned.at, tz));
+        let variant = r.variant.as_deref().map(|v| format!("  [variant {v}]")).unwrap_or_default();
+        outln!("\n  {:<14} {:<9} {}{variant}{why}", r.planned.step, r.planned.kind, human(r.planned.at, tz));
+        if r.held_out {
+            outln!("    held out of this step (its holdout): skipped, the cadence goes on");
+            continue;
+        }
         if let Some(e) = &r.error {
             outln!("    does not render: {e} (the lead would be paused here)");
             continue;
@@ -159,6 +176,7 @@ fn from_enrollment(
     fields: &Fields,
     lead_time: LeadTime<'_>,
     now: DateTime<Utc>,
+    winners: &[(String, String)],
 ) -> Result<Vec<Row>> {
     let due = e.next_due_at.unwrap_or(now);
     let step = e.next_step.as_deref().unwrap_or_default();
@@ -190,21 +208,40 @@ fn from_enrollment(
         .filter(|t| t.kind == "email" && matches!(t.status, Status::Sent | Status::Uncertain))
         .filter_map(|t| t.subject.clone())
         .next_back();
-    Ok(render(cadence, &lead.email, fields, planned, last))
+    Ok(render(cadence, &lead.email, fields, planned, last, winners))
 }
 
 /// Renders each planned step for the lead: an email's subject and body (a
 /// reply in the thread takes `Re: ` the subject before it), a task's text.
-fn render(cadence: &Cadence, email: &str, fields: &Fields, planned: Vec<Planned>, last: Option<String>) -> Vec<Row> {
+fn render(
+    cadence: &Cadence,
+    email: &str,
+    fields: &Fields,
+    planned: Vec<Planned>,
+    last: Option<String>,
+    winners: &[(String, String)],
+) -> Vec<Row> {
     let mut last_subject = last;
     planned
         .into_iter()
         .map(|p| {
             let Some(index) = cadence.step_index(&p.step) else {
-                return Row { planned: p, subject: None, body: None, error: Some("step not in the cadence".into()) };
+                return Row {
+                    planned: p,
+                    variant: None,
+                    held_out: false,
+                    subject: None,
+                    body: None,
+                    error: Some("step not in the cadence".into()),
+                };
             };
             let step = &cadence.steps[index];
-            match cadence.templates.render(&step.id, email, fields) {
+            let winner = winners.iter().find(|(s, _)| *s == step.id).map(|(_, v)| v.as_str());
+            let variant = step.variant_for(email, &cadence.name, winner).map(str::to_string);
+            if step.held_out(email, &cadence.name) {
+                return Row { planned: p, variant: None, held_out: true, subject: None, body: None, error: None };
+            }
+            match cadence.templates.render(&step.template_key(variant.as_deref()), email, fields) {
                 Ok(mut r) => {
                     if step.kind == StepKind::Email {
                         if step.threaded {
@@ -215,9 +252,11 @@ fn render(cadence: &Cadence, email: &str, fields: &Fields, planned: Vec<Planned>
                         }
                         last_subject.clone_from(&r.subject);
                     }
-                    Row { planned: p, subject: r.subject, body: Some(r.body), error: None }
+                    Row { planned: p, variant, held_out: false, subject: r.subject, body: Some(r.body), error: None }
                 }
-                Err(e) => Row { planned: p, subject: None, body: None, error: Some(e.to_string()) },
+                Err(e) => {
+                    Row { planned: p, variant, held_out: false, subject: None, body: None, error: Some(e.to_string()) }
+                }
             }
         })
         .collect()
@@ -227,7 +266,8 @@ fn render(cadence: &Cadence, email: &str, fields: &Fields, planned: Vec<Planned>
 /// the nearest earlier email step that has one, as the tick does it.
 fn opener_subject(cadence: &Cadence, index: usize, email: &str, fields: &Fields) -> Option<String> {
     let opener = cadence.steps[..index].iter().rev().find(|s| s.kind == StepKind::Email && !s.threaded)?;
-    cadence.templates.render(&opener.id, email, fields).ok()?.subject
+    let key = opener.template_key(opener.variant_for(email, &cadence.name, None));
+    cadence.templates.render(&key, email, fields).ok()?.subject
 }
 
 /// The timeline without a lead: steps and times only.

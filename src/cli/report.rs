@@ -131,6 +131,9 @@ pub fn to_text(report: &Report, tz: Tz, bars: bool) -> String {
                 median,
             );
         }
+        for s in &c.steps {
+            tests_text(&mut out, s, tz);
+        }
     }
     if !report.mailboxes.is_empty() {
         let _ = writeln!(out, "\nmailboxes");
@@ -154,4 +157,97 @@ pub fn to_text(report: &Report, tz: Tz, bars: bool) -> String {
         }
     }
     out
+}
+
+/// A percentage with one decimal.
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+/// A step's outcomes, variants (rate, 95% interval as a whisker), their
+/// comparison and its holdout's lift, under the table.
+fn tests_text(out: &mut String, s: &report::StepReport, tz: Tz) {
+    if s.variants.is_empty() && s.lift.is_none() && s.meetings + s.won + s.lost == 0 {
+        return;
+    }
+    let _ = writeln!(out, "\n  {}:", s.step);
+    if s.meetings + s.won + s.lost > 0 {
+        let _ =
+            writeln!(out, "    outcomes: {} meeting(s), {} won, {} lost, value {}", s.meetings, s.won, s.lost, s.value);
+    }
+    if !s.variants.is_empty() {
+        let max = s.variants.iter().map(|v| v.reply_interval[1]).fold(0.0, f64::max);
+        let _ = writeln!(
+            out,
+            "    {:<10} {:>8} {:>8} {:>7} {:>17}  {:<24} {:>8} {:>4} {:>9}",
+            "variant",
+            "reached",
+            "replied",
+            "rate",
+            "95% interval",
+            format!("0 .. {}", pct(max)),
+            "meetings",
+            "won",
+            "value"
+        );
+        for v in &s.variants {
+            let [lo, hi] = v.reply_interval;
+            let _ = writeln!(
+                out,
+                "    {:<10} {:>8} {:>8} {:>7} {:>17}  {:<24} {:>8} {:>4} {:>9}",
+                v.id,
+                v.reached,
+                v.replied,
+                pct(v.reply_rate),
+                format!("{} - {}", pct(lo), pct(hi)),
+                report::whisker(lo, v.reply_rate, hi, max, 24),
+                v.meetings,
+                v.won,
+                v.value
+            );
+        }
+    }
+    if let Some(c) = &s.comparison {
+        let diff = match (c.difference, c.interval, &c.leading, &c.runner_up) {
+            (Some(d), Some([lo, hi]), Some(a), Some(b)) => {
+                format!(
+                    "{a} minus {b}: {:+.1} points, 95% interval {:+.1} to {:+.1}",
+                    d * 100.0,
+                    lo * 100.0,
+                    hi * 100.0
+                )
+            }
+            _ => String::new(),
+        };
+        let since = s
+            .winner_since
+            .as_deref()
+            .and_then(|t| crate::time::parse_instant(t).ok())
+            .map(|t| format!(" (new leads get only it since {})", Human(t, tz)))
+            .unwrap_or_default();
+        if c.winner == crate::core::stats::NOT_YET {
+            let more = c.leads_needed.map_or_else(
+                || "no difference to extrapolate yet".to_string(),
+                |n| format!("roughly {n} more leads needed"),
+            );
+            let why = c.why.as_deref().map(|w| format!(": {w}")).unwrap_or_default();
+            let _ = writeln!(out, "    winner: not yet{why}; {more} ({diff})");
+        } else {
+            let _ = writeln!(out, "    winner: {}{since} ({diff})", c.winner);
+        }
+    }
+    if let Some(l) = &s.lift {
+        let value = match (l.value, l.interval) {
+            (Some(v), Some([lo, hi])) => {
+                let verdict = if l.significant { "" } else { "; not yet distinguishable from zero" };
+                format!("{:+.1} points, 95% interval {:+.1} to {:+.1}{verdict}", v * 100.0, lo * 100.0, hi * 100.0)
+            }
+            _ => "not yet: no lead got the step or was held out".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "    lift over the holdout: {value} (replied until the next step: {} of {} who got it, {} of {} held out)",
+            l.replied, l.reached, l.held_out_replied, l.held_out
+        );
+    }
 }

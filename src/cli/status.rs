@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 
-use crate::model::{State, Status};
+use crate::model::{Reason, State, Status};
 use crate::store::LeadView;
 use crate::time::{human, rfc3339};
 
@@ -58,11 +58,15 @@ pub fn to_json(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> Value 
                         "step": t.step, "kind": t.kind, "status": t.status, "at": rfc3339(t.at),
                         "message_id": t.message_id, "subject": t.subject, "detail": t.detail, "reason": t.reason,
                         "task_id": (t.kind != "email").then_some(t.id), "closed_at": t.closed_at.map(rfc3339),
-                        "note": t.note,
+                        "note": t.note, "variant": t.variant,
                     });
                     (t.at, v)
                 })
                 .collect();
+            // Outcomes credited to this cadence stand in its timeline as touchpoints too.
+            for o in lead.outcomes.iter().filter(|o| o.cadence.as_deref() == Some(e.cadence.as_str())) {
+                touchpoints.push((o.at, outcome_json(o)));
+            }
             // Inbound messages stand in each enrollment's timeline as received touchpoints.
             for i in &lead.inbound {
                 let v = json!({"step": "inbound", "kind": i.kind, "status": "received", "at": rfc3339(i.at),
@@ -96,9 +100,17 @@ pub fn to_json(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> Value 
         "timezone": tz.name(),
         "enrollments": enrollments,
         "suppressed": lead.suppressed,
+        "outcomes": lead.outcomes.iter().map(outcome_json).collect::<Vec<_>>(),
         "inbound": lead.inbound.iter().map(|i| json!({"kind": i.kind, "at": rfc3339(i.at), "subject": i.subject,
                                                        "detail": i.detail})).collect::<Vec<_>>(),
     })
+}
+
+/// An outcome as a touchpoint of kind `outcome` (status `done`), with what it is credited to.
+fn outcome_json(o: &crate::store::LeadOutcome) -> Value {
+    json!({"step": o.step, "kind": "outcome", "status": "done", "outcome": o.outcome, "value": o.value,
+           "at": rfc3339(o.at), "note": o.note, "cadence": o.cadence, "variant": o.variant, "source": o.source,
+           "message_id": null})
 }
 
 pub fn to_text(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> String {
@@ -116,6 +128,16 @@ pub fn to_text(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> String
         let detail = i.detail.as_deref().map(|d| indented(d, 6)).unwrap_or_default();
         let _ = writeln!(out, "  {}  received {}{subject}: {detail}", human(i.at, tz), i.kind);
     }
+    for o in &lead.outcomes {
+        let value = o.value.map(|v| format!(" {v}")).unwrap_or_default();
+        let credit = match (&o.cadence, &o.step, &o.variant) {
+            (Some(c), Some(s), Some(v)) => format!(" (credited to {c}/{s}, variant {v})"),
+            (Some(c), Some(s), None) => format!(" (credited to {c}/{s})"),
+            _ => " (no touch to credit)".to_string(),
+        };
+        let note = o.note.as_deref().map(|n| format!(": {}", indented(n, 6))).unwrap_or_default();
+        let _ = writeln!(out, "  {}  outcome {}{value}{credit}{note}", human(o.at, tz), o.outcome);
+    }
     if lead.enrollments.is_empty() {
         let _ = writeln!(out, "\n  not enrolled in any cadence");
     }
@@ -128,8 +150,20 @@ pub fn to_text(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> String
         }
         for t in &e.touchpoints {
             let extra = t.subject.as_deref().map(|s| format!("  \"{}\"", one_line(s))).unwrap_or_default();
-            let why = t.reason.map(|r| format!("  (later than planned: {r})")).unwrap_or_default();
-            let _ = writeln!(out, "  {}  {:<12} {:<8} {:<9}{extra}{why}", human(t.at, tz), t.step, t.kind, t.status);
+            let why = match t.reason {
+                Some(Reason::Holdout) => "  (held out)".to_string(),
+                Some(r) => format!("  (later than planned: {r})"),
+                None => String::new(),
+            };
+            let variant = t.variant.as_deref().map(|v| format!("  [variant {v}]")).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {}  {:<12} {:<8} {:<9}{extra}{variant}{why}",
+                human(t.at, tz),
+                t.step,
+                t.kind,
+                t.status
+            );
             if let Some(id) = &t.message_id {
                 let _ = writeln!(out, "      Message-ID {id}");
             }

@@ -10,23 +10,26 @@
 //!    goes on at the first step after the last one it had that it has not had.
 //! 3. A blocking task nobody closed within `auto_skip_after`: the task is
 //!    closed as skipped (`expired`) and the cadence moves on.
-//! 4. The step's template does not render for the lead: the lead is held
+//! 4. The lead is held out of the step (`holdout`): skipped (`holdout`),
+//!    and the next step's wait counts from the skip's due time. Otherwise
+//!    the lead's variant is chosen ([`crate::core::variants`]).
+//! 5. The step's template does not render for the lead: the lead is held
 //!    (paused) with the error, for a person to fix.
-//! 5. Past the cadence's `late_after`: skipped (`late`).
-//! 6. A manual step (call, LinkedIn, task): a task opens for the owner; a
+//! 6. Past the cadence's `late_after`: skipped (`late`).
+//! 7. A manual step (call, LinkedIn, task): a task opens for the owner; a
 //!    blocking one holds the cadence until it is closed (or expires).
-//! 7. An email outside its send window: postponed to the next slot (or
+//! 8. An email outside its send window: postponed to the next slot (or
 //!    skipped as late when that slot is past `late_after`).
-//! 8. The mailbox is not configured (any more): nothing happens.
-//! 9. The mailbox paused itself (too many refusals aimed at the sender):
-//!    deferred until a person resumes it.
-//! 10. The mailbox cannot be reached: deferred until its next attempt.
-//! 11. The mailbox's inbox could not be read recently enough: deferred (a
+//! 9. The mailbox is not configured (any more): nothing happens.
+//! 10. The mailbox paused itself (too many refusals aimed at the sender):
+//!     deferred until a person resumes it.
+//! 11. The mailbox cannot be reached: deferred until its next attempt.
+//! 12. The mailbox's inbox could not be read recently enough: deferred (a
 //!     reply that arrived must be seen before the next email).
-//! 12. Inbound mail read during this tick stopped or paused the lead:
+//! 13. Inbound mail read during this tick stopped or paused the lead:
 //!     nothing happens.
-//! 13. The mailbox's caps (`daily_limit`, `min_gap`): postponed (or late).
-//! 14. Otherwise the email is sent.
+//! 14. The mailbox's caps (`daily_limit`, `min_gap`): postponed (or late).
+//! 15. Otherwise the email is sent.
 //!
 //! Whenever a step goes out later than planned, the reason recorded is the
 //! weightier of the one it carried and the new one ([`Reason::weightier`]);
@@ -74,6 +77,9 @@ pub struct Facts<'a> {
     /// False when inbound mail read during this tick stopped or paused the
     /// enrollment after the step was read.
     pub still_active: bool,
+    /// The variant every new lead gets at this step, once `pick_winner`
+    /// picked one.
+    pub winner: Option<&'a str>,
 }
 
 /// What the tick knows about a mailbox.
@@ -129,9 +135,9 @@ pub enum Action {
     Nothing,
     /// The email goes out, in reply to the thread when `reply` says so;
     /// `reason` says why later than planned, if it is.
-    Send { rendered: Rendered, reply: Option<Reply>, next: Next, reason: Option<Reason> },
+    Send { rendered: Rendered, reply: Option<Reply>, next: Next, reason: Option<Reason>, variant: Option<String> },
     /// A task opens for the owner, with the rendered body.
-    OpenTask { body: String, next: Next, reason: Option<Reason> },
+    OpenTask { body: String, next: Next, reason: Option<Reason>, variant: Option<String> },
     /// Moved to the next send slot, with the reason.
     Postpone { until: DateTime<Utc>, reason: Reason },
     /// Recorded as skipped (touchpoint kind `kind`), and the cadence moves on.
@@ -166,7 +172,11 @@ pub fn decide(due: &DueStep, facts: &Facts<'_>, now: DateTime<Utc>) -> Action {
     if let Some(task) = due.task_id {
         return Action::ExpireTask { task, next };
     }
-    let mut rendered = match cadence.templates.render(&step.id, &due.email, &due.fields) {
+    if step.held_out(&due.email, &cadence.name) {
+        return skip_held_out(due, cadence, index, lead);
+    }
+    let variant = step.variant_for(&due.email, &cadence.name, facts.winner).map(str::to_string);
+    let mut rendered = match cadence.templates.render(&step.template_key(variant.as_deref()), &due.email, &due.fields) {
         Ok(r) => r,
         Err(e) => return Action::Hold { reason: e.to_string() },
     };
@@ -198,7 +208,7 @@ pub fn decide(due: &DueStep, facts: &Facts<'_>, now: DateTime<Utc>) -> Action {
         } else {
             next
         };
-        return Action::OpenTask { body: rendered.body, next, reason };
+        return Action::OpenTask { body: rendered.body, next, reason, variant };
     }
     if let Some(slot) = plan::wait_for_window(cadence, step, now, lead) {
         // Due while outside the window (downtime, a long tick): the next slot, never now.
@@ -229,7 +239,7 @@ pub fn decide(due: &DueStep, facts: &Facts<'_>, now: DateTime<Utc>) -> Action {
         };
         return postpone(until, why);
     }
-    Action::Send { rendered, reply, next, reason }
+    Action::Send { rendered, reply, next, reason, variant }
 }
 
 /// The subject and the reply headers of threaded step `index`: `Re: ` the
@@ -246,8 +256,21 @@ fn thread(cadence: &Cadence, index: usize, due: &DueStep, sent: &[Sent]) -> Resu
     let Some(opener) = opener else {
         return Err(format!("step {:?} has no earlier email step to take its subject from", due.step));
     };
-    let rendered = cadence.templates.render(&opener.id, &due.email, &due.fields).map_err(|e| e.to_string())?;
+    // Under the variant of the opener the lead got (or would have got).
+    let key = opener.template_key(opener.variant_for(&due.email, &cadence.name, None));
+    let rendered = cadence.templates.render(&key, &due.email, &due.fields).map_err(|e| e.to_string())?;
     Ok((rendered.subject.unwrap_or_default(), None))
+}
+
+/// Skips a step the lead is held out of (`holdout`): the cadence goes on as
+/// if the step had happened at its due time, so that the next step's wait
+/// counts from there, as it would have for a lead that got the step.
+fn skip_held_out(due: &DueStep, cadence: &Cadence, index: usize, lead: LeadTime<'_>) -> Action {
+    let step = &cadence.steps[index];
+    let share = step.holdout.unwrap_or_default();
+    let detail = format!("held out of step {:?} (holdout = {share}), to measure what it adds", step.id);
+    let next = plan::next(cadence, Some(index), due.due_at, lead);
+    Action::Skip { kind: step.kind.as_str(), reason: Reason::Holdout, detail, next }
 }
 
 /// Skips a step that could not go out within `late_after` of its plan.

@@ -24,4 +24,6 @@ pub mod react;
 pub mod reminders;
 pub mod report;
 pub mod schedule;
+pub mod stats;
 pub mod unsubscribe;
+pub mod variants;

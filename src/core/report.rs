@@ -242,6 +242,28 @@ pub fn bar(value: u64, max: u64, width: usize) -> String {
     out
 }
 
+/// A rate with its interval on a scale from 0 to `max`, `width` cells
+/// wide, for a terminal: `├──●───┤` from the interval's low end to its high
+/// end, the rate at `●`.
+pub fn whisker(lo: f64, mid: f64, hi: f64, max: f64, width: usize) -> String {
+    if max <= 0.0 || width < 3 {
+        return String::new();
+    }
+    let cell = |x: f64| ((x / max).clamp(0.0, 1.0) * (width - 1) as f64).round() as usize;
+    let (a, m, b) = (cell(lo), cell(mid), cell(hi));
+    (0..width)
+        .map(|i| match i {
+            _ if i == m => '●',
+            _ if i == a => '├',
+            _ if i == b => '┤',
+            _ if i > a && i < b => '─',
+            _ => ' ',
+        })
+        .collect::<String>()
+        .trim_end()
+        .to_string()
+}
+
 /// One step's line of the report (the JSON shape is part of the contract:
 /// fields may be added, none renamed).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -269,6 +291,23 @@ pub struct StepReport {
     pub median_hours_to_reply: Option<f64>,
     /// The step is no longer in the cadence file (its history stays).
     pub removed: bool,
+    /// Outcomes credited to the step (meetings, won, lost, their value).
+    pub meetings: u64,
+    pub won: u64,
+    pub lost: u64,
+    pub value: f64,
+    /// Per variant, when the step has variants.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<VariantReport>,
+    /// Which variant earns more replies, once the data can tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<crate::core::stats::Comparison>,
+    /// With `pick_winner`: since when new leads get only the winner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub winner_since: Option<String>,
+    /// With a holdout: what the step adds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lift: Option<Lift>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -302,10 +341,67 @@ pub struct Report {
 }
 
 /// A cadence as its file defines it: its name and its steps (id, kind) in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Defined {
     pub name: String,
     pub steps: Vec<(String, String)>,
+    /// The steps with variants or a holdout, and how they are judged.
+    pub tests: Vec<StepTest>,
+}
+
+/// A step's variants and holdout, as its file defines them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StepTest {
+    pub step: String,
+    /// Variant ids, in file order.
+    pub variants: Vec<String>,
+    pub holdout: bool,
+    pub min_sample: u64,
+    pub pick_winner: bool,
+}
+
+/// What one variant of a step earned (the JSON shape is part of the contract).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VariantReport {
+    pub id: String,
+    pub reached: u64,
+    pub replied: u64,
+    pub reply_rate: f64,
+    /// 95% Wilson interval of the reply rate.
+    pub reply_interval: [f64; 2],
+    pub meetings: u64,
+    pub won: u64,
+    pub lost: u64,
+    /// The sum of the amounts recorded with its outcomes (`mark ... --value`).
+    pub value: f64,
+}
+
+/// What a step adds over leaving it out: the reply rate (replies from the
+/// step's time until the next step's) of leads who got it minus that of
+/// leads held out, with its 95% interval (Newcombe).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Lift {
+    pub value: Option<f64>,
+    pub interval: Option<[f64; 2]>,
+    /// Leads held out, and of them those who replied in the step's window.
+    pub held_out: u64,
+    pub held_out_replied: u64,
+    /// Leads who got the step, and of them those who replied in its window.
+    pub reached: u64,
+    pub replied: u64,
+    pub reply_rate: f64,
+    pub held_out_reply_rate: f64,
+    /// Whether the interval leaves out zero: the step makes a difference.
+    pub significant: bool,
+}
+
+/// Outcomes credited to a step (all its variants).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct OutcomeCounts {
+    pub meetings: u64,
+    pub won: u64,
+    pub lost: u64,
+    pub value: f64,
 }
 
 impl Defined {
@@ -317,6 +413,18 @@ impl Defined {
             .map(|c| Defined {
                 name: c.name.clone(),
                 steps: c.steps.iter().map(|s| (s.id.clone(), s.kind.as_str().to_string())).collect(),
+                tests: c
+                    .steps
+                    .iter()
+                    .filter(|s| !s.variants.is_empty() || s.holdout.is_some())
+                    .map(|s| StepTest {
+                        step: s.id.clone(),
+                        variants: s.variants.iter().map(|v| v.id.clone()).collect(),
+                        holdout: s.holdout.is_some(),
+                        min_sample: s.min_sample,
+                        pick_winner: s.pick_winner,
+                    })
+                    .collect(),
             })
             .collect()
     }
@@ -358,6 +466,130 @@ pub struct Input {
     pub delays: Vec<(String, String, i64)>,
     /// The configured mailboxes (shown even when they sent nothing).
     pub mailboxes: Vec<String>,
+    /// Per step and variant key (`''`, a variant id, `':holdout'`): what
+    /// (`reached`, `replied`, `window_replied`, `meeting`, `won`, `lost`), n, value.
+    pub variant_tallies: Vec<crate::store::VariantTally>,
+    /// `pick_winner`'s choices: (cadence, step, variant, since).
+    pub winners: Vec<crate::store::Winner>,
+}
+
+/// The key of the leads held out of a step in the variant tallies.
+pub const HOLDOUT_KEY: &str = ":holdout";
+
+/// One step's variant tallies: by variant key, by what, (n, value).
+type StepTallies = BTreeMap<String, BTreeMap<String, (u64, f64)>>;
+
+/// The variant tallies of each step, by (cadence, step).
+fn by_step(tallies: Vec<crate::store::VariantTally>) -> BTreeMap<(String, String), StepTallies> {
+    let mut out: BTreeMap<(String, String), StepTallies> = BTreeMap::new();
+    for (cadence, step, variant, what, n, value) in tallies {
+        let slot = out.entry((cadence, step)).or_default().entry(variant).or_default().entry(what).or_default();
+        slot.0 += n;
+        slot.1 += value;
+    }
+    out
+}
+
+fn get(t: Option<&BTreeMap<String, (u64, f64)>>, what: &str) -> (u64, f64) {
+    t.and_then(|t| t.get(what)).copied().unwrap_or_default()
+}
+
+/// Each variant's figures, in file order (then any variant with history
+/// that the file no longer has).
+pub fn variant_reports(test: &StepTest, tallies: Option<&StepTallies>) -> Vec<VariantReport> {
+    let mut ids = test.variants.clone();
+    if let Some(t) = tallies {
+        for key in t.keys() {
+            if !key.is_empty() && key != HOLDOUT_KEY && !ids.contains(key) {
+                ids.push(key.clone());
+            }
+        }
+    }
+    ids.into_iter()
+        .map(|id| {
+            let t = tallies.and_then(|t| t.get(&id));
+            let reached = get(t, "reached").0;
+            let replied = get(t, "replied").0;
+            let (lo, hi) = crate::core::stats::wilson(replied, reached, crate::core::stats::Z95);
+            let (meeting, won, lost) = (get(t, "meeting"), get(t, "won"), get(t, "lost"));
+            VariantReport {
+                id,
+                reached,
+                replied,
+                reply_rate: rate(replied, reached),
+                reply_interval: [crate::core::stats::round4(lo), crate::core::stats::round4(hi)],
+                meetings: meeting.0,
+                won: won.0,
+                lost: lost.0,
+                value: crate::core::stats::round4(meeting.1 + won.1 + lost.1),
+            }
+        })
+        .collect()
+}
+
+/// The arms a comparison reads: the variants the file still has.
+pub fn arms(test: &StepTest, variants: &[VariantReport]) -> Vec<crate::core::stats::Arm> {
+    variants
+        .iter()
+        .filter(|v| test.variants.contains(&v.id))
+        .map(|v| crate::core::stats::Arm { id: v.id.clone(), reached: v.reached, replied: v.replied })
+        .collect()
+}
+
+/// A holdout step's lift: `reached` is every lead that got to the step,
+/// held out or not.
+fn lift(reached: u64, tallies: Option<&StepTallies>) -> Lift {
+    let held = tallies.and_then(|t| t.get(HOLDOUT_KEY));
+    let held_out = get(held, "reached").0;
+    let held_out_replied = get(held, "window_replied").0;
+    let got = reached.saturating_sub(held_out);
+    let replied: u64 = tallies
+        .map(|t| t.iter().filter(|(k, _)| *k != HOLDOUT_KEY).map(|(_, w)| get(Some(w), "window_replied").0).sum())
+        .unwrap_or_default();
+    let diff = crate::core::stats::newcombe(replied, got, held_out_replied, held_out, crate::core::stats::Z95);
+    Lift {
+        value: diff.map(|(d, ..)| crate::core::stats::round4(d)),
+        interval: diff.map(|(_, lo, hi)| [crate::core::stats::round4(lo), crate::core::stats::round4(hi)]),
+        held_out,
+        held_out_replied,
+        reached: got,
+        replied,
+        reply_rate: rate(replied, got),
+        held_out_reply_rate: rate(held_out_replied, held_out),
+        significant: diff.is_some_and(|(_, lo, hi)| lo > 0.0 || hi < 0.0),
+    }
+}
+
+/// The winner of `step`'s variants by `tallies` (of its cadence), if the
+/// comparison names one: what `pick_winner` goes by.
+pub fn winner_of(step: &crate::cadence::Step, cadence: &str, tallies: &[crate::store::VariantTally]) -> Option<String> {
+    let mine: Vec<crate::store::VariantTally> =
+        tallies.iter().filter(|t| t.0 == cadence && t.1 == step.id).cloned().collect();
+    let by = by_step(mine);
+    let test = StepTest {
+        step: step.id.clone(),
+        variants: step.variants.iter().map(|v| v.id.clone()).collect(),
+        holdout: step.holdout.is_some(),
+        min_sample: step.min_sample,
+        pick_winner: step.pick_winner,
+    };
+    let reports = variant_reports(&test, by.values().next());
+    let c = crate::core::stats::compare(&arms(&test, &reports), test.min_sample);
+    (c.winner != crate::core::stats::NOT_YET).then_some(c.winner)
+}
+
+/// The outcomes credited to a step, all its variants together.
+fn outcomes(tallies: Option<&StepTallies>) -> OutcomeCounts {
+    let mut out = OutcomeCounts::default();
+    for t in tallies.into_iter().flat_map(|t| t.values()) {
+        let (meeting, won, lost) = (get(Some(t), "meeting"), get(Some(t), "won"), get(Some(t), "lost"));
+        out.meetings += meeting.0;
+        out.won += won.0;
+        out.lost += lost.0;
+        out.value += meeting.1 + won.1 + lost.1;
+    }
+    out.value = crate::core::stats::round4(out.value);
+    out
 }
 
 /// Turns tallies into the report of `period`.
@@ -376,6 +608,7 @@ pub fn assemble(period: Period, input: Input) -> Report {
             entry.1.add(t.what, t.n);
         }
     }
+    let mut tested = by_step(input.variant_tallies);
     let mut delays: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
     for (cadence, step, seconds) in input.delays {
         if wanted(&cadence) {
@@ -418,7 +651,35 @@ pub fn assemble(period: Period, input: Input) -> Report {
                     let key = (name.clone(), step);
                     let counts = steps.get(&key).map(|(_, c)| *c).unwrap_or_default();
                     let median = delays.get_mut(&key).and_then(|d| median_hours(d));
-                    step_report(key.1, kind, &counts, median, removed)
+                    let tallies = tested.remove(&key);
+                    let test = defined.and_then(|d| d.tests.iter().find(|t| t.step == key.1));
+                    let winner = input.winners.iter().find(|w| w.0 == key.0 && w.1 == key.1);
+                    let mut report = step_report(key.1, kind, &counts, median, removed);
+                    let o = outcomes(tallies.as_ref());
+                    (report.meetings, report.won, report.lost, report.value) = (o.meetings, o.won, o.lost, o.value);
+                    let empty = StepTest::default();
+                    let has_history =
+                        tallies.as_ref().is_some_and(|t| t.keys().any(|k| !k.is_empty() && k != HOLDOUT_KEY));
+                    if test.is_some_and(|t| !t.variants.is_empty()) || has_history {
+                        let t = test.unwrap_or(&empty);
+                        report.variants = variant_reports(t, tallies.as_ref());
+                        if t.variants.len() >= 2 {
+                            report.comparison =
+                                Some(crate::core::stats::compare(&arms(t, &report.variants), t.min_sample));
+                        }
+                    }
+                    if let Some((.., variant, since)) = winner {
+                        report.winner_since = Some(rfc3339(*since));
+                        if let Some(c) = report.comparison.as_mut() {
+                            // Picked once and kept: new leads get only it.
+                            c.winner.clone_from(variant);
+                        }
+                    }
+                    if test.is_some_and(|t| t.holdout) || tallies.as_ref().is_some_and(|t| t.contains_key(HOLDOUT_KEY))
+                    {
+                        report.lift = Some(lift(counts.reached(), tallies.as_ref()));
+                    }
+                    report
                 })
                 .collect();
             let per_state =
@@ -469,6 +730,14 @@ fn step_report(step: String, kind: String, c: &Counts, median: Option<f64>, remo
         reply_rate: rate(c.replied, c.sent),
         median_hours_to_reply: median,
         removed,
+        meetings: 0,
+        won: 0,
+        lost: 0,
+        value: 0.0,
+        variants: Vec::new(),
+        comparison: None,
+        winner_since: None,
+        lift: None,
     }
 }
 
@@ -580,6 +849,13 @@ mod tests {
     }
 
     #[test]
+    fn whiskers_span_the_interval_around_the_rate() {
+        assert_eq!(whisker(0.1, 0.2, 0.3, 0.4, 9), "  ├─●─┤");
+        assert_eq!(whisker(0.0, 0.0, 0.4, 0.4, 9), "●───────┤");
+        assert_eq!(whisker(0.1, 0.2, 0.3, 0.0, 9), "");
+    }
+
+    #[test]
     fn bars_grow_in_eighths_and_never_vanish() {
         assert_eq!(bar(10, 10, 4), "████");
         assert_eq!(bar(5, 10, 4), "██");
@@ -610,6 +886,7 @@ mod tests {
                 ("call-1".into(), "call".into()),
                 ("bump".into(), "email".into()),
             ],
+            tests: Vec::new(),
         }];
         let tallies = vec![
             tally("seven", "intro", What::Sent, 10),
@@ -662,7 +939,7 @@ mod tests {
     #[test]
     fn one_cadence_only_and_orphans_without_a_file() {
         let input = Input {
-            defined: vec![Defined { name: "a".into(), steps: vec![("s".into(), "email".into())] }],
+            defined: vec![Defined { name: "a".into(), steps: vec![("s".into(), "email".into())], tests: Vec::new() }],
             only: Some("gone".into()),
             states: vec![("gone".into(), State::Paused, 3), ("a".into(), State::Active, 1)],
             tallies: vec![tally("gone", "x", What::Sent, 2), tally("a", "s", What::Sent, 5)],
@@ -681,7 +958,11 @@ mod tests {
         let r = assemble(
             Period::new(Some(at("2026-03-01T00:00:00Z")), at("2026-03-02T00:00:00Z")),
             Input {
-                defined: vec![Defined { name: "a".into(), steps: vec![("s".into(), "email".into())] }],
+                defined: vec![Defined {
+                    name: "a".into(),
+                    steps: vec![("s".into(), "email".into())],
+                    tests: Vec::new(),
+                }],
                 tallies: vec![tally("a", "s", What::Sent, 1)],
                 ..Input::default()
             },

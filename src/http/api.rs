@@ -1,7 +1,10 @@
 //! The enrollment API, for web forms and CRMs (bearer token):
 //! `POST /api/v1/enrollments` runs the same checks as `cadenced enroll`
 //! (201 enrolled, 200 already enrolled and nothing changed, 422 with the
-//! errors); `GET /api/v1/leads/EMAIL` answers the document of `status --json`.
+//! errors); `GET /api/v1/leads/EMAIL` answers the document of `status --json`;
+//! `POST /api/v1/leads/EMAIL/outcomes` with `{"outcome", "value", "at"}`
+//! records a meeting, a deal won or lost as `cadenced mark` does (201, 404
+//! for an unknown lead, 422 with the errors).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -159,4 +162,89 @@ pub(super) fn status_document(
     }
     let overdue_before = now - crate::tick::downtime_after(&app.config);
     Ok(Some(crate::cli::status::to_json(&lead, tz, overdue_before)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutcomeRequest {
+    outcome: String,
+    value: Option<Value>,
+    at: Option<String>,
+    note: Option<String>,
+}
+
+/// `POST /api/v1/leads/EMAIL/outcomes`.
+pub(super) async fn outcome(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(email): Path<String>,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    if !authorized(&app, &headers) {
+        return Ok(denied_json(peer, "/api/v1/leads/outcomes"));
+    }
+    let request: OutcomeRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return Ok(errors(&[("body", format!("not the expected JSON document: {e}"))])),
+    };
+    let mut problems = Vec::new();
+    let kind = crate::store::OutcomeKind::parse(&request.outcome);
+    if kind.is_none() {
+        problems.push(("outcome", format!("unknown outcome {:?} (expected meeting, won or lost)", request.outcome)));
+    }
+    let value = match &request.value {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match crate::store::parse_amount(&n.to_string()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                problems.push(("value", e));
+                None
+            }
+        },
+        Some(Value::String(s)) => match crate::store::parse_amount(s) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                problems.push(("value", e));
+                None
+            }
+        },
+        Some(_) => {
+            problems.push(("value", "must be a number".to_string()));
+            None
+        }
+    };
+    let received = now();
+    let at = match request.at.as_deref() {
+        None => received,
+        Some(text) => match crate::time::parse_instant(text) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(("at", format!("{e}")));
+                received
+            }
+        },
+    };
+    let Some(kind) = kind.filter(|_| problems.is_empty()) else {
+        return Ok(errors(&problems));
+    };
+    app.blocking(move |_app, store| {
+        let new = crate::store::NewOutcome {
+            email: email.trim(),
+            kind,
+            value,
+            at,
+            note: request.note.as_deref(),
+            source: "api",
+        };
+        Ok(match store.record_outcome(&new, received)? {
+            None => json(StatusCode::NOT_FOUND, &json!({"error": format!("no lead {}", email.trim())})),
+            Some(recorded) => {
+                info!(lead = %recorded.email, outcome = kind.as_str(), step = recorded.step.as_deref().unwrap_or("-"),
+                      variant = recorded.variant.as_deref().unwrap_or("-"), "outcome recorded through the API");
+                json(StatusCode::CREATED, &serde_json::to_value(&recorded)?)
+            }
+        })
+    })
+    .await
 }

@@ -31,6 +31,7 @@ struct Read {
     tallies: Vec<Tally>,
     inbound: Vec<(String, String, u64)>,
     bounces: Vec<(String, String, String, u64)>,
+    outcomes: Vec<(String, u64, f64)>,
     due: Vec<(String, DueCount)>,
     pauses: Vec<Pause>,
     reads: Vec<(String, chrono::DateTime<chrono::Utc>)>,
@@ -49,6 +50,7 @@ pub(super) async fn metrics(State(app): State<Arc<App>>) -> Result<Response, Fai
                     .tallies(&Period { since: None, until: i64::MAX }.buckets(store.tallies_rolled_until()?))?,
                 inbound: store.inbound_kinds()?,
                 bounces: store.bounce_reasons()?,
+                outcomes: store.outcome_counts()?,
                 due: store.due_counts(None, now + Duration::seconds(1), overdue_before)?,
                 pauses: store.pauses()?,
                 reads: store.inbox_reads()?,
@@ -117,6 +119,15 @@ pub(super) async fn metrics(State(app): State<Arc<App>>) -> Result<Response, Fai
     for (mailbox, blame, reason, n) in &read.bounces {
         bounces.get_or_create(&labels(&[("mailbox", mailbox), ("blame", blame), ("reason", reason)])).inc_by(*n);
     }
+    let outcomes = Family::<Labels, Counter>::default();
+    let values = Family::<Labels, Counter<f64, AtomicU64>>::default();
+    for kind in crate::store::OutcomeKind::ALL {
+        let (n, value) = read.outcomes.iter().find(|o| o.0 == kind.as_str()).map_or((0, 0.0), |o| (o.1, o.2));
+        outcomes.get_or_create(&labels(&[("outcome", kind.as_str())])).inc_by(n);
+        values.get_or_create(&labels(&[("outcome", kind.as_str())])).inc_by(value);
+    }
+    registry.register("cadenced_outcomes", "Outcomes recorded (mark, the API): meetings, deals won and lost", outcomes);
+    registry.register("cadenced_outcome_value", "The sum of the amounts recorded with outcomes", values);
     registry.register(
         "cadenced_bounces",
         "Bounces and refusals by who they blame (address: dead; sender: the mailbox; passing: temporary) and reason",

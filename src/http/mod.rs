@@ -97,6 +97,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/api/v1/enrollments", post(api::enroll))
         .route("/api/v1/leads/{email}", get(api::lead))
+        .route("/api/v1/leads/{email}/outcomes", post(api::outcome))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app)
 }

@@ -28,6 +28,8 @@ pub struct NewSend<'a> {
     /// The domain of the mailbox's address: its Message-IDs are made on it.
     pub domain: &'a str,
     pub content: Content<'a>,
+    /// The step's variant the lead gets, recorded with the claim.
+    pub variant: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -96,10 +98,11 @@ impl Store {
         due: &DueStep,
         kind: &str,
         mailbox: Option<&str>,
+        variant: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let claimed = claim_row(&tx, due, kind, mailbox, now, None)?;
+        let claimed = claim_row(&tx, due, kind, mailbox, variant, now, None)?;
         tx.commit()?;
         Ok(claimed.map(|(id, _)| id))
     }
@@ -130,7 +133,7 @@ impl Store {
         let mut claimed = Vec::with_capacity(claims.len());
         for claim in claims {
             let email = Email { domain: claim.domain, instance: &self.instance, content: &claim.content };
-            let row = claim_row(&tx, claim.due, "email", Some(claim.mailbox), now, Some(email))?;
+            let row = claim_row(&tx, claim.due, "email", Some(claim.mailbox), claim.variant, now, Some(email))?;
             claimed.push(row.and_then(|(id, m)| m.map(|m| (id, m))));
         }
         let ids = claimed.iter().flatten().map(|(id, _)| *id);
@@ -314,6 +317,7 @@ fn claim_row(
     due: &DueStep,
     kind: &str,
     mailbox: Option<&str>,
+    variant: Option<&str>,
     now: DateTime<Utc>,
     email: Option<Email<'_>>,
 ) -> Result<Option<(i64, Option<String>)>> {
@@ -326,8 +330,8 @@ fn claim_row(
     let inserted = conn
         .prepare_cached(
             "INSERT INTO touchpoints (id, enrollment_id, lead_id, cadence, step, kind, status, at, mailbox, owner,
-                                      message_id, subject, body)
-             SELECT ?1, e.id, e.lead_id, e.cadence, e.step, ?2, 'sending', ?3, ?4, ?5, ?6, ?9, ?10 FROM enrollments e
+                                      message_id, subject, body, variant)
+             SELECT ?1, e.id, e.lead_id, e.cadence, e.step, ?2, 'sending', ?3, ?4, ?5, ?6, ?9, ?10, ?11 FROM enrollments e
              WHERE e.id = ?7 AND e.state = 'active' AND e.step = ?8 AND e.next_due_at <= ?3
              ON CONFLICT (lead_id, cadence, step) DO NOTHING",
         )?
@@ -341,7 +345,8 @@ fn claim_row(
             due.enrollment_id,
             due.step,
             content.and_then(|c| c.subject),
-            content.map(|c| c.body)
+            content.map(|c| c.body),
+            variant
         ])?;
     if inserted == 0 {
         return Ok(None);

@@ -13,7 +13,8 @@ use crate::time::from_unix;
 pub struct Event {
     pub at: DateTime<Utc>,
     /// `sent`, `failed`, `uncertain`, `sending`, `skipped`, `opened` (a task),
-    /// `done` (a task closed), `received` (inbound mail) or, for a digest, its status.
+    /// `done` (a task closed), `received` (inbound mail), `outcome` (its kind:
+    /// meeting, won, lost) or, for a digest, its status.
     pub what: String,
     /// The lead's address, or the owner's for a digest.
     pub email: Option<String>,
@@ -29,8 +30,11 @@ pub struct Event {
     pub detail: Option<String>,
     pub reason: Option<String>,
     pub message_id: Option<String>,
-    /// A closed task's note, an inbound message's sender, a digest's task count.
+    /// A closed task's note, an inbound message's sender, a digest's task
+    /// count, an outcome's value.
     pub note: Option<String>,
+    /// The step's variant the lead got (an outcome: the one it is credited to).
+    pub variant: Option<String>,
 }
 
 /// What `log` shows; a filter left `None` matches everything.
@@ -46,34 +50,39 @@ pub struct LogFilter<'a> {
 }
 
 const EVENTS: &str = "
-SELECT at, what, email, timezone, cadence, step, kind, mailbox, subject, detail, reason, message_id, note FROM (
+SELECT at, what, email, timezone, cadence, step, kind, mailbox, subject, detail, reason, message_id, note, variant FROM (
   SELECT t.at AS at,
          CASE WHEN t.kind = 'removed' THEN 'skipped'
               WHEN t.kind <> 'email' AND (t.status = 'open' OR t.closed_at IS NOT NULL) THEN 'opened'
               ELSE t.status END AS what,
          l.email AS email, l.timezone AS timezone, t.cadence AS cadence, t.step AS step, t.kind AS kind,
          t.mailbox AS mailbox, t.subject AS subject, t.detail AS detail, t.reason AS reason,
-         t.message_id AS message_id, NULL AS note, 1 AS source, t.id AS id
+         t.message_id AS message_id, NULL AS note, 1 AS source, t.id AS id, t.variant AS variant
   FROM touchpoints t JOIN leads l ON l.id = t.lead_id
   WHERE t.at >= ?1 AND (?3 IS NULL OR t.cadence = ?3)
     AND (?2 IS NULL OR t.mailbox = ?2 OR (t.mailbox IS NULL AND t.cadence IN (SELECT value FROM json_each(?4))))
   UNION ALL
   SELECT t.closed_at, t.status, l.email, l.timezone, t.cadence, t.step, t.kind, t.mailbox, NULL, t.detail, t.reason,
-         NULL, t.note, 2, t.id
+         NULL, t.note, 2, t.id, t.variant
   FROM touchpoints t JOIN leads l ON l.id = t.lead_id
   WHERE t.closed_at >= ?1 AND (?3 IS NULL OR t.cadence = ?3)
     AND (?2 IS NULL OR t.mailbox = ?2 OR (t.mailbox IS NULL AND t.cadence IN (SELECT value FROM json_each(?4))))
   UNION ALL
   SELECT i.at, 'received', COALESCE(l.email, i.sender), l.timezone, NULL, NULL, i.kind, i.mailbox, i.subject,
-         i.detail, NULL, i.message_id, i.sender, 3, i.id
+         i.detail, NULL, i.message_id, i.sender, 3, i.id, NULL
   FROM inbound i LEFT JOIN leads l ON l.id = i.lead_id
   WHERE i.at >= ?1 AND (?2 IS NULL OR i.mailbox = ?2)
     AND (?3 IS NULL OR EXISTS (SELECT 1 FROM enrollments e WHERE e.lead_id = i.lead_id AND e.cadence = ?3))
   UNION ALL
   SELECT d.sent_at, d.status, d.owner, NULL, NULL, NULL, 'digest', d.mailbox, NULL, d.detail, NULL, d.message_id,
-         CAST(d.tasks AS TEXT), 4, d.id
+         CAST(d.tasks AS TEXT), 4, d.id, NULL
   FROM digests d
   WHERE d.sent_at >= ?1 AND ?3 IS NULL AND (?2 IS NULL OR d.mailbox = ?2)
+  UNION ALL
+  SELECT o.at, 'outcome', l.email, l.timezone, o.cadence, o.step, o.outcome, NULL, NULL, o.note, NULL, NULL,
+         CAST(o.value AS TEXT), 5, o.id, o.variant
+  FROM outcomes o JOIN leads l ON l.id = o.lead_id
+  WHERE o.at >= ?1 AND (?3 IS NULL OR o.cadence = ?3) AND ?2 IS NULL
 )
 ORDER BY at DESC, source DESC, id DESC";
 
@@ -132,6 +141,7 @@ fn read_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
         reason: r.get(10)?,
         message_id: r.get(11)?,
         note: r.get(12)?,
+        variant: r.get(13)?,
     })
 }
 

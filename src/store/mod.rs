@@ -23,6 +23,7 @@ mod inbox;
 mod lock;
 mod lookahead;
 mod mailboxes;
+mod outcomes;
 mod report;
 mod schema;
 pub mod sendlog;
@@ -49,6 +50,7 @@ pub use inbox::{Answered, DomainLead, FolderState, Inbound, InboundMessage, Lead
 pub use lock::DispatchLock;
 pub use lookahead::{LookAhead, NextDue};
 pub use mailboxes::{MailboxCounts, Pause};
+pub use outcomes::{LeadOutcome, NewOutcome, OutcomeKind, Recorded, VariantTally, Winner, parse_amount};
 pub use report::DueCount;
 pub use sendlog::{SendGroup, SendLog, Verdict};
 pub use state::{Change, Changed};

@@ -31,12 +31,15 @@ impl Store {
         only: Option<&str>,
         mailboxes: Vec<String>,
     ) -> Result<Report> {
+        let buckets = period.buckets(self.tallies_rolled_until()?);
         let input = Input {
             defined,
             only: only.map(str::to_string),
             states: self.enrollment_states(only)?,
-            tallies: self.tallies(&period.buckets(self.tallies_rolled_until()?))?,
+            tallies: self.tallies(&buckets)?,
             delays: self.reply_delays(&period)?,
+            variant_tallies: self.variant_tallies(&buckets, only)?,
+            winners: self.winners()?,
             mailboxes,
         };
         Ok(report::assemble(period, input))
@@ -72,6 +75,14 @@ impl Store {
                  FROM tallies WHERE span = ?2 AND start >= ?3 AND start < ?4
                  GROUP BY 2, cadence, step, mailbox, what
                  ON CONFLICT DO UPDATE SET n = n + excluded.n",
+                params![DAY, QUARTER, from, today],
+            )?;
+            tx.execute(
+                "INSERT INTO variant_tallies (span, start, cadence, step, variant, what, n, value)
+                 SELECT ?1, start - (start % ?1 + ?1) % ?1, cadence, step, variant, what, sum(n), sum(value)
+                 FROM variant_tallies WHERE span = ?2 AND start >= ?3 AND start < ?4
+                 GROUP BY 2, cadence, step, variant, what
+                 ON CONFLICT DO UPDATE SET n = n + excluded.n, value = value + excluded.value",
                 params![DAY, QUARTER, from, today],
             )?;
             tx.execute(
@@ -506,6 +517,7 @@ mod tests {
         let defined = vec![Defined {
             name: "c".into(),
             steps: vec![("intro".into(), "email".into()), ("bump".into(), "email".into())],
+            tests: Vec::new(),
         }];
         let all = s.report(Period::new(None, t("2026-03-06T00:00:00Z")), defined.clone(), None, vec![]).unwrap();
         let c = &all.cadences[0];

@@ -67,8 +67,8 @@ fn a_step_can_be_claimed_once() {
     s.enroll_many(&[lead("a@x.test")], t("2026-03-01T00:00:00Z")).unwrap();
     let due = s.due_steps(t("2026-03-02T10:00:00Z"), &["c".into()], 10).unwrap().remove(0);
     let now = t("2026-03-02T10:00:00Z");
-    assert!(s.claim(&due, "email", Some("sales"), now).unwrap().is_some());
-    assert!(s.claim(&due, "email", Some("sales"), now).unwrap().is_none(), "second claim of the same step");
+    assert!(s.claim(&due, "email", Some("sales"), None, now).unwrap().is_some());
+    assert!(s.claim(&due, "email", Some("sales"), None, now).unwrap().is_none(), "second claim of the same step");
     // Even bypassing the enrollment check, the UNIQUE constraint refuses a second touchpoint.
     let dup = s.conn.execute(
         "INSERT INTO touchpoints (enrollment_id, lead_id, cadence, step, kind, status, at) VALUES (?1, ?2, 'c', 'a', 'email', 'sent', 0)",
@@ -84,7 +84,7 @@ fn paused_enrollment_cannot_be_claimed() {
     let due = s.due_steps(t("2026-03-02T10:00:00Z"), &["c".into()], 10).unwrap().remove(0);
     let changed = s.change_state("a@x.test", None, Change::Pause, t("2026-03-02T09:59:00Z")).unwrap().unwrap();
     assert_eq!(changed, [Changed { cadence: "c".into(), from: State::Active, to: State::Paused }]);
-    assert!(s.claim(&due, "email", Some("sales"), t("2026-03-02T10:00:00Z")).unwrap().is_none());
+    assert!(s.claim(&due, "email", Some("sales"), None, t("2026-03-02T10:00:00Z")).unwrap().is_none());
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn complete_advances_and_finishes() {
     s.enroll_many(&[lead("a@x.test")], t("2026-03-01T00:00:00Z")).unwrap();
     let now = t("2026-03-02T10:00:00Z");
     let due = s.due_steps(now, &["c".into()], 10).unwrap().remove(0);
-    let id = s.claim(&due, "email", Some("sales"), now).unwrap().unwrap();
+    let id = s.claim(&due, "email", Some("sales"), None, now).unwrap().unwrap();
     let outcome = Outcome {
         status: Status::Sent,
         at: now,
@@ -126,8 +126,13 @@ fn interrupted_lists_sends_left_in_flight() {
     s.enroll_many(&[lead("a@x.test")], t("2026-03-01T00:00:00Z")).unwrap();
     let now = t("2026-03-02T10:00:00Z");
     let due = s.due_steps(now, &["c".into()], 10).unwrap().remove(0);
-    let send =
-        NewSend { due: &due, mailbox: "sales", domain: "x", content: Content { subject: Some("Hi"), body: "b" } };
+    let send = NewSend {
+        due: &due,
+        mailbox: "sales",
+        domain: "x",
+        content: Content { subject: Some("Hi"), body: "b" },
+        variant: None,
+    };
     let (claimed, _) = s.commit_group(&[], &[], std::slice::from_ref(&send), now).unwrap();
     let id = claimed[0].as_ref().unwrap().0;
     let message_id = format!("<{}.{id}@x>", s.instance());
@@ -154,6 +159,7 @@ fn a_group_is_claimed_and_its_outcomes_recorded_with_the_next_claim() {
             mailbox: "sales",
             domain: "x.test",
             content: Content { subject: Some("Hi"), body: "b" },
+            variant: None,
         })
         .collect();
     let (claimed, group) = s.commit_group(&[], &[], &first, now).unwrap();
@@ -190,6 +196,7 @@ fn a_group_is_claimed_and_its_outcomes_recorded_with_the_next_claim() {
             mailbox: "sales",
             domain: "x.test",
             content: Content { subject: Some("Hi"), body: "b" },
+            variant: None,
         })
         .collect();
     let (claimed, group2) = s.commit_group(&records, &[], &second, now).unwrap();

@@ -24,6 +24,8 @@ pub struct Touchpoint {
     pub reason: Option<Reason>,
     pub closed_at: Option<DateTime<Utc>>,
     pub note: Option<String>,
+    /// The step's variant the lead got.
+    pub variant: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +60,8 @@ pub struct LeadView {
     pub inbound: Vec<Inbound>,
     /// Why the address must never get mail again, if it must not.
     pub suppressed: Option<String>,
+    /// Meetings, deals won and lost, oldest first.
+    pub outcomes: Vec<super::LeadOutcome>,
 }
 
 /// One row of `leads` or `due`: a lead in one cadence.
@@ -117,7 +121,7 @@ impl Store {
              FROM enrollments WHERE lead_id = ?1 ORDER BY enrolled_at, id",
         )?;
         let mut touch_stmt = self.conn.prepare_cached(
-            "SELECT step, kind, status, at, message_id, subject, detail, reason, id, closed_at, note
+            "SELECT step, kind, status, at, message_id, subject, detail, reason, id, closed_at, note, variant
              FROM touchpoints WHERE lead_id = ?1 AND cadence = ?2 ORDER BY at, id",
         )?;
         let mut enrollments = Vec::new();
@@ -157,6 +161,7 @@ impl Store {
                     id: r.get(8)?,
                     closed_at: r.get::<_, Option<i64>>(9)?.map(from_unix),
                     note: r.get(10)?,
+                    variant: r.get(11)?,
                 })
             })?;
             view.touchpoints = touches.collect::<rusqlite::Result<_>>()?;
@@ -164,7 +169,16 @@ impl Store {
         }
         let inbound = self.inbound_for(&email)?;
         let suppressed = self.suppressed(&email)?.map(|(reason, _)| reason);
-        Ok(Some(LeadView { email, fields: serde_json::from_str(&fields)?, timezone, enrollments, inbound, suppressed }))
+        let outcomes = self.lead_outcomes(lead_id)?;
+        Ok(Some(LeadView {
+            email,
+            fields: serde_json::from_str(&fields)?,
+            timezone,
+            enrollments,
+            inbound,
+            suppressed,
+            outcomes,
+        }))
     }
 
     /// Calls `f` with each lead and enrollment that `filter` matches, by email

@@ -156,6 +156,7 @@ pub fn run(
         pending: Vec::new(),
         pipe: None,
         inbound_at_query: 0,
+        winners: BTreeMap::new(),
     };
     let started = std::time::Instant::now();
     let result = tick.run();
@@ -194,6 +195,9 @@ struct Tick<'a> {
     /// `report.inbound` when the due steps in hand were read: when it moved,
     /// an inbound message may have stopped one of them since.
     inbound_at_query: usize,
+    /// The variant picked for every new lead, by (cadence, step), for the
+    /// steps with `pick_winner` whose comparison named a winner.
+    winners: BTreeMap<(String, String), String>,
 }
 
 impl<'a> Tick<'a> {
@@ -216,9 +220,45 @@ impl<'a> Tick<'a> {
             self.progress();
         }
         self.settle_interrupted()?;
+        self.pick_winners()?;
         self.due_steps()?;
         // After the steps, so that a digest lists the tasks this tick opened.
         self.digests()
+    }
+
+    /// Reads the winners `pick_winner` chose, and names one for each step
+    /// with `pick_winner` whose comparison (all time) now has one: from now
+    /// on new leads at that step get only it.
+    fn pick_winners(&mut self) -> Result<(), StoreError> {
+        let picking: Vec<&crate::cadence::Cadence> =
+            self.cadences.by_name.values().filter(|c| c.steps.iter().any(|s| s.pick_winner)).collect();
+        if picking.is_empty() {
+            return Ok(());
+        }
+        for (cadence, step, variant, _) in self.store.winners()? {
+            self.winners.insert((cadence, step), variant);
+        }
+        let all_time = crate::core::report::Period::new(None, self.now);
+        for cadence in picking {
+            let open: Vec<&crate::cadence::Step> = cadence
+                .steps
+                .iter()
+                .filter(|s| s.pick_winner && !self.winners.contains_key(&(cadence.name.clone(), s.id.clone())))
+                .collect();
+            if open.is_empty() {
+                continue;
+            }
+            let buckets = all_time.buckets(self.store.tallies_rolled_until()?);
+            let tallies = self.store.variant_tallies(&buckets, Some(&cadence.name))?;
+            for step in open {
+                let Some(winner) = crate::core::report::winner_of(step, &cadence.name, &tallies) else { continue };
+                self.store.set_winner(&cadence.name, &step.id, &winner, self.now)?;
+                info!(cadence = %cadence.name, step = %step.id, variant = %winner,
+                      "winner picked: new leads at this step get only this variant");
+                self.winners.insert((cadence.name.clone(), step.id.clone()), winner);
+            }
+        }
+        Ok(())
     }
 
     /// Counts one more thing done, for the watchdog.
@@ -320,6 +360,7 @@ impl<'a> Tick<'a> {
             downtime_after: downtime_after(self.config),
             mailbox,
             still_active,
+            winner: self.winners.get(&(due.cadence.clone(), due.step.clone())).map(String::as_str),
         };
         let action = decide::decide(due, &facts, self.now);
         self.apply(due, action)
@@ -366,7 +407,7 @@ impl<'a> Tick<'a> {
         let (lead, cadence, step) = (&due.email, &due.cadence, &due.step);
         match action {
             Action::Nothing => Ok(()),
-            Action::Send { rendered, reply, next, reason } => {
+            Action::Send { rendered, reply, next, reason, variant } => {
                 let Some(mailbox) = self.cadences.get(cadence).and_then(|c| self.config.mailboxes.get(&c.mailbox))
                 else {
                     return Ok(());
@@ -375,17 +416,17 @@ impl<'a> Tick<'a> {
                     load.sent += 1;
                 }
                 let min_gap = mailbox.min_gap.is_some();
-                self.pending.push(Ready { due: due.clone(), mailbox, rendered, reply, next, reason });
+                self.pending.push(Ready { due: due.clone(), mailbox, rendered, reply, next, reason, variant });
                 // With a min_gap the next send's slot depends on this one's claim: no group.
                 if self.pending.len() >= GROUP || min_gap {
                     self.flush()?;
                 }
                 Ok(())
             }
-            Action::OpenTask { body, next, reason } => {
+            Action::OpenTask { body, next, reason, variant } => {
                 let kind = self.cadences.get(cadence).and_then(|c| c.step_index(step).map(|i| c.steps[i].kind));
                 let kind = kind.map_or("task", |k| k.as_str());
-                let Some(id) = self.store.claim(due, kind, None, self.now)? else { return Ok(()) };
+                let Some(id) = self.store.claim(due, kind, None, variant.as_deref(), self.now)? else { return Ok(()) };
                 let outcome = Outcome {
                     status: Status::Open,
                     at: self.now,
@@ -397,7 +438,8 @@ impl<'a> Tick<'a> {
                 };
                 self.store.complete(id, &outcome, &next)?;
                 info!(lead = %lead, cadence = %cadence, step = %step, kind, task = id,
-                      owner = due.owner.as_deref().unwrap_or("-"), "task opened");
+                      owner = due.owner.as_deref().unwrap_or("-"), variant = variant.as_deref().unwrap_or("-"),
+                      "task opened");
                 self.report.opened += 1;
                 Ok(())
             }
@@ -406,8 +448,13 @@ impl<'a> Tick<'a> {
                 self.store.reschedule(due, until, reason)
             }
             Action::Skip { kind, reason, detail, next } => {
-                let Some(id) = self.store.claim(due, kind, None, self.now)? else { return Ok(()) };
-                warn!(lead = %lead, cadence = %cadence, step = %step, "skipped ({reason}): {detail}");
+                let Some(id) = self.store.claim(due, kind, None, None, self.now)? else { return Ok(()) };
+                if reason == Reason::Holdout {
+                    // By design, not trouble.
+                    info!(lead = %lead, cadence = %cadence, step = %step, "skipped ({reason}): {detail}");
+                } else {
+                    warn!(lead = %lead, cadence = %cadence, step = %step, "skipped ({reason}): {detail}");
+                }
                 let outcome = Outcome {
                     status: Status::Skipped,
                     at: self.now,

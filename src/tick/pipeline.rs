@@ -76,6 +76,7 @@ pub(super) struct Ready<'a> {
     pub(super) reply: Option<Reply>,
     pub(super) next: Next,
     pub(super) reason: Option<Reason>,
+    pub(super) variant: Option<String>,
 }
 
 /// A claimed email, while it is being sent (its content went with the claim).
@@ -84,6 +85,7 @@ pub(super) struct Sending<'a> {
     mailbox: &'a Mailbox,
     next: Next,
     reason: Option<Reason>,
+    variant: Option<String>,
     touchpoint_id: i64,
     message_id: String,
 }
@@ -125,6 +127,7 @@ impl<'a> Tick<'a> {
                 mailbox: &r.mailbox.name,
                 domain: r.mailbox.from.email.domain(),
                 content: Content { subject: r.rendered.subject.as_deref(), body: &r.rendered.body },
+                variant: r.variant.as_deref(),
             })
             .collect();
         let (claimed, group) = self.store.commit_group(&settled, &open, &claims, self.now)?;
@@ -139,7 +142,7 @@ impl<'a> Tick<'a> {
             if let Some(load) = self.loads.get_mut(&ready.mailbox.name) {
                 load.last = Some((self.now, touchpoint_id));
             }
-            let Ready { due, mailbox, rendered, reply, next, reason } = ready;
+            let Ready { due, mailbox, rendered, reply, next, reason, variant } = ready;
             let list_unsubscribe = self.list_unsubscribe(mailbox, due.lead_id);
             let job = Job {
                 id: touchpoint_id,
@@ -153,7 +156,7 @@ impl<'a> Tick<'a> {
                 date: self.now,
                 label: format!("{}-{}-{}-{touchpoint_id}", self.now.format("%Y%m%dT%H%M%SZ"), due.cadence, due.step),
             };
-            jobs.push((Sending { due, mailbox, next, reason, touchpoint_id, message_id }, job));
+            jobs.push((Sending { due, mailbox, next, reason, variant, touchpoint_id, message_id }, job));
         }
         let pipe = self.pipe.as_mut().ok_or_else(no_sender)?;
         let Some(group) = group.filter(|_| !jobs.is_empty()) else {
@@ -233,7 +236,7 @@ impl<'a> Tick<'a> {
     }
 
     fn settle_one(&mut self, sending: Sending<'a>, ended: Ended) -> Result<Settlement, StoreError> {
-        let Sending { due, mailbox, next, reason, touchpoint_id, message_id } = sending;
+        let Sending { due, mailbox, next, reason, variant, touchpoint_id, message_id } = sending;
         let mailbox_back_at = self.transports.observe(&mailbox.name, &ended, self.now);
         let on_uncertain = self.cadences.get(&due.cadence).and_then(|c| c.on_uncertain);
         let refusal = match &ended {
@@ -256,7 +259,11 @@ impl<'a> Tick<'a> {
         let (lead, cadence, step) = (&due.email, &due.cadence, &due.step);
         match (&ended, &settled) {
             (Ended::Sent, _) => {
-                info!(lead = %lead, cadence = %cadence, step = %step, message_id = %message_id, "sent");
+                match &variant {
+                    Some(variant) => info!(lead = %lead, cadence = %cadence, step = %step, variant = %variant,
+                                           message_id = %message_id, "sent"),
+                    None => info!(lead = %lead, cadence = %cadence, step = %step, message_id = %message_id, "sent"),
+                }
                 self.report.sent += 1;
             }
             (Ended::Refused(reply), Settled::Record { suppress: true, .. }) => {

@@ -23,3 +23,4 @@ mod report;
 mod safety;
 mod tasks;
 mod threading;
+mod variants;

@@ -386,6 +386,7 @@ fn after_a_crash_the_send_log_tells_what_left_and_what_never_started() {
             mailbox: "sales",
             domain: "seller.test",
             content: Content { subject: Some("Hi"), body: "b" },
+            variant: None,
         })
         .collect();
     let (claimed, group) = store.commit_group(&[], &[], &claims, now).unwrap();

@@ -97,6 +97,7 @@ fn facts<'a>(cadence: &'a Cadence, cal: &'a Calendar) -> Facts<'a> {
         downtime_after: Duration::minutes(2),
         mailbox: Some(mailbox()),
         still_active: true,
+        winner: None,
     }
 }
 
@@ -219,7 +220,7 @@ fn rule_6_a_manual_step_opens_a_task_that_holds_the_cadence_unless_not_blocking(
     let (config, cal) = (config(), Calendar::default());
     let c = cadence(&config);
     let now = t(MONDAY_10);
-    let Action::OpenTask { body, next, reason } = decide(&due("call", MONDAY_10), &facts(&c, &cal), now) else {
+    let Action::OpenTask { body, next, reason, .. } = decide(&due("call", MONDAY_10), &facts(&c, &cal), now) else {
         panic!("expected a task");
     };
     assert_eq!(body, "Call Jane");
@@ -541,4 +542,58 @@ fn an_uncertain_send_holds_the_lead_when_the_cadence_says_so() {
     let Next::ThenHold(then, why) = next else { panic!("expected a hold after moving on") };
     assert_eq!(*then, Next::Finished);
     assert!(why.contains("cadenced resume jane@acme.test"), "{why}");
+}
+
+/// The intro has two subject lines and the LinkedIn step a holdout of
+/// nearly everyone (so that Jane is surely in it).
+fn tested(config: &Config) -> Cadence {
+    let text = CADENCE
+        .replace("subject = \"Hi {{ first_name }}\"\n", "")
+        .replace(
+            "body = \"Hello {{ first_name }}\"\n",
+            "body = \"Hello {{ first_name }}\"\n[[steps.variants]]\nid = \"a\"\nsubject = \"Hi {{ first_name }}\"\n\
+             [[steps.variants]]\nid = \"b\"\nsubject = \"{{ first_name }}, a question\"\n",
+        )
+        .replace("blocking = false\n", "blocking = false\nholdout = 0.999999\n");
+    Cadence::parse(Path::new("/p/cadences/c.toml"), &text, config).unwrap()
+}
+
+#[test]
+fn a_lead_gets_its_own_variant_and_the_bump_threads_under_it() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = tested(&config);
+    let mine = c.steps[0].variant_for("jane@acme.test", "c", None).unwrap().to_string();
+    let subject = if mine == "a" { "Hi Jane" } else { "Jane, a question" };
+    let Action::Send { rendered, variant, .. } = decide(&due("intro", MONDAY_10), &facts(&c, &cal), t(MONDAY_10))
+    else {
+        panic!("expected a send");
+    };
+    assert_eq!((variant.as_deref(), rendered.subject.as_deref()), (Some(mine.as_str()), Some(subject)));
+    // The intro was skipped (late): the bump opens the thread with the lead's variant's subject.
+    let Action::Send { rendered, reply, variant, .. } = decide(&due("bump", MONDAY_10), &facts(&c, &cal), t(MONDAY_10))
+    else {
+        panic!("expected a send");
+    };
+    assert_eq!((rendered.subject.as_deref(), reply, variant), (Some(subject), None, None));
+    // The winner, once picked, is every lead's.
+    let other = if mine == "a" { "b" } else { "a" };
+    let f = Facts { winner: Some(other), ..facts(&c, &cal) };
+    let Action::Send { variant, .. } = decide(&due("intro", MONDAY_10), &f, t(MONDAY_10)) else { panic!() };
+    assert_eq!(variant.as_deref(), Some(other));
+}
+
+#[test]
+fn a_held_out_lead_skips_the_step_and_the_next_wait_counts_from_its_due_time() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = tested(&config);
+    // Found three hours late (downtime): the bump still counts from the due time.
+    let due_at = "2026-03-04T09:00:00Z";
+    let Action::Skip { kind, reason, detail, next } =
+        decide(&due("like", due_at), &facts(&c, &cal), t("2026-03-04T12:00:00Z"))
+    else {
+        panic!("expected a skip");
+    };
+    assert_eq!((kind, reason), ("linkedin", Reason::Holdout));
+    assert!(detail.contains("holdout = 0.999999"), "{detail}");
+    assert_eq!(next_step(&next), ("bump", t("2026-03-06T09:00:00Z")), "two days after the skip's due time");
 }
