@@ -202,6 +202,12 @@ fn main() {
             }
             let daemon = web::Daemon::start(&bin, &work);
             let month = (t0 - chrono::Duration::days(29)).format("%Y-%m-%d").to_string();
+            // The dashboard measured is the whole of it: the variants' bars and the holdout's lift too.
+            let (_, _, home) = daemon.get("/");
+            assert!(
+                home.contains("<svg class=\"variants\"") && home.contains("<svg class=\"lift\""),
+                "the dashboard shows no variants or lift:\n{home}"
+            );
             for (figure, path) in web::pages(n, &month) {
                 let times = daemon.time(&path, CLI_RUNS);
                 rows.push(bar_ms(format!("{figure} (daemon, over a socket)"), n, &times, 100));

@@ -1,6 +1,9 @@
 //! The dashboard (admin token): each cadence's per-step funnel as inline
-//! SVG, mailbox health, what was sent today and what falls due in the next
-//! 24 hours; a lead search that opens the lead's timeline. Server-rendered,
+//! SVG, with each step's variants (reply rates and their 95% intervals as
+//! bars with whiskers), verdict, holdout lift and outcomes (see
+//! [`super::experiments`]); mailbox health, what was sent today and what
+//! falls due in the next 24 hours; a lead search that opens the lead's
+//! timeline. Server-rendered,
 //! the same figures as `cadenced report` (the same code computes them).
 
 use std::net::SocketAddr;
@@ -79,6 +82,8 @@ struct CadenceView {
     states: Vec<StateCount>,
     height: u32,
     steps: Vec<StepView>,
+    /// Steps with variants, a holdout or outcomes.
+    experiments: Vec<super::experiments::ExperimentView>,
 }
 
 #[derive(Serialize)]
@@ -133,7 +138,7 @@ fn width(n: u64, max: u64) -> u32 {
     ((n.min(max) as f64 / max as f64 * f64::from(BAR_W)).round() as u32).max(1)
 }
 
-fn cadence_view(c: &CadenceReport) -> CadenceView {
+fn cadence_view(c: &CadenceReport, tz: chrono_tz::Tz) -> CadenceView {
     let max = c.steps.iter().map(|s| s.reached).max().unwrap_or(0);
     let steps = c
         .steps
@@ -173,6 +178,7 @@ fn cadence_view(c: &CadenceReport) -> CadenceView {
         states: c.states.iter().filter(|(_, n)| **n > 0).map(|(state, n)| StateCount { state, n: *n }).collect(),
         height: u32::try_from(steps.len()).unwrap_or(u32::MAX).saturating_mul(ROW) + 8,
         steps,
+        experiments: super::experiments::views(&c.steps, tz),
     }
 }
 
@@ -308,7 +314,7 @@ pub(super) async fn home(
         }
     }
     due.sort_by(|a, b| a.cadence.cmp(&b.cadence));
-    let cadences: Vec<CadenceView> = home.report.cadences.iter().map(cadence_view).collect();
+    let cadences: Vec<CadenceView> = home.report.cadences.iter().map(|c| cadence_view(c, tz)).collect();
     let body = app
         .pages
         .render(

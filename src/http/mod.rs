@@ -18,6 +18,7 @@
 mod api;
 mod auth;
 mod dashboard;
+mod experiments;
 mod health;
 mod metrics;
 mod pages;

@@ -11,7 +11,7 @@ use crate::support::Project;
 use crate::support::dovecot::{Dovecot, USER};
 use crate::support::http::{Served, TOKEN, http_config};
 
-const CADENCE: &str = "[[steps]]\nid = \"intro\"\nwait = \"0d\"\nkind = \"email\"\nbody = \"Hi\"\nmin_sample = 3\n\
+pub(super) const CADENCE: &str = "[[steps]]\nid = \"intro\"\nwait = \"0d\"\nkind = \"email\"\nbody = \"Hi\"\nmin_sample = 3\n\
     [[steps.variants]]\nid = \"a\"\nsubject = \"Question A\"\n\
     [[steps.variants]]\nid = \"b\"\nsubject = \"Question B\"\n\
     [[steps]]\nid = \"like\"\nwait = \"1d\"\nkind = \"linkedin\"\nbody = \"Like a post\"\nblocking = false\nholdout = 0.5\n\

@@ -160,6 +160,11 @@ impl Element<'_> {
         self.call("GET", &format!("/attribute/{name}"), &Value::Null).as_str().map(str::to_string)
     }
 
+    /// A DOM property (`textContent` reads an SVG `<title>`, which has no rendered text).
+    pub fn property(&self, name: &str) -> Option<String> {
+        self.call("GET", &format!("/property/{name}"), &Value::Null).as_str().map(str::to_string)
+    }
+
     pub fn type_text(&self, text: &str) {
         self.call("POST", "/value", &json!({ "text": text }));
     }
