@@ -99,7 +99,7 @@ impl Worker {
         if let Ok(pauses) = self.store.pauses() {
             self.sign_ins_lost = pauses
                 .into_iter()
-                .filter(|p| p.cause == crate::model::PauseCause::SignIn)
+                .filter(|p| matches!(p.cause, crate::model::PauseCause::SignIn | crate::model::PauseCause::Restore))
                 .map(|p| format!("mailbox {} paused: {}", p.mailbox, p.reason))
                 .collect();
         }

@@ -27,6 +27,7 @@ mod mailboxes;
 mod mark;
 mod ops;
 mod preview;
+mod reconcile;
 mod report;
 mod run;
 mod state;
@@ -125,6 +126,9 @@ enum Command {
     Report(report::Args),
     /// Sign a mailbox in with OAuth 2.0 (Microsoft 365, Google Workspace, ...): device code or browser.
     Login(login::Args),
+    /// Record the sends found in each mailbox's Sent folder (or outbox) that the database lacks, as
+    /// after a restore; `--confirm-unreadable NAME` ends the hold of a mailbox with no Sent folder.
+    Reconcile(reconcile::Args),
 }
 
 /// Parses the process arguments and runs the command.
@@ -162,6 +166,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::Mark(args) => mark::run(&config_path, args),
         Command::Report(args) => report::run(&config_path, args),
         Command::Login(args) => login::run(&config_path, args),
+        Command::Reconcile(args) => reconcile::run(&config_path, args),
     }
 }
 

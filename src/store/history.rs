@@ -74,6 +74,13 @@ SELECT at, what, email, timezone, cadence, step, kind, mailbox, subject, detail,
          CAST(d.tasks AS TEXT), 4, d.id
   FROM digests d
   WHERE d.sent_at >= ?1 AND ?3 IS NULL AND (?2 IS NULL OR d.mailbox = ?2)
+  UNION ALL
+  SELECT COALESCE(r.finished_at, r.started_at),
+         CASE r.state WHEN 'done' THEN 'reconciled' WHEN 'confirmed' THEN 'confirmed unreadable' ELSE 'held' END,
+         NULL, NULL, NULL, NULL, 'reconcile', r.mailbox, NULL, COALESCE(r.detail, r.why), NULL, NULL,
+         CAST(r.recorded AS TEXT), 5, r.id
+  FROM reconciliations r
+  WHERE COALESCE(r.finished_at, r.started_at) >= ?1 AND ?3 IS NULL AND (?2 IS NULL OR r.mailbox = ?2)
 )
 ORDER BY at DESC, source DESC, id DESC";
 

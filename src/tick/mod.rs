@@ -20,6 +20,7 @@ mod outages;
 mod pauses;
 mod pipeline;
 mod recovery;
+pub mod restore;
 mod sender;
 
 use std::collections::BTreeMap;
@@ -198,6 +199,11 @@ struct Tick<'a> {
 
 impl<'a> Tick<'a> {
     fn run(&mut self) -> Result<(), StoreError> {
+        // Before anything else, and before any send: a restored database is
+        // reconciled from the Sent folders first; a mailbox not yet
+        // reconciled is held (a pause, below).
+        restore::notice(self.store, self.config, self.now)?;
+        restore::reconcile_open(self.store, self.config, self.cadences, self.now)?;
         self.load_pauses()?;
         self.check_sign_ins()?;
         let back = self.store.resume_away(self.now)?;
