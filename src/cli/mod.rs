@@ -240,7 +240,11 @@ pub(crate) fn known_cadence(config: &Config, store: &Store, name: &str) -> Resul
 }
 
 pub(crate) fn open_store(config: &Config) -> Result<Store> {
-    Store::open(&config.database).with_context(|| format!("opening {}", config.database.display()))
+    let store = Store::open(&config.database).with_context(|| format!("opening {}", config.database.display()))?;
+    if config.checkpoints.litestream(&config.database).is_some() {
+        store.leave_checkpoints_to_litestream()?;
+    }
+    Ok(store)
 }
 
 /// `--at TIME` or the real clock: the one place the CLI reads it.

@@ -113,8 +113,9 @@ pub struct Match {
 pub struct Matches {
     /// cadenced's emails the database does not know, oldest first.
     pub new: Vec<Match>,
-    /// cadenced's emails whose Message-ID the database has.
-    pub known: usize,
+    /// cadenced's emails whose Message-ID the database has (a claim it may
+    /// not know the end of: this says it left).
+    pub known: Vec<String>,
     /// Tagged emails of a step no loaded cadence has (an edited or removed cadence).
     pub unknown_step: usize,
     /// Everything else in the folder (the rep's own mail).
@@ -124,7 +125,7 @@ pub struct Matches {
 impl Matches {
     /// cadenced's emails found.
     pub fn ours(&self) -> usize {
-        self.new.len() + self.known + self.unknown_step
+        self.new.len() + self.known.len() + self.unknown_step
     }
 }
 
@@ -148,7 +149,7 @@ pub fn match_found(
             continue;
         }
         if known(&email.message_id) {
-            out.known += 1;
+            out.known.push(email.message_id);
             continue;
         }
         match steps.get(tag) {
@@ -226,6 +227,7 @@ mod tests {
         let m = match_found(found, &steps, &mut |id| id == "<k@x>");
         let new: Vec<(&str, &str)> = m.new.iter().map(|m| (m.email.message_id.as_str(), m.step.as_str())).collect();
         assert_eq!(new, [("<a@x>", "intro"), ("<b@x>", "bump")], "oldest first, a copy counted once");
-        assert_eq!((m.known, m.unknown_step, m.other, m.ours()), (1, 1, 1, 4));
+        assert_eq!(m.known, ["<k@x>"]);
+        assert_eq!((m.unknown_step, m.other, m.ours()), (1, 1, 4));
     }
 }

@@ -160,6 +160,14 @@ impl Store {
         Ok(())
     }
 
+    /// Leaves checkpoints to Litestream: no automatic checkpoint on this
+    /// connection (Litestream copies the WAL and then checkpoints it itself;
+    /// a checkpoint it did not make can cost it a full snapshot).
+    pub fn leave_checkpoints_to_litestream(&self) -> Result<()> {
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        Ok(())
+    }
+
     /// A token unique to this database, part of every Message-ID it sends.
     pub fn instance(&self) -> &str {
         &self.instance

@@ -111,6 +111,13 @@ impl Store {
         Ok(fresh)
     }
 
+    /// Forgets the groups of sends under way at the last claim: after a
+    /// restore, no send log tells how they ended.
+    pub fn forget_send_groups(&mut self) -> Result<()> {
+        self.conn.execute("UPDATE meta SET value = '[]' WHERE key = 'send_groups'", [])?;
+        Ok(())
+    }
+
     /// When the database last recorded an email (sent or claimed), else when
     /// its first lead was enrolled; `None` for an empty database.
     pub fn last_send_at(&self) -> Result<Option<DateTime<Utc>>> {

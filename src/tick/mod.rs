@@ -157,6 +157,7 @@ pub fn run(
         pending: Vec::new(),
         pipe: None,
         inbound_at_query: 0,
+        left: Default::default(),
     };
     let started = std::time::Instant::now();
     let result = tick.run();
@@ -195,6 +196,9 @@ struct Tick<'a> {
     /// `report.inbound` when the due steps in hand were read: when it moved,
     /// an inbound message may have stopped one of them since.
     inbound_at_query: usize,
+    /// Message-IDs a reconciliation found in a Sent folder or outbox this
+    /// tick: an interrupted send among them left.
+    left: std::collections::BTreeSet<String>,
 }
 
 impl<'a> Tick<'a> {
@@ -203,7 +207,9 @@ impl<'a> Tick<'a> {
         // reconciled from the Sent folders first; a mailbox not yet
         // reconciled is held (a pause, below).
         restore::notice(self.store, self.config, self.now)?;
-        restore::reconcile_open(self.store, self.config, self.cadences, self.now)?;
+        for done in restore::reconcile_open(self.store, self.config, self.cadences, self.now)? {
+            self.left.extend(done.left);
+        }
         self.load_pauses()?;
         self.check_sign_ins()?;
         let back = self.store.resume_away(self.now)?;

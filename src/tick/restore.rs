@@ -40,6 +40,9 @@ pub fn notice(store: &mut Store, config: &Config, now: DateTime<Utc>) -> Result<
     };
     let old = recorded.instance.clone();
     let instance = store.renew_instance()?;
+    // The send log beside it, if any, is not this copy's: its claims under way
+    // are settled from the Sent folder, or recorded uncertain.
+    store.forget_send_groups()?;
     let since = store.last_send_at()?.unwrap_or(now) - READ_MARGIN;
     for name in config.mailboxes.keys() {
         store.open_reconciliation(name, since, &why, now)?;
@@ -82,6 +85,9 @@ pub struct Reconciled {
     pub found: usize,
     pub recorded: usize,
     pub detail: String,
+    /// The Message-IDs found that the database has: a claim among them whose
+    /// end it does not know certainly left.
+    pub left: Vec<String>,
 }
 
 /// Where a mailbox's sends can be read back from.
@@ -148,6 +154,7 @@ pub fn reconcile_one(
         found: 0,
         recorded: 0,
         detail: String::new(),
+        left: Vec::new(),
     };
     let theirs: Vec<String> = cadences.by_name.values().filter(|c| c.mailbox == name).map(|c| c.name.clone()).collect();
     let Some(mailbox) = config.mailboxes.get(name) else {
@@ -211,7 +218,7 @@ pub fn reconcile_one(
             Source::Nowhere(_) => String::new(),
         },
         crate::time::rfc3339(hold.since),
-        matches.known,
+        matches.known.len(),
         found.len(),
         if matches.unknown_step > 0 {
             format!(", {} of a step no loaded cadence has", matches.unknown_step)
@@ -222,6 +229,7 @@ pub fn reconcile_one(
     );
     result.recorded = store.finish_reconciliation(hold.id, &found, matches.ours(), &detail, &theirs, now)?;
     result.detail = detail;
+    result.left = matches.known;
     info!(
         mailbox = name,
         found = result.found,
