@@ -305,10 +305,6 @@ fn killed_mid_run_and_restored_from_litestream_nothing_is_sent_twice() {
     let all = p.smtp.messages();
     let received = Received::of(all.iter().map(|m| m.data.as_str()));
     let daemon_log = std::fs::read_to_string(&log).unwrap();
-    if std::env::var_os("RESTORE_DEBUG").is_some() {
-        std::fs::write("/tmp/restore-debug-daemon.log", &daemon_log).unwrap();
-        std::fs::write("/tmp/restore-debug-litestream.log", litestream.log_text()).unwrap();
-    }
     assert!(daemon_log.contains("WAL checkpoints left to Litestream"), "{daemon_log}");
     assert!(daemon_log.contains("restored database"), "the restore was noticed: {daemon_log}");
     assert!(received.twice().is_empty(), "leads with a step twice: {:?}", received.twice());
