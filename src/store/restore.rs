@@ -86,12 +86,15 @@ fn hold_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Hold> {
 impl Store {
     /// What the database records of its own sends, for the send mark.
     pub fn recorded_sends(&self) -> Result<Recorded> {
-        let last_claim: i64 = self.conn.query_row(
-            "SELECT max(COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_email_claim'), 0),
-                        COALESCE((SELECT max(id) FROM touchpoints WHERE kind = 'email'), 0))",
-            [],
-            |r| r.get(0),
-        )?;
+        // The claims keep it in `meta`; a database from before that has its
+        // largest touchpoint (by rowid: read at once, not a scan).
+        let last_claim: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_email_claim'),
+                             (SELECT max(id) FROM touchpoints), 0)",
+            )?
+            .query_row([], |r| r.get(0))?;
         Ok(Recorded { instance: self.instance.clone(), last_claim })
     }
 
