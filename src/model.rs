@@ -474,6 +474,9 @@ pub enum PauseCause {
     /// Its OAuth sign-in was lost (`invalid_grant`) or never made:
     /// `cadenced login NAME` resumes it.
     SignIn,
+    /// The database was restored: held until its Sent folder is reconciled,
+    /// or an operator confirms it cannot be (`cadenced reconcile`).
+    Restore,
 }
 
 impl PauseCause {
@@ -481,11 +484,16 @@ impl PauseCause {
         match self {
             PauseCause::Refusals => "refusals",
             PauseCause::SignIn => "sign_in",
+            PauseCause::Restore => "restore",
         }
     }
 
     /// The stored word; an unknown one reads as the older kind.
     pub fn parse(text: &str) -> PauseCause {
-        if text == "sign_in" { PauseCause::SignIn } else { PauseCause::Refusals }
+        match text {
+            "sign_in" => PauseCause::SignIn,
+            "restore" => PauseCause::Restore,
+            _ => PauseCause::Refusals,
+        }
     }
 }

@@ -69,6 +69,7 @@ pub fn due_messages(work: &Workdir, pop: Population) -> Vec<lettre::Message> {
                 date,
                 reply: None,
                 list_unsubscribe: Some(&unsubscribe),
+                step_tag: Some("0123456789abcdef"),
             })
             .expect("build")
         })

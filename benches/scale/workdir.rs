@@ -251,14 +251,20 @@ impl Workdir {
         self.dir.join("cadenced.db")
     }
 
-    /// Replaces the database with a copy of `master` (and no WAL, lock or shm left over).
+    /// Replaces the database with a copy of `master` (and no WAL, lock or shm
+    /// left over), with its send mark: the same database moved, not a restored
+    /// copy (which would be reconciled, and held without a Sent folder).
     pub fn load_db(&self, master: &Path) {
         self.remove_db();
         std::fs::copy(master, self.db()).expect("copy the database");
+        let mark = cadenced::store::sendmark::path_for(master);
+        if mark.exists() {
+            std::fs::copy(mark, cadenced::store::sendmark::path_for(&self.db())).expect("copy the send mark");
+        }
     }
 
     pub fn remove_db(&self) {
-        for suffix in ["", "-wal", "-shm", ".lock"] {
+        for suffix in ["", "-wal", "-shm", ".lock", "-sends", "-sendmark"] {
             let mut name = self.db().into_os_string();
             name.push(suffix);
             let _ = std::fs::remove_file(name);

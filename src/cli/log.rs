@@ -121,11 +121,13 @@ fn write_event(out: &mut dyn std::io::Write, e: &Event, tz: Tz) -> Result<()> {
         (Some(c), Some(s)) => format!("  {c}/{s}"),
         _ => String::new(),
     };
-    let kind = if e.kind == "digest" || e.what == "received" || e.what == "outcome" || e.kind == "removed" {
-        ""
-    } else {
-        e.kind.as_str()
-    };
+    let kind =
+        if ["digest", "removed", "reconcile"].contains(&e.kind.as_str()) || e.what == "received" || e.what == "outcome"
+        {
+            ""
+        } else {
+            e.kind.as_str()
+        };
     write!(out, "{}  {:<16} {who}{place}", Human(e.at, tz), label(e))?;
     if !kind.is_empty() && kind != "email" {
         write!(out, " ({kind})")?;
@@ -134,7 +136,7 @@ fn write_event(out: &mut dyn std::io::Write, e: &Event, tz: Tz) -> Result<()> {
         write!(out, "  \"{}\"", crate::location::one_line(subject))?;
     }
     if let Some(m) = &e.mailbox
-        && e.kind == "digest"
+        && (e.kind == "digest" || e.kind == "reconcile")
     {
         write!(out, "  via {m}")?;
     }

@@ -27,6 +27,7 @@ mod mailboxes;
 mod mark;
 mod ops;
 mod preview;
+mod reconcile;
 mod report;
 mod run;
 mod state;
@@ -126,6 +127,9 @@ enum Command {
     Report(report::Args),
     /// Sign a mailbox in with OAuth 2.0 (Microsoft 365, Google Workspace, ...): device code or browser.
     Login(login::Args),
+    /// Record the sends found in each mailbox's Sent folder (or outbox) that the database lacks, as
+    /// after a restore; `--confirm-unreadable NAME` ends the hold of a mailbox with no Sent folder.
+    Reconcile(reconcile::Args),
 }
 
 /// Parses the process arguments and runs the command.
@@ -163,6 +167,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::Mark(args) => mark::run(&config_path, args),
         Command::Report(args) => report::run(&config_path, args),
         Command::Login(args) => login::run(&config_path, args),
+        Command::Reconcile(args) => reconcile::run(&config_path, args),
     }
 }
 
@@ -244,7 +249,11 @@ pub(crate) fn known_cadence(config: &Config, store: &Store, name: &str) -> Resul
 }
 
 pub(crate) fn open_store(config: &Config) -> Result<Store> {
-    Store::open(&config.database).with_context(|| format!("opening {}", config.database.display()))
+    let store = Store::open(&config.database).with_context(|| format!("opening {}", config.database.display()))?;
+    if config.checkpoints.litestream(&config.database).is_some() {
+        store.leave_checkpoints_to_litestream()?;
+    }
+    Ok(store)
 }
 
 /// `--at TIME` or the real clock: the one place the CLI reads it.

@@ -54,6 +54,7 @@ pub fn test_send(config_path: &Path, args: TestSendArgs) -> Result<ExitCode> {
         date: now,
         reply: None,
         list_unsubscribe: None,
+        step_tag: None,
     };
     let message = send::build(&email).map_err(|e| anyhow!("{e}"))?;
     let mut ok = true;

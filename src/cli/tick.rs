@@ -25,7 +25,9 @@ pub fn run(config_path: &Path, at: Option<&str>) -> Result<ExitCode> {
     }
     let report = crate::tick::run(&mut store, &config, &cadences, &mut Transports::new(), now, &Control::default())
         .context("tick")?;
-    store.checkpoint().context("checkpoint after the tick")?;
+    if config.checkpoints.litestream(&config.database).is_none() {
+        store.checkpoint().context("checkpoint after the tick")?;
+    }
     outln!("tick at {}: {report}", rfc3339(now));
     let ahead = store.look_ahead(now, idle(&report)).context("reading what comes next")?;
     out!("{}", what_next(config_path, &config, &report, (now, at.is_some()), &ahead));

@@ -51,6 +51,45 @@ impl OnUncertain {
     }
 }
 
+/// Who checkpoints the database's WAL (folds it back into the database).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Checkpoints {
+    /// Litestream when its folder (`.NAME-litestream`) is beside the
+    /// database, else cadenced (the default).
+    #[default]
+    Auto,
+    /// cadenced, after each tick.
+    Cadenced,
+    /// Litestream, which replicates the WAL and must be the one to checkpoint it.
+    Litestream,
+}
+
+impl Checkpoints {
+    pub fn parse(text: &str) -> Result<Checkpoints, String> {
+        match text {
+            "auto" => Ok(Checkpoints::Auto),
+            "cadenced" => Ok(Checkpoints::Cadenced),
+            "litestream" => Ok(Checkpoints::Litestream),
+            other => Err(format!("unknown value {other:?} (expected \"auto\", \"cadenced\" or \"litestream\")")),
+        }
+    }
+
+    /// Whether checkpoints are Litestream's for the database at `db`, and why.
+    pub fn litestream(self, db: &Path) -> Option<&'static str> {
+        match self {
+            Checkpoints::Cadenced => None,
+            Checkpoints::Litestream => Some("checkpoints = \"litestream\""),
+            Checkpoints::Auto => litestream_dir(db).is_dir().then_some("Litestream's folder is beside the database"),
+        }
+    }
+}
+
+/// Where Litestream keeps its state for the database at `db`: `.NAME-litestream` beside it.
+pub fn litestream_dir(db: &Path) -> PathBuf {
+    let name = db.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    db.with_file_name(format!(".{name}-litestream"))
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -71,6 +110,8 @@ pub struct Config {
     pub owners: BTreeMap<String, Owner>,
     /// After an uncertain send, unless a cadence says otherwise.
     pub on_uncertain: OnUncertain,
+    /// Who checkpoints the WAL: cadenced after each tick, or Litestream.
+    pub checkpoints: Checkpoints,
     /// How long an auto-reply without a readable return date pauses a lead.
     pub ooo_pause: crate::core::schedule::Wait,
     /// Before an email leaves, its mailbox's inbox was read at most this long ago.
@@ -135,6 +176,7 @@ struct RawConfig {
     tick_interval: Option<Spanned<String>>,
     calendar: Option<Spanned<String>>,
     on_uncertain: Option<Spanned<String>>,
+    checkpoints: Option<Spanned<String>>,
     ooo_pause: Option<Spanned<String>>,
     inbox_max_age: Option<Spanned<String>>,
     free_mail_domains: Option<Vec<Spanned<String>>>,
@@ -198,6 +240,13 @@ impl Config {
             Some(v) => OnUncertain::parse(v.get_ref()).unwrap_or_else(|e| {
                 err(v.span(), format!("on_uncertain: {e}"));
                 OnUncertain::Continue
+            }),
+        };
+        let checkpoints = match &raw.checkpoints {
+            None => Checkpoints::Auto,
+            Some(v) => Checkpoints::parse(v.get_ref()).unwrap_or_else(|e| {
+                err(v.span(), format!("checkpoints: {e}"));
+                Checkpoints::Auto
             }),
         };
         let ooo_pause = match &raw.ooo_pause {
@@ -311,6 +360,7 @@ impl Config {
             default_calendar,
             owners: owner_tables,
             on_uncertain,
+            checkpoints,
             ooo_pause,
             inbox_max_age,
             free_mail_domains,
@@ -326,13 +376,14 @@ pub fn tokens_dir(database: &Path) -> PathBuf {
 }
 
 /// Keys of the top level of `config.toml`.
-const TOP_LEVEL_KEYS: [&str; 11] = [
+const TOP_LEVEL_KEYS: [&str; 12] = [
     "database",
     "cadences",
     "timezone",
     "tick_interval",
     "calendar",
     "on_uncertain",
+    "checkpoints",
     "ooo_pause",
     "inbox_max_age",
     "calendars",

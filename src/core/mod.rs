@@ -13,6 +13,8 @@
 //! * [`forecast`]: the load ahead, per mailbox and day.
 //! * [`unsubscribe`]: per-lead unsubscribe tokens and addresses.
 //! * [`report`]: which tallies make up a period; each step's funnel and rates.
+//! * [`restore`]: whether the database is a restored copy, and which emails
+//!   found in a Sent folder are sends it lacks.
 
 pub mod changes;
 pub mod decide;
@@ -23,6 +25,7 @@ pub mod plan;
 pub mod react;
 pub mod reminders;
 pub mod report;
+pub mod restore;
 pub mod schedule;
 pub mod stats;
 pub mod unsubscribe;

@@ -96,6 +96,9 @@ pub struct Email<'a> {
     /// `List-Unsubscribe`'s value (`<mailto:...>`, after `<https://.../u/TOKEN>`
     /// when the HTTP side has a public URL), on every email to a lead.
     pub list_unsubscribe: Option<&'a str>,
+    /// `X-Cadenced-Step` (see [`crate::core::restore::step_tag`]): which
+    /// cadence and step it is, for reconciling from the Sent folder after a restore.
+    pub step_tag: Option<&'a str>,
 }
 
 /// Builds the RFC 5322 message (MIME 1.0, plain text). Fails (permanently)
@@ -127,6 +130,10 @@ pub fn build(email: &Email<'_>) -> Result<Message, SendError> {
             let name = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
             builder = builder.raw_header(HeaderValue::new(name, "List-Unsubscribe=One-Click".into()));
         }
+    }
+    if let Some(tag) = email.step_tag {
+        let name = HeaderName::new_from_ascii_str(crate::core::restore::STEP_HEADER);
+        builder = builder.raw_header(HeaderValue::new(name, one_line(tag)));
     }
     for mailbox in to {
         builder = builder.to(mailbox);
@@ -171,6 +178,7 @@ mod tests {
             date: crate::time::parse_instant("2026-03-02T14:00:00Z").unwrap(),
             reply: None,
             list_unsubscribe: None,
+            step_tag: None,
         };
         let text = String::from_utf8(build(&email).unwrap().formatted()).unwrap();
         assert!(!text.lines().any(|l| l.starts_with("Bcc:")), "{text}");
@@ -190,6 +198,7 @@ mod tests {
             date: crate::time::parse_instant("2026-03-02T14:00:00Z").unwrap(),
             reply: None,
             list_unsubscribe: None,
+            step_tag: None,
         };
         let message = build(&email).unwrap();
         let to: Vec<String> = message.envelope().to().iter().map(ToString::to_string).collect();
@@ -208,6 +217,7 @@ mod tests {
             date: Utc::now(),
             reply: None,
             list_unsubscribe: None,
+            step_tag: None,
         };
         assert!(matches!(build(&email), Err(SendError::Permanent(_))));
     }
@@ -233,9 +243,11 @@ mod tests {
             date: crate::time::parse_instant("2026-03-02T14:00:00Z").unwrap(),
             reply: Some(&reply),
             list_unsubscribe: Some("<mailto:ada+unsubscribe-1-ab@seller.test?subject=unsubscribe>\r\nBcc: x@y"),
+            step_tag: Some("0123456789abcdef"),
         };
         let text = String::from_utf8(build(&email).unwrap().formatted()).unwrap();
         assert!(text.contains("MIME-Version: 1.0\r\n"), "{text}");
+        assert!(text.contains("X-Cadenced-Step: 0123456789abcdef\r\n"), "{text}");
         assert!(text.contains("In-Reply-To: <a.2@seller.test>\r\n"), "{text}");
         assert!(text.contains("References: <a.1@seller.test> <a.2@seller.test>\r\n"), "{text}");
         assert!(
@@ -258,6 +270,7 @@ mod tests {
             date: crate::time::parse_instant("2026-03-02T14:00:00Z").unwrap(),
             reply: None,
             list_unsubscribe: Some("<https://go.example.com/u/1-ab>, <mailto:ada+unsubscribe-1-ab@seller.test>"),
+            step_tag: None,
         };
         // A long header is folded: unfolded, it reads as given.
         let text = String::from_utf8(build(&email).unwrap().formatted()).unwrap().replace("\r\n ", " ");

@@ -141,6 +141,14 @@ impl Store {
         let groups: Vec<&SendGroup> = open.iter().chain(&group).collect();
         tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('send_groups', ?1)")?
             .execute([serde_json::to_string(&groups)?])?;
+        if let Some(g) = &group {
+            // The send mark's counterpart: how far this database's claims went.
+            tx.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES ('last_email_claim', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), ?1)",
+            )?
+            .execute([g.last])?;
+        }
         tx.commit()?;
         Ok((claimed, group))
     }

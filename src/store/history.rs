@@ -83,6 +83,13 @@ SELECT at, what, email, timezone, cadence, step, kind, mailbox, subject, detail,
          CAST(o.value AS TEXT), 5, o.id, o.variant
   FROM outcomes o JOIN leads l ON l.id = o.lead_id
   WHERE o.at >= ?1 AND (?3 IS NULL OR o.cadence = ?3) AND ?2 IS NULL
+  UNION ALL
+  SELECT COALESCE(r.finished_at, r.started_at),
+         CASE r.state WHEN 'done' THEN 'reconciled' WHEN 'confirmed' THEN 'confirmed unreadable' ELSE 'held' END,
+         NULL, NULL, NULL, NULL, 'reconcile', r.mailbox, NULL, COALESCE(r.detail, r.why), NULL, NULL,
+         CAST(r.recorded AS TEXT), 6, r.id, NULL
+  FROM reconciliations r
+  WHERE COALESCE(r.finished_at, r.started_at) >= ?1 AND ?3 IS NULL AND (?2 IS NULL OR r.mailbox = ?2)
 )
 ORDER BY at DESC, source DESC, id DESC";
 

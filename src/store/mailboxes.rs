@@ -31,13 +31,25 @@ pub struct MailboxCounts {
 }
 
 impl Store {
-    /// Every mailbox paused now.
+    /// Every mailbox paused now: by itself, for a lost sign-in, or held
+    /// after a restore until its Sent folder is reconciled.
     pub fn pauses(&self) -> Result<Vec<Pause>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT mailbox, paused_at, reason, cause FROM mailbox_pauses WHERE resumed_at IS NULL ORDER BY mailbox",
         )?;
         let rows = stmt.query_map([], pause_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut pauses: Vec<Pause> = rows.collect::<rusqlite::Result<_>>()?;
+        for hold in self.holds()? {
+            pauses.retain(|p| p.mailbox != hold.mailbox);
+            pauses.push(Pause {
+                mailbox: hold.mailbox.clone(),
+                since: hold.started_at,
+                reason: hold.describe(),
+                cause: PauseCause::Restore,
+            });
+        }
+        pauses.sort_by(|a, b| a.mailbox.cmp(&b.mailbox));
+        Ok(pauses)
     }
 
     /// Refusals aimed at `mailbox`'s sending (at SMTP time and in bounce

@@ -11,8 +11,9 @@
 //! `history` (what `log` lists), `versions` (the cadence versions leads were
 //! planned against, and loading an edit), `backup`, `report` (what the report,
 //! the dashboard and the metrics read, from tallies the schema's triggers
-//! keep), `unsubscribe` (from the web), the `schema` migrations, and the
-//! [`sendlog`] beside the database.
+//! keep), `unsubscribe` (from the web), `restore` (reconciling a restored
+//! copy), the `schema` migrations, and the [`sendlog`] and [`sendmark`]
+//! beside the database.
 
 mod backup;
 mod claims;
@@ -25,8 +26,10 @@ mod lookahead;
 mod mailboxes;
 mod outcomes;
 mod report;
+mod restore;
 mod schema;
 pub mod sendlog;
+pub mod sendmark;
 mod state;
 mod tasks;
 mod unsubscribe;
@@ -52,6 +55,7 @@ pub use lookahead::{LookAhead, NextDue};
 pub use mailboxes::{MailboxCounts, Pause};
 pub use outcomes::{LeadOutcome, NewOutcome, OutcomeKind, Recorded, VariantTally, Winner, parse_amount};
 pub use report::DueCount;
+pub use restore::{FoundSend, Hold, Reconciliation, Target};
 pub use sendlog::{SendGroup, SendLog, Verdict};
 pub use state::{Change, Changed};
 pub use tasks::TaskFilter;
@@ -123,7 +127,27 @@ impl Store {
             .map_err(|source| StoreError::Migrate { path: shown.clone(), source })?;
         let instance = instance_id(&conn)?;
         let secret = unsubscribe_secret(&conn)?;
-        Ok(Store { conn, path: shown, instance, secret })
+        let store = Store { conn, path: shown, instance, secret };
+        store.adopt_in_place(path)?;
+        Ok(store)
+    }
+
+    /// A database that was here before send marks existed (the migration that
+    /// brought them says so) gets its mark now, once: it is where it was, not
+    /// a restored copy. Done at open, so that no backup carries the word.
+    fn adopt_in_place(&self, path: &Path) -> Result<()> {
+        let adopt: Option<String> =
+            self.conn.query_row("SELECT value FROM meta WHERE key = 'send_mark_adopt'", [], |r| r.get(0)).optional()?;
+        if adopt.is_none() {
+            return Ok(());
+        }
+        if sendmark::read(path)? == crate::core::restore::Found::Missing {
+            let recorded = self.recorded_sends()?;
+            let mark = crate::core::restore::Mark { instance: recorded.instance, last_claim: recorded.last_claim };
+            sendmark::write(path, &mark)?;
+        }
+        self.conn.execute("DELETE FROM meta WHERE key = 'send_mark_adopt'", [])?;
+        Ok(())
     }
 
     pub fn path(&self) -> &str {
@@ -135,6 +159,14 @@ impl Store {
     /// The daemon calls it after each tick, while it waits for the next.
     pub fn checkpoint(&self) -> Result<()> {
         self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Leaves checkpoints to Litestream: no automatic checkpoint on this
+    /// connection (Litestream copies the WAL and then checkpoints it itself;
+    /// a checkpoint it did not make can cost it a full snapshot).
+    pub fn leave_checkpoints_to_litestream(&self) -> Result<()> {
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(())
     }
 
@@ -151,11 +183,23 @@ impl Store {
 
 /// This database's instance token, made on first use.
 fn instance_id(conn: &Connection) -> Result<String> {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
-    let id = format!("{:x}{:x}", nanos, std::process::id());
+    let id = fresh_instance()?;
     conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('instance', ?1)", [id])?;
     Ok(conn.query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| r.get(0))?)
+}
+
+/// A new instance token: the time, and 48 random bits (two copies of one
+/// database restored at the same instant still differ).
+fn fresh_instance() -> Result<String> {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    let mut random = [0u8; 6];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random).map_err(|_| StoreError::Io {
+        path: "the system's random source".into(),
+        source: std::io::Error::other("unavailable"),
+    })?;
+    let random: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{nanos:x}{random}"))
 }
 
 /// The key of the unsubscribe tokens: 32 random bytes, made on first use.

@@ -253,6 +253,30 @@ ALTER TABLE mailbox_pauses ADD COLUMN cause TEXT NOT NULL DEFAULT 'refusals' CHE
         // Issue 20: variants, holdouts and outcomes, and the tallies the
         // report compares them with.
         M::up(VARIANTS_AND_OUTCOMES),
+        // Issue 21: a restored copy of the database is reconciled from each
+        // mailbox's Sent folder (or outbox) before anything is sent.
+        M::up(
+            r"
+-- One reconciliation of one mailbox: after a restore was noticed (the
+-- mailbox is held until it is done or confirmed), or asked for by hand.
+CREATE TABLE reconciliations (
+    id          INTEGER PRIMARY KEY,
+    mailbox     TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    since       INTEGER NOT NULL,          -- the Sent folder is read from this time on
+    why         TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('pending', 'unreadable', 'done', 'confirmed')),
+    finished_at INTEGER,
+    found       INTEGER NOT NULL DEFAULT 0, -- cadenced's emails found there
+    recorded    INTEGER NOT NULL DEFAULT 0, -- of them, sends the database lacked, recorded now
+    detail      TEXT
+) STRICT;
+CREATE INDEX reconciliations_open ON reconciliations (mailbox) WHERE state IN ('pending', 'unreadable');
+-- A database that was here before this migration is where it was: its first
+-- start writes the send mark beside it instead of taking it for a restored copy.
+INSERT INTO meta (key, value) VALUES ('send_mark_adopt', '1') ON CONFLICT DO NOTHING;
+",
+        ),
     ])
 }
 

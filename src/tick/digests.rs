@@ -69,6 +69,7 @@ impl Tick<'_> {
                 date: self.now,
                 reply: None,
                 list_unsubscribe: None,
+                step_tag: None,
             };
             let label = format!("{}-digest-{id}", self.now.format("%Y%m%dT%H%M%SZ"));
             let result = send::build(&email).and_then(|m| self.transports.get(mailbox).send(&m, &label));

@@ -20,6 +20,7 @@ mod outages;
 mod pauses;
 mod pipeline;
 mod recovery;
+pub mod restore;
 mod sender;
 
 use std::collections::BTreeMap;
@@ -157,6 +158,7 @@ pub fn run(
         pipe: None,
         inbound_at_query: 0,
         winners: BTreeMap::new(),
+        left: Default::default(),
     };
     let started = std::time::Instant::now();
     let result = tick.run();
@@ -198,10 +200,20 @@ struct Tick<'a> {
     /// The variant picked for every new lead, by (cadence, step), for the
     /// steps with `pick_winner` whose comparison named a winner.
     winners: BTreeMap<(String, String), String>,
+    /// Message-IDs a reconciliation found in a Sent folder or outbox this
+    /// tick: an interrupted send among them left.
+    left: std::collections::BTreeSet<String>,
 }
 
 impl<'a> Tick<'a> {
     fn run(&mut self) -> Result<(), StoreError> {
+        // Before anything else, and before any send: a restored database is
+        // reconciled from the Sent folders first; a mailbox not yet
+        // reconciled is held (a pause, below).
+        restore::notice(self.store, self.config, self.now)?;
+        for done in restore::reconcile_open(self.store, self.config, self.cadences, self.now)? {
+            self.left.extend(done.left);
+        }
         self.load_pauses()?;
         self.check_sign_ins()?;
         let back = self.store.resume_away(self.now)?;

@@ -131,6 +131,10 @@ impl<'a> Tick<'a> {
             })
             .collect();
         let (claimed, group) = self.store.commit_group(&settled, &open, &claims, self.now)?;
+        if group.is_some() {
+            // On disk before any of them leaves: a restored copy of the database is behind it.
+            super::restore::mark_claims(self.store, &self.config.database)?;
+        }
         self.check_pauses()?;
         let mut jobs = Vec::new();
         for (ready, claim) in ready.into_iter().zip(claimed) {
@@ -152,6 +156,7 @@ impl<'a> Tick<'a> {
                 body: rendered.body,
                 reply,
                 list_unsubscribe,
+                step_tag: crate::core::restore::step_tag(self.store.unsubscribe_secret(), &due.cadence, &due.step),
                 message_id: message_id.clone(),
                 date: self.now,
                 label: format!("{}-{}-{}-{touchpoint_id}", self.now.format("%Y%m%dT%H%M%SZ"), due.cadence, due.step),

@@ -80,6 +80,12 @@ impl Tick<'_> {
     /// A send that may have left: sent if its Message-ID is in the mailbox's
     /// sent folder, else uncertain.
     fn unknown_end(&self, stuck: &Interrupted) -> (Ended, Option<String>) {
+        if stuck.message_id.as_ref().is_some_and(|m| self.left.contains(m)) {
+            return (
+                Ended::Sent,
+                Some("interrupted, then found by reconciling after a restore: settled as sent".into()),
+            );
+        }
         if let Some(folder) = self.found_in_sent_folder(stuck) {
             return (Ended::Sent, Some(format!("interrupted, then found in {folder}: settled as sent")));
         }

@@ -29,6 +29,8 @@ pub(super) struct Job<'a> {
     pub body: String,
     pub reply: Option<Reply>,
     pub list_unsubscribe: Option<String>,
+    /// `X-Cadenced-Step`: its cadence and step, keyed (see [`crate::core::restore`]).
+    pub step_tag: String,
     pub message_id: String,
     pub date: DateTime<Utc>,
     pub label: String,
@@ -127,6 +129,7 @@ fn send_one(open: &mut Open, job: &Job<'_>) -> Ended {
         date: job.date,
         reply: job.reply.as_ref(),
         list_unsubscribe: job.list_unsubscribe.as_deref(),
+        step_tag: Some(&job.step_tag),
     };
     let sent = send::build(&email).and_then(|message| {
         let transport = open.entry(mailbox.name.clone()).or_insert_with(|| send::transport_for(mailbox));

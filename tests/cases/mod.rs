@@ -20,6 +20,7 @@ mod preview;
 mod props;
 mod realmail;
 mod report;
+mod restore;
 mod safety;
 mod tasks;
 mod threading;

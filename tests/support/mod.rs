@@ -7,6 +7,7 @@ pub mod db;
 pub mod dovecot;
 pub mod http;
 pub mod lead;
+pub mod litestream;
 pub mod mailserver;
 pub mod oauth;
 pub mod oauth_human;
