@@ -149,11 +149,12 @@ impl Worker {
             Err(e) => warn!("reload: cannot count orphaned leads: {e}"),
         }
         info!(cadences = cadences.by_name.len(), "reloaded");
+        // New settings may name other servers or credentials; a mailbox
+        // whose settings did not change keeps its back-off.
+        self.transports.reloaded(&self.config, &config);
         self.config = config;
         self.cadences = cadences;
         self.store.load_cadences_logged(&self.config, &self.cadences, from_unix(Utc::now().timestamp()));
-        // New settings may name other servers or credentials.
-        self.transports = Transports::new();
     }
 
     /// The one line `systemctl status` shows.

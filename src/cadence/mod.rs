@@ -346,7 +346,9 @@ impl Cadence {
                 err(
                     None,
                     format!(
-                        "mailbox: required when more than one mailbox is configured (one of: {})",
+                        "mailbox: required when more than one mailbox is configured: add a line mailbox = {:?} \
+                         above the first [[steps]] (one of: {})",
+                        known.first().map_or("NAME", String::as_str),
                         known.join(", ")
                     ),
                 );

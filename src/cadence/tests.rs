@@ -61,7 +61,7 @@ fn each_error_names_its_place() {
     let cases: &[(&str, &str)] = &[
         ("mailbox = \"sales\"\n[[steps]]\nid = \"a\"\nwiat = \"2d\"\n", "c.toml:4:1: unknown field `wiat`"),
         ("mailbox = \"nope\"\nsteps = []\n", "c.toml:1:11: mailbox: unknown mailbox \"nope\""),
-        ("steps = []\n", "mailbox: required when more than one mailbox is configured"),
+        ("steps = []\n", "mailbox: required when more than one mailbox is configured: add a line mailbox = "),
         ("mailbox = \"sales\"\nwindow = \"every day\"\nsteps = []\n", "c.toml:2:10: window:"),
         (
             "mailbox = \"sales\"\nstop_on = [\"reply\", \"sunset\"]\nsteps = []\n",

@@ -96,6 +96,21 @@ impl Transports {
         }
     }
 
+    /// After a reload: the open connections go (the new settings may name
+    /// other servers or credentials), and so does the back-off of each
+    /// mailbox whose servers or credentials changed; a mailbox whose settings
+    /// are as they were keeps its back-off, so a reload never lets it send
+    /// before its `retry_at`.
+    pub fn reloaded(&mut self, before: &crate::config::Config, after: &crate::config::Config) {
+        self.close_all();
+        self.open.clear();
+        let unchanged = |name: &str| match (before.mailboxes.get(name), after.mailboxes.get(name)) {
+            (Some(a), Some(b)) => connection_settings(a) == connection_settings(b),
+            _ => false,
+        };
+        self.outages.retain(|key, _| unchanged(key.strip_suffix(" (inbox)").unwrap_or(key)));
+    }
+
     pub(super) fn get(&mut self, mailbox: &Mailbox) -> &mut Box<dyn Transport> {
         self.open.entry(mailbox.name.clone()).or_insert_with(|| send::transport_for(mailbox))
     }
@@ -113,7 +128,40 @@ impl Default for Transports {
     }
 }
 
+/// What a mailbox connects with, as text (secrets show as `***`, so a
+/// changed password alone reads as unchanged: its back-off is kept).
+fn connection_settings(mailbox: &Mailbox) -> String {
+    format!("{:?} {:?}", mailbox.delivery, mailbox.imap)
+}
+
 /// The outage key of a mailbox's inbox (apart from its SMTP server).
 pub(super) fn inbox_key(mailbox: &str) -> String {
     format!("{mailbox} (inbox)")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn config(smtp: &str) -> crate::config::Config {
+        let text = format!(
+            "[mailboxes.a]\nfrom = \"a@x.test\"\nsmtp = \"{smtp}\"\n[mailboxes.b]\nfrom = \"b@x.test\"\nsmtp = \"smtp://127.0.0.1:2\"\n"
+        );
+        crate::config::Config::parse(std::path::Path::new("/p/config.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn a_reload_keeps_the_back_off_of_a_mailbox_whose_servers_did_not_change() {
+        let now = crate::time::parse_instant("2026-03-02T09:00:00Z").unwrap();
+        let mut t = Transports::new();
+        let retry_a = t.outage("a", now, "refused");
+        let retry_b = t.outage("b", now, "refused");
+        t.outage(&inbox_key("b"), now, "refused");
+        t.reloaded(&config("smtp://127.0.0.1:1"), &config("smtp://127.0.0.1:9"));
+        assert_eq!(t.held_until("a", now), None, "a's server changed: tried at once");
+        assert_eq!(t.held_until("b", now), Some(retry_b), "b's did not: its back-off holds");
+        assert!(t.held_until(&inbox_key("b"), now).is_some());
+        assert!(retry_a > now);
+    }
 }
