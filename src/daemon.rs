@@ -238,18 +238,27 @@ async fn serve(mut worker: Worker) -> Result<()> {
             notify(&[NotifyState::Ready, NotifyState::Status(&worker.status())]);
         }
         let ctl = Arc::clone(&control);
+        let worker_status_before = worker.status();
         let mut job = tokio::task::spawn_blocking(move || {
             worker.tick(&ctl);
             worker
         });
         let mut last_progress = u64::MAX;
+        // While a long tick runs, STATUS= says how far it has come.
+        let tick_started = Utc::now();
+        let mut tick_status =
+            tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(5), Duration::from_secs(5));
         let finished = loop {
             tokio::select! {
                 done = &mut job => break done,
+                _ = tick_status.tick() => {
+                    notify(&[NotifyState::Status(&in_progress(&control, tick_started, &worker_status_before))]);
+                }
                 _ = watchdog.tick(), if watchdog_on => {
                     let progress = control.progress.load(Ordering::Relaxed);
                     if progress != last_progress {
-                        notify(&[NotifyState::Watchdog]);
+                        let line = in_progress(&control, tick_started, &worker_status_before);
+                        notify(&[NotifyState::Watchdog, NotifyState::Status(&line)]);
                         last_progress = progress;
                     }
                 }
@@ -291,6 +300,16 @@ async fn serve(mut worker: Worker) -> Result<()> {
     notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
     info!("cadenced stopped");
     Ok(())
+}
+
+/// STATUS= while a tick runs: since when, how many emails it has sent, and
+/// the line from before it.
+fn in_progress(control: &Control, started: chrono::DateTime<Utc>, before: &str) -> String {
+    let sent = control.sent.load(Ordering::Relaxed);
+    format!(
+        "tick in progress since {}: {sent} sent so far; {before}",
+        crate::time::rfc3339(from_unix(started.timestamp()))
+    )
 }
 
 /// One task per watched inbox that waits with IMAP IDLE and wakes the tick

@@ -113,6 +113,9 @@ pub struct Control {
     /// A reload is waiting for this tick to end; the daemon clears it.
     pub reload: AtomicBool,
     pub progress: AtomicU64,
+    /// Emails sent by the tick under way (reset as each tick starts), for
+    /// the daemon's STATUS= while a long tick runs.
+    pub sent: AtomicU64,
     /// Set when an inbox told (IMAP IDLE) that something arrived: the next
     /// tick reads the inboxes whatever their age.
     pub inbox_changed: AtomicBool,
@@ -161,6 +164,7 @@ pub fn run(
         left: Default::default(),
     };
     let started = std::time::Instant::now();
+    control.sent.store(0, Ordering::Relaxed);
     let result = tick.run();
     tick.transports.close_all();
     if result.is_ok() {

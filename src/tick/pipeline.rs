@@ -270,6 +270,7 @@ impl<'a> Tick<'a> {
                     None => info!(lead = %lead, cadence = %cadence, step = %step, message_id = %message_id, "sent"),
                 }
                 self.report.sent += 1;
+                self.control.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             (Ended::Refused(reply), Settled::Record { suppress: true, .. }) => {
                 warn!(lead = %lead, cadence = %cadence, step = %step,

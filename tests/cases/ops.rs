@@ -115,10 +115,12 @@ fn watchdog_pings_keep_coming_while_a_long_tick_sends() {
     notify.expect("READY=1");
     // How many emails the server had taken when each ping arrived, until the tick's own report.
     let mut at_pings = vec![0];
+    let mut statuses = Vec::new();
     loop {
         let message = notify.next();
         if message.lines().any(|l| l == "WATCHDOG=1") {
             at_pings.push(p.smtp.messages().len());
+            statuses.extend(message.lines().filter_map(|l| l.strip_prefix("STATUS=")).map(str::to_string));
         }
         if message.contains(&format!("{LEADS} sent")) {
             break;
@@ -133,6 +135,15 @@ fn watchdog_pings_keep_coming_while_a_long_tick_sends() {
     assert!(gaps.iter().all(|&g| g <= 200), "sends between pings: {gaps:?} (sent at each ping: {at_pings:?})");
     let while_sending = at_pings.iter().filter(|&&n| n > 0 && n < LEADS).count();
     assert!(while_sending >= 2, "pings while sending: {while_sending} (sent at each ping: {at_pings:?})");
+    // Each ping during the tick carries how far it has come.
+    let counts: Vec<u64> = statuses
+        .iter()
+        .filter_map(|s| s.strip_prefix("tick in progress since "))
+        .filter_map(|s| s.split(": ").nth(1)?.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(counts.len() >= 2, "{statuses:?}");
+    assert!(counts.iter().any(|&n| n > 0 && n < LEADS as u64), "{statuses:?}");
+    assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{statuses:?}");
 }
 
 #[test]
