@@ -443,26 +443,12 @@ impl MailServer {
 
     /// The Maildir of `user`'s `folder` (`INBOX`, `Sent`, ...).
     pub fn maildir(&self, user: &str, folder: &str) -> PathBuf {
-        let base = self.dir.path().join("mail").join(user);
-        if folder.eq_ignore_ascii_case("INBOX") { base } else { base.join(format!(".{folder}")) }
+        maildir(&self.dir.path().join("mail"), user, folder)
     }
 
     /// The messages in `user`'s `folder`, oldest first.
     pub fn messages(&self, user: &str, folder: &str) -> Vec<Message> {
-        let dir = self.maildir(user, folder);
-        let mut found = Vec::new();
-        for sub in ["new", "cur"] {
-            let Ok(entries) = std::fs::read_dir(dir.join(sub)) else { continue };
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let flags = name.rsplit_once(":2,").map(|(_, f)| f.to_string()).unwrap_or_default();
-                let modified = e.metadata().and_then(|m| m.modified()).ok();
-                let raw = std::fs::read_to_string(e.path()).unwrap_or_default();
-                found.push((modified, name, Message { raw, flags, path: e.path() }));
-            }
-        }
-        found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        found.into_iter().map(|(_, _, m)| m).collect()
+        read_maildir(&self.maildir(user, folder))
     }
 
     /// Waits until `user`'s `folder` holds at least `n` messages and returns
@@ -697,4 +683,28 @@ impl Message {
             .then(|| String::from_utf8_lossy(part.contents()).into_owned())
         })
     }
+}
+
+/// The Maildir of `user`'s `folder` under `mail` (Dovecot's `maildir:MAIL/%u`
+/// layout: INBOX at the top, other folders as `.NAME`).
+pub fn maildir(mail: &Path, user: &str, folder: &str) -> PathBuf {
+    let base = mail.join(user);
+    if folder.eq_ignore_ascii_case("INBOX") { base } else { base.join(format!(".{folder}")) }
+}
+
+/// The messages of the Maildir folder `dir` (new and cur), oldest first.
+pub fn read_maildir(dir: &Path) -> Vec<Message> {
+    let mut found = Vec::new();
+    for sub in ["new", "cur"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else { continue };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let flags = name.rsplit_once(":2,").map(|(_, f)| f.to_string()).unwrap_or_default();
+            let modified = e.metadata().and_then(|m| m.modified()).ok();
+            let raw = std::fs::read_to_string(e.path()).unwrap_or_default();
+            found.push((modified, name, Message { raw, flags, path: e.path() }));
+        }
+    }
+    found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    found.into_iter().map(|(_, _, m)| m).collect()
 }

@@ -222,26 +222,12 @@ impl OAuthMail {
 
     /// The Maildir of [`USER`]'s `folder` (`INBOX`, `Sent`, ...).
     pub fn maildir(&self, folder: &str) -> PathBuf {
-        let base = self.dir.path().join("mail").join(USER);
-        if folder.eq_ignore_ascii_case("INBOX") { base } else { base.join(format!(".{folder}")) }
+        super::mailserver::maildir(&self.dir.path().join("mail"), USER, folder)
     }
 
     /// The messages in [`USER`]'s `folder`, oldest first.
     pub fn messages(&self, folder: &str) -> Vec<Message> {
-        let dir = self.maildir(folder);
-        let mut found = Vec::new();
-        for sub in ["new", "cur"] {
-            let Ok(entries) = std::fs::read_dir(dir.join(sub)) else { continue };
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let flags = name.rsplit_once(":2,").map(|(_, f)| f.to_string()).unwrap_or_default();
-                let modified = e.metadata().and_then(|m| m.modified()).ok();
-                let raw = std::fs::read_to_string(e.path()).unwrap_or_default();
-                found.push((modified, name, Message { raw, flags, path: e.path() }));
-            }
-        }
-        found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        found.into_iter().map(|(_, _, m)| m).collect()
+        super::mailserver::read_maildir(&self.maildir(folder))
     }
 
     /// Waits until `folder` holds at least `n` messages and returns them;
