@@ -115,15 +115,22 @@ where
     }
 }
 
+/// The tokens on disk, without asking the provider: a grant the provider
+/// refused for good reads as [`TokenError::Lost`].
+pub fn stored(settings: &OAuth2) -> Result<Tokens, TokenError> {
+    let tokens = token_file::load(&settings.token_file)?;
+    match &tokens.lost {
+        Some(lost) => Err(TokenError::Lost(lost.clone())),
+        None => Ok(tokens),
+    }
+}
+
 /// A token for `settings`'s mailbox that has time left, refreshed first if
 /// it nears its end. `refused`: the token a server just refused although it
 /// had not expired; unless someone refreshed since, it is refreshed now.
 pub fn access_token(settings: &OAuth2, refused: Option<&Secret>) -> Result<Access, TokenError> {
     let _lock = token_file::Lock::acquire(&settings.token_file)?;
-    let tokens = token_file::load(&settings.token_file)?;
-    if let Some(lost) = &tokens.lost {
-        return Err(TokenError::Lost(lost.clone()));
-    }
+    let tokens = stored(settings)?;
     // The real clock: the token's life is the provider's, whatever `--at` says.
     let now = Utc::now();
     let refused_this = refused.is_some_and(|r| r.expose() == tokens.access_token);

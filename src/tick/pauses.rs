@@ -86,12 +86,11 @@ impl Tick<'_> {
         for mailbox in config.mailboxes.values() {
             let Some(oauth) = &mailbox.oauth2 else { continue };
             let name = mailbox.name.as_str();
+            // Read once; the provider is asked below only when no back-off runs.
+            let stored = crate::oauth::stored(oauth);
+            let signed_in = stored.as_ref().ok().map(|t| t.signed_in_at);
             // A sign-in since an outage began (the outage may have been the
             // lost sign-in): try the mailbox and its inbox again now.
-            let signed_in = crate::oauth::token_file::load(&oauth.token_file)
-                .ok()
-                .filter(|t| t.lost.is_none())
-                .map(|t| t.signed_in_at);
             for key in [name.to_string(), super::outages::inbox_key(name)] {
                 if let (Some(since), Some(signed_in)) = (self.transports.down_since(&key), signed_in)
                     && signed_in > since
@@ -102,9 +101,7 @@ impl Tick<'_> {
             if let Some(pause) = self.sign_in_pauses.remove(name) {
                 // Signed in again since the pause: resume (`login` does so
                 // itself; this covers a login that raced a tick).
-                let renewed = crate::oauth::token_file::load(&oauth.token_file)
-                    .is_ok_and(|t| t.lost.is_none() && t.signed_in_at > pause.since);
-                if !renewed {
+                if signed_in.is_none_or(|at| at <= pause.since) {
                     continue;
                 }
                 let theirs: Vec<String> =
@@ -120,15 +117,12 @@ impl Tick<'_> {
             // During an outage's back-off only the token file is read: it
             // says whether a send or an inbox read found the grant dead.
             let checked = if self.transports.down(name, self.now).is_some() {
-                match crate::oauth::token_file::load(&oauth.token_file) {
-                    Ok(t) => t.lost.map_or(Ok(()), |why| Err(crate::oauth::TokenError::Lost(why))),
-                    Err(e) => Err(e.into()),
-                }
+                stored.map(|_| ())
             } else {
                 crate::oauth::access_token(oauth, None).map(|_| ())
             };
             match checked {
-                Ok(_) => {}
+                Ok(()) => {}
                 Err(e) if e.needs_login() => {
                     let reason = crate::oauth::lost_reason(name, &e);
                     if self.store.pause_mailbox(name, PauseCause::SignIn, &reason, self.now)? {
