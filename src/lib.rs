@@ -26,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod dns;
 pub mod http;
 pub mod imap;
 pub mod inbound;

@@ -98,6 +98,9 @@ pub struct Mailbox {
     pub smtputf8: bool,
     /// `[mailboxes.NAME.oauth2]`: it signs in with OAuth 2.0.
     pub oauth2: Option<std::sync::Arc<OAuth2>>,
+    /// `dkim_selectors`: where `doctor` looks for the DKIM key (empty: the
+    /// provider's usual selectors).
+    pub dkim_selectors: Vec<String>,
 }
 
 /// How to read a mailbox's inbox over IMAP.
@@ -141,6 +144,7 @@ pub(super) struct RawMailbox {
     refusals_window: Option<Spanned<String>>,
     smtputf8: Option<bool>,
     oauth2: Option<Spanned<RawOAuth2>>,
+    dkim_selectors: Option<Vec<Spanned<String>>>,
 }
 
 type Problems = Vec<(Option<Range<usize>>, String)>;
@@ -171,6 +175,19 @@ pub(super) fn check(
             None
         }
     });
+    let mut dkim_selectors = Vec::new();
+    for selector in raw.dkim_selectors.iter().flatten() {
+        let text = selector.get_ref().trim();
+        let label = |l: &str| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if text.split('.').all(label) {
+            dkim_selectors.push(text.to_ascii_lowercase());
+        } else {
+            problems.push((
+                Some(selector.span()),
+                format!("dkim_selectors: {:?} is not a DNS label (e.g. \"s1\" for s1._domainkey)", selector.get_ref()),
+            ));
+        }
+    }
     let timezone = match &raw.timezone {
         None => default_tz,
         Some(tz) => crate::time::parse_zone(tz.get_ref()).unwrap_or_else(|e| {
@@ -358,6 +375,7 @@ pub(super) fn check(
             refusals_window,
             smtputf8: raw.smtputf8.unwrap_or(false),
             oauth2: oauth,
+            dkim_selectors,
         }),
         _ => Err(problems),
     }

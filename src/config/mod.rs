@@ -120,6 +120,13 @@ pub struct Config {
     /// company's answer (`stop_on = ["domain_reply"]`). The built-in list and
     /// the config's `free_mail_domains`.
     pub free_mail_domains: std::collections::BTreeSet<String>,
+    /// Domains of throwaway addresses: the shipped list
+    /// ([`crate::core::disposable::DOMAINS`]) and the config's `disposable_domains`.
+    pub disposable_domains: std::collections::BTreeSet<String>,
+    /// `dns_servers`: the resolvers `doctor` and `verify` ask (empty: the system's).
+    pub dns_servers: Vec<std::net::SocketAddr>,
+    /// `verify_leads`: `import` and `enroll` verify each address's domain first.
+    pub verify_leads: bool,
     /// Working window of owners without one: weekdays 09:00 to 16:59.
     pub default_owner_window: crate::core::schedule::Window,
     /// The HTTP side (`[http]`), off when `None`.
@@ -180,6 +187,9 @@ struct RawConfig {
     ooo_pause: Option<Spanned<String>>,
     inbox_max_age: Option<Spanned<String>>,
     free_mail_domains: Option<Vec<Spanned<String>>>,
+    disposable_domains: Option<Vec<Spanned<String>>>,
+    dns_servers: Option<Vec<Spanned<String>>>,
+    verify_leads: Option<bool>,
     #[serde(default)]
     calendars: BTreeMap<String, Spanned<calendars::RawCalendar>>,
     #[serde(default)]
@@ -263,16 +273,36 @@ impl Config {
                 Duration::from_secs(60)
             }),
         };
-        let mut free_mail_domains: std::collections::BTreeSet<String> =
-            crate::core::freemail::DOMAINS.iter().map(|d| (*d).to_string()).collect();
-        for d in raw.free_mail_domains.iter().flatten() {
-            let domain = d.get_ref().trim().trim_start_matches('@').to_ascii_lowercase();
-            if domain.is_empty() || domain.contains(['@', ' ']) || !domain.contains('.') {
-                err(d.span(), format!("free_mail_domains: {:?} is not a domain (e.g. \"mail.example\")", d.get_ref()));
-            } else {
-                free_mail_domains.insert(domain);
+        let mut domain_list = |key: &str, shipped: &[&str], extra: &Option<Vec<Spanned<String>>>| {
+            let mut set: std::collections::BTreeSet<String> = shipped.iter().map(|d| (*d).to_string()).collect();
+            for d in extra.iter().flatten() {
+                let domain = d.get_ref().trim().trim_start_matches('@').to_ascii_lowercase();
+                if domain.is_empty() || domain.contains(['@', ' ']) || !domain.contains('.') {
+                    err(d.span(), format!("{key}: {:?} is not a domain (e.g. \"mail.example\")", d.get_ref()));
+                } else {
+                    set.insert(domain);
+                }
+            }
+            set
+        };
+        let free_mail_domains =
+            domain_list("free_mail_domains", crate::core::freemail::DOMAINS, &raw.free_mail_domains);
+        let disposable_domains =
+            domain_list("disposable_domains", crate::core::disposable::DOMAINS, &raw.disposable_domains);
+        let mut dns_servers = Vec::new();
+        for server in raw.dns_servers.iter().flatten() {
+            match parse_dns_server(server.get_ref()) {
+                Some(addr) => dns_servers.push(addr),
+                None => err(
+                    server.span(),
+                    format!(
+                        "dns_servers: {:?} is not an IP address with an optional port (e.g. \"127.0.0.1:5353\")",
+                        server.get_ref()
+                    ),
+                ),
             }
         }
+        let verify_leads = raw.verify_leads.unwrap_or(false);
         let mut calendars = BTreeMap::new();
         for (name, raw_cal) in &raw.calendars {
             match calendars::check(raw_cal.get_ref(), &resolve) {
@@ -364,6 +394,9 @@ impl Config {
             ooo_pause,
             inbox_max_age,
             free_mail_domains,
+            disposable_domains,
+            dns_servers,
+            verify_leads,
             default_owner_window,
             http,
         })
@@ -376,7 +409,7 @@ pub fn tokens_dir(database: &Path) -> PathBuf {
 }
 
 /// Keys of the top level of `config.toml`.
-const TOP_LEVEL_KEYS: [&str; 12] = [
+const TOP_LEVEL_KEYS: [&str; 17] = [
     "database",
     "cadences",
     "timezone",
@@ -386,10 +419,23 @@ const TOP_LEVEL_KEYS: [&str; 12] = [
     "checkpoints",
     "ooo_pause",
     "inbox_max_age",
+    "free_mail_domains",
+    "disposable_domains",
+    "dns_servers",
+    "verify_leads",
     "calendars",
     "mailboxes",
     "owners",
+    "http",
 ];
+
+/// A `dns_servers` entry: `IP` (port 53) or `IP:PORT` (`[v6]:PORT`).
+fn parse_dns_server(text: &str) -> Option<std::net::SocketAddr> {
+    let text = text.trim();
+    text.parse::<std::net::SocketAddr>()
+        .ok()
+        .or_else(|| text.parse::<std::net::IpAddr>().ok().map(|ip| std::net::SocketAddr::new(ip, 53)))
+}
 
 /// For a top-level key met inside a table (every key after a `[table]` line
 /// belongs to it, which TOML does not make obvious): where it goes instead.

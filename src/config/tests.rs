@@ -334,3 +334,33 @@ fn an_oauth_table_error_names_its_key_and_line() {
     assert!(err.contains(":6:"), "{err}");
     assert!(err.contains("mailboxes.sales: oauth2.imap_mechanism: unknown \"plain\""), "{err}");
 }
+
+#[test]
+fn top_level_keys_are_exactly_raw_configs_fields() {
+    // serde's unknown-field error lists every field RawConfig has.
+    let err = toml::from_str::<RawConfig>("no_such_key = 1").unwrap_err().message().to_string();
+    let expected = err.split("expected one of ").nth(1).unwrap_or_else(|| panic!("no field list in {err:?}"));
+    let mut fields: Vec<&str> = expected.split(", ").map(|f| f.trim_matches('`')).collect();
+    let mut keys = TOP_LEVEL_KEYS.to_vec();
+    fields.sort_unstable();
+    keys.sort_unstable();
+    assert_eq!(keys, fields);
+}
+
+#[test]
+fn dns_servers_take_an_ip_with_or_without_a_port() {
+    let c = parse(&format!("dns_servers = [\"127.0.0.1:5353\", \"::1\"]\nverify_leads = true\n{MAILBOX}")).unwrap();
+    assert_eq!(c.dns_servers, vec!["127.0.0.1:5353".parse().unwrap(), "[::1]:53".parse().unwrap()]);
+    assert!(c.verify_leads);
+    let e = parse(&format!("dns_servers = [\"dns.example\"]\n{MAILBOX}")).unwrap_err();
+    assert!(e.contains("config.toml:1:16: dns_servers: \"dns.example\" is not an IP address"), "{e}");
+}
+
+#[test]
+fn disposable_domains_extend_the_shipped_list() {
+    let c = parse(&format!("disposable_domains = [\"@burner.test\"]\n{MAILBOX}")).unwrap();
+    assert!(c.disposable_domains.contains("burner.test"));
+    assert!(c.disposable_domains.contains("mailinator.com"));
+    let e = parse(&format!("disposable_domains = [\"nodot\"]\n{MAILBOX}")).unwrap_err();
+    assert!(e.contains("disposable_domains: \"nodot\" is not a domain"), "{e}");
+}

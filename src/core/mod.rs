@@ -18,6 +18,7 @@
 
 pub mod changes;
 pub mod decide;
+pub mod disposable;
 pub mod forecast;
 pub mod freemail;
 pub mod pacing;

@@ -1,0 +1,81 @@
+//! DNS lookups for `doctor` and `verify`: the few questions they ask (MX, TXT,
+//! A/AAAA), each answered as records, "no such name" or "could not tell".
+//!
+//! A timeout, SERVFAIL or refusal is [`DnsError::Failed`]: it never makes an
+//! address dead (only [`DnsError::NxDomain`] or what the records say can).
+//! The resolver behind [`Resolve`] is the system's or the config's
+//! `dns_servers`; tests give a [`Static`] table instead.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// One MX record. A null MX (RFC 7505) is the single record `0 .`, whose
+/// `exchange` is the empty string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mx {
+    pub preference: u16,
+    /// Lowercase, without the trailing dot.
+    pub exchange: String,
+}
+
+/// Why a lookup has no records.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DnsError {
+    /// The name does not exist (NXDOMAIN): dead.
+    #[error("no such domain (NXDOMAIN)")]
+    NxDomain,
+    /// SERVFAIL, a timeout, a refusal, no resolver: unknown, never dead.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Records of one type at a name: `Ok(vec![])` when the name exists but has
+/// none of that type (NODATA).
+pub type Answer<T> = Result<Vec<T>, DnsError>;
+
+/// The questions `doctor` and `verify` ask. Names are given without a
+/// trailing dot and are asked as fully qualified (no search domains).
+#[allow(async_fn_in_trait)]
+pub trait Resolve {
+    async fn mx(&self, name: &str) -> Answer<Mx>;
+    /// Each TXT record with its character-strings joined, as SPF, DKIM and
+    /// DMARC read them.
+    async fn txt(&self, name: &str) -> Answer<String>;
+    /// The A and AAAA records.
+    async fn ips(&self, name: &str) -> Answer<IpAddr>;
+}
+
+/// A fixed table of answers, for tests of what is made of them.
+#[derive(Debug, Default, Clone)]
+pub struct Static {
+    pub mx: BTreeMap<String, Answer<Mx>>,
+    pub txt: BTreeMap<String, Answer<String>>,
+    pub ips: BTreeMap<String, Answer<IpAddr>>,
+}
+
+impl Static {
+    /// A name in none of the tables does not exist; a name in some exists,
+    /// with no records of the other types.
+    fn answer<T: Clone>(&self, table: &BTreeMap<String, Answer<T>>, name: &str) -> Answer<T> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        match table.get(&name) {
+            Some(answer) => answer.clone(),
+            None if self.mx.contains_key(&name) || self.txt.contains_key(&name) || self.ips.contains_key(&name) => {
+                Ok(Vec::new())
+            }
+            None => Err(DnsError::NxDomain),
+        }
+    }
+}
+
+impl Resolve for Static {
+    async fn mx(&self, name: &str) -> Answer<Mx> {
+        self.answer(&self.mx, name)
+    }
+    async fn txt(&self, name: &str) -> Answer<String> {
+        self.answer(&self.txt, name)
+    }
+    async fn ips(&self, name: &str) -> Answer<IpAddr> {
+        self.answer(&self.ips, name)
+    }
+}
