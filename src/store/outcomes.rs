@@ -78,11 +78,7 @@ pub struct Recorded {
     pub ended: Vec<String>,
 }
 
-/// A variant `pick_winner` chose: (cadence, step, variant, since).
-pub type Winner = (String, String, String, DateTime<Utc>);
-
-/// One variant tally summed over a period: (cadence, step, variant, what, n, value).
-pub type VariantTally = (String, String, String, String, u64, f64);
+pub use crate::core::report::{VariantTally, Winner};
 
 impl Store {
     /// Records an outcome for the lead `new.email`, credited to the email the
