@@ -154,7 +154,12 @@ impl Worker {
         self.transports.reloaded(&self.config, &config);
         self.config = config;
         self.cadences = cadences;
-        self.store.load_cadences_logged(&self.config, &self.cadences, from_unix(Utc::now().timestamp()));
+        crate::tick::reload::load_logged(
+            &mut self.store,
+            &self.config,
+            &self.cadences,
+            from_unix(Utc::now().timestamp()),
+        );
     }
 
     /// The one line `systemctl status` shows.
@@ -177,7 +182,7 @@ fn first_line(text: &str) -> &str {
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(config: Config, cadences: Cadences, mut store: Store) -> Result<()> {
-    store.load_cadences_logged(&config, &cadences, from_unix(Utc::now().timestamp()));
+    crate::tick::reload::load_logged(&mut store, &config, &cadences, from_unix(Utc::now().timestamp()));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
     let worker = Worker {
         store,

@@ -196,7 +196,7 @@ fn gather(config_path: &Path, args: &Args, report: &mut Report) -> Result<()> {
     }
     lacking(&store, &cadences, args.strict, report)?;
     if args.plan {
-        report.plan = Some(store.plan_cadences(&config, &cadences, now)?);
+        report.plan = Some(crate::tick::reload::plan(&store, &config, &cadences, now)?);
     }
     Ok(())
 }

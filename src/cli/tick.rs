@@ -19,7 +19,8 @@ pub fn run(config_path: &Path, at: Option<&str>) -> Result<ExitCode> {
     let now = super::now_or(at)?;
     let mut store = super::open_store(&config)?;
     // Edited cadences take effect now: the leads of a step whose timing changed are planned again.
-    let edits = store.load_cadences(&config, &cadences, now).context("recording the cadences loaded")?;
+    let edits =
+        crate::tick::reload::load(&mut store, &config, &cadences, now).context("recording the cadences loaded")?;
     for line in edits.changed_lines() {
         outln!("cadence edit loaded: {line}");
     }

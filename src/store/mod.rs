@@ -56,7 +56,7 @@ pub use mailboxes::{MailboxCounts, Pause};
 pub use outcomes::{LeadOutcome, NewOutcome, OutcomeKind, Recorded, VariantTally, Winner, parse_amount};
 pub use report::DueCount;
 pub use restore::{FoundSend, Hold, Reconciliation, Target};
-pub use sendlog::{SendGroup, SendLog, Verdict};
+pub use sendlog::{SendGroup, SendLog};
 pub use state::{Change, Changed};
 pub use tasks::TaskFilter;
 pub use unsubscribe::Unsubscribed;

@@ -1,8 +1,8 @@
 //! Cadence versions: a snapshot of each cadence as a tick or the daemon
 //! loaded it (what its leads were planned against), the leads in flight as
-//! `check` and the plan read them, and loading an edit: the new version is
-//! recorded and the leads whose step's timing changed are planned again
-//! (see [`crate::core::changes`]).
+//! `check` and the plan read them, and the rows an edit writes: a moved due
+//! time, a new version. What an edit does is decided in
+//! [`crate::tick::reload`] (with [`crate::core::changes`]).
 
 use std::collections::BTreeMap;
 
@@ -10,10 +10,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{TransactionBehavior, params};
 
 use super::{Result, Store, StoreError};
-use crate::cadence::{Cadence, Cadences};
-use crate::config::Config;
-use crate::core::changes::{Analysis, CadencePlan, Cause, InFlight, Plan, Snapshot, Target, Touch};
-use crate::model::{LeadTime, State};
+use crate::core::changes::{InFlight, Snapshot, Touch};
+use crate::model::State;
 use crate::time::from_unix;
 
 /// A recorded version of a cadence.
@@ -90,117 +88,56 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// What loading `cadences` would do to the leads in flight: read only.
-    pub fn plan_cadences(&self, config: &Config, cadences: &Cadences, now: DateTime<Utc>) -> Result<Plan> {
-        let versions = self.cadence_versions()?;
-        let mut plan = Plan { cadences: Vec::new(), gone: self.orphaned(&cadences.names())? };
-        for cadence in cadences.by_name.values() {
-            let old = versions.get(&cadence.name);
-            plan.cadences.push(self.plan_one(config, cadence, old, now, true)?);
-        }
-        Ok(plan)
+    /// Runs `f` in one IMMEDIATE transaction (the write lock first, so no
+    /// other process changes what `f` reads before it writes), committed when
+    /// `f` returns `Ok`, rolled back otherwise.
+    pub fn in_write_transaction<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        // `&mut self` keeps any other transaction off this connection meanwhile.
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let out = f(self)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(out)
     }
 
-    /// Loads `cadences` for a tick or the daemon: for each cadence that
-    /// differs from the version recorded, the leads whose step's timing
-    /// changed get their new plan, and the version on disk is recorded, all
-    /// in one transaction. Returns what it did (cadences that did not change
-    /// have no changes). Leads waiting for a removed step are left for the
-    /// tick, which skips that step when it falls due.
-    pub fn load_cadences(&mut self, config: &Config, cadences: &Cadences, now: DateTime<Utc>) -> Result<Plan> {
-        // The common case (nothing edited) takes no write lock.
-        let recorded = self.cadence_versions()?;
-        let unchanged = |c: &Cadence| recorded.get(&c.name).is_some_and(|v| v.snapshot == Snapshot::of(c));
-        if cadences.by_name.values().all(unchanged) {
-            return Ok(Plan::default());
-        }
-        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
-        let versions = self.cadence_versions()?;
-        let mut plan = Plan { cadences: Vec::new(), gone: Vec::new() };
-        for cadence in cadences.by_name.values() {
-            let old = versions.get(&cadence.name);
-            let snapshot = Snapshot::of(cadence);
-            if old.is_some_and(|v| v.snapshot == snapshot) {
-                continue;
-            }
-            if old.is_some() {
-                let one = self.plan_one(config, cadence, old, now, false)?;
-                for m in &one.moves {
-                    let (Cause::Replanned, Target::Step { id, due_at, planned_at, reason }) = (&m.cause, &m.to) else {
-                        continue;
-                    };
-                    tx.prepare_cached(
-                        "UPDATE enrollments SET next_due_at = ?3, planned_at = ?4, reason = ?5
-                         WHERE id = ?1 AND step = ?2 AND state IN ('active', 'paused') AND task_id IS NULL
-                           AND next_due_at IS ?6",
-                    )?
-                    .execute(params![
-                        m.enrollment_id,
-                        id,
-                        due_at.timestamp(),
-                        planned_at.timestamp(),
-                        reason,
-                        m.from_due.map(|d| d.timestamp())
-                    ])?;
-                }
-                plan.cadences.push(one);
-            }
-            tx.prepare_cached("INSERT INTO cadence_versions (cadence, loaded_at, snapshot) VALUES (?1, ?2, ?3)")?
-                .execute(params![cadence.name, now.timestamp(), serde_json::to_string(&snapshot)?])?;
-        }
-        tx.commit()?;
-        Ok(plan)
-    }
-
-    /// [`Store::load_cadences`] for the daemon and `tick`: logs what the edit
-    /// did, one line per change (`nurture: check-in-2 removed → 312 leads go
-    /// on at check-in-3`), and returns those lines. A database that cannot
-    /// record it is logged, not fatal: the ticks go on with the files loaded.
-    pub fn load_cadences_logged(&mut self, config: &Config, cadences: &Cadences, now: DateTime<Utc>) -> Vec<String> {
-        match self.load_cadences(config, cadences, now) {
-            Ok(plan) => {
-                let lines = plan.changed_lines();
-                for line in &lines {
-                    tracing::info!("cadence edit loaded: {line}");
-                }
-                lines
-            }
-            Err(e) => {
-                tracing::warn!(
-                    "cannot record the cadences loaded (check --plan compares against the last recorded): {e}"
-                );
-                Vec::new()
-            }
-        }
-    }
-
-    /// One cadence's plan against its recorded version `old`. Without
-    /// `all_leads`, only a cadence that changed reads its leads.
-    fn plan_one(
+    /// Moves enrollment `enrollment_id`'s next step `step` to `due_at`, if it
+    /// still waits there (at `from_due`, not for a task, in flight): a tick
+    /// that moved it meanwhile wins.
+    pub fn move_next_due(
         &self,
-        config: &Config,
-        cadence: &Cadence,
-        old: Option<&Version>,
-        now: DateTime<Utc>,
-        all_leads: bool,
-    ) -> Result<CadencePlan> {
-        let mut analysis = Analysis::new(cadence, old.map(|v| &v.snapshot), now);
-        if all_leads || analysis.changed() {
-            let old_calendar = old.and_then(|v| v.snapshot.calendar.clone());
-            self.for_each_in_flight(Some(&cadence.name), |row: InFlightRow| -> Result<()> {
-                let lead = &row.lead;
-                let touches =
-                    if analysis.needs_history(lead) { self.touches(row.lead_id, &row.cadence)? } else { Vec::new() };
-                let time = config.lead_time(Some(cadence), lead.timezone.as_deref(), &lead.fields);
-                let old_time = LeadTime {
-                    tz: time.tz,
-                    calendar: config.calendar(lead.fields.get("calendar").map(String::as_str), old_calendar.as_deref()),
-                };
-                analysis.add(lead, &touches, time, old_time);
-                Ok(())
-            })?;
-        }
-        Ok(analysis.finish(old.map(|v| v.loaded_at)))
+        enrollment_id: i64,
+        step: &str,
+        from_due: Option<DateTime<Utc>>,
+        due_at: DateTime<Utc>,
+        planned_at: DateTime<Utc>,
+        reason: Option<&crate::model::Reason>,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE enrollments SET next_due_at = ?3, planned_at = ?4, reason = ?5
+                 WHERE id = ?1 AND step = ?2 AND state IN ('active', 'paused') AND task_id IS NULL
+                   AND next_due_at IS ?6",
+            )?
+            .execute(params![
+                enrollment_id,
+                step,
+                due_at.timestamp(),
+                planned_at.timestamp(),
+                reason,
+                from_due.map(|d| d.timestamp())
+            ])?;
+        Ok(())
+    }
+
+    /// Records `snapshot` as `cadence`'s version loaded at `now`.
+    pub fn record_cadence_version(&self, cadence: &str, snapshot: &Snapshot, now: DateTime<Utc>) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO cadence_versions (cadence, loaded_at, snapshot) VALUES (?1, ?2, ?3)")?
+            .execute(params![cadence, now.timestamp(), serde_json::to_string(snapshot)?])?;
+        Ok(())
     }
 }
 

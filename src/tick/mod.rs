@@ -20,6 +20,7 @@ mod outages;
 mod pauses;
 mod pipeline;
 mod recovery;
+pub mod reload;
 pub mod restore;
 mod sender;
 
