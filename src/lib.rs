@@ -18,6 +18,7 @@
 //! * [`daemon`]: ticks on an interval until SIGTERM; the clock's reader, with
 //!   its [`http`] side (one-click unsubscribe, metrics, health, the API and
 //!   the dashboard).
+//! * [`views`]: what the CLI and the HTTP side both show.
 //! * [`cli`]: one file per subcommand, calling the same code with `--at`
 //!   standing in for the clock.
 
@@ -39,3 +40,4 @@ pub mod store;
 pub mod tick;
 pub mod time;
 pub mod tls;
+pub mod views;

@@ -23,10 +23,7 @@ pub struct Args {
 }
 
 pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
-    let config = super::load_config(config_path)?;
-    let cadences = super::load_cadences(&config, false)?;
-    let now = super::now_or(args.at.as_deref())?;
-    let store = super::open_store(&config)?;
+    let super::Context { config, cadences, now, store } = super::Context::load(config_path, args.at.as_deref())?;
     let mut forecaster = Forecaster::new(&config, &cadences, now, args.days.min(366));
     store.for_each_active(|row| {
         forecaster.add(&row.cadence, &row.step, row.due_at, row.timezone.as_deref(), &row.fields)

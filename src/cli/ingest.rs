@@ -35,8 +35,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let mailbox = match &args.mailbox {
         Some(name) if config.mailboxes.contains_key(name) => name.clone(),
         Some(name) => {
-            let known: Vec<_> = config.mailboxes.keys().cloned().collect();
-            bail!("unknown mailbox {name:?} (configured: {}); use --mailbox NAME", known.join(", "));
+            return Err(super::unknown_mailbox(&config, name).context("--mailbox"));
         }
         None if config.mailboxes.len() == 1 => config.mailboxes.keys().next().cloned().unwrap_or_default(),
         None => {

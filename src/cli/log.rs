@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use chrono_tz::Tz;
 use serde_json::json;
 
@@ -43,15 +43,14 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     if let Some(m) = &args.mailbox
         && !config.mailboxes.contains_key(m)
     {
-        let known: Vec<_> = config.mailboxes.keys().cloned().collect();
-        bail!("--mailbox: unknown mailbox {m:?} (configured: {})", known.join(", "));
+        return Err(super::unknown_mailbox(&config, m).context("--mailbox"));
     }
     let store = super::open_store(&config)?;
     if let Some(c) = &args.cadence
         && cadences.get(c).is_none()
         && !store.has_cadence(c)?
     {
-        bail!("--cadence: unknown cadence {c:?} (loaded: {})", cadences.names().join(", "));
+        return Err(super::unknown_cadence(&cadences, c).context("--cadence"));
     }
     let mailbox_cadences = match &args.mailbox {
         Some(m) => cadences.by_name.values().filter(|c| &c.mailbox == m).map(|c| c.name.clone()).collect(),

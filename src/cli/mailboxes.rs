@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use chrono::Duration;
 use serde_json::json;
 
@@ -46,8 +46,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let mut store = super::open_store(&config)?;
     if let Some(Action::Resume { name }) = &args.action {
         if !config.mailboxes.contains_key(name) {
-            let known: Vec<_> = config.mailboxes.keys().cloned().collect();
-            return Err(anyhow!("unknown mailbox {name:?} (configured: {})", known.join(", ")));
+            return Err(super::unknown_mailbox(&config, name));
         }
         let cadences = super::load_cadences(&config, false)?;
         let theirs: Vec<String> =

@@ -66,10 +66,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     if args.value.is_some() {
         bail!("--value: only an outcome (meeting, won, lost) has a value");
     }
-    let config = super::load_config(config_path)?;
-    let cadences = super::load_cadences(&config, false)?;
-    let now = super::now_or(args.at.as_deref())?;
-    let mut store = super::open_store(&config)?;
+    let super::Context { config: _, cadences, now, mut store } = super::Context::load(config_path, args.at.as_deref())?;
     let email = args.email.trim();
     let Some((lead, _, _)) = store.match_lead(&[], &[email])? else {
         bail!("no lead {email} (`cadenced leads` lists them)");

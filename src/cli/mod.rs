@@ -38,7 +38,7 @@ mod tick;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
@@ -171,6 +171,26 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// What most subcommands start from: the checked config, the cadences that
+/// load (a broken file is named on stderr, the others are used), the clock
+/// (`--at TIME` or now) and the open store.
+pub(crate) struct Context {
+    pub config: Config,
+    pub cadences: Cadences,
+    pub now: DateTime<Utc>,
+    pub store: Store,
+}
+
+impl Context {
+    pub(crate) fn load(config: &Path, at: Option<&str>) -> Result<Context> {
+        let config = load_config(config)?;
+        let cadences = load_cadences(&config, false)?;
+        let now = now_or(at)?;
+        let store = open_store(&config)?;
+        Ok(Context { config, cadences, now, store })
+    }
+}
+
 /// Loads and checks the config; its errors already name file, line and column.
 pub(crate) fn load_config(path: &Path) -> Result<Config> {
     Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
@@ -199,20 +219,15 @@ pub(crate) fn cadence<'c>(cadences: &'c Cadences, name: &str) -> Result<&'c crat
 
 /// The configured mailbox `name`, or an error that lists the configured ones.
 pub(crate) fn mailbox<'c>(config: &'c Config, name: &str) -> Result<&'c crate::config::Mailbox> {
-    config.mailboxes.get(name).ok_or_else(|| {
-        let known: Vec<_> = config.mailboxes.keys().cloned().collect();
-        anyhow::anyhow!("unknown mailbox {name:?} (configured: {})", known.join(", "))
-    })
+    config.mailboxes.get(name).ok_or_else(|| unknown_mailbox(config, name))
 }
 
-/// `unknown cadence "x" (loaded: nurture, seven-touch)`.
+pub(crate) fn unknown_mailbox(config: &Config, name: &str) -> anyhow::Error {
+    anyhow::anyhow!(crate::views::unknown_mailbox(config, name))
+}
+
 pub(crate) fn unknown_cadence(cadences: &Cadences, name: &str) -> anyhow::Error {
-    let names = cadences.names();
-    if names.is_empty() {
-        anyhow::anyhow!("unknown cadence {name:?}: no cadence is loaded (run `cadenced check`)")
-    } else {
-        anyhow::anyhow!("unknown cadence {name:?} (loaded: {})", names.join(", "))
-    }
+    anyhow::anyhow!(crate::views::unknown_cadence(cadences, name))
 }
 
 /// Checks a `--cadence NAME` filter: a loaded cadence, or one whose file is

@@ -55,9 +55,7 @@ struct Row {
 pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
     let cadences = super::load_cadences(&config, false)?;
-    let cadence = cadences
-        .get(&args.name)
-        .ok_or_else(|| anyhow!("unknown cadence {:?} (loaded: {})", args.name, cadences.names().join(", ")))?;
+    let cadence = cadences.get(&args.name).ok_or_else(|| super::unknown_cadence(&cadences, &args.name))?;
     let mut winners = Vec::new();
     let lead = match &args.lead {
         Some(email) => {

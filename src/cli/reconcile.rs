@@ -35,14 +35,8 @@ pub struct Args {
 }
 
 pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
-    let config = super::load_config(config_path)?;
-    let cadences = super::load_cadences(&config, false)?;
-    let now = super::now_or(args.at.as_deref())?;
-    let mut store = super::open_store(&config)?;
-    let unknown = |name: &str| {
-        let known: Vec<_> = config.mailboxes.keys().cloned().collect();
-        anyhow!("unknown mailbox {name:?} (configured: {})", known.join(", "))
-    };
+    let super::Context { config, cadences, now, mut store } = super::Context::load(config_path, args.at.as_deref())?;
+    let unknown = |name: &str| super::unknown_mailbox(&config, name);
     // No tick runs meanwhile: what is read and recorded is not being sent.
     let _lock = DispatchLock::acquire(&config.database).context("waiting for the tick in progress")?;
     if let Some(name) = &args.confirm_unreadable {

@@ -53,7 +53,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
         && cadences.get(name).is_none()
         && store.enrollment_states(Some(name))?.is_empty()
     {
-        bail!("unknown cadence {name:?} (loaded: {})", cadences.names().join(", "));
+        return Err(super::unknown_cadence(&cadences, name));
     }
     let mailboxes = config.mailboxes.keys().cloned().collect();
     let report =

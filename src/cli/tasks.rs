@@ -116,10 +116,7 @@ pub fn close(config_path: &Path, command: TaskCommand) -> Result<ExitCode> {
         TaskCommand::Done(a) => (a, Status::Done, "done"),
         TaskCommand::Skip(a) => (a, Status::Skipped, "skipped"),
     };
-    let config = super::load_config(config_path)?;
-    let cadences = super::load_cadences(&config, false)?;
-    let now = super::now_or(args.at.as_deref())?;
-    let mut store = super::open_store(&config)?;
+    let super::Context { config, cadences, now, mut store } = super::Context::load(config_path, args.at.as_deref())?;
     let plan_next = |task: &Task| match cadences.get(&task.cadence) {
         Some(c) => {
             let lead = config.lead_time(Some(c), task.timezone.as_deref(), &task.fields);

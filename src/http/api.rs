@@ -94,10 +94,7 @@ pub(super) async fn enroll(
     app.blocking(move |app, store| {
         let cadences = app.cadences();
         let Some(cadence) = cadences.get(&cadence_name) else {
-            return Ok(errors(&[(
-                "cadence",
-                format!("unknown cadence {cadence_name:?} (loaded: {})", cadences.names().join(", ")),
-            )]));
+            return Ok(errors(&[("cadence", crate::views::unknown_cadence(&cadences, &cadence_name))]));
         };
         let row = match intake::prepare(&lead, cadence, &app.config, at) {
             Ok(row) => row,
@@ -161,7 +158,7 @@ pub(super) fn status_document(
             && matches!(e.state, crate::model::State::Active | crate::model::State::Paused);
     }
     let overdue_before = now - crate::tick::downtime_after(&app.config);
-    Ok(Some(crate::cli::status::to_json(&lead, tz, overdue_before)))
+    Ok(Some(crate::views::status::to_json(&lead, tz, overdue_before)))
 }
 
 #[derive(Debug, Deserialize)]
