@@ -144,7 +144,7 @@ impl<'a> Intake<'a> {
             .first_steps
             .entry((tz, calendar_name.cloned()))
             .or_insert_with(|| {
-                let when = config.lead_time(Some(cadence), Some(tz.name()), &lead.fields);
+                let when = config.lead_time(cadence.calendar.as_deref(), Some(tz.name()), &lead.fields);
                 match plan::next(cadence, None, now, when) {
                     Next::Step { id, due_at, planned_at, reason } => Ok((id, due_at, planned_at, reason)),
                     Next::Hold(why) => Err(bad("cadence", why)),

@@ -9,8 +9,36 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::cadence::Fields;
 use crate::core::schedule::Calendar;
+
+/// A lead's fields: `first_name`, `company`, ... (plus `email` when rendering).
+pub type Fields = std::collections::BTreeMap<String, String>;
+
+/// What to do after a send whose outcome is unknown (the process died or the
+/// connection broke mid-send): never send it again, and then...
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnUncertain {
+    /// ...go on with the cadence (the default).
+    #[default]
+    Continue,
+    /// ...pause the enrollment until a person checks and resumes it.
+    Hold,
+}
+
+/// An `on_uncertain` value that is neither `continue` nor `hold`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown value {0:?} (expected \"continue\" or \"hold\")")]
+pub struct UnknownOnUncertain(pub String);
+
+impl OnUncertain {
+    pub fn parse(text: &str) -> Result<OnUncertain, UnknownOnUncertain> {
+        match text {
+            "continue" => Ok(OnUncertain::Continue),
+            "hold" => Ok(OnUncertain::Hold),
+            other => Err(UnknownOnUncertain(other.to_string())),
+        }
+    }
+}
 
 /// Enrollment state, as in SPEC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -496,4 +524,28 @@ impl PauseCause {
             _ => PauseCause::Refusals,
         }
     }
+}
+
+/// When an owner gets the digest of their tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Digest {
+    /// One per working day, at the first slot of the owner's window.
+    StartOfWindow,
+    /// At each slot of this cron schedule (in the owner's zone).
+    Schedule(Box<crate::core::schedule::Window>),
+    /// No reminder emails: the owner uses `cadenced tasks`.
+    Off,
+}
+
+/// The person who does a lead's manual steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub address: String,
+    pub timezone: Tz,
+    /// Working hours; the digest comes at their start by default.
+    pub window: crate::core::schedule::Window,
+    pub digest: Digest,
+    /// The mailbox that sends this owner's digests (default: that of the
+    /// cadence of their oldest open task).
+    pub mailbox: Option<String>,
 }

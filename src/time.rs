@@ -1,10 +1,16 @@
 //! Reading and showing instants: RFC 3339 on the command line, UTC in the
-//! database, the lead's local time beside UTC for people.
+//! database, the lead's local time beside UTC for people; and local wall-clock
+//! time to instants ([`resolve_local`]).
+
+pub(crate) mod local;
 
 use std::fmt;
 
 use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
+
+pub(crate) use local::naive_local;
+pub use local::resolve_local;
 
 /// Why an instant or a zone name did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,7 +37,7 @@ pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, TimeError> {
 pub fn parse_day_or_instant(text: &str, tz: Tz) -> Result<DateTime<Utc>, TimeError> {
     let trimmed = text.trim();
     if let Ok(day) = chrono::NaiveDate::parse_from_str(trimmed, "%Y-%m-%d") {
-        return Ok(crate::core::schedule::resolve_local(day.and_time(chrono::NaiveTime::MIN), tz));
+        return Ok(resolve_local(day.and_time(chrono::NaiveTime::MIN), tz));
     }
     parse_instant(trimmed).map_err(|e| match e {
         TimeError::Instant { reason, .. } => TimeError::DayOrInstant { text: text.to_string(), reason },
@@ -42,7 +48,7 @@ pub fn parse_day_or_instant(text: &str, tz: Tz) -> Result<DateTime<Utc>, TimeErr
 /// The first instant of local day `day` in `tz` (after a gap, when midnight
 /// does not exist there).
 pub fn start_of_day(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
-    crate::core::schedule::resolve_local(day.and_time(chrono::NaiveTime::MIN), tz)
+    resolve_local(day.and_time(chrono::NaiveTime::MIN), tz)
 }
 
 /// Parses an IANA zone name (`Europe/Berlin`).

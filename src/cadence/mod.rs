@@ -141,7 +141,7 @@ pub struct Cadence {
     /// Owner of its leads that name none (before the mailbox's).
     pub owner: Option<String>,
     /// After an uncertain send; the config's when unset.
-    pub on_uncertain: Option<crate::config::OnUncertain>,
+    pub on_uncertain: Option<crate::model::OnUncertain>,
     pub stop_on: BTreeSet<StopOn>,
     pub steps: Vec<Step>,
     pub templates: Templates,

@@ -12,9 +12,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Cadence, DEFAULT_MIN_SAMPLE, Step, StepKind, StopOn, Templates, Variant, is_identifier};
-use crate::config::{Config, OnUncertain};
+use crate::config::Config;
 use crate::core::schedule::{Wait, Window};
 use crate::location::{FileErrors, SourceError, toml_message};
+use crate::model::OnUncertain;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,7 +188,7 @@ impl Check<'_> {
             }
         });
         let on_uncertain = raw.on_uncertain.as_ref().and_then(|v| {
-            crate::config::OnUncertain::parse(v.get_ref())
+            crate::model::OnUncertain::parse(v.get_ref())
                 .map_err(|e| self.err(Some(v.span()), format!("on_uncertain: {e}")))
                 .ok()
         });

@@ -23,8 +23,7 @@ pub use bounds::{BODY_LIMIT, SUBJECT_LIMIT};
 use bounds::{Failure, MAX_FIELD};
 use plain::{Plain, plain_variables};
 
-/// A lead's fields: `first_name`, `company`, ... (plus `email` when rendering).
-pub type Fields = BTreeMap<String, String>;
+pub use crate::model::Fields;
 
 /// A step's text for one lead.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde_json::json;
 
-use crate::core::forecast::Forecaster;
+use crate::core::forecast::{Forecaster, Sender};
+use crate::model::Fields;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,7 +25,14 @@ pub struct Args {
 
 pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     let super::Context { config, cadences, now, store } = super::Context::load(config_path, args.at.as_deref())?;
-    let mut forecaster = Forecaster::new(&config, &cadences, now, args.days.min(366));
+    let senders = config
+        .mailboxes
+        .values()
+        .map(|m| Sender { name: m.name.clone(), timezone: m.timezone, daily_limit: m.daily_limit })
+        .collect();
+    let lead_time =
+        |calendar: Option<&str>, zone: Option<&str>, fields: &Fields| config.lead_time(calendar, zone, fields);
+    let mut forecaster = Forecaster::new(senders, &lead_time, &cadences, now, args.days.min(366));
     store.for_each_active(|row| {
         forecaster.add(&row.cadence, &row.step, row.due_at, row.timezone.as_deref(), &row.fields)
     })?;

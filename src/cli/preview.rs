@@ -90,7 +90,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
         }
         fields.insert("calendar".into(), cal.clone());
     }
-    let lead_time = config.lead_time(Some(cadence), Some(tz.name()), &fields);
+    let lead_time = config.lead_time(cadence.calendar.as_deref(), Some(tz.name()), &fields);
     let Some(lead) = lead else {
         let steps = plan::timeline(cadence, start, lead_time).map_err(|e| anyhow!("{}: {e}", cadence.name))?;
         return print_timeline(cadence, tz, start, &steps, args.json);

@@ -10,9 +10,9 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::core::plan;
-use crate::core::schedule::resolve_local;
 use crate::model::{Next, Status, Task};
 use crate::store::TaskFilter;
+use crate::time::resolve_local;
 use crate::time::{human, rfc3339};
 
 #[derive(Debug, clap::Args)]
@@ -119,7 +119,7 @@ pub fn close(config_path: &Path, command: TaskCommand) -> Result<ExitCode> {
     let super::Context { config, cadences, now, mut store } = super::Context::load(config_path, args.at.as_deref())?;
     let plan_next = |task: &Task| match cadences.get(&task.cadence) {
         Some(c) => {
-            let lead = config.lead_time(Some(c), task.timezone.as_deref(), &task.fields);
+            let lead = config.lead_time(c.calendar.as_deref(), task.timezone.as_deref(), &task.fields);
             plan::next(c, c.step_index(&task.step), now, lead)
         }
         None => Next::Hold(format!("cadence {:?} is not loaded", task.cadence)),

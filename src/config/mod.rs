@@ -25,31 +25,7 @@ pub use mailbox::{Credential, ImapSettings, Mailbox, Secret, Security, SmtpSetti
 pub use oauth2::{Endpoints, Mechanism, OAuth2, Provider};
 pub use owners::{Digest, Owner};
 
-/// What to do after a send whose outcome is unknown (the process died or the
-/// connection broke mid-send): never send it again, and then...
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnUncertain {
-    /// ...go on with the cadence (the default).
-    #[default]
-    Continue,
-    /// ...pause the enrollment until a person checks and resumes it.
-    Hold,
-}
-
-/// An `on_uncertain` value that is neither `continue` nor `hold`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown value {0:?} (expected \"continue\" or \"hold\")")]
-pub struct UnknownOnUncertain(pub String);
-
-impl OnUncertain {
-    pub fn parse(text: &str) -> Result<OnUncertain, UnknownOnUncertain> {
-        match text {
-            "continue" => Ok(OnUncertain::Continue),
-            "hold" => Ok(OnUncertain::Hold),
-            other => Err(UnknownOnUncertain(other.to_string())),
-        }
-    }
-}
+pub use crate::model::{OnUncertain, UnknownOnUncertain};
 
 /// Who checkpoints the database's WAL (folds it back into the database).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -150,17 +126,17 @@ impl Config {
     }
 
     /// A lead's own time: its zone (its own, else the config's) and its
-    /// calendar (its `calendar` field, else its cadence's, else the default).
+    /// calendar (its `calendar` field, else its cadence's `cadence_calendar`,
+    /// else the default).
     pub fn lead_time<'a>(
         &'a self,
-        cadence: Option<&crate::cadence::Cadence>,
+        cadence_calendar: Option<&str>,
         timezone: Option<&str>,
-        fields: &crate::cadence::Fields,
+        fields: &crate::model::Fields,
     ) -> crate::model::LeadTime<'a> {
         crate::model::LeadTime {
             tz: self.lead_zone(timezone),
-            calendar: self
-                .calendar(fields.get("calendar").map(String::as_str), cadence.and_then(|c| c.calendar.as_deref())),
+            calendar: self.calendar(fields.get("calendar").map(String::as_str), cadence_calendar),
         }
     }
 

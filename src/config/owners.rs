@@ -9,29 +9,7 @@ use toml::Spanned;
 
 use crate::core::schedule::Window;
 
-/// When an owner gets the digest of their tasks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Digest {
-    /// One per working day, at the first slot of the owner's window.
-    StartOfWindow,
-    /// At each slot of this cron schedule (in the owner's zone).
-    Schedule(Box<Window>),
-    /// No reminder emails: the owner uses `cadenced tasks`.
-    Off,
-}
-
-/// The person who does a lead's manual steps.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Owner {
-    pub address: String,
-    pub timezone: Tz,
-    /// Working hours; the digest comes at their start by default.
-    pub window: Window,
-    pub digest: Digest,
-    /// The mailbox that sends this owner's digests (default: that of the
-    /// cadence of their oldest open task).
-    pub mailbox: Option<String>,
-}
+pub use crate::model::{Digest, Owner};
 
 /// Weekdays 09:00 to 16:59.
 pub const DEFAULT_WINDOW: &str = "0 * 9-16 * * Mon-Fri";

@@ -41,14 +41,13 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::cadence::{Cadence, Rendered, StepKind};
-use crate::config::OnUncertain;
 use crate::core::pacing::{self, Caps, Load};
 use crate::core::plan;
 use crate::core::react::TEMPORARY_BOUNCES;
 use crate::core::schedule::retry_delay;
 use crate::inbound::Blame;
 use crate::model::{
-    DueStep, Ended, LeadTime, Next, Reason, Refusal, Reply, Sent, Settled, State, Status, reply_subject,
+    DueStep, Ended, LeadTime, Next, OnUncertain, Reason, Refusal, Reply, Sent, Settled, State, Status, reply_subject,
 };
 
 /// Temporary failures of one step before it is recorded as failed (with the

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
-use crate::cadence::{Cadences, Fields, StepKind};
-use crate::config::Config;
+use chrono_tz::Tz;
+
+use crate::cadence::{Cadences, StepKind};
 use crate::core::plan;
-use crate::model::Next;
+use crate::model::{Fields, LeadTime, Next};
 
 /// One mailbox's day.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,9 +34,24 @@ pub struct MailboxForecast {
     pub days: Vec<Day>,
 }
 
+/// A sending mailbox as the forecast counts it: its days are those of its
+/// zone, capped at its daily limit.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub name: String,
+    pub timezone: Tz,
+    pub daily_limit: Option<u32>,
+}
+
+/// A lead's own time from its cadence's calendar name, its zone and its
+/// fields (the config's rules: [`crate::config::Config::lead_time`]).
+pub type LeadTimeOf<'a> = dyn Fn(Option<&str>, Option<&str>, &Fields) -> LeadTime<'a> + 'a;
+
 /// Collects enrollments one at a time (so a million need not sit in memory).
 pub struct Forecaster<'a> {
-    config: &'a Config,
+    /// The configured mailboxes, by name.
+    senders: BTreeMap<String, Sender>,
+    lead_time: &'a LeadTimeOf<'a>,
     cadences: &'a Cadences,
     now: DateTime<Utc>,
     until: DateTime<Utc>,
@@ -44,15 +60,28 @@ pub struct Forecaster<'a> {
 }
 
 impl<'a> Forecaster<'a> {
-    pub fn new(config: &'a Config, cadences: &'a Cadences, now: DateTime<Utc>, days: u32) -> Forecaster<'a> {
-        Forecaster { config, cadences, now, until: now + Duration::days(i64::from(days)), counts: BTreeMap::new() }
+    pub fn new(
+        senders: Vec<Sender>,
+        lead_time: &'a LeadTimeOf<'a>,
+        cadences: &'a Cadences,
+        now: DateTime<Utc>,
+        days: u32,
+    ) -> Forecaster<'a> {
+        Forecaster {
+            senders: senders.into_iter().map(|s| (s.name.clone(), s)).collect(),
+            lead_time,
+            cadences,
+            now,
+            until: now + Duration::days(i64::from(days)),
+            counts: BTreeMap::new(),
+        }
     }
 
     /// Adds one active enrollment: its next step `step` due at `due_at`.
     pub fn add(&mut self, cadence: &str, step: &str, due_at: DateTime<Utc>, timezone: Option<&str>, fields: &Fields) {
         let Some(cadence) = self.cadences.get(cadence) else { return };
-        let Some(mailbox) = self.config.mailboxes.get(&cadence.mailbox) else { return };
-        let lead = self.config.lead_time(Some(cadence), timezone, fields);
+        let Some(mailbox) = self.senders.get(&cadence.mailbox) else { return };
+        let lead = (self.lead_time)(cadence.calendar.as_deref(), timezone, fields);
         let mut index = cadence.step_index(step);
         let mut at = due_at.max(self.now);
         // Bounded: a cadence has finitely many steps and each goes forward in time.
@@ -86,8 +115,7 @@ impl<'a> Forecaster<'a> {
     /// Day by day for each configured mailbox, the daily limit applied.
     pub fn finish(self) -> Vec<MailboxForecast> {
         let days = (self.until - self.now).num_days().max(0);
-        self.config
-            .mailboxes
+        self.senders
             .values()
             .map(|mb| {
                 let first = self.now.with_timezone(&mb.timezone).date_naive();

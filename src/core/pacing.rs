@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 
-use crate::core::schedule::resolve_local;
+use crate::time::resolve_local;
 
 /// A mailbox's sends on one local day, as counted in the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,10 +6,10 @@ use std::fmt::Write;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use chrono_tz::Tz;
 
-use crate::config::{Digest, Owner};
-use crate::core::schedule::{Calendar, resolve_local};
-use crate::model::Task;
+use crate::core::schedule::Calendar;
+use crate::model::{Digest, Owner, Task};
 use crate::time::human;
+use crate::time::resolve_local;
 
 /// The first digest slot of `owner` at or after `t`.
 pub fn next_slot(owner: &Owner, cal: &Calendar, t: DateTime<Utc>) -> Option<DateTime<Utc>> {

@@ -371,7 +371,11 @@ impl<'a> Tick<'a> {
         let still_active = self.report.inbound == self.inbound_at_query || self.store.is_active(due)?;
         let facts = Facts {
             cadence,
-            lead: self.config.lead_time(cadence, due.timezone.as_deref(), &due.fields),
+            lead: self.config.lead_time(
+                cadence.and_then(|c| c.calendar.as_deref()),
+                due.timezone.as_deref(),
+                &due.fields,
+            ),
             touched: &touched,
             thread: &thread,
             downtime_after: downtime_after(self.config),

@@ -102,7 +102,7 @@ impl Tick<'_> {
         let due = &stuck.due;
         let (next, on_uncertain) = match self.cadences.get(&due.cadence) {
             Some(c) => {
-                let lead = self.config.lead_time(Some(c), due.timezone.as_deref(), &due.fields);
+                let lead = self.config.lead_time(c.calendar.as_deref(), due.timezone.as_deref(), &due.fields);
                 (plan::next(c, c.step_index(&due.step), stuck.at, lead), c.on_uncertain)
             }
             None => (Next::Hold(format!("cadence {:?} is not loaded", due.cadence)), None),

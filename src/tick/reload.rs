@@ -98,7 +98,7 @@ fn plan_one(
             let lead = &row.lead;
             let touches =
                 if analysis.needs_history(lead) { store.touches(row.lead_id, &row.cadence)? } else { Vec::new() };
-            let time = config.lead_time(Some(cadence), lead.timezone.as_deref(), &lead.fields);
+            let time = config.lead_time(cadence.calendar.as_deref(), lead.timezone.as_deref(), &lead.fields);
             let old_time = LeadTime {
                 tz: time.tz,
                 calendar: config.calendar(lead.fields.get("calendar").map(String::as_str), old_calendar.as_deref()),

@@ -281,7 +281,7 @@ fn plan_records(
             .or_insert_with(|| target.step.as_deref().and_then(|s| cadence.step_index(s)));
         let moves = matches!(target.state, State::Active | State::Paused) && current.is_some_and(|c| index >= c);
         let next = moves.then(|| {
-            let lead = config.lead_time(Some(cadence), target.timezone.as_deref(), &target.fields);
+            let lead = config.lead_time(cadence.calendar.as_deref(), target.timezone.as_deref(), &target.fields);
             plan::next(cadence, Some(index), at, lead)
         });
         if moves {

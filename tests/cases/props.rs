@@ -409,7 +409,7 @@ impl Sandbox {
     /// The timeline `cadenced preview NAME --start START --tz ZONE` (plus
     /// `--calendar` for a lead with a `calendar` field) prints.
     fn preview(&self, tz_name: &str, start: DateTime<Utc>) -> Result<Vec<plan::Planned>, plan::TimelineError> {
-        let lead = self.config.lead_time(Some(self.cadence()), Some(tz_name), &self.fields);
+        let lead = self.config.lead_time(self.cadence().calendar.as_deref(), Some(tz_name), &self.fields);
         plan::timeline(self.cadence(), start, lead)
     }
 

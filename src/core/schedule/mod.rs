@@ -9,19 +9,18 @@
 //!   its planned instant.
 //! * [`Calendar`] (workdays and holidays) decides which local dates count as
 //!   business days and which may carry window slots.
-//! * [`resolve_local`] is the single rule for local wall-clock time to instant
+//! * [`resolve_local`] (in [`crate::time`]) is the single rule for local wall-clock time to instant
 //!   across daylight saving: gap -> the gap's end, repeated hour -> the earlier
 //!   instant.
 
 mod calendar;
 mod duration;
-mod local;
 mod wait;
 mod window;
 
+pub use crate::time::resolve_local;
 pub use calendar::{Calendar, CalendarError};
 pub use duration::{Accepted, DurationError, Unit, UnitSet, Units, parse_duration};
-pub use local::resolve_local;
 pub use wait::Wait;
 pub use window::{Window, WindowError};
 

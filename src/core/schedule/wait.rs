@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 
 use super::calendar::Calendar;
 use super::duration::{Accepted, DurationError, Unit, Units, parse_duration};
-use super::local::{naive_local, resolve_local};
+use crate::time::{naive_local, resolve_local};
 
 /// The longest wait accepted when parsing: 10 years (3650 days) worth, in
 /// every unit (business days are capped like calendar days).

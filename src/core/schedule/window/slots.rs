@@ -5,7 +5,8 @@ use chrono_tz::Tz;
 
 use super::Window;
 use crate::core::schedule::calendar::Calendar;
-use crate::core::schedule::local::{first_reaching, naive_local, resolve_local};
+use crate::time::local::first_reaching;
+use crate::time::{naive_local, resolve_local};
 
 /// How far ahead a slot is looked for.
 const HORIZON_MONTHS: u32 = 60;

@@ -10,7 +10,7 @@ use cron::TimeUnitSpec;
 
 use super::{Window, WindowError};
 use crate::core::schedule::calendar::Calendar;
-use crate::core::schedule::local::{naive_local, resolve_local};
+use crate::time::{naive_local, resolve_local};
 
 const NY: Tz = chrono_tz::America::New_York;
 const ALL_DAYS: [Weekday; 7] =
