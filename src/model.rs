@@ -242,8 +242,8 @@ impl fmt::Display for Reason {
 pub enum Ended {
     /// The server accepted the message.
     Sent,
-    /// Refused for good (5xx): the reply.
-    Refused(String),
+    /// Refused for good (5xx, or an address no server could take).
+    Refused(Rejection),
     /// Interrupted after the message may have been accepted.
     Uncertain(String),
     /// The mailbox could not be reached: nothing left.
@@ -269,6 +269,65 @@ pub enum Settled {
     GiveBack,
 }
 
+/// A message refused for good, as the transport reported it: the server's
+/// reply code and words, or no code for a refusal of our own (an address
+/// that cannot be sent to). Shown as lettre shows a reply: `permanent error
+/// (550): 5.1.1 <x>: User unknown`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "RejectionRecord")]
+pub struct Rejection {
+    pub code: Option<u16>,
+    pub text: String,
+}
+
+impl Rejection {
+    /// The server refused with reply `code` and these words.
+    pub fn smtp(code: u16, text: impl Into<String>) -> Rejection {
+        Rejection { code: Some(code), text: text.into() }
+    }
+
+    /// Refused before any server answered.
+    pub fn ours(text: impl Into<String>) -> Rejection {
+        Rejection { code: None, text: text.into() }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.code {
+            Some(code) => write!(f, "permanent error ({code}): {}", self.text),
+            None => f.write_str(&self.text),
+        }
+    }
+}
+
+/// A rejection as a send log holds it: since the code is kept, an object;
+/// before, the reply as shown (read back once, for a log written by the
+/// version before across an upgrade).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RejectionRecord {
+    Kept { code: Option<u16>, text: String },
+    Shown(String),
+}
+
+impl From<RejectionRecord> for Rejection {
+    fn from(record: RejectionRecord) -> Rejection {
+        match record {
+            RejectionRecord::Kept { code, text } => Rejection { code, text },
+            RejectionRecord::Shown(reply) => {
+                let code =
+                    reply.strip_prefix("permanent error (").and_then(|rest| rest.get(..3)).and_then(|c| c.parse().ok());
+                let text = match code {
+                    Some(_) => reply.get("permanent error (550): ".len()..).unwrap_or_default().to_string(),
+                    None => reply,
+                };
+                Rejection { code, text }
+            }
+        }
+    }
+}
+
 /// A refusal met while sending (a 5xx reply to RCPT or DATA): why, and
 /// whom it blames.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,15 +339,12 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    /// The refusal a transport reported as `reply` ("permanent error (550):
-    /// 5.1.1 <x>: User unknown"), if the server answered with a reply code;
-    /// `None` for a refusal of our own (an address that cannot be sent to).
-    pub fn of(reply: &str) -> Option<Refusal> {
-        let open = reply.find('(')?;
-        let code: u16 = reply.get(open + 1..open + 4)?.parse().ok().filter(|c| (500..600).contains(c))?;
-        let text = reply.get(open + 4..).unwrap_or_default().trim_start_matches(')').trim_start_matches(':').trim();
-        let reason = crate::inbound::smtp_reason(code, None, text);
-        Some(Refusal { reason, blame: reason.blame(), reply: reply.to_string() })
+    /// The refusal a transport reported, if the server answered with a 5xx
+    /// reply code; `None` for a refusal of our own.
+    pub fn of(rejection: &Rejection) -> Option<Refusal> {
+        let code = rejection.code.filter(|c| (500..600).contains(c))?;
+        let reason = crate::inbound::smtp_reason(code, None, &rejection.text);
+        Some(Refusal { reason, blame: reason.blame(), reply: rejection.to_string() })
     }
 }
 

@@ -357,20 +357,20 @@ pub fn settle(ended: Ended, claimed: Claimed<'_>, now: DateTime<Utc>) -> Settled
     };
     match ended {
         Ended::Sent => record(Status::Sent, None, next),
-        Ended::Refused(reply) => match Refusal::of(&reply).map(|r| r.blame) {
+        Ended::Refused(rejection) => match (Refusal::of(&rejection).map(|r| r.blame), rejection.to_string()) {
             // Refused before any server answered (an address that cannot be sent to).
-            None => record(Status::Failed, Some(reply), Next::End(State::Bounced)),
-            Some(Blame::DeadAddress) => dead(reply),
-            Some(Blame::Sender) if due.attempts + 1 >= MAX_ATTEMPTS => give_up(&reply, next),
-            Some(Blame::Sender) => Settled::Retry {
+            (None, reply) => record(Status::Failed, Some(reply), Next::End(State::Bounced)),
+            (Some(Blame::DeadAddress), reply) => dead(reply),
+            (Some(Blame::Sender), reply) if due.attempts + 1 >= MAX_ATTEMPTS => give_up(&reply, next),
+            (Some(Blame::Sender), reply) => Settled::Retry {
                 retry_at: now + retry_delay(due.attempts + 1),
                 error: format!("refused, aimed at the sender, not the lead: {reply}"),
                 count: true,
             },
-            Some(Blame::Passing) if temporary_bounces + 1 >= TEMPORARY_BOUNCES => {
+            (Some(Blame::Passing), reply) if temporary_bounces + 1 >= TEMPORARY_BOUNCES => {
                 dead(format!("{reply} (the {TEMPORARY_BOUNCES}rd temporary refusal: treated as a dead address)"))
             }
-            Some(Blame::Passing) => Settled::Retry {
+            (Some(Blame::Passing), reply) => Settled::Retry {
                 retry_at: now + PASSING_RETRY,
                 error: format!("refused for passing trouble, tried again tomorrow: {reply}"),
                 count: true,

@@ -46,7 +46,7 @@ pub enum SendError {
     Temporary(String),
     /// Refused for good (5xx reply, invalid address).
     #[error("permanent failure: {0}")]
-    Permanent(String),
+    Permanent(crate::model::Rejection),
     /// The connection broke after the message may have been accepted.
     #[error("outcome unknown: {0}")]
     Uncertain(String),
@@ -105,8 +105,9 @@ pub struct Email<'a> {
 /// only on an address lettre cannot parse; line breaks in the subject are
 /// folded into spaces so that no field value can ever add a header.
 pub fn build(email: &Email<'_>) -> Result<Message, SendError> {
-    let invalid =
-        |e: &dyn std::fmt::Display| SendError::Permanent(format!("invalid recipient address {:?}: {e}", email.to));
+    let invalid = |e: &dyn std::fmt::Display| {
+        SendError::Permanent(crate::model::Rejection::ours(format!("invalid recipient address {:?}: {e}", email.to)))
+    };
     let to: Mailboxes = email.to.parse().map_err(|e| invalid(&e))?;
     // An internationalised domain goes out as punycode: no SMTPUTF8 needed for it.
     let to: Vec<Mailbox> = to.into_iter().map(|m| ascii_domain(m, &invalid)).collect::<Result<_, _>>()?;
@@ -138,7 +139,9 @@ pub fn build(email: &Email<'_>) -> Result<Message, SendError> {
     for mailbox in to {
         builder = builder.to(mailbox);
     }
-    builder.body(email.body.to_string()).map_err(|e| SendError::Permanent(format!("cannot build message: {e}")))
+    builder
+        .body(email.body.to_string())
+        .map_err(|e| SendError::Permanent(crate::model::Rejection::ours(format!("cannot build message: {e}"))))
 }
 
 /// `mailbox` with its domain in ASCII (punycode for an internationalised

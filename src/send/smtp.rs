@@ -16,6 +16,7 @@ use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter,
 
 use super::{SendError, Transport};
 use crate::config::{Credential, OAuth2, Security, SmtpSettings};
+use crate::model::Rejection;
 use crate::oauth::{self, sasl};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -121,11 +122,13 @@ impl Smtp {
         let server = self.server();
         match result {
             Ok(()) => Ok(()),
-            Err(Failure::Unsupported(why)) => Err(SendError::Permanent(format!("{server}: {why}"))),
-            Err(Failure::Before(e) | Failure::After(e)) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
+            Err(Failure::Unsupported(why)) => Err(SendError::Permanent(Rejection::ours(format!("{server}: {why}")))),
+            Err(Failure::Before(e) | Failure::After(e)) if e.is_permanent() => Err(SendError::Permanent(rejection(&e))),
             Err(Failure::Before(e) | Failure::After(e)) if e.is_transient() => Err(SendError::Temporary(e.to_string())),
             // Refused before talking to the server: it will never work.
-            Err(Failure::Before(e) | Failure::After(e)) if e.is_client() => Err(SendError::Permanent(e.to_string())),
+            Err(Failure::Before(e) | Failure::After(e)) if e.is_client() => {
+                Err(SendError::Permanent(Rejection::ours(e.to_string())))
+            }
             // Nothing was handed over, but the server cannot be talked to.
             Err(Failure::Before(e)) => Err(SendError::Unavailable(format!("{server}: {e}"))),
             // The connection broke while the message went: the server may have it.
@@ -331,4 +334,14 @@ fn explained(e: &lettre::transport::smtp::Error) -> String {
 fn reply(response: &lettre::transport::smtp::response::Response) -> String {
     let text: Vec<&str> = response.message().collect();
     format!("{} {}", response.code(), text.join(" "))
+}
+
+/// A 5xx reply as lettre reports it: its code, and the server's words (the
+/// error's source).
+fn rejection(e: &lettre::transport::smtp::Error) -> Rejection {
+    let text = std::error::Error::source(e).map(ToString::to_string).unwrap_or_default();
+    match e.status() {
+        Some(code) => Rejection::smtp(u16::from(code), text),
+        None => Rejection::ours(e.to_string()),
+    }
 }

@@ -86,7 +86,7 @@ impl Tick<'_> {
                 }
                 Err(SendError::Permanent(why)) => {
                     warn!(owner = %owner.address, "digest refused: {why}");
-                    self.store.finish_digest(id, "failed", Some(&message_id), Some(&why))?;
+                    self.store.finish_digest(id, "failed", Some(&message_id), Some(&why.to_string()))?;
                 }
                 Err(SendError::Unavailable(why)) => {
                     // Certainly not sent: give the slot back so a later tick tries again.

@@ -215,13 +215,13 @@ mod tests {
             Line::Start(10),
             Line::End(10, Ended::Sent),
             Line::Start(11),
-            Line::End(11, Ended::Refused("550 no such user".into())),
+            Line::End(11, Ended::Refused(crate::model::Rejection::smtp(550, "no such user"))),
             Line::Start(12),
         ];
         let v = verdicts(&[3, 10, 11, 12, 13, 14], std::slice::from_ref(&g), Some("b1"), Some(&lines));
         assert_eq!(v[&3], Verdict::Unknown, "not of this group");
         assert_eq!(v[&10], Verdict::Ended(Ended::Sent));
-        assert_eq!(v[&11], Verdict::Ended(Ended::Refused("550 no such user".into())));
+        assert_eq!(v[&11], Verdict::Ended(Ended::Refused(crate::model::Rejection::smtp(550, "no such user"))));
         assert_eq!(v[&12], Verdict::Unknown, "started, never ended: it may have left");
         assert_eq!(v[&13], Verdict::NeverStarted);
         assert_eq!(v[&14], Verdict::NeverStarted);

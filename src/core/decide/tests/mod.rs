@@ -12,6 +12,8 @@ use crate::core::schedule::Calendar;
 use crate::model::{Sent, reply_subject};
 use crate::time::parse_instant;
 
+mod settle;
+
 fn t(s: &str) -> DateTime<Utc> {
     parse_instant(s).unwrap()
 }
@@ -110,7 +112,7 @@ fn next_step(next: &Next) -> (&str, DateTime<Utc>) {
 }
 
 #[test]
-fn an_email_in_its_window_with_nothing_against_it_is_sent() {
+fn rule_15_an_email_in_its_window_with_nothing_against_it_is_sent() {
     let (config, cal) = (config(), Calendar::default());
     let c = cadence(&config);
     let now = t(MONDAY_10);
@@ -192,7 +194,7 @@ fn rule_3_a_blocking_task_nobody_closed_expires_and_the_cadence_moves_on() {
 }
 
 #[test]
-fn rule_4_a_template_that_does_not_render_holds_the_lead() {
+fn rule_5_a_template_that_does_not_render_holds_the_lead() {
     let (config, cal) = (config(), Calendar::default());
     let c = cadence(&config);
     let mut d = due("intro", MONDAY_10);
@@ -202,7 +204,7 @@ fn rule_4_a_template_that_does_not_render_holds_the_lead() {
 }
 
 #[test]
-fn rule_5_a_step_past_late_after_is_skipped_as_late() {
+fn rule_6_a_step_past_late_after_is_skipped_as_late() {
     let (config, cal) = (config(), Calendar::default());
     let c = cadence(&config);
     // Planned Monday 10:00, found Thursday 10:00: more than 2d late.
@@ -216,7 +218,7 @@ fn rule_5_a_step_past_late_after_is_skipped_as_late() {
 }
 
 #[test]
-fn rule_6_a_manual_step_opens_a_task_that_holds_the_cadence_unless_not_blocking() {
+fn rule_7_a_manual_step_opens_a_task_that_holds_the_cadence_unless_not_blocking() {
     let (config, cal) = (config(), Calendar::default());
     let c = cadence(&config);
     let now = t(MONDAY_10);
@@ -231,7 +233,7 @@ fn rule_6_a_manual_step_opens_a_task_that_holds_the_cadence_unless_not_blocking(
 }
 
 #[test]
-fn rule_6_a_manual_step_ignores_the_window() {
+fn rule_7_a_manual_step_ignores_the_window() {
     let (config, cal) = (config(), Calendar::default());
     let c = cadence(&config);
     let saturday = "2026-03-07T20:00:00Z";
@@ -239,7 +241,7 @@ fn rule_6_a_manual_step_ignores_the_window() {
 }
 
 #[test]
-fn rule_7_an_email_outside_its_window_waits_for_the_next_slot() {
+fn rule_8_an_email_outside_its_window_waits_for_the_next_slot() {
     let (config, cal) = (config(), Calendar::default());
     let c = cadence(&config);
     let evening = "2026-03-02T18:00:00Z";
@@ -251,7 +253,7 @@ fn rule_7_an_email_outside_its_window_waits_for_the_next_slot() {
 }
 
 #[test]
-fn rule_7_a_slot_past_late_after_skips_the_email_as_late() {
+fn rule_8_a_slot_past_late_after_skips_the_email_as_late() {
     let (config, cal) = (config(), Calendar::default());
     let c = cadence(&config);
     // Planned Friday 16:00, found Friday 18:00: the next slot, Monday 09:00, is past 2d.
@@ -263,7 +265,7 @@ fn rule_7_a_slot_past_late_after_skips_the_email_as_late() {
 }
 
 #[test]
-fn rule_8_a_mailbox_that_is_not_configured_sends_nothing() {
+fn rule_9_a_mailbox_that_is_not_configured_sends_nothing() {
     let (config, cal) = (config(), Calendar::default());
     let c = cadence(&config);
     let f = Facts { mailbox: None, ..facts(&c, &cal) };
@@ -271,7 +273,22 @@ fn rule_8_a_mailbox_that_is_not_configured_sends_nothing() {
 }
 
 #[test]
-fn rule_9_an_unreachable_mailbox_defers_until_its_next_attempt() {
+fn rule_10_a_mailbox_that_paused_itself_defers_until_a_person_resumes_it() {
+    let (config, cal) = (config(), Calendar::default());
+    let c = cadence(&config);
+    let now = t(MONDAY_10);
+    let paused = MailboxFacts { paused: Some("5 refusals aimed at the sender in 1h".into()), ..mailbox() };
+    let f = Facts { mailbox: Some(paused), ..facts(&c, &cal) };
+    let why = Deferral::MailboxPaused("5 refusals aimed at the sender in 1h".into());
+    assert_eq!(
+        decide(&due("intro", MONDAY_10), &f, now),
+        Action::Defer { until: now + PAUSED_RECHECK, why: why.clone() }
+    );
+    assert_eq!(why.describe(), "mailbox paused: 5 refusals aimed at the sender in 1h", "the cause goes into status");
+}
+
+#[test]
+fn rule_11_an_unreachable_mailbox_defers_until_its_next_attempt() {
     let (config, cal) = (config(), Calendar::default());
     let c = cadence(&config);
     let now = t(MONDAY_10);
@@ -288,7 +305,7 @@ fn rule_9_an_unreachable_mailbox_defers_until_its_next_attempt() {
 }
 
 #[test]
-fn rule_10_an_unreadable_inbox_defers_for_at_least_a_minute() {
+fn rule_12_an_unreadable_inbox_defers_for_at_least_a_minute() {
     let (config, cal) = (config(), Calendar::default());
     let c = cadence(&config);
     let now = t(MONDAY_10);
@@ -307,7 +324,7 @@ fn rule_10_an_unreadable_inbox_defers_for_at_least_a_minute() {
 }
 
 #[test]
-fn rule_11_a_lead_the_inbox_just_stopped_gets_nothing() {
+fn rule_13_a_lead_the_inbox_just_stopped_gets_nothing() {
     let (config, cal) = (config(), Calendar::default());
     let c = cadence(&config);
     let f = Facts { still_active: false, ..facts(&c, &cal) };
@@ -315,7 +332,7 @@ fn rule_11_a_lead_the_inbox_just_stopped_gets_nothing() {
 }
 
 #[test]
-fn rule_12_the_mailbox_caps_postpone_the_email() {
+fn rule_14_the_mailbox_caps_postpone_the_email() {
     let (config, cal) = (config(), Calendar::default());
     let c = cadence(&config);
     let now = t(MONDAY_10);
@@ -443,107 +460,6 @@ fn a_postponed_step_keeps_the_weightier_reason() {
     assert_eq!(Reason::weightier(None, Reason::Holiday), Reason::Holiday);
 }
 
-fn claimed(d: &DueStep, on_uncertain: OnUncertain) -> Claimed<'_> {
-    Claimed {
-        due: d,
-        next: Next::Finished,
-        reason: Some(Reason::Window),
-        on_uncertain,
-        mailbox_back_at: t("2026-03-02T09:05:00Z"),
-        temporary_bounces: 0,
-    }
-}
-
-#[test]
-fn each_way_a_send_ends_is_recorded_once_and_for_all() {
-    let now = t(MONDAY_10);
-    let d = due("intro", MONDAY_10);
-    let c = || claimed(&d, OnUncertain::Continue);
-    let record = |status, detail: Option<&str>, next| Settled::Record {
-        status,
-        detail: detail.map(str::to_string),
-        reason: Some(Reason::Window),
-        next,
-        suppress: false,
-    };
-    assert_eq!(settle(Ended::Sent, c(), now), record(Status::Sent, None, Next::Finished));
-    assert_eq!(
-        settle(Ended::Refused("550 5.1.1 no such user".into()), c(), now),
-        record(Status::Failed, Some("550 5.1.1 no such user"), Next::End(State::Bounced))
-    );
-    assert_eq!(
-        settle(Ended::Uncertain("connection lost".into()), c(), now),
-        record(Status::Uncertain, Some("connection lost"), Next::Finished)
-    );
-    assert_eq!(
-        settle(Ended::Unavailable("refused".into()), c(), now),
-        Settled::Retry { retry_at: t("2026-03-02T09:05:00Z"), error: "refused".into(), count: false }
-    );
-    assert_eq!(
-        settle(Ended::Temporary("451 later".into()), c(), now),
-        Settled::Retry { retry_at: now + Duration::minutes(1), error: "451 later".into(), count: true }
-    );
-    assert_eq!(settle(Ended::NotTried("stopping".into()), c(), now), Settled::GiveBack);
-}
-
-#[test]
-fn a_refusal_is_judged_by_why_the_server_refused() {
-    let now = t(MONDAY_10);
-    let d = due("intro", MONDAY_10);
-    let c = || claimed(&d, OnUncertain::Continue);
-    // A dead address: bounced everywhere and suppressed.
-    let dead = "permanent error (550): 5.1.1 <jane@acme.test>: Recipient address rejected: User unknown";
-    let Settled::Record { status, next, suppress, .. } = settle(Ended::Refused(dead.into()), c(), now) else {
-        panic!()
-    };
-    assert_eq!((status, next, suppress), (Status::Failed, Next::End(State::Bounced), true));
-    // Aimed at the sender: the lead is not blamed, the step is tried again later.
-    let blocked =
-        "permanent error (554): 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org";
-    let Settled::Retry { retry_at, error, count } = settle(Ended::Refused(blocked.into()), c(), now) else {
-        panic!("a block list must not bounce the lead")
-    };
-    assert_eq!((retry_at, count), (now + Duration::minutes(1), true));
-    assert!(error.contains("aimed at the sender"), "{error}");
-    // Passing trouble: tomorrow; the third time, a dead address.
-    let full = "permanent error (552): 5.2.2 <jane@acme.test>: Mailbox full";
-    let Settled::Retry { retry_at, .. } = settle(Ended::Refused(full.into()), c(), now) else { panic!() };
-    assert_eq!(retry_at, now + PASSING_RETRY);
-    let third = Claimed { temporary_bounces: 2, ..c() };
-    let Settled::Record { suppress, detail, .. } = settle(Ended::Refused(full.into()), third, now) else { panic!() };
-    assert!(suppress && detail.unwrap_or_default().contains("3rd"));
-    // Refused before any server answered (no reply code): failed, this cadence bounced, nothing suppressed.
-    let ours = "invalid recipient address \"x\": missing domain";
-    let Settled::Record { suppress, next, .. } = settle(Ended::Refused(ours.into()), c(), now) else { panic!() };
-    assert_eq!((suppress, next), (false, Next::End(State::Bounced)));
-}
-
-#[test]
-fn the_last_temporary_failure_records_the_step_as_failed() {
-    let now = t(MONDAY_10);
-    let mut d = due("intro", MONDAY_10);
-    d.attempts = MAX_ATTEMPTS - 1;
-    let Settled::Record { status, detail, next, .. } =
-        settle(Ended::Temporary("451 later".into()), claimed(&d, OnUncertain::Continue), now)
-    else {
-        panic!()
-    };
-    assert_eq!((status, next), (Status::Failed, Next::Finished));
-    assert!(detail.unwrap_or_default().contains("gave up after 100 temporary failures, the last: 451 later"));
-}
-
-#[test]
-fn an_uncertain_send_holds_the_lead_when_the_cadence_says_so() {
-    let now = t(MONDAY_10);
-    let d = due("intro", MONDAY_10);
-    let Settled::Record { next, .. } = settle(Ended::Uncertain("x".into()), claimed(&d, OnUncertain::Hold), now) else {
-        panic!()
-    };
-    let Next::ThenHold(then, why) = next else { panic!("expected a hold after moving on") };
-    assert_eq!(*then, Next::Finished);
-    assert!(why.contains("cadenced resume jane@acme.test"), "{why}");
-}
-
 /// The intro has two subject lines and the LinkedIn step a holdout of
 /// nearly everyone (so that Jane is surely in it).
 fn tested(config: &Config) -> Cadence {
@@ -583,7 +499,7 @@ fn a_lead_gets_its_own_variant_and_the_bump_threads_under_it() {
 }
 
 #[test]
-fn a_held_out_lead_skips_the_step_and_the_next_wait_counts_from_its_due_time() {
+fn rule_4_a_held_out_lead_skips_the_step_and_the_next_wait_counts_from_its_due_time() {
     let (config, cal) = (config(), Calendar::default());
     let c = tested(&config);
     // Found three hours late (downtime): the bump still counts from the due time.
