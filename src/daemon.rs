@@ -1,7 +1,11 @@
 //! The daemon: a tokio loop that runs a tick every `tick_interval` on the
 //! blocking pool, tells systemd how it is doing (READY, WATCHDOG, RELOADING,
 //! STOPPING, STATUS) and turns signals into requests the tick honours between
-//! two sends, never inside one. The only place that reads the real clock.
+//! two sends, never inside one. It reads the real clock for each tick, as
+//! `cli::now_or` does for a command (`--at` standing in for it) and the HTTP
+//! side for a request; the tick and the core take the time as an argument.
+//! (OAuth token expiry, unique tokens and the watchdog's timing read the
+//! system clock where they are.)
 //!
 //! - **SIGTERM, SIGINT** set [`Control::stop`]: the tick ends at its next step
 //!   or send (a claimed email that has not started is given back, still due),
