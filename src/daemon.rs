@@ -311,12 +311,17 @@ async fn serve(mut worker: Worker) -> Result<()> {
     Ok(())
 }
 
-/// STATUS= while a tick runs: since when, how many emails it has sent, and
-/// the line from before it.
+/// STATUS= while a tick runs: since when, how many emails it has sent of
+/// the steps due as it began (once it has counted them), and the line from
+/// before it.
 fn in_progress(control: &Control, started: chrono::DateTime<Utc>, before: &str) -> String {
     let sent = control.sent.load(Ordering::Relaxed);
+    let of = match control.due.load(Ordering::Relaxed) {
+        0 => String::new(),
+        due => format!(" of {due} due"),
+    };
     format!(
-        "tick in progress since {}: {sent} sent so far; {before}",
+        "tick in progress since {}: {sent}{of} sent so far; {before}",
         crate::time::rfc3339(from_unix(started.timestamp()))
     )
 }

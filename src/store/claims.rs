@@ -63,6 +63,18 @@ impl Store {
     /// [`Store::due_steps`], from after `after` (a step read before) on: a tick
     /// pages through what is due without finding again the steps it is
     /// sending, nor those it moved to a later time.
+    /// How many steps of `cadences` are due at `now`.
+    pub fn count_due(&self, now: DateTime<Utc>, cadences: &[String]) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM enrollments
+                 WHERE state = 'active' AND next_due_at <= ?1 AND +cadence IN (SELECT value FROM json_each(?2))",
+            )?
+            .query_row(params![now.timestamp(), serde_json::to_string(cadences)?], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
     pub fn due_steps_after(
         &self,
         now: DateTime<Utc>,

@@ -117,6 +117,9 @@ pub struct Control {
     /// Emails sent by the tick under way (reset as each tick starts), for
     /// the daemon's STATUS= while a long tick runs.
     pub sent: AtomicU64,
+    /// Steps due as the tick under way began to page through them (emails,
+    /// tasks and the steps it will postpone alike), for the same STATUS=.
+    pub due: AtomicU64,
     /// Set when an inbox told (IMAP IDLE) that something arrived: the next
     /// tick reads the inboxes whatever their age.
     pub inbox_changed: AtomicBool,
@@ -166,6 +169,7 @@ pub fn run(
     };
     let started = std::time::Instant::now();
     control.sent.store(0, Ordering::Relaxed);
+    control.due.store(0, Ordering::Relaxed);
     let result = tick.run();
     tick.transports.close_all();
     if result.is_ok() {
@@ -319,6 +323,7 @@ impl<'a> Tick<'a> {
     /// Pages through what is due, deciding each step.
     fn page_through(&mut self) -> Result<(), StoreError> {
         let names = self.cadences.names();
+        self.control.due.store(self.store.count_due(self.now, &names)?, Ordering::Relaxed);
         let mut last: Option<DueStep> = None;
         let mut pass = self.report.clone();
         loop {

@@ -144,6 +144,8 @@ fn watchdog_pings_keep_coming_while_a_long_tick_sends() {
     assert!(counts.len() >= 2, "{statuses:?}");
     assert!(counts.iter().any(|&n| n > 0 && n < LEADS as u64), "{statuses:?}");
     assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{statuses:?}");
+    // ... out of the steps due as it began.
+    assert!(statuses.iter().any(|s| s.contains(&format!(" of {LEADS} due sent so far"))), "{statuses:?}");
 }
 
 #[test]
