@@ -33,14 +33,14 @@ use tracing::{info, warn};
 use crate::cadence::{Cadences, StepKind};
 use crate::config::Config;
 use crate::core::decide::{self, Action, Facts, Inbox, MailboxFacts};
-use crate::core::pacing::{self, Caps, Load};
+use crate::core::pacing::{Caps, Load};
 use crate::model::{DueStep, Outcome, Reason, Status};
-use crate::store::{DispatchLock, SendLog, Store, StoreError, sendlog};
+use crate::store::{DispatchLock, Store, StoreError};
 
 pub use inbox::{Handled, Incoming, handle_message};
 pub use outages::Transports;
 pub use pauses::pause_if_refused;
-use pipeline::{GROUP, Pipe, Ready};
+use pipeline::{Env, Pipeline, Ready};
 
 pub use crate::core::decide::MAX_ATTEMPTS;
 
@@ -156,13 +156,10 @@ pub fn run(
         control,
         now,
         report: Report::default(),
-        loads: BTreeMap::new(),
         inbox_read: BTreeMap::new(),
         paused: BTreeMap::new(),
         sign_in_pauses: BTreeMap::new(),
-        refused_for: Default::default(),
-        pending: Vec::new(),
-        pipe: None,
+        pipeline: Pipeline::new(),
         inbound_at_query: 0,
         winners: BTreeMap::new(),
         left: Default::default(),
@@ -189,20 +186,15 @@ struct Tick<'a> {
     control: &'a Control,
     now: DateTime<Utc>,
     report: Report,
-    /// Each mailbox's sends today, read once per tick and kept up to date.
-    loads: BTreeMap<String, Load>,
     /// When each watched inbox was last read completely.
     inbox_read: BTreeMap<String, DateTime<Utc>>,
     /// Mailboxes that paused themselves, and why.
     paused: BTreeMap<String, String>,
     /// The mailboxes paused for a lost sign-in as the tick started.
     sign_in_pauses: BTreeMap<String, crate::store::Pause>,
-    /// Mailboxes refused for the sender since their pause was last checked.
-    refused_for: std::collections::BTreeSet<String>,
-    /// Emails cleared to leave, to be claimed together (see [`GROUP`]).
-    pending: Vec<Ready<'a>>,
-    /// The way to the sending thread, while the due steps are worked through.
-    pipe: Option<Pipe<'a>>,
+    /// The send pipeline: what is claimed, out with the sending thread and
+    /// back, and each mailbox's day.
+    pipeline: Pipeline<'a>,
     /// `report.inbound` when the due steps in hand were read: when it moved,
     /// an inbound message may have stopped one of them since.
     inbound_at_query: usize,
@@ -289,35 +281,22 @@ impl<'a> Tick<'a> {
 
     /// Works through every due step, with a sending thread beside this one.
     fn due_steps(&mut self) -> Result<(), StoreError> {
-        let log = SendLog::open(&self.config.database)?;
-        let log_path = log.path().to_path_buf();
-        let open = std::mem::take(&mut self.transports.open);
-        let abort = AtomicBool::new(false);
-        let control = self.control;
-        let result = std::thread::scope(|scope| {
-            let (batches, batches_rx) = std::sync::mpsc::sync_channel(1);
-            let (done_tx, done) = std::sync::mpsc::channel();
-            let stops = sender::Stops { control, abort: &abort };
-            let thread = scope.spawn(move || sender::run(open, log, batches_rx, done_tx, stops));
-            self.pipe = Some(Pipe::new(batches, done));
-            let result = self.page_through().and_then(|()| self.drain());
-            if result.is_err() {
-                // Nothing more leaves; what did is in the send log for the next tick.
-                abort.store(true, Ordering::SeqCst);
-            }
-            // Closing the channel ends the thread.
-            self.pipe = None;
-            match thread.join() {
-                Ok(open) => {
-                    self.transports.open = open;
-                    result
-                }
-                Err(_) => Err(StoreError::Sender("it panicked; its sends are in the send log".into())),
-            }
-        });
-        result?;
-        // Everything it told is recorded now.
-        sendlog::clear(&log_path)
+        Pipeline::with_sender(self, Tick::page_through)
+    }
+
+    /// What the pipeline works with, and the pipeline.
+    fn parts(&mut self) -> (Env<'_, 'a>, &mut Pipeline<'a>) {
+        let env = Env {
+            store: self.store,
+            config: self.config,
+            cadences: self.cadences,
+            transports: self.transports,
+            control: self.control,
+            now: self.now,
+            report: &mut self.report,
+            paused: &mut self.paused,
+        };
+        (env, &mut self.pipeline)
     }
 
     /// Pages through what is due, deciding each step.
@@ -332,8 +311,8 @@ impl<'a> Tick<'a> {
                 // Paged through: a step that fell due meanwhile (the next of a
                 // chain with no wait) may sit behind the page; once all is
                 // recorded, start over, as long as passes still move something.
-                self.flush()?;
-                self.drain()?;
+                let (mut env, pipeline) = self.parts();
+                pipeline.finish(&mut env)?;
                 if self.report == pass {
                     return Ok(());
                 }
@@ -344,15 +323,15 @@ impl<'a> Tick<'a> {
             self.inbound_at_query = self.report.inbound;
             for due in page {
                 if self.control.stopping() {
-                    // Nothing is claimed before its group is: what is pending stays due.
-                    self.pending.clear();
+                    self.pipeline.forget_pending();
                     return Ok(());
                 }
                 self.handle(&due)?;
                 self.progress();
                 last = Some(due);
             }
-            self.flush()?;
+            let (mut env, pipeline) = self.parts();
+            pipeline.flush(&mut env)?;
         }
     }
 
@@ -418,14 +397,8 @@ impl<'a> Tick<'a> {
 
     /// The mailbox's sends on the local day of `now`.
     fn load(&mut self, mailbox: &str, tz: chrono_tz::Tz) -> Result<Load, StoreError> {
-        if let Some(load) = self.loads.get(mailbox) {
-            return Ok(*load);
-        }
-        let (day, start, end) = pacing::local_day(self.now, tz);
-        let sends = self.store.mailbox_sends(mailbox, start, end.max(self.now + Duration::seconds(1)))?;
-        let load = Load { day, sent: sends.count, last: sends.last };
-        self.loads.insert(mailbox.to_string(), load);
-        Ok(load)
+        let (mut env, pipeline) = self.parts();
+        pipeline.load(&mut env, mailbox, tz)
     }
 
     /// Does what `decide` said.
@@ -438,16 +411,9 @@ impl<'a> Tick<'a> {
                 else {
                     return Ok(());
                 };
-                if let Some(load) = self.loads.get_mut(&mailbox.name) {
-                    load.sent += 1;
-                }
-                let min_gap = mailbox.min_gap.is_some();
-                self.pending.push(Ready { due: due.clone(), mailbox, rendered, reply, next, reason, variant });
-                // With a min_gap the next send's slot depends on this one's claim: no group.
-                if self.pending.len() >= GROUP || min_gap {
-                    self.flush()?;
-                }
-                Ok(())
+                let ready = Ready { due: due.clone(), mailbox, rendered, reply, next, reason, variant };
+                let (mut env, pipeline) = self.parts();
+                pipeline.offer(&mut env, ready)
             }
             Action::OpenTask { body, next, reason, variant } => {
                 let kind = self.cadences.get(cadence).and_then(|c| c.step_index(step).map(|i| c.steps[i].kind));

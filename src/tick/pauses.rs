@@ -26,22 +26,26 @@ impl Tick<'_> {
 
     /// `mailbox` was refused for the sender: pauses it if that makes too many.
     pub(super) fn refused_for_sender(&mut self, mailbox: &str) -> Result<(), StoreError> {
-        if self.paused.contains_key(mailbox) {
-            return Ok(());
-        }
-        if let Some(reason) = pause_if_refused(self.store, self.config, mailbox, self.now)? {
-            self.paused.insert(mailbox.to_string(), reason);
-        }
-        Ok(())
+        note_refusal(self.store, self.config, &mut self.paused, mailbox, self.now)
     }
+}
 
-    /// Pauses the mailboxes refused for the sender since the last check.
-    pub(super) fn check_pauses(&mut self) -> Result<(), StoreError> {
-        for mailbox in std::mem::take(&mut self.refused_for) {
-            self.refused_for_sender(&mailbox)?;
-        }
-        Ok(())
+/// `mailbox` was refused for the sender: pauses it if that makes too many,
+/// adding it to the tick's `paused`.
+pub(super) fn note_refusal(
+    store: &mut Store,
+    config: &Config,
+    paused: &mut std::collections::BTreeMap<String, String>,
+    mailbox: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if paused.contains_key(mailbox) {
+        return Ok(());
     }
+    if let Some(reason) = pause_if_refused(store, config, mailbox, now)? {
+        paused.insert(mailbox.to_string(), reason);
+    }
+    Ok(())
 }
 
 /// Pauses `mailbox` when the refusals aimed at its sending within its

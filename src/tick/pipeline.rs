@@ -26,21 +26,24 @@
 //! never started is given back. At most two groups are out at once: the one
 //! being sent and the one claimed behind it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 
+use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
-use crate::cadence::Rendered;
-use crate::config::Mailbox;
+use crate::cadence::{Cadences, Rendered};
+use crate::config::{Config, Mailbox};
 use crate::core::decide::{self, Claimed};
+use crate::core::pacing::{self, Load};
 use crate::core::unsubscribe;
 use crate::inbound::Blame;
 use crate::model::{DueStep, Ended, Next, Reason, Refusal, Reply, Settled};
-use crate::store::{Content, NewSend, SendGroup, Settlement, StoreError};
+use crate::store::{Content, NewSend, SendGroup, SendLog, Settlement, Store, StoreError, sendlog};
 
-use super::Tick;
-use super::sender::{Batch, Finished, Job};
+use super::sender::{self, Batch, Finished, Job};
+use super::{Control, Report, Tick, Transports};
 
 /// Emails claimed together in one durable commit (which also records the
 /// outcomes of the group before last), then sent one by one by the sending
@@ -49,6 +52,36 @@ use super::sender::{Batch, Finished, Job};
 /// its outcome is recorded `uncertain` (after a crash of the process alone,
 /// only the one that was under way: see [`crate::store::sendlog`]).
 pub(super) const GROUP: usize = 128;
+
+/// The send pipeline of one tick: the emails waiting for their group's
+/// claim, the way to the sending thread and what is out with it, the
+/// mailboxes refused for the sender since their pause was checked, and each
+/// mailbox's sends today (read once, kept up to date). The tick pages and
+/// decides; it [offers](Pipeline::offer) each email cleared to leave and
+/// [finishes](Pipeline::finish) when the due steps are done.
+pub(super) struct Pipeline<'a> {
+    /// Emails cleared to leave, to be claimed together (see [`GROUP`]).
+    pending: Vec<Ready<'a>>,
+    /// The way to the sending thread, while the due steps are worked through.
+    pipe: Option<Pipe<'a>>,
+    /// Mailboxes refused for the sender since their pause was last checked.
+    refused_for: BTreeSet<String>,
+    /// Each mailbox's sends today, read once per tick and kept up to date.
+    loads: BTreeMap<String, Load>,
+}
+
+/// What the pipeline works with, lent by the tick for each call.
+pub(super) struct Env<'t, 'a> {
+    pub(super) store: &'t mut Store,
+    pub(super) config: &'a Config,
+    pub(super) cadences: &'a Cadences,
+    pub(super) transports: &'t mut Transports,
+    pub(super) control: &'a Control,
+    pub(super) now: DateTime<Utc>,
+    pub(super) report: &'t mut Report,
+    /// Mailboxes that paused themselves, and why.
+    pub(super) paused: &'t mut BTreeMap<String, String>,
+}
 
 /// The tick's side of the sending thread.
 pub(super) struct Pipe<'a> {
@@ -94,27 +127,123 @@ fn no_sender() -> StoreError {
     StoreError::Sender("no sending thread".into())
 }
 
-impl<'a> Tick<'a> {
+impl<'a> Pipeline<'a> {
+    pub(super) fn new() -> Pipeline<'a> {
+        Pipeline { pending: Vec::new(), pipe: None, refused_for: BTreeSet::new(), loads: BTreeMap::new() }
+    }
+
+    /// Runs `work` (the tick's paging through its due steps) with a sending
+    /// thread beside it, then waits for everything handed over and records
+    /// it. An error stops the thread before its next send; what left is in
+    /// the send log for the next tick.
+    pub(super) fn with_sender(
+        tick: &mut Tick<'a>,
+        work: impl FnOnce(&mut Tick<'a>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let log = SendLog::open(&tick.config.database)?;
+        let log_path = log.path().to_path_buf();
+        let open = std::mem::take(&mut tick.transports.open);
+        let abort = AtomicBool::new(false);
+        let control = tick.control;
+        let result = std::thread::scope(|scope| {
+            let (batches, batches_rx) = std::sync::mpsc::sync_channel(1);
+            let (done_tx, done) = std::sync::mpsc::channel();
+            let stops = sender::Stops { control, abort: &abort };
+            let thread = scope.spawn(move || sender::run(open, log, batches_rx, done_tx, stops));
+            tick.pipeline.pipe = Some(Pipe::new(batches, done));
+            let result = work(tick).and_then(|()| {
+                let (mut env, pipeline) = tick.parts();
+                pipeline.finish(&mut env)
+            });
+            if result.is_err() {
+                // Nothing more leaves; what did is in the send log for the next tick.
+                abort.store(true, Ordering::SeqCst);
+            }
+            // Closing the channel ends the thread.
+            tick.pipeline.pipe = None;
+            match thread.join() {
+                Ok(open) => {
+                    tick.transports.open = open;
+                    result
+                }
+                Err(_) => Err(StoreError::Sender("it panicked; its sends are in the send log".into())),
+            }
+        });
+        result?;
+        // Everything it told is recorded now.
+        sendlog::clear(&log_path)
+    }
+
+    /// An email cleared to leave: counted against its mailbox's day at once,
+    /// claimed with its group (at once with a `min_gap`, whose next slot
+    /// depends on this claim).
+    pub(super) fn offer(&mut self, env: &mut Env<'_, 'a>, ready: Ready<'a>) -> Result<(), StoreError> {
+        if let Some(load) = self.loads.get_mut(&ready.mailbox.name) {
+            load.sent += 1;
+        }
+        let min_gap = ready.mailbox.min_gap.is_some();
+        self.pending.push(ready);
+        if self.pending.len() >= GROUP || min_gap {
+            self.flush(env)?;
+        }
+        Ok(())
+    }
+
+    /// Claims what waits and records everything that came back: at the end
+    /// of each pass over the due steps, and before the tick ends.
+    pub(super) fn finish(&mut self, env: &mut Env<'_, 'a>) -> Result<(), StoreError> {
+        self.flush(env)?;
+        self.drain(env)
+    }
+
+    /// The tick is stopping: nothing is claimed before its group is, so what
+    /// waits stays due.
+    pub(super) fn forget_pending(&mut self) {
+        self.pending.clear();
+    }
+
+    /// `mailbox`'s sends on the local day of `now` in `tz`.
+    pub(super) fn load(&mut self, env: &mut Env<'_, 'a>, mailbox: &str, tz: chrono_tz::Tz) -> Result<Load, StoreError> {
+        if let Some(load) = self.loads.get(mailbox) {
+            return Ok(*load);
+        }
+        let (day, start, end) = pacing::local_day(env.now, tz);
+        let sends = env.store.mailbox_sends(mailbox, start, end.max(env.now + Duration::seconds(1)))?;
+        let load = Load { day, sent: sends.count, last: sends.last };
+        self.loads.insert(mailbox.to_string(), load);
+        Ok(load)
+    }
+
+    /// Pauses the mailboxes refused for the sender since the last check.
+    fn check_pauses(&mut self, env: &mut Env<'_, 'a>) -> Result<(), StoreError> {
+        for mailbox in std::mem::take(&mut self.refused_for) {
+            super::pauses::note_refusal(env.store, env.config, env.paused, &mailbox, env.now)?;
+        }
+        Ok(())
+    }
+}
+
+impl<'a> Pipeline<'a> {
     /// Claims the pending emails in one durable commit, together with the
     /// outcomes of the sends that came back meanwhile, and hands them to the
     /// sending thread.
-    pub(super) fn flush(&mut self) -> Result<(), StoreError> {
+    pub(super) fn flush(&mut self, env: &mut Env<'_, 'a>) -> Result<(), StoreError> {
         if self.pending.is_empty() {
             return Ok(());
         }
         let mut ready = std::mem::take(&mut self.pending);
-        self.collect(2)?;
-        let mut settled = self.settle_ended()?;
+        self.collect(env, 2)?;
+        let mut settled = self.settle_ended(env)?;
         let pipe = self.pipe.as_mut().ok_or_else(no_sender)?;
         let open: Vec<SendGroup> = pipe.groups.iter().map(|(g, _)| g.clone()).collect();
         if !self.refused_for.is_empty() {
             // Refusals aimed at the sender came back: recorded first, so that a
             // mailbox they pause claims nothing more (its steps stay due).
-            self.store.commit_group(&settled, &open, &[], self.now)?;
+            env.store.commit_group(&settled, &open, &[], env.now)?;
             settled.clear();
-            self.check_pauses()?;
+            self.check_pauses(env)?;
             let (keep, held): (Vec<_>, Vec<_>) =
-                ready.into_iter().partition(|r| !self.paused.contains_key(&r.mailbox.name));
+                ready.into_iter().partition(|r| !env.paused.contains_key(&r.mailbox.name));
             for r in held {
                 self.unclaimed_send(&r.mailbox.name);
             }
@@ -130,12 +259,12 @@ impl<'a> Tick<'a> {
                 variant: r.variant.as_deref(),
             })
             .collect();
-        let (claimed, group) = self.store.commit_group(&settled, &open, &claims, self.now)?;
+        let (claimed, group) = env.store.commit_group(&settled, &open, &claims, env.now)?;
         if group.is_some() {
             // On disk before any of them leaves: a restored copy of the database is behind it.
-            super::restore::mark_claims(self.store, &self.config.database)?;
+            super::restore::mark_claims(env.store, &env.config.database)?;
         }
-        self.check_pauses()?;
+        self.check_pauses(env)?;
         let mut jobs = Vec::new();
         for (ready, claim) in ready.into_iter().zip(claimed) {
             let Some((touchpoint_id, message_id)) = claim else {
@@ -144,10 +273,10 @@ impl<'a> Tick<'a> {
                 continue;
             };
             if let Some(load) = self.loads.get_mut(&ready.mailbox.name) {
-                load.last = Some((self.now, touchpoint_id));
+                load.last = Some((env.now, touchpoint_id));
             }
             let Ready { due, mailbox, rendered, reply, next, reason, variant } = ready;
-            let list_unsubscribe = self.list_unsubscribe(mailbox, due.lead_id);
+            let list_unsubscribe = list_unsubscribe(env, mailbox, due.lead_id);
             let job = Job {
                 id: touchpoint_id,
                 mailbox,
@@ -156,10 +285,10 @@ impl<'a> Tick<'a> {
                 body: rendered.body,
                 reply,
                 list_unsubscribe,
-                step_tag: crate::core::restore::step_tag(self.store.unsubscribe_secret(), &due.cadence, &due.step),
+                step_tag: crate::core::restore::step_tag(env.store.unsubscribe_secret(), &due.cadence, &due.step),
                 message_id: message_id.clone(),
-                date: self.now,
-                label: format!("{}-{}-{}-{touchpoint_id}", self.now.format("%Y%m%dT%H%M%SZ"), due.cadence, due.step),
+                date: env.now,
+                label: format!("{}-{}-{}-{touchpoint_id}", env.now.format("%Y%m%dT%H%M%SZ"), due.cadence, due.step),
             };
             jobs.push((Sending { due, mailbox, next, reason, variant, touchpoint_id, message_id }, job));
         }
@@ -186,24 +315,24 @@ impl<'a> Tick<'a> {
     }
 
     /// Waits for everything handed to the sending thread and records it.
-    pub(super) fn drain(&mut self) -> Result<(), StoreError> {
+    fn drain(&mut self, env: &mut Env<'_, 'a>) -> Result<(), StoreError> {
         let out = self.pipe.as_ref().is_some_and(|pipe| !pipe.groups.is_empty() || !pipe.ended.is_empty());
         if !out {
             return Ok(());
         }
-        self.collect(1)?;
-        let settled = self.settle_ended()?;
+        self.collect(env, 1)?;
+        let settled = self.settle_ended(env)?;
         if let Some(pipe) = self.pipe.as_mut() {
             pipe.groups.clear();
         }
-        self.store.record(&settled, self.now)?;
-        self.check_pauses()
+        env.store.record(&settled, env.now)?;
+        self.check_pauses(env)
     }
 
     /// Takes in what the sending thread finished; waits until fewer than
     /// `max_open` groups have sends out.
-    fn collect(&mut self, max_open: usize) -> Result<(), StoreError> {
-        let control = self.control;
+    fn collect(&mut self, env: &mut Env<'_, 'a>, max_open: usize) -> Result<(), StoreError> {
+        let control = env.control;
         let Some(pipe) = self.pipe.as_mut() else { return Ok(()) };
         loop {
             while let Some((_, ids)) = pipe.groups.front() {
@@ -232,35 +361,40 @@ impl<'a> Tick<'a> {
     }
 
     /// What the sends that came back come to, logged and counted.
-    fn settle_ended(&mut self) -> Result<Vec<Settlement>, StoreError> {
+    fn settle_ended(&mut self, env: &mut Env<'_, 'a>) -> Result<Vec<Settlement>, StoreError> {
         let ended = match self.pipe.as_mut() {
             Some(pipe) => std::mem::take(&mut pipe.ended),
             None => return Ok(Vec::new()),
         };
-        ended.into_iter().map(|(sending, ended)| self.settle_one(sending, ended)).collect()
+        ended.into_iter().map(|(sending, ended)| self.settle_one(env, sending, ended)).collect()
     }
 
-    fn settle_one(&mut self, sending: Sending<'a>, ended: Ended) -> Result<Settlement, StoreError> {
+    fn settle_one(
+        &mut self,
+        env: &mut Env<'_, 'a>,
+        sending: Sending<'a>,
+        ended: Ended,
+    ) -> Result<Settlement, StoreError> {
         let Sending { due, mailbox, next, reason, variant, touchpoint_id, message_id } = sending;
-        let mailbox_back_at = self.transports.observe(&mailbox.name, &ended, self.now);
-        let on_uncertain = self.cadences.get(&due.cadence).and_then(|c| c.on_uncertain);
+        let mailbox_back_at = env.transports.observe(&mailbox.name, &ended, env.now);
+        let on_uncertain = env.cadences.get(&due.cadence).and_then(|c| c.on_uncertain);
         let refusal = match &ended {
             Ended::Refused(reply) => Refusal::of(reply),
             _ => None,
         };
         let temporary_bounces = match &refusal {
-            Some(r) if r.blame == Blame::Passing => self.store.temporary_bounces(due.lead_id)?,
+            Some(r) if r.blame == Blame::Passing => env.store.temporary_bounces(due.lead_id)?,
             _ => 0,
         };
         let claimed = Claimed {
             due: &due,
             next,
             reason,
-            on_uncertain: on_uncertain.unwrap_or(self.config.on_uncertain),
+            on_uncertain: on_uncertain.unwrap_or(env.config.on_uncertain),
             mailbox_back_at,
             temporary_bounces,
         };
-        let settled = decide::settle(ended.clone(), claimed, self.now);
+        let settled = decide::settle(ended.clone(), claimed, env.now);
         let (lead, cadence, step) = (&due.email, &due.cadence, &due.step);
         match (&ended, &settled) {
             (Ended::Sent, _) => {
@@ -269,22 +403,22 @@ impl<'a> Tick<'a> {
                                            message_id = %message_id, "sent"),
                     None => info!(lead = %lead, cadence = %cadence, step = %step, message_id = %message_id, "sent"),
                 }
-                self.report.sent += 1;
-                self.control.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                env.report.sent += 1;
+                env.control.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             (Ended::Refused(reply), Settled::Record { suppress: true, .. }) => {
                 warn!(lead = %lead, cadence = %cadence, step = %step,
                       "refused, the address is dead: {reply}; lead bounced everywhere and suppressed");
-                self.report.failed += 1;
+                env.report.failed += 1;
             }
             (Ended::Refused(reply), Settled::Record { .. }) => {
                 warn!(lead = %lead, cadence = %cadence, step = %step, "refused for good: {reply}; lead marked bounced");
-                self.report.failed += 1;
+                env.report.failed += 1;
             }
             (Ended::Refused(_), Settled::Retry { retry_at, error, .. }) => {
                 warn!(lead = %lead, cadence = %cadence, step = %step, mailbox = %mailbox.name,
                       retry_at = %crate::time::rfc3339(*retry_at), "{error}");
-                self.report.retrying += 1;
+                env.report.retrying += 1;
                 if refusal.as_ref().is_some_and(|r| r.blame == Blame::Sender) {
                     self.refused_for.insert(mailbox.name.clone());
                 }
@@ -292,41 +426,26 @@ impl<'a> Tick<'a> {
             (Ended::Uncertain(why), _) => {
                 warn!(lead = %lead, cadence = %cadence, step = %step, message_id = %message_id,
                       "send interrupted, it may have been delivered: {why}; recorded as uncertain, not sent again");
-                self.report.uncertain += 1;
+                env.report.uncertain += 1;
             }
             (Ended::Temporary(_), Settled::Record { detail, .. }) => {
                 warn!(lead = %lead, cadence = %cadence, step = %step, "{}", detail.as_deref().unwrap_or_default());
-                self.report.failed += 1;
+                env.report.failed += 1;
             }
             (Ended::Temporary(why), Settled::Retry { retry_at, .. }) => {
                 warn!(lead = %lead, cadence = %cadence, step = %step, attempt = due.attempts + 1,
                       retry_at = %crate::time::rfc3339(*retry_at), "not sent, will retry: {why}");
-                self.report.retrying += 1;
+                env.report.retrying += 1;
             }
             // The outage was logged once, as it began.
-            (Ended::Unavailable(_), _) => self.report.retrying += 1,
+            (Ended::Unavailable(_), _) => env.report.retrying += 1,
             _ => {}
         }
         if !matches!(settled, Settled::Record { .. }) {
             // A claimed send that certainly did not leave does not count against the caps.
             self.unclaimed_send(&mailbox.name);
         }
-        Ok(Settlement { touchpoint_id, enrollment_id: due.enrollment_id, at: self.now, settled, refusal })
-    }
-
-    /// The `List-Unsubscribe` of an email to lead `lead_id` through
-    /// `mailbox`: the one-click link first when `[http] public_url` is set.
-    fn list_unsubscribe(&self, mailbox: &Mailbox, lead_id: i64) -> Option<String> {
-        if !mailbox.list_unsubscribe {
-            return None;
-        }
-        let token = unsubscribe::token(self.store.unsubscribe_secret(), lead_id);
-        let on = mailbox.unsubscribe_address.clone().unwrap_or_else(|| mailbox.from.email.to_string());
-        let mailto = format!("<mailto:{}?subject=unsubscribe>", unsubscribe::address(&on, &token));
-        Some(match self.config.http.as_ref().and_then(|h| h.public_url.as_deref()) {
-            Some(url) => format!("<{url}/u/{token}>, {mailto}"),
-            None => mailto,
-        })
+        Ok(Settlement { touchpoint_id, enrollment_id: due.enrollment_id, at: env.now, settled, refusal })
     }
 
     /// A claimed send that certainly did not leave does not count against the caps.
@@ -335,4 +454,19 @@ impl<'a> Tick<'a> {
             load.sent = load.sent.saturating_sub(1);
         }
     }
+}
+
+/// The `List-Unsubscribe` of an email to lead `lead_id` through
+/// `mailbox`: the one-click link first when `[http] public_url` is set.
+fn list_unsubscribe(env: &Env<'_, '_>, mailbox: &Mailbox, lead_id: i64) -> Option<String> {
+    if !mailbox.list_unsubscribe {
+        return None;
+    }
+    let token = unsubscribe::token(env.store.unsubscribe_secret(), lead_id);
+    let on = mailbox.unsubscribe_address.clone().unwrap_or_else(|| mailbox.from.email.to_string());
+    let mailto = format!("<mailto:{}?subject=unsubscribe>", unsubscribe::address(&on, &token));
+    Some(match env.config.http.as_ref().and_then(|h| h.public_url.as_deref()) {
+        Some(url) => format!("<{url}/u/{token}>, {mailto}"),
+        None => mailto,
+    })
 }
