@@ -36,6 +36,16 @@ impl StepKind {
         }
     }
 
+    /// The kind for people: `email`, `call`, `LinkedIn touch`, `task`.
+    pub fn word(self) -> &'static str {
+        match self {
+            StepKind::Email => "email",
+            StepKind::Call => "call",
+            StepKind::Linkedin => "LinkedIn touch",
+            StepKind::Task => "task",
+        }
+    }
+
     fn parse(text: &str) -> Option<StepKind> {
         Some(match text {
             "email" => StepKind::Email,

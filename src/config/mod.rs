@@ -7,6 +7,7 @@ mod http;
 pub(crate) mod mailbox;
 pub(crate) mod oauth2;
 mod owners;
+mod secret;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

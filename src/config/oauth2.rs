@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::mailbox::Secret;
+use super::secret::Secret;
 
 /// Who runs the authorization server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,7 +231,7 @@ pub(super) fn check(
         problems.push((Some(raw.client_id.span()), "oauth2.client_id: must not be empty".into()));
     }
     let client_secret = raw.client_secret_file.as_ref().and_then(|f| {
-        super::mailbox::read_secret_file(&resolve(f.get_ref()), "oauth2.client_secret_file")
+        super::secret::read_secret_file(&resolve(f.get_ref()), "oauth2.client_secret_file")
             .map_err(|e| problems.push((Some(f.span()), e.to_string())))
             .ok()
     });

@@ -33,7 +33,7 @@ mod wording;
 pub use analysis::{Analysis, CadencePlan, Change};
 pub use moves::{Cause, Counts, InFlight, Move, Target, Touch};
 pub use snapshot::{Edit, Snapshot, StepSnapshot, edits};
-pub use wording::{Plan, grouped, kind_word, span};
+pub use wording::{Plan, grouped, span};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

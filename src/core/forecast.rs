@@ -44,7 +44,7 @@ pub struct Sender {
 }
 
 /// A lead's own time from its cadence's calendar name, its zone and its
-/// fields (the config's rules: [`crate::config::Config::lead_time`]).
+/// fields (the config's rules, `Config::lead_time`).
 pub type LeadTimeOf<'a> = dyn Fn(Option<&str>, Option<&str>, &Fields) -> LeadTime<'a> + 'a;
 
 /// Collects enrollments one at a time (so a million need not sit in memory).

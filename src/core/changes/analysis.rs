@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 
 use super::moves::{Cause, Counts, InFlight, Move, Target, Touch};
 use super::snapshot::{Edit, Snapshot, edits};
-use super::wording::kind_word;
 use crate::cadence::Cadence;
 use crate::core::plan;
 use crate::core::schedule::Wait;
@@ -212,7 +211,7 @@ impl<'a> Analysis<'a> {
             let edit = if removed { Edit::Removed { step } } else { Edit::Replanned { step } };
             changes.push(Change { edit, earlier: removed, counts });
         }
-        let kinds = self.cadence.steps.iter().map(|s| (s.id.clone(), kind_word(s.kind))).collect();
+        let kinds = self.cadence.steps.iter().map(|s| (s.id.clone(), s.kind.word())).collect();
         CadencePlan {
             cadence: self.cadence.name.clone(),
             file: self.cadence.file.display().to_string(),

@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 use super::analysis::CadencePlan;
 use super::moves::{Counts, Move};
 use super::snapshot::Edit;
-use crate::cadence::StepKind;
 use crate::time::rfc3339;
 
 /// `1,020`.
@@ -185,16 +184,6 @@ impl CadencePlan {
             }).collect::<Vec<_>>(),
             "leads": self.moves.iter().map(|m| m.to_json(zone)).collect::<Vec<_>>(),
         })
-    }
-}
-
-/// The kind of step `id` names for people: `email`, `call`, `LinkedIn touch`, `task`.
-pub fn kind_word(kind: StepKind) -> &'static str {
-    match kind {
-        StepKind::Email => "email",
-        StepKind::Call => "call",
-        StepKind::Linkedin => "LinkedIn touch",
-        StepKind::Task => "task",
     }
 }
 
