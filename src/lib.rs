@@ -18,6 +18,8 @@
 //! * [`daemon`]: ticks on an interval until SIGTERM; the clock's reader, with
 //!   its [`http`] side (one-click unsubscribe, metrics, health, the API and
 //!   the dashboard).
+//! * [`doctor`]: the DNS and TLS questions `cadenced doctor` asks (what
+//!   the answers mean is [`core::doctor`]'s).
 //! * [`cli`]: one file per subcommand, calling the same code with `--at`
 //!   standing in for the clock.
 
@@ -27,6 +29,7 @@ pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod dns;
+pub mod doctor;
 pub mod http;
 pub mod imap;
 pub mod inbound;
