@@ -3,6 +3,7 @@ mod calendar;
 mod check;
 mod core;
 mod dashboard;
+mod dns;
 mod firsthour;
 mod fuzz;
 mod hostile;
