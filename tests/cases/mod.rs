@@ -4,6 +4,7 @@ mod check;
 mod core;
 mod dashboard;
 mod dns;
+mod doctor;
 mod firsthour;
 mod fuzz;
 mod hostile;
