@@ -289,6 +289,9 @@ async fn examine_dkim<R: Resolve>(
     let findings: Vec<Finding> =
         selectors.iter().zip(&answers).filter_map(|(s, answer)| checks::dkim(domain, s, answer, source)).collect();
     if findings.is_empty() && source == SelectorSource::Guess {
+        if let Some(Err(Failure::Failed(why))) = answers.iter().find(|a| matches!(a, Err(Failure::Failed(_)))) {
+            return vec![Finding::warning("dkim", format!("could not check the DKIM selectors of {domain}: {why}"))];
+        }
         return vec![checks::dkim_none_found(domain, &selectors)];
     }
     findings

@@ -140,3 +140,16 @@ fn an_unknown_server_gets_a_guess_at_its_selectors_and_an_outbox_no_host_check()
     let limit = report.mailboxes[0].findings.iter().find(|f| f.check == "daily-limit").unwrap();
     assert_eq!(limit.level, Level::Warning);
 }
+
+#[test]
+fn guessed_selectors_that_cannot_be_asked_are_could_not_check() {
+    let mut world = good_world();
+    for selector in COMMON_SELECTORS {
+        world.txt.insert(format!("{selector}._domainkey.seller.test"), Err(DnsError::Failed("SERVFAIL".into())));
+    }
+    let text = "[mailboxes.sales]\nfrom = \"ada@seller.test\"\noutbox = \"out\"\n";
+    let report = run(&world, &config(text), &Ok(BTreeMap::new()));
+    let dkim = report.mailboxes[0].domains[0].findings.iter().find(|f| f.check == "dkim").unwrap();
+    assert_eq!(dkim.level, Level::Warning);
+    assert!(dkim.message.starts_with("could not check"), "{}", dkim.message);
+}
