@@ -153,3 +153,39 @@ fn guessed_selectors_that_cannot_be_asked_are_could_not_check() {
     assert_eq!(dkim.level, Level::Warning);
     assert!(dkim.message.starts_with("could not check"), "{}", dkim.message);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+    /// Whatever the records say, doctor reports and does not panic.
+    #[test]
+    fn hostile_records_never_panic(
+        spf in "v=spf1( [-+~?]?(a|mx|ip4|ip6|include|exists|ptr|all|redirect|exp)[:=/]?[%{}a-z0-9./:_-]{0,24}){0,12}",
+        include in "\\PC{0,120}",
+        dkim in "\\PC{0,200}",
+        dmarc in "v=DMARC1;\\PC{0,120}",
+        exchange in "[a-z.]{0,12}",
+    ) {
+        let mut world = Static::default();
+        world.mx.insert("seller.test".into(), Ok(vec![Mx { preference: 0, exchange }]));
+        txt(&mut world, "seller.test", &[&spf]);
+        for target in ["a.seller.test", "b.seller.test", "x.y"] {
+            txt(&mut world, target, &[&include, &spf]);
+        }
+        world.ips.insert("smtp.seller.test".into(), Ok(vec!["192.0.2.25".parse().unwrap()]));
+        txt(&mut world, "s1._domainkey.seller.test", &[&dkim]);
+        txt(&mut world, "_dmarc.seller.test", &[&dmarc]);
+        let report = run(&world, &config(GOOD), &Ok(BTreeMap::new()));
+        proptest::prop_assert!(report.findings().count() >= 6);
+    }
+}
+
+#[test]
+fn providers_are_known_by_host_or_sign_in() {
+    assert_eq!(Provider::of("smtp.office365.com", None), Provider::Microsoft);
+    assert_eq!(Provider::of("Outlook.Office365.com.", None), Provider::Microsoft);
+    assert_eq!(Provider::of("mail.example.com", Some("microsoft")), Provider::Microsoft);
+    assert_eq!(Provider::of("smtp.gmail.com", None), Provider::Google);
+    assert_eq!(Provider::of("", Some("google")), Provider::Google);
+    assert_eq!(Provider::of("mail.example.com", Some("custom")), Provider::Other);
+}
