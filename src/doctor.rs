@@ -201,8 +201,7 @@ async fn examine_spf<R: Resolve>(
     answers.txt.insert(normal_name(domain), txt);
     let count = settle(resolver, &mut answers, |a| spf::count_lookups(a, domain)).await;
     findings.extend(checks::spf_limit(&count));
-    if provider.spf_include().is_some() {
-        let target = provider.spf_include().unwrap_or_default();
+    if let Some(target) = provider.spf_include() {
         let included = settle(resolver, &mut answers, |a| spf::includes(a, domain, target)).await;
         findings.push(checks::spf_provider(domain, &record, provider, included));
         return findings;

@@ -28,7 +28,10 @@ fn mx_to_publish(domain: &str, provider: Provider, inbox_host: Option<&str>) -> 
     let value = match provider {
         Provider::Microsoft => format!("0 {}.mail.protection.outlook.com.", dashed(domain)),
         Provider::Google => "1 smtp.google.com.".to_string(),
-        Provider::Other => format!("10 {}.", inbox_host.unwrap_or("<your mail server's host name>")),
+        Provider::Other => match inbox_host {
+            Some(host) => format!("10 {host}."),
+            None => "10 <your mail server's host name>".to_string(),
+        },
     };
     Publish { name: domain.to_string(), kind: "MX".into(), value }
 }
@@ -191,6 +194,13 @@ pub fn spf_host(domain: &str, record: &str, host: &str, results: &[(IpAddr, Outc
     if results.is_empty() {
         return Finding::warning("spf-host", format!("could not check: {host} has no address"));
     }
+    let broken = list(&|o| matches!(o, Outcome::PermError(_)));
+    if !broken.is_empty() {
+        return Finding::error(
+            "spf-host",
+            format!("receivers cannot use the record for the SMTP server {host} ({broken}): fix the record first"),
+        );
+    }
     let refused = list(&|o| !matches!(o, Outcome::Pass | Outcome::TempError(_)));
     if !refused.is_empty() {
         let term = spf_term(Provider::Other, Some(host));
@@ -232,8 +242,18 @@ pub fn dkim(domain: &str, selector: &str, lookup: &Lookup<String>, source: Selec
     let text = match keys.as_slice() {
         [] if source == SelectorSource::Guess => return None,
         [] => {
+            let how = match source {
+                SelectorSource::Provider(Provider::Microsoft) => {
+                    "; turn DKIM signing on in the Microsoft Defender portal (Email authentication > DKIM), which \
+                     shows the CNAME targets"
+                }
+                SelectorSource::Provider(Provider::Google) => {
+                    "; generate the key in Google Admin (Apps > Google Workspace > Gmail > Authenticate email)"
+                }
+                _ => "",
+            };
             return Some(
-                Finding::error("dkim", format!("no DKIM key at {name}: receivers cannot check the signatures"))
+                Finding::error("dkim", format!("no DKIM key at {name}: receivers cannot check the signatures{how}"))
                     .publish(dkim_to_publish(domain, selector, source)),
             );
         }
@@ -278,16 +298,11 @@ fn dkim_to_publish(domain: &str, selector: &str, source: SelectorSource) -> Publ
         SelectorSource::Provider(Provider::Microsoft) => Publish {
             name,
             kind: "CNAME".into(),
-            value: format!(
-                "{selector}-{}._domainkey.<your tenant>.onmicrosoft.com. (the Microsoft Defender portal shows it \
-                 under Email authentication > DKIM)",
-                dashed(domain)
-            ),
+            value: format!("<the {selector} target the Microsoft Defender portal shows>"),
         },
-        SelectorSource::Provider(Provider::Google) => Publish::txt(
-            name,
-            "v=DKIM1; k=rsa; p=<the key Google Admin shows under Apps > Google Workspace > Gmail > Authenticate email>",
-        ),
+        SelectorSource::Provider(Provider::Google) => {
+            Publish::txt(name, "v=DKIM1; k=rsa; p=<the key Google Admin shows>")
+        }
         _ => Publish::txt(name, "v=DKIM1; k=rsa; p=<your mail server's public DKIM key>"),
     }
 }
