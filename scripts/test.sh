@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 # mail server with its own config under a temp dir), openssl (a private CA for
 # the tests' TLS) and systemd-analyze. Postfix is installed with "No
 # configuration": nothing in /etc/postfix is set up and no system Postfix runs.
+# Unbound: a real DNS server on a loopback port for `doctor` and `verify` (its
+# own config under a temp dir; a system unbound the package may start is not used).
 # Chromium and chromium-driver: the dashboard's test drives a real headless browser.
 need=()
 command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
@@ -20,6 +22,7 @@ command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || need+=(dovecot
 [ -x /usr/sbin/postfix ] || need+=(postfix)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+[ -x /usr/sbin/unbound ] || need+=(unbound)
 # A real headless browser for the dashboard's test, driven over WebDriver.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)

@@ -3,11 +3,15 @@
 //!
 //! A timeout, SERVFAIL or refusal is [`DnsError::Failed`]: it never makes an
 //! address dead (only [`DnsError::NxDomain`] or what the records say can).
-//! The resolver behind [`Resolve`] is the system's or the config's
-//! `dns_servers`; tests give a [`Static`] table instead.
+//! The resolver behind [`Resolve`] is [`SystemResolver`] (the system's or the
+//! config's `dns_servers`); unit tests give a [`Static`] table instead.
+
+mod system;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+
+pub use system::SystemResolver;
 
 /// One MX record. A null MX (RFC 7505) is the single record `0 .`, whose
 /// `exchange` is the empty string.

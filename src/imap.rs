@@ -316,6 +316,23 @@ pub fn prove_login(settings: &ImapSettings) -> Result<String, ImapError> {
     block_on(job).and_then(|r| r).map_err(|kind| err(settings, kind))
 }
 
+/// Proves that the server answers and that TLS comes up as configured, with
+/// a certificate this machine trusts (`cadenced doctor --connect`): the
+/// greeting, no login. Says how the connection is protected.
+pub fn probe_tls(settings: &ImapSettings) -> Result<String, ImapError> {
+    let job = async {
+        let client = connect(settings).await?;
+        drop(client);
+        let how = match settings.security {
+            Security::Tls => "TLS",
+            Security::StartTls => "STARTTLS",
+            Security::Plain => "plain TCP, no TLS",
+        };
+        Ok::<_, ImapErrorKind>(format!("{}:{}: {how}", settings.host, settings.port))
+    };
+    block_on(job).and_then(|r| r).map_err(|kind| err(settings, kind))
+}
+
 fn err(settings: &ImapSettings, kind: ImapErrorKind) -> ImapError {
     ImapError { server: format!("{}:{}", settings.host, settings.port), kind }
 }

@@ -19,6 +19,8 @@
 //!   its [`http`] side (one-click unsubscribe, metrics, health, the API and
 //!   the dashboard).
 //! * [`views`]: what the CLI and the HTTP side both show.
+//! * [`doctor`]: the DNS and TLS questions `cadenced doctor` asks (what
+//!   the answers mean is [`core::doctor`]'s).
 //! * [`cli`]: one file per subcommand, calling the same code with `--at`
 //!   standing in for the clock.
 
@@ -28,6 +30,7 @@ pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod dns;
+pub mod doctor;
 pub mod http;
 pub mod imap;
 pub mod inbound;

@@ -15,6 +15,7 @@ macro_rules! out {
 
 mod check;
 mod classify;
+mod doctor;
 mod due;
 mod enroll;
 mod forecast;
@@ -130,6 +131,9 @@ enum Command {
     /// Record the sends found in each mailbox's Sent folder (or outbox) that the database lacks, as
     /// after a restore; `--confirm-unreadable NAME` ends the hold of a mailbox with no Sent folder.
     Reconcile(reconcile::Args),
+    /// Before the first send: MX, SPF, DKIM and DMARC of each mailbox's domain and its sending config,
+    /// each ok, warning or error with the DNS record to publish; `--connect` also tries TLS.
+    Doctor(doctor::Args),
 }
 
 /// Parses the process arguments and runs the command.
@@ -168,6 +172,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::Report(args) => report::run(&config_path, args),
         Command::Login(args) => login::run(&config_path, args),
         Command::Reconcile(args) => reconcile::run(&config_path, args),
+        Command::Doctor(args) => doctor::run(&config_path, args),
     }
 }
 

@@ -13,12 +13,15 @@
 //! * [`forecast`]: the load ahead, per mailbox and day.
 //! * [`unsubscribe`]: per-lead unsubscribe tokens and addresses.
 //! * [`report`]: which tallies make up a period; each step's funnel and rates.
+//! * [`doctor`]: what `cadenced doctor` makes of a sending domain's MX, SPF,
+//!   DKIM and DMARC records and of a mailbox's sending config.
 //! * [`restore`]: whether the database is a restored copy, and which emails
 //!   found in a Sent folder are sends it lacks.
 
 pub mod changes;
 pub mod decide;
 pub mod disposable;
+pub mod doctor;
 pub mod forecast;
 pub mod freemail;
 pub mod pacing;

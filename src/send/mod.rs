@@ -17,7 +17,7 @@ use crate::config::{self, Delivery};
 use crate::model::Reply;
 
 pub use outbox::Outbox;
-pub use smtp::{DiagStep, Smtp, prove_login};
+pub use smtp::{DiagStep, Smtp, probe_tls, prove_login};
 
 /// Sends `message` through `mailbox` step by step (for `cadenced test-send`).
 pub fn diagnose(mailbox: &config::Mailbox, message: &Message) -> Vec<DiagStep> {

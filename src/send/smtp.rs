@@ -87,6 +87,16 @@ impl Smtp {
     /// Connects, upgrades to TLS as configured and logs in. Every failure here
     /// happens before a message is handed over.
     fn connect(&self) -> Result<SmtpConnection, SendError> {
+        let mut conn = self.open()?;
+        if let Err(why) = log_in(&mut conn, &self.settings) {
+            conn.abort();
+            return Err(SendError::Unavailable(format!("{}: {why}", self.server())));
+        }
+        Ok(conn)
+    }
+
+    /// Connects and upgrades to TLS as configured, without logging in.
+    fn open(&self) -> Result<SmtpConnection, SendError> {
         let server = self.server();
         let fail = |what: &str, e: lettre::transport::smtp::Error| {
             let advice = crate::tls::advice(&e).map(|a| format!("; {a}")).unwrap_or_default();
@@ -106,10 +116,6 @@ impl Smtp {
         .map_err(|e| fail("cannot connect", e))?;
         if self.settings.security == Security::StartTls {
             conn.starttls(&tls()?, &self.hello).map_err(|e| fail("STARTTLS", e))?;
-        }
-        if let Err(why) = log_in(&mut conn, &self.settings) {
-            conn.abort();
-            return Err(SendError::Unavailable(format!("{server}: {why}")));
         }
         Ok(conn)
     }
@@ -243,6 +249,21 @@ pub fn prove_login(settings: &SmtpSettings, from: &Mailbox) -> Result<String, St
     let mut conn = smtp.connect().map_err(|e| e.to_string())?;
     let _ = conn.quit();
     Ok(format!("{}: logged in as {}", smtp.server(), settings.username.as_deref().unwrap_or("-")))
+}
+
+/// Proves that the server answers and that TLS comes up as configured, with
+/// a certificate this machine trusts (`cadenced doctor --connect`): no
+/// login, no mail. Says how the connection is protected.
+pub fn probe_tls(settings: &SmtpSettings, from: &Mailbox) -> Result<String, String> {
+    let smtp = Smtp::new(settings.clone(), from);
+    let mut conn = smtp.open().map_err(|e| e.to_string())?;
+    let _ = conn.quit();
+    let how = match settings.security {
+        Security::Tls => "TLS",
+        Security::StartTls => "STARTTLS",
+        Security::Plain => "plain TCP, no TLS",
+    };
+    Ok(format!("{}: {how}", smtp.server()))
 }
 
 /// One step of a test send, for `cadenced test-send`.

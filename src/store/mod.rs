@@ -12,13 +12,14 @@
 //! planned against, and loading an edit), `backup`, `report` (what the report,
 //! the dashboard and the metrics read, from tallies the schema's triggers
 //! keep), `unsubscribe` (from the web), `restore` (reconciling a restored
-//! copy), the `schema` migrations, and the [`sendlog`] and [`sendmark`]
-//! beside the database.
+//! copy), the `schema` migrations, the [`sendlog`] and [`sendmark`]
+//! beside the database, and [`first_sends`], read without opening a `Store`.
 
 mod backup;
 mod claims;
 mod digests;
 mod enroll;
+pub mod first_sends;
 mod history;
 mod inbox;
 mod lock;

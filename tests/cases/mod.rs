@@ -3,6 +3,8 @@ mod calendar;
 mod check;
 mod core;
 mod dashboard;
+mod dns;
+mod doctor;
 mod firsthour;
 mod fuzz;
 mod hostile;

@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod ca;
 pub mod db;
+pub mod dns;
 pub mod dovecot;
 pub mod http;
 pub mod lead;
