@@ -58,7 +58,7 @@ pub struct Arrival {
 
 /// The recipient of a bounce or complaint that is `email`, else the first.
 pub fn recipient_of<'m>(msg: &'m Classified, email: &str) -> Option<&'m Recipient> {
-    msg.recipients.iter().find(|r| r.address.eq_ignore_ascii_case(email)).or_else(|| msg.recipients.first())
+    msg.recipients.iter().find(|r| r.is(email)).or_else(|| msg.recipients.first())
 }
 
 /// The effect of `msg` on its lead, and a line saying so.

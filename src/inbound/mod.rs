@@ -57,6 +57,10 @@ pub struct Recipient {
     pub reason: BounceReason,
     /// The enhanced status code ("5.1.1"), or "5.0.0"/"4.0.0" derived from a bare SMTP reply code.
     pub status: Option<String>,
+    /// The address the sender gave, when the report names it apart from the one that failed
+    /// (RFC 3464 Original-Recipient, before an alias or a forward): the lead's own address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<String>,
 }
 
 impl Recipient {
@@ -64,12 +68,18 @@ impl Recipient {
     pub(crate) fn bounced(address: String, reason: BounceReason, status: Option<String>) -> Recipient {
         let temporary = status.as_deref().is_some_and(|s| s.starts_with('4'));
         let permanent = reason.is_dead_address() && !(reason == BounceReason::Notaccept && temporary);
-        Recipient { address, permanent, reason, status }
+        Recipient { address, permanent, reason, status, original: None }
+    }
+
+    /// True when `email` is this recipient's address or the original one the sender gave.
+    pub fn is(&self, email: &str) -> bool {
+        self.address.eq_ignore_ascii_case(email)
+            || self.original.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(email))
     }
 
     /// A complained-about recipient.
     pub(crate) fn complained(address: String) -> Recipient {
-        Recipient { address, permanent: false, reason: BounceReason::Undefined, status: None }
+        Recipient { address, permanent: false, reason: BounceReason::Undefined, status: None, original: None }
     }
 }
 

@@ -251,7 +251,10 @@ fn match_inbound(
     let mut ids = c.in_reply_to.clone();
     ids.extend(c.original_message_ids.iter().cloned());
     let addresses: Vec<&str> = match c.kind {
-        Kind::Bounce | Kind::Complaint => c.recipients.iter().map(|r| r.address.as_str()).collect(),
+        // The address that failed, then the one the sender gave when the report names it apart.
+        Kind::Bounce | Kind::Complaint => {
+            c.recipients.iter().flat_map(|r| std::iter::once(r.address.as_str()).chain(r.original.as_deref())).collect()
+        }
         _ => c.from.as_deref().into_iter().collect(),
     };
     store.match_lead(&ids, &addresses)

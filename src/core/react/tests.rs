@@ -46,7 +46,13 @@ fn by(matched: Matched) -> Arrival {
 
 fn bounced(reason: Reason, permanent: bool, status: &str) -> Classified {
     let mut b = msg(Kind::Bounce);
-    b.recipients = vec![Recipient { address: "jane@acme.test".into(), permanent, reason, status: Some(status.into()) }];
+    b.recipients = vec![Recipient {
+        address: "jane@acme.test".into(),
+        permanent,
+        reason,
+        status: Some(status.into()),
+        original: None,
+    }];
     b
 }
 

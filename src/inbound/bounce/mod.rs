@@ -136,7 +136,9 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
             }
             let section = section_near(&report_lines, address);
             let reason = reason_of(status.as_deref(), &[diagnostic, &section], delayed, &mut whole);
-            out.push(Recipient::bounced(address.to_string(), reason, status));
+            let mut recipient = Recipient::bounced(address.to_string(), reason, status);
+            recipient.original = r.original_rcpt.clone().filter(|o| o != address);
+            out.push(recipient);
         }
         if out.is_empty() {
             out = text_recipients(mail, report_text, &lower_report, &subject, originals);
@@ -148,7 +150,7 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
         let automatic = daemon_sender(&mail.top) || null_sender(&mail.top) || auto_submitted(&mail.top);
         return if automatic { Detection::Delivered } else { Detection::None };
     }
-    if is_report || looks_like_bounce(mail, report_text, &lower_report, &subject) {
+    if is_report || looks_like_bounce(mail, report_text, &lower_report, &subject, originals) {
         let out = text_recipients(mail, report_text, &lower_report, &subject, originals);
         return Detection::Bounce(google_groups(out, report_text, &lower_report));
     }

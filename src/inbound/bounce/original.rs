@@ -106,7 +106,7 @@ pub(crate) fn report_and_originals(mail: &Mail) -> (String, Vec<Envelope>, Vec<S
     for t in &original_texts {
         let fields = text::header_block(t);
         if !fields.is_empty() {
-            originals.push(Envelope::from_fields(fields));
+            originals.push(Envelope { depth: 1, ..Envelope::from_fields(fields) });
         }
     }
     (report, originals, original_texts)

@@ -22,7 +22,9 @@ fn own_addresses(mail: &Mail, originals: &[Envelope], report_lower: &str) -> Has
             set.extend(text::find_addresses(v).into_iter().map(|f| f.address));
         }
     }
-    for env in originals {
+    // The returned original only: a message quoted inside it (a list server's answer returning the
+    // command it answers) is someone else's, maybe the failed recipient's.
+    for env in originals.iter().filter(|e| e.depth <= 1) {
         set.extend(env.from.iter().cloned());
         for name in ["sender", "return-path", "reply-to", "errors-to", "x-envelope-from"] {
             for v in env.all(name) {
@@ -277,7 +279,7 @@ pub(super) fn text_recipients(
     }
     if addresses.is_empty() {
         // Fall back to where the returned original was sent.
-        for env in originals {
+        for env in originals.iter().filter(|e| e.depth <= 1) {
             for a in env.to.iter().chain(env.cc.iter()) {
                 if !own.contains(a) && !addresses.iter().any(|(x, _)| x == a) {
                     let line = lines.iter().position(|l| l.contains(a.as_str()));
