@@ -83,6 +83,21 @@ impl Recipient {
     }
 }
 
+/// What a failure notice says as a whole when no recipient of it could be read: enough to judge the
+/// address of the lead its returned Message-ID names (see [`Unattributed::for_address`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unattributed {
+    pub reason: BounceReason,
+    pub status: Option<String>,
+}
+
+impl Unattributed {
+    /// The notice's verdict for `address`, the lead the returned original was sent to.
+    pub fn for_address(&self, address: &str) -> Recipient {
+        Recipient::bounced(address.to_lowercase(), self.reason, self.status.clone())
+    }
+}
+
 /// The classification of one message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Classified {
@@ -99,6 +114,8 @@ pub struct Classified {
     /// Message-IDs of our original message found inside a bounce / complaint (attached message,
     /// text/rfc822-headers part or an inlined copy); used to find which send bounced.
     pub original_message_ids: Vec<String>,
+    /// A bounce whose recipients could not be read: the notice's own verdict.
+    pub unattributed: Option<Unattributed>,
     /// Auto-replies: the announced return date, when one can be read.
     pub return_date: Option<chrono::NaiveDate>,
     /// True when the message is addressed to an unsubscribe address (To local part contains
@@ -126,6 +143,7 @@ impl Classified {
             message_id: None,
             in_reply_to: Vec::new(),
             original_message_ids: Vec::new(),
+            unattributed: None,
             return_date: None,
             list_unsubscribe_to: false,
         }
@@ -185,6 +203,10 @@ fn classify_mail(mail: &mime::Mail) -> Classified {
     match bounce::detect(mail, &report, &originals) {
         bounce::Detection::Bounce(recipients) => {
             out.kind = Kind::Bounce;
+            if recipients.is_empty() {
+                let (reason, status) = bounce::notice_verdict(mail, &report);
+                out.unattributed = Some(Unattributed { reason, status });
+            }
             out.recipients = recipients;
             out.original_message_ids = bounce::original_ids(mail, &originals, &original_texts);
             return out;

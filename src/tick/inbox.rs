@@ -126,10 +126,13 @@ pub fn handle_message(
     now: DateTime<Utc>,
 ) -> Result<Handled, StoreError> {
     let raw = incoming.raw;
-    let c = crate::inbound::classify(raw);
+    let mut c = crate::inbound::classify(raw);
     // When it arrived: the server's INTERNALDATE, else its own Date header, else now.
     let arrived = incoming.arrived.or_else(|| crate::inbound::date_of(raw)).unwrap_or(now);
     let matched = match_inbound(store, &c, raw)?;
+    if let Some((lead, how, _)) = &matched {
+        react::attribute_bounce(&mut c, &lead.email, *how);
+    }
     let (effect, detail, answers, reason) = match &matched {
         None => (Effect::None, "no lead".to_string(), None, None),
         Some((lead, how, answered)) => {

@@ -157,6 +157,21 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
     Detection::None
 }
 
+/// The verdict of a failure notice as a whole, for a notice that names no recipient that could be
+/// read: the status code and the reason its text tells (a delay is only a delay).
+pub(crate) fn notice_verdict(mail: &Mail, report_text: &str) -> (BounceReason, Option<String>) {
+    let lower_report = text::squash(report_text);
+    let subject = mail.top.subject.as_deref().map(text::squash).unwrap_or_default();
+    let status = text_status(report_text);
+    let delayed =
+        notice::is_delay_notice(&lower_report, &subject) && !status.as_deref().is_some_and(|s| s.starts_with('5'));
+    let mut whole = WholeNotice::new(&lower_report);
+    let reason = reason_of(status.as_deref(), &[report_text], delayed, &mut whole);
+    // A delay without a code is passing trouble, whatever its words.
+    let status = status.or_else(|| delayed.then(|| "4.0.0".to_string()));
+    (reason, status)
+}
+
 /// Google Groups' refusal of a post ("the group you tried to contact may not exist, or you may not have
 /// permission to post", in the sender's language, followed by four bulleted possible causes) is a
 /// refusal of the sender.

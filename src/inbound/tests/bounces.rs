@@ -329,3 +329,84 @@ visit the Help Center at https://groups.google.com/support/.\r\n\r\nThanks,\r\n\
     assert_eq!(c.recipients[0].reason, BounceReason::Rejected);
     assert!(!c.recipients[0].permanent);
 }
+
+/// qmail's notice with the copy of the message cut to a few headers.
+fn qmail_notice(recipient_line: &str) -> String {
+    format!(
+        "From: MAILER-DAEMON@mx.example.com\r\nTo: sales@ourco.example\r\nSubject: failure notice\r\n\r\n\
+Hi. This is the qmail-send program at mx.example.com.\r\n\
+I'm afraid I wasn't able to deliver your message to the following addresses.\r\n\
+This is a permanent error; I've given up. Sorry it didn't work out.\r\n\r\n\
+{recipient_line}Sorry, no mailbox here by that name. (#5.1.1)\r\n\r\n\
+--- Below this line is a copy of the message.\r\n\r\n\
+Message-ID: <send-9@ourco.example>\r\nSubject: Quick question\r\n\r\nHello\r\n"
+    )
+}
+
+#[test]
+fn a_notice_naming_no_recipient_keeps_its_own_verdict_and_the_returned_message_id() {
+    let c = classify(qmail_notice("").as_bytes());
+    assert_eq!(c.kind, Kind::Bounce);
+    assert!(c.recipients.is_empty(), "{:?}", c.recipients);
+    assert_eq!(c.original_message_ids, ["<send-9@ourco.example>"]);
+    let u = c.unattributed.as_ref().unwrap();
+    assert_eq!(u.reason, BounceReason::Userunknown);
+    assert_eq!(u.status.as_deref(), Some("5.1.1"));
+    let r = u.for_address("Lead@Example.com");
+    assert_eq!(r.address, "lead@example.com");
+    assert!(r.permanent);
+
+    // With its recipient read, there is nothing unattributed.
+    let c = classify(qmail_notice("<lead@example.com>:\r\n").as_bytes());
+    assert_eq!(c.recipients.len(), 1);
+    assert_eq!(c.recipients[0].address, "lead@example.com");
+    assert!(c.unattributed.is_none());
+}
+
+#[test]
+fn original_recipient_is_kept_beside_the_address_that_failed() {
+    let block = "Original-Recipient: rfc822; lead@example.com\r\nFinal-Recipient: rfc822; lead.fwd@elsewhere.example\r\n\
+Action: failed\r\nStatus: 5.1.1\r\n";
+    let c = classify(dsn(block).as_bytes());
+    assert_eq!(c.kind, Kind::Bounce);
+    let r = &c.recipients[0];
+    assert_eq!(r.address, "lead.fwd@elsewhere.example");
+    assert_eq!(r.original.as_deref(), Some("lead@example.com"));
+    assert!(r.is("LEAD@example.com") && r.is("lead.fwd@elsewhere.example") && !r.is("other@example.com"));
+}
+
+#[test]
+fn a_report_a_gateway_passed_on_attached_is_read_as_the_report() {
+    let inner = dsn("Final-Recipient: rfc822; lead@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n");
+    let raw = format!(
+        "From: postmaster@gw.example.com\r\nTo: sales@ourco.example\r\nSubject: Delivery Status Notification (Failure)\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"W\"\r\n\r\n--W\r\n\
+Content-Type: message/rfc822\r\n\r\n{inner}\r\n--W\r\nContent-Type: text/plain\r\n\r\n\
+This e-mail is confidential.\r\n--W--\r\n"
+    );
+    let c = classify(raw.as_bytes());
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1);
+    assert_eq!(c.recipients[0].address, "lead@example.com");
+    assert!(c.recipients[0].permanent);
+    assert_eq!(c.original_message_ids, ["<send-7@ourco.example>"]);
+}
+
+#[test]
+fn a_list_servers_returned_command_is_not_taken_for_ours() {
+    // The returned original is the list server's answer to a command; the command it quotes was
+    // sent by the failed recipient, who is not "us".
+    let raw = "From: imss@example.be\r\nTo: list-bounces@lists.example.org\r\nSubject: Mail could not be delivered\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n\
+Sent <<< RCPT TO:<isam@example.be>\r\nReceived >>> 550 5.1.1 unknown user.\r\n\r\n\
+Unable to deliver message to <isam@example.be>.\r\n\r\n--B\r\nContent-Type: message/rfc822\r\n\r\n\
+From: list-bounces@lists.example.org\r\nTo: isam@example.be\r\nSubject: The results of your email commands\r\n\
+Message-ID: <cmd-1@lists.example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"C\"\r\n\r\n\
+--C\r\nContent-Type: text/plain\r\n\r\nThe results.\r\n--C\r\nContent-Type: message/rfc822\r\n\r\n\
+From: Isam <isam@example.be>\r\nTo: list-unsubscribe@lists.example.org\r\nSubject: unsubscribe\r\n\r\nunsubscribe\r\n\
+--C--\r\n\r\n--B--\r\n";
+    let c = classify(raw.as_bytes());
+    assert_eq!(c.kind, Kind::Bounce);
+    let got: Vec<&str> = c.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(got, ["isam@example.be"]);
+}
