@@ -34,7 +34,9 @@ fn is_marker_line(line: &str) -> bool {
     if t.is_empty() || t.len() > 100 {
         return false;
     }
+    // "The following addresses did not receive a copy of your message:" heads the failed list.
     text::contains_any(&t, ORIGINAL_MARKERS)
+        && !text::contains_any(&text::squash(&t), super::recipients::FAILED_HEADINGS)
         && (t.contains("--")
             || t.contains("==")
             || t.contains("**")

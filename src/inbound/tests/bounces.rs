@@ -410,3 +410,41 @@ From: Isam <isam@example.be>\r\nTo: list-unsubscribe@lists.example.org\r\nSubjec
     let got: Vec<&str> = c.recipients.iter().map(|r| r.address.as_str()).collect();
     assert_eq!(got, ["isam@example.be"]);
 }
+
+#[test]
+fn the_failed_list_is_read_under_its_heading_not_in_the_summary_of_the_original() {
+    // Exchange 5.5 to 2003: the summary of the original names its To and Cc first.
+    let raw = b"From: System Administrator <postmaster@example.com>\r\nTo: sales@ourco.example\r\n\
+Subject: Undeliverable: Quick question\r\n\r\nYour message\r\n\r\n  To:      team@ourco.example\r\n\
+  Cc:      lead@example.com; other@ourco.example\r\n  Subject: Quick question\r\n\r\n\
+did not reach the following recipient(s):\r\n\r\nlead@example.com on Thu, 11 Jul 2002 16:54:54 -0300\r\n\
+    The recipient name is not recognized\r\n    MSEXCH:IMS:Example:CENTRAL:EX02 0 (000C05A6) Unknown Recipient\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    let got: Vec<&str> = c.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(got, ["lead@example.com"]);
+    assert!(c.recipients[0].permanent);
+
+    // MDaemon: "did not receive a copy of your message" heads the list; it is not where the copy starts.
+    let raw = b"From: MDaemon@mx.example.com\r\nTo: sales@ourco.example\r\nSubject: Permanent Delivery Failure\r\n\r\n\
+The attached message had PERMANENT fatal delivery errors!\r\n\r\nYOUR MESSAGE WAS NOT DELIVERED!\r\n\r\n\
+The following addresses did NOT receive a copy of your message:\r\n\r\n> lead@example.com\r\n\r\n\
+--- Session Transcript ---\r\n RCPT To:<lead@example.com>\r\n 552 Message for <lead@example.com> would exceed mailbox quota\r\n";
+    let c = classify(raw);
+    let got: Vec<&str> = c.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(got, ["lead@example.com"]);
+    assert!(!c.recipients[0].permanent);
+}
+
+#[test]
+fn sendmails_expanded_from_is_the_original_recipient() {
+    let raw = b"From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.com>\r\nTo: sales@ourco.example\r\n\
+Subject: Returned mail: see transcript for details\r\n\r\n\
+   ----- The following addresses had permanent fatal errors -----\r\nlead@mail.example.com\r\n\
+    (expanded from: lead@example.com)\r\n\r\n   ----- Transcript of session follows -----\r\n\
+550 5.1.1 lead@mail.example.com... User unknown\r\n";
+    let c = classify(raw);
+    assert_eq!(c.recipients.len(), 1, "{:?}", c.recipients);
+    assert_eq!(c.recipients[0].address, "lead@mail.example.com");
+    assert_eq!(c.recipients[0].original.as_deref(), Some("lead@example.com"));
+}
