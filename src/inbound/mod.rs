@@ -173,6 +173,7 @@ fn classify_mail(mail: &mime::Mail) -> Classified {
         ..Classified::empty()
     };
 
+    // The originals come attached first (`mail.attached`), then those found in the text.
     let (report, originals, original_texts) = bounce::report_and_originals(mail);
 
     // Amazon SES notifications (JSON bodies).
@@ -245,6 +246,13 @@ fn classify_mail(mail: &mime::Mail) -> Classified {
         return out;
     }
     if is_other(mail, out.subject.as_deref(), &own) {
+        return out;
+    }
+    // A message that returns a copy of another in its text, with the trace fields only a mail
+    // system copies (Received, Return-Path: a list server's alert, a notice that reads as nothing
+    // else), is no person's answer: a mail client quotes From, Date, To and Subject.
+    let inlined = originals.get(mail.attached.len()..).unwrap_or_default();
+    if inlined.iter().any(|e| e.has("received") || e.has("return-path")) {
         return out;
     }
     out.kind = if human::is_unsubscribe(out.subject.as_deref(), &own) { Kind::Unsubscribe } else { Kind::Reply };

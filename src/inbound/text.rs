@@ -57,8 +57,22 @@ pub(crate) fn field_groups(text: &str) -> Vec<Vec<Field>> {
 /// after at least one field).
 pub(crate) fn header_block(text: &str) -> Vec<Field> {
     let mut out: Vec<Field> = Vec::new();
+    // A copy indented or quoted as a whole ("   Return-Path: ...", ">Received: ..."): the first
+    // line's indentation or quoting is taken off every line that has it.
+    // (An mbox "From " line may come first.)
+    let prefix = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(2)
+        .find_map(|l| {
+            let rest = l.trim_start_matches([' ', '\t', '>']);
+            let prefix = l.get(..l.len() - rest.len())?;
+            parse_field_line(rest.trim_end()).is_some().then_some(prefix)
+        })
+        .unwrap_or("");
     for line in text.lines() {
         let line = line.trim_end_matches('\r');
+        let line = line.strip_prefix(prefix).unwrap_or(line);
         if line.trim().is_empty() {
             if out.is_empty() {
                 continue;

@@ -260,3 +260,23 @@ Subject: Returned Mail - Error During Delivery\r\n\r\n------ Failed Recipients -
     assert_eq!(c.kind, Kind::Bounce);
     assert_eq!(c.recipients.iter().map(|r| r.address.as_str()).collect::<Vec<_>>(), ["acinsp1@example.com"]);
 }
+
+#[test]
+fn a_system_returning_a_copy_with_its_trace_fields_is_not_a_reply() {
+    // A list server's alert that quotes our message, indented, with the fields only mail systems
+    // copy: it names our Message-ID in References, yet nobody answered.
+    let raw = b"From: list-admin@lists.example.org\r\nTo: list-admin@lists.example.org\r\n\
+Subject: Loop Alert: Duplicated Message-ID (list)\r\nReferences: <send-3@ourco.example>\r\n\r\n\
+Duplicated Message-ID in <list@lists.example.org>.\r\nOriginal mail as follows:\r\n\r\n\
+   From owner-list@lists.example.org  Thu Apr 29 23:34:45 2017\r\n\
+   Return-Path: <owner-list@lists.example.org>\r\n\
+   Received: from mx.ourco.example (mx.ourco.example [192.0.2.1])\r\n\
+   \tby lists.example.org (Postfix) with ESMTP id 2000\r\n\
+   Message-ID: <send-3@ourco.example>\r\n   From: sales@ourco.example\r\n   Subject: Quick question\r\n";
+    assert_eq!(classify(raw).kind, Kind::Other);
+    // A person quoting the same message the way mail clients do is still a reply.
+    let raw = b"From: lead@example.com\r\nTo: sales@ourco.example\r\nSubject: Re: Quick question\r\n\
+In-Reply-To: <send-3@ourco.example>\r\n\r\nSounds good, call me.\r\n\r\n-----Original Message-----\r\n\
+From: sales@ourco.example\r\nSent: Monday, March 2, 2026 9:00 AM\r\nTo: lead@example.com\r\nSubject: Quick question\r\n\r\nHello\r\n";
+    assert_eq!(classify(raw).kind, Kind::Reply);
+}
