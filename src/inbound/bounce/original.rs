@@ -60,17 +60,21 @@ pub(crate) fn split_original(text: &str) -> (&str, Option<&str>) {
         // An unannounced header block: three or more header lines at the left margin.
         if !line.starts_with([' ', '\t']) && text::is_header_line(line) && i > 0 {
             let mut n = 0;
+            // A MIME part's own header (Content-Type, Content-Transfer-Encoding, ...: a part a
+            // broken multipart left in the text) is not a message's.
+            let mut message_field = false;
             for l in lines.iter().skip(i).take(8) {
                 if l.starts_with([' ', '\t']) {
                     continue;
                 }
-                if text::parse_field_line(l.trim_end()).is_some() {
+                if let Some(f) = text::parse_field_line(l.trim_end()) {
                     n += 1;
+                    message_field |= !f.name.starts_with("content-") && f.name != "mime-version";
                 } else {
                     break;
                 }
             }
-            if n >= 3 {
+            if n >= 3 && message_field {
                 return (text.get(..start).unwrap_or(text), text.get(start..));
             }
         }

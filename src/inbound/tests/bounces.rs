@@ -448,3 +448,20 @@ Subject: Returned mail: see transcript for details\r\n\r\n\
     assert_eq!(c.recipients[0].address, "lead@mail.example.com");
     assert_eq!(c.recipients[0].original.as_deref(), Some("lead@example.com"));
 }
+
+#[test]
+fn a_part_header_a_broken_multipart_left_in_the_text_is_not_the_returned_copy() {
+    // The boundary of the inner multipart is on an unfolded line: its part comes as text, its
+    // own Content-* header at the top. That is not the start of the returned message.
+    let raw = b"From: post_master@vtext.example\r\nTo: sales@ourco.example\r\nSubject: Re:Quick question\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\n\
+Content-Type: multipart/alternative;\r\nboundary=\"X\"\r\n\r\n--X\r\nContent-Type: text/plain; charset=us-ascii\r\n\
+Content-Transfer-Encoding: 7bit\r\nContent-Disposition: inline\r\n\r\nError: Invalid user address\r\n\r\n\
+Error message below:\r\n550 - Requested action not taken: no such user here\r\n\r\nMessage details:\r\n\
+  Subject: Quick question\r\n  RCPT TO: lead@vtext.example\r\n\r\n--X--\r\n\r\n--B--\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    let got: Vec<&str> = c.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(got, ["lead@vtext.example"]);
+    assert!(c.recipients[0].permanent);
+}
