@@ -126,7 +126,7 @@ BOUNCEPARSER = {
     "warning-3.msg": {"bounce": True, "reason": "user_unknown"},
     "warning-4.msg": {"bounce": True, "reason": "over_quota"},
     "warning-5.msg": {"bounce": True},
-    "warning-6.msg": {"bounce": "delay"},
+    "warning-6.msg": {"bounce": False},  # an out-of-office reply
     "warning-7.msg": {"bounce": True, "reason": "over_quota"},
     "warning-8.msg": {"bounce": "delay"},
     "warning-9.msg": {"bounce": True},
@@ -269,10 +269,18 @@ def main():
             if not ok:
                 got_rcpt = sorted(x["address"].lower() for x in doc["recipients"])
                 lines[p].append(f"RCPT   {f}: got {got_rcpt}, want {want}")
-        # Per recipient: the expected ones, else every one we found (the source names none).
+        # Per recipient: the expected ones, else every one we found (the source names none), else
+        # the notice's own verdict, which the tick gives the lead its returned Message-ID names.
+        fallback = [None]
+        if doc.get("unattributed"):
+            u = doc["unattributed"]
+            # As Recipient::bounced decides it.
+            dead_reason = u["reason"] in ("userunknown", "hostunknown", "hasmoved", "notaccept")
+            temporary = (u.get("status") or "").startswith("4")
+            fallback = [dict(u, permanent=dead_reason and not (u["reason"] == "notaccept" and temporary))]
         targets = [next((ours[a] for a in alt if a in ours), None) for alt in alternatives] if want else list(
             doc["recipients"]
-        ) or [None]
+        ) or fallback
         reason = e.get("reason")
         dead = e.get("dead")
         if reason is not None and dead is None and not e.get("relay"):

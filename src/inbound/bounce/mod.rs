@@ -63,7 +63,8 @@ fn reason_of(status: Option<&str>, texts: &[&str], delayed: bool, whole: &mut Wh
     let command = texts
         .iter()
         .find_map(|t| reason::command(&reason::normalize(t)))
-        .or_else(|| texts.iter().find_map(|t| reason::command_named(t)));
+        .or_else(|| texts.iter().find_map(|t| reason::command_named(t)))
+        .or_else(|| texts.iter().find_map(|t| local_delivery(t)));
     let mut fallback = None;
     for text in texts.iter().filter(|t| !t.trim().is_empty()) {
         let r = decide(&Evidence { status, reply: None, text, delayed, command });
@@ -77,6 +78,14 @@ fn reason_of(status: Option<&str>, texts: &[&str], delayed: bool, whole: &mut Wh
         Some(f) if matches!(r, BounceReason::Onhold | BounceReason::Undefined) => f,
         _ => r,
     }
+}
+
+/// A Diagnostic-Code of the reporting system's own (RFC 3464 2.3.6: `X-Postfix;`, `X-Unix;`, not
+/// `smtp;`) tells a failure of its own recipient lookup or local delivery, where no remote server
+/// read the message: a "user unknown" there is the recipient's, as at RCPT TO.
+fn local_delivery(diagnostic: &str) -> Option<reason::Command> {
+    let kind = diagnostic.trim_start().split_once(';')?.0.trim().to_ascii_lowercase();
+    matches!(kind.as_str(), "x-postfix" | "x-unix" | "x-local").then_some(reason::Command::Rcpt)
 }
 
 /// Analyses `mail` as a delivery report.

@@ -465,3 +465,23 @@ Error message below:\r\n550 - Requested action not taken: no such user here\r\n\
     assert_eq!(got, ["lead@vtext.example"]);
     assert!(c.recipients[0].permanent);
 }
+
+#[test]
+fn a_user_unknown_of_the_reporting_systems_own_lookup_is_a_dead_address() {
+    // Postfix's local delivery: X-Postfix, not smtp. No remote server read the message, so the
+    // "unknown user" is not a filter's answer after DATA.
+    let c = classify(
+        dsn("Final-Recipient: rfc822; lead@example.com\r\nAction: failed\r\nStatus: 5.0.0\r\n\
+Diagnostic-Code: X-Postfix; unknown user: \"lead\"\r\n")
+        .as_bytes(),
+    );
+    assert_eq!(c.recipients[0].reason, BounceReason::Userunknown);
+    assert!(c.recipients[0].permanent);
+    // The same words from a remote server, the command untold, stay the reference's `filtered`.
+    let c = classify(
+        dsn("Final-Recipient: rfc822; lead@example.com\r\nAction: failed\r\nStatus: 5.0.0\r\n\
+Diagnostic-Code: smtp; 550 : User unknown\r\n")
+        .as_bytes(),
+    );
+    assert_eq!(c.recipients[0].reason, BounceReason::Filtered);
+}
