@@ -135,7 +135,8 @@ pub(crate) fn original_ids(mail: &Mail, originals: &[Envelope], original_texts: 
     for t in texts {
         let mut lines = t.lines().peekable();
         while let Some(line) = lines.next() {
-            let l = line.trim_start();
+            // Indented or quoted as a whole (">Message-ID: ...") in some notices.
+            let l = line.trim_start_matches([' ', '\t', '>']);
             let lower = l.get(..l.len().min(24)).unwrap_or("").to_ascii_lowercase();
             if lower.starts_with("message-id") || lower.starts_with("original-message-id") {
                 let mut value = l.split_once(':').map(|(_, v)| v.to_string()).unwrap_or_default();

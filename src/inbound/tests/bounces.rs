@@ -485,3 +485,16 @@ Diagnostic-Code: smtp; 550 : User unknown\r\n")
     );
     assert_eq!(c.recipients[0].reason, BounceReason::Filtered);
 }
+
+#[test]
+fn a_copy_quoted_line_by_line_still_gives_its_message_id() {
+    let raw = b"From: postmaster@example.gov (Automated response from the postmaster)\r\nTo: sales@ourco.example\r\n\
+Subject: FAILED MAIL to \"lead\" regarding \"Quick question\"\r\n\r\n\
+The address to which your message was addressed did not exactly match an address here.\r\n\r\n\
+Original message as received is as follows:\r\n=====================================\r\n\
+>Return-Path: <sales@ourco.example>\r\n>Received: from mx.ourco.example by mx.example.gov; Sun, 27 May 2001 14:21:25 -0700\r\n\
+>From: sales@ourco.example\r\n>Subject: Quick question\r\n>Message-ID: <send-11@ourco.example>\r\n>\r\n>Hello\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.original_message_ids, ["<send-11@ourco.example>"]);
+}
