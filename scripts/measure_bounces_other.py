@@ -24,7 +24,13 @@ the tune part's failures are listed unless --show-held is given.
 Rates: kind (a bounce read as a bounce; what the others were read as is counted: a bounce read as
 a reply stops the lead as replied, one read as "other" lets the next follow-up go to a dead
 address), the recipient set per message (case-insensitive), the reason and dead-or-not per
-recipient where the source says, and the original's Message-ID where the source gives it.
+recipient where the source says, and the original's Message-ID where the source gives it. A
+recipient is the address that failed or the original one beside it (RFC 3464 Original-Recipient,
+Sendmail's "expanded from"): BounceParser's tests expect the original, flufl.bounce's either. A
+notice with no readable recipient is judged by its own verdict (`unattributed`, which the tick
+gives the lead its returned Message-ID names) where the source names no recipient.
+
+The numbers before and after each round are in BENCHMARKS.md, "Bounce classifier on unseen bounces".
 """
 
 import argparse

@@ -248,14 +248,17 @@ fn classify_mail(mail: &mime::Mail) -> Classified {
     if is_other(mail, out.subject.as_deref(), &own) {
         return out;
     }
+    if human::is_unsubscribe(out.subject.as_deref(), &own) {
+        out.kind = Kind::Unsubscribe;
+        return out;
+    }
     // A message that returns a copy of another in its text, with the trace fields only a mail
     // system copies (Received, Return-Path: a list server's alert, a notice that reads as nothing
     // else), is no person's answer: a mail client quotes From, Date, To and Subject.
     let inlined = originals.get(mail.attached.len()..).unwrap_or_default();
-    if inlined.iter().any(|e| e.has("received") || e.has("return-path")) {
-        return out;
+    if !inlined.iter().any(|e| e.has("received") || e.has("return-path")) {
+        out.kind = Kind::Reply;
     }
-    out.kind = if human::is_unsubscribe(out.subject.as_deref(), &own) { Kind::Unsubscribe } else { Kind::Reply };
     out
 }
 
