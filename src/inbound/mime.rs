@@ -175,7 +175,7 @@ impl Mail {
         }
         self.attached.retain(|e| e.depth != 1);
         for e in &mut self.attached {
-            e.depth -= 1;
+            e.depth = e.depth.saturating_sub(1);
         }
         for p in &mut self.parts {
             p.depth = p.depth.saturating_sub(1);
