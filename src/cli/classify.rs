@@ -34,6 +34,7 @@ pub fn run(_config_path: &Path, args: Args) -> Result<ExitCode> {
                 "return_date": c.return_date.map(|d| d.to_string()),
                 "in_reply_to": c.in_reply_to,
                 "original_message_ids": c.original_message_ids,
+                "unattributed": c.unattributed,
             }));
         } else {
             let kind = c.kind.as_str();
@@ -49,6 +50,14 @@ pub fn run(_config_path: &Path, args: Args) -> Result<ExitCode> {
                     Blame::Sender => "refusal of the sender",
                 };
                 outln!("  {} {} ({blame}) {}", r.address, r.reason, r.status.as_deref().unwrap_or(""));
+            }
+            if let Some(u) = &c.unattributed {
+                let sent = c.original_message_ids.first().map_or("no Message-ID of ours", String::as_str);
+                outln!(
+                    "  no recipient read: {} {} (for the lead {sent} was sent to)",
+                    u.reason,
+                    u.status.as_deref().unwrap_or("")
+                );
             }
             if let Some(d) = c.return_date {
                 outln!("  back on {d}");

@@ -12,7 +12,10 @@
 //!   suppresses the address; a refusal aimed at the sender (block lists, spam
 //!   and policy filters) does not blame the lead, it counts against the
 //!   mailbox; passing trouble (a full mailbox, a timeout) is noted, and the
-//!   third time counts as a dead address.
+//!   third time counts as a dead address. A bounce none of whose recipients
+//!   can be read, but which returns the Message-ID of an email cadenced
+//!   sent, is judged by its own words for the lead that email went to
+//!   ([`attribute_bounce`]).
 //! - A complaint or an unsubscribe request unsubscribes the lead everywhere
 //!   and suppresses the address.
 
@@ -56,9 +59,22 @@ pub struct Arrival {
     pub at: DateTime<Utc>,
 }
 
+/// A bounce that names none of its recipients but returns the Message-ID of an email cadenced
+/// sent (`matched` by it) is about the lead that email went to: the notice's own verdict becomes
+/// that lead's. Anything else is left as it is.
+pub fn attribute_bounce(msg: &mut Classified, email: &str, matched: Matched) {
+    if msg.kind == Kind::Bounce
+        && matched == Matched::MessageId
+        && msg.recipients.is_empty()
+        && let Some(u) = &msg.unattributed
+    {
+        msg.recipients.push(u.for_address(email));
+    }
+}
+
 /// The recipient of a bounce or complaint that is `email`, else the first.
 pub fn recipient_of<'m>(msg: &'m Classified, email: &str) -> Option<&'m Recipient> {
-    msg.recipients.iter().find(|r| r.address.eq_ignore_ascii_case(email)).or_else(|| msg.recipients.first())
+    msg.recipients.iter().find(|r| r.is(email)).or_else(|| msg.recipients.first())
 }
 
 /// The effect of `msg` on its lead, and a line saying so.

@@ -26,6 +26,9 @@ pub(crate) struct Envelope {
     pub cc: Vec<String>,
     pub subject: Option<String>,
     pub message_id: Option<String>,
+    /// 0 for the message itself, 1 for a message attached to it (the original a report returns),
+    /// 2 for a message attached to that one, and so on.
+    pub depth: usize,
 }
 
 impl Envelope {
@@ -155,7 +158,29 @@ impl Mail {
             }
         }
         walk(parsed, 0, &mut mail);
+        mail.unwrap_report();
         Some(mail)
+    }
+
+    /// A delivery report that a gateway (a virus scanner, an Exchange server) passed on attached to
+    /// a message of its own, with no report of its own (at most a disclaimer), is read as the report
+    /// itself: its parts and the messages attached to it move up one level.
+    fn unwrap_report(&mut self) {
+        let is_dsn = |p: &Part| p.ctype == "message/delivery-status" || p.ctype == "message/global-delivery-status";
+        let wrapped = !self.parts.iter().any(|p| p.depth == 0 && is_dsn(p))
+            && self.attached.iter().filter(|e| e.depth == 1).count() == 1
+            && self.parts.iter().any(|p| p.depth == 1 && is_dsn(p));
+        if !wrapped {
+            return;
+        }
+        self.attached.retain(|e| e.depth != 1);
+        for e in &mut self.attached {
+            e.depth = e.depth.saturating_sub(1);
+        }
+        for p in &mut self.parts {
+            p.depth = p.depth.saturating_sub(1);
+        }
+        self.report_type = Some("delivery-status".to_string());
     }
 
     /// Text parts of the message itself (not of attached messages), HTML parts only when there is no
@@ -274,7 +299,7 @@ fn walk(msg: &Message<'_>, depth: usize, mail: &mut Mail) {
             PartType::Multipart(_) => {}
             PartType::Message(inner) => {
                 if depth < MAX_DEPTH {
-                    mail.attached.push(envelope_of(inner));
+                    mail.attached.push(Envelope { depth: depth + 1, ..envelope_of(inner) });
                     walk(inner, depth + 1, mail);
                 }
             }
@@ -305,7 +330,7 @@ fn push_part(mail: &mut Mail, ctype: String, text: String, depth: usize, html: b
     if is_headers_type(&ctype) || ctype == "message/rfc822" || ctype == "message/global" {
         let fields = text::header_block(&text);
         if !fields.is_empty() {
-            mail.attached.push(Envelope::from_fields(fields));
+            mail.attached.push(Envelope { depth: depth + 1, ..Envelope::from_fields(fields) });
         }
     }
     mail.parts.push(Part { ctype, text, depth, html });

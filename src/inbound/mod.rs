@@ -57,6 +57,10 @@ pub struct Recipient {
     pub reason: BounceReason,
     /// The enhanced status code ("5.1.1"), or "5.0.0"/"4.0.0" derived from a bare SMTP reply code.
     pub status: Option<String>,
+    /// The address the sender gave, when the report names it apart from the one that failed
+    /// (RFC 3464 Original-Recipient, before an alias or a forward): the lead's own address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<String>,
 }
 
 impl Recipient {
@@ -64,12 +68,33 @@ impl Recipient {
     pub(crate) fn bounced(address: String, reason: BounceReason, status: Option<String>) -> Recipient {
         let temporary = status.as_deref().is_some_and(|s| s.starts_with('4'));
         let permanent = reason.is_dead_address() && !(reason == BounceReason::Notaccept && temporary);
-        Recipient { address, permanent, reason, status }
+        Recipient { address, permanent, reason, status, original: None }
+    }
+
+    /// True when `email` is this recipient's address or the original one the sender gave.
+    pub fn is(&self, email: &str) -> bool {
+        self.address.eq_ignore_ascii_case(email)
+            || self.original.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(email))
     }
 
     /// A complained-about recipient.
     pub(crate) fn complained(address: String) -> Recipient {
-        Recipient { address, permanent: false, reason: BounceReason::Undefined, status: None }
+        Recipient { address, permanent: false, reason: BounceReason::Undefined, status: None, original: None }
+    }
+}
+
+/// What a failure notice says as a whole when no recipient of it could be read: enough to judge the
+/// address of the lead its returned Message-ID names (see [`Unattributed::for_address`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unattributed {
+    pub reason: BounceReason,
+    pub status: Option<String>,
+}
+
+impl Unattributed {
+    /// The notice's verdict for `address`, the lead the returned original was sent to.
+    pub fn for_address(&self, address: &str) -> Recipient {
+        Recipient::bounced(address.to_lowercase(), self.reason, self.status.clone())
     }
 }
 
@@ -89,6 +114,8 @@ pub struct Classified {
     /// Message-IDs of our original message found inside a bounce / complaint (attached message,
     /// text/rfc822-headers part or an inlined copy); used to find which send bounced.
     pub original_message_ids: Vec<String>,
+    /// A bounce whose recipients could not be read: the notice's own verdict.
+    pub unattributed: Option<Unattributed>,
     /// Auto-replies: the announced return date, when one can be read.
     pub return_date: Option<chrono::NaiveDate>,
     /// True when the message is addressed to an unsubscribe address (To local part contains
@@ -116,6 +143,7 @@ impl Classified {
             message_id: None,
             in_reply_to: Vec::new(),
             original_message_ids: Vec::new(),
+            unattributed: None,
             return_date: None,
             list_unsubscribe_to: false,
         }
@@ -145,6 +173,7 @@ fn classify_mail(mail: &mime::Mail) -> Classified {
         ..Classified::empty()
     };
 
+    // The originals come attached first (`mail.attached`), then those found in the text.
     let (report, originals, original_texts) = bounce::report_and_originals(mail);
 
     // Amazon SES notifications (JSON bodies).
@@ -175,6 +204,10 @@ fn classify_mail(mail: &mime::Mail) -> Classified {
     match bounce::detect(mail, &report, &originals) {
         bounce::Detection::Bounce(recipients) => {
             out.kind = Kind::Bounce;
+            if recipients.is_empty() {
+                let (reason, status) = bounce::notice_verdict(mail, &report);
+                out.unattributed = Some(Unattributed { reason, status });
+            }
             out.recipients = recipients;
             out.original_message_ids = bounce::original_ids(mail, &originals, &original_texts);
             return out;
@@ -215,7 +248,17 @@ fn classify_mail(mail: &mime::Mail) -> Classified {
     if is_other(mail, out.subject.as_deref(), &own) {
         return out;
     }
-    out.kind = if human::is_unsubscribe(out.subject.as_deref(), &own) { Kind::Unsubscribe } else { Kind::Reply };
+    if human::is_unsubscribe(out.subject.as_deref(), &own) {
+        out.kind = Kind::Unsubscribe;
+        return out;
+    }
+    // A message that returns a copy of another in its text, with the trace fields only a mail
+    // system copies (Received, Return-Path: a list server's alert, a notice that reads as nothing
+    // else), is no person's answer: a mail client quotes From, Date, To and Subject.
+    let inlined = originals.get(mail.attached.len()..).unwrap_or_default();
+    if !inlined.iter().any(|e| e.has("received") || e.has("return-path")) {
+        out.kind = Kind::Reply;
+    }
     out
 }
 

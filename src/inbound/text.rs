@@ -57,8 +57,22 @@ pub(crate) fn field_groups(text: &str) -> Vec<Vec<Field>> {
 /// after at least one field).
 pub(crate) fn header_block(text: &str) -> Vec<Field> {
     let mut out: Vec<Field> = Vec::new();
+    // A copy indented or quoted as a whole ("   Return-Path: ...", ">Received: ..."): the first
+    // line's indentation or quoting is taken off every line that has it.
+    // (An mbox "From " line may come first.)
+    let prefix = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(2)
+        .find_map(|l| {
+            let rest = l.trim_start_matches([' ', '\t', '>']);
+            let prefix = l.get(..l.len() - rest.len())?;
+            parse_field_line(rest.trim_end()).is_some().then_some(prefix)
+        })
+        .unwrap_or("");
     for line in text.lines() {
         let line = line.trim_end_matches('\r');
+        let line = line.strip_prefix(prefix).unwrap_or(line);
         if line.trim().is_empty() {
             if out.is_empty() {
                 continue;
@@ -167,8 +181,23 @@ pub(crate) fn find_addresses(text: &str) -> Vec<Found> {
         let at = search_from + rel;
         search_from = at + 1;
         let mut start = at;
-        while start > 0 && bytes.get(start - 1).is_some_and(|&b| is_local_char(b)) {
-            start -= 1;
+        // A quoted local part (RFC 5322 3.4.1: `"a..b"@example.com`) keeps its quotes.
+        let quoted = bytes.get(at.wrapping_sub(1)) == Some(&b'"') && at > 1;
+        let opening = quoted
+            .then(|| bytes.get(at.saturating_sub(65)..at - 1))
+            .flatten()
+            .and_then(|b| b.iter().rposition(|&c| c == b'"').map(|p| at.saturating_sub(65) + p))
+            .filter(|&q| {
+                bytes.get(q + 1..at - 1).is_some_and(|inner| {
+                    !inner.is_empty() && inner.iter().all(|&c| c.is_ascii_graphic() && !matches!(c, b'"' | b'<' | b'>'))
+                })
+            });
+        if let Some(q) = opening {
+            start = q;
+        } else {
+            while start > 0 && bytes.get(start - 1).is_some_and(|&b| is_local_char(b)) {
+                start -= 1;
+            }
         }
         let mut end = at + 1;
         while bytes.get(end).is_some_and(|&b| is_domain_char(b)) {
@@ -542,6 +571,15 @@ pub(crate) fn push_unique(list: &mut Vec<String>, item: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quoted_local_part_keeps_its_quotes() {
+        let found = find_addresses("550 5.1.1 <\"neko..nyaan.\"@example.org>: User unknown");
+        assert_eq!(found.iter().map(|f| f.address.as_str()).collect::<Vec<_>>(), ["\"neko..nyaan.\"@example.org"]);
+        // A display name's quotes are not a local part's.
+        let found = find_addresses("\"Jane Doe\" <jane@example.org>, \"x\" y@example.org");
+        assert_eq!(found.iter().map(|f| f.address.as_str()).collect::<Vec<_>>(), ["jane@example.org", "y@example.org"]);
+    }
 
     #[test]
     fn addresses() {

@@ -126,10 +126,13 @@ pub fn handle_message(
     now: DateTime<Utc>,
 ) -> Result<Handled, StoreError> {
     let raw = incoming.raw;
-    let c = crate::inbound::classify(raw);
+    let mut c = crate::inbound::classify(raw);
     // When it arrived: the server's INTERNALDATE, else its own Date header, else now.
     let arrived = incoming.arrived.or_else(|| crate::inbound::date_of(raw)).unwrap_or(now);
     let matched = match_inbound(store, &c, raw)?;
+    if let Some((lead, how, _)) = &matched {
+        react::attribute_bounce(&mut c, &lead.email, *how);
+    }
     let (effect, detail, answers, reason) = match &matched {
         None => (Effect::None, "no lead".to_string(), None, None),
         Some((lead, how, answered)) => {
@@ -251,7 +254,10 @@ fn match_inbound(
     let mut ids = c.in_reply_to.clone();
     ids.extend(c.original_message_ids.iter().cloned());
     let addresses: Vec<&str> = match c.kind {
-        Kind::Bounce | Kind::Complaint => c.recipients.iter().map(|r| r.address.as_str()).collect(),
+        // The address that failed, then the one the sender gave when the report names it apart.
+        Kind::Bounce | Kind::Complaint => {
+            c.recipients.iter().flat_map(|r| std::iter::once(r.address.as_str()).chain(r.original.as_deref())).collect()
+        }
         _ => c.from.as_deref().into_iter().collect(),
     };
     store.match_lead(&ids, &addresses)

@@ -68,6 +68,42 @@ fn an_ingested_bounce_of_a_dead_address_suppresses_it() {
 }
 
 #[test]
+fn a_bounce_naming_no_recipient_finds_its_lead_by_the_returned_message_id() {
+    let p = Project::new();
+    p.cadence("two", TWO);
+    enroll(&p, "gone@acme.test", "two");
+    enroll(&p, "stays@acme.test", "two");
+    p.tick("2026-03-02T09:00:00Z");
+    let sent = p.smtp.messages();
+    let to_gone = sent.iter().find(|m| m.rcpt_to == ["gone@acme.test"]).unwrap();
+    let id = to_gone.message_id().unwrap();
+    // A notice that names no recipient, the copy of the message cut to a few headers (no To):
+    // only the returned Message-ID says whose email failed.
+    p.write(
+        "bounce.eml",
+        &format!(
+            "From: MAILER-DAEMON@mx.acme.test\nTo: ada@seller.test\nSubject: failure notice\n\
+             Message-ID: <q1@mx.acme.test>\n\n\
+             Hi. This is the qmail-send program at mx.acme.test.\n\
+             I'm afraid I wasn't able to deliver your message to the following addresses.\n\
+             This is a permanent error; I've given up. Sorry it didn't work out.\n\n\
+             Sorry, no mailbox here by that name. (#5.1.1)\n\n\
+             --- Below this line is a copy of the message.\n\n\
+             Message-ID: {id}\nSubject: Hi\nDate: Mon, 2 Mar 2026 09:00:00 +0000\n\nHello\n"
+        ),
+    );
+    let out = p.ok(&["ingest", p.path("bounce.eml").to_str().unwrap(), "--at", "2026-03-02T10:00:00Z"]);
+    assert!(out.contains("bounce"), "{out}");
+    assert_eq!(state(&p, "gone@acme.test"), "bounced", "{out}");
+    assert_eq!(p.status("gone@acme.test")["suppressed"], "bounced");
+    assert_eq!(state(&p, "stays@acme.test"), "active", "only the lead the Message-ID names");
+    // Its cadence stopped: the next step goes to the other lead only.
+    p.tick("2026-03-03T09:00:00Z");
+    let later: Vec<Vec<String>> = p.smtp.messages().into_iter().skip(sent.len()).map(|m| m.rcpt_to).collect();
+    assert_eq!(later, [vec!["stays@acme.test".to_string()]]);
+}
+
+#[test]
 fn mark_records_a_reply_that_came_by_phone() {
     let p = Project::new();
     p.cadence("two", TWO);

@@ -18,6 +18,7 @@ fn msg(kind: Kind) -> Classified {
         message_id: None,
         in_reply_to: vec![],
         original_message_ids: vec![],
+        unattributed: None,
         return_date: None,
         list_unsubscribe_to: false,
     }
@@ -46,7 +47,13 @@ fn by(matched: Matched) -> Arrival {
 
 fn bounced(reason: Reason, permanent: bool, status: &str) -> Classified {
     let mut b = msg(Kind::Bounce);
-    b.recipients = vec![Recipient { address: "jane@acme.test".into(), permanent, reason, status: Some(status.into()) }];
+    b.recipients = vec![Recipient {
+        address: "jane@acme.test".into(),
+        permanent,
+        reason,
+        status: Some(status.into()),
+        original: None,
+    }];
     b
 }
 
@@ -135,4 +142,34 @@ fn the_third_temporary_bounce_counts_as_a_dead_address() {
     // Refusals aimed at the sender never add up to blaming the lead.
     let blocked = bounced(Reason::Blocked, false, "5.7.1");
     assert_eq!(decide(&blocked, &f, by(Matched::MessageId), now, &Wait::Days(3)).0, Effect::Noted);
+}
+
+#[test]
+fn a_bounce_naming_no_recipient_is_judged_for_the_lead_its_message_id_names() {
+    let cal = Calendar::default();
+    let mut b = msg(Kind::Bounce);
+    b.unattributed = Some(crate::inbound::Unattributed { reason: Reason::Userunknown, status: Some("5.1.1".into()) });
+    // Matched by address (the sender's), nothing is attributed.
+    let mut by_address = b.clone();
+    attribute_bounce(&mut by_address, "jane@acme.test", Matched::Address);
+    assert!(by_address.recipients.is_empty());
+    assert_eq!(decide(&by_address, &facts(&cal), by(Matched::MessageId), t(NOW), &Wait::Days(3)).0, Effect::Noted);
+    // Matched by the returned Message-ID: the notice's verdict is the lead's.
+    attribute_bounce(&mut b, "Jane@Acme.test", Matched::MessageId);
+    assert_eq!(b.recipients.len(), 1);
+    assert_eq!(b.recipients[0].address, "jane@acme.test");
+    assert!(b.recipients[0].permanent);
+    let (effect, detail) = decide(&b, &facts(&cal), by(Matched::MessageId), t(NOW), &Wait::Days(3));
+    assert_eq!(effect, Effect::Suppress { state: State::Bounced }, "{detail}");
+    // A passing verdict stays passing; recipients already read are left alone.
+    let mut full = msg(Kind::Bounce);
+    full.unattributed =
+        Some(crate::inbound::Unattributed { reason: Reason::Mailboxfull, status: Some("4.2.2".into()) });
+    attribute_bounce(&mut full, "jane@acme.test", Matched::MessageId);
+    assert!(!full.recipients[0].permanent);
+    let mut read = bounced(Reason::Mailboxfull, false, "5.2.2");
+    read.unattributed = Some(crate::inbound::Unattributed { reason: Reason::Userunknown, status: None });
+    attribute_bounce(&mut read, "jane@acme.test", Matched::MessageId);
+    assert_eq!(read.recipients.len(), 1);
+    assert_eq!(read.recipients[0].reason, Reason::Mailboxfull);
 }

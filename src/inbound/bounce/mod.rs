@@ -63,7 +63,8 @@ fn reason_of(status: Option<&str>, texts: &[&str], delayed: bool, whole: &mut Wh
     let command = texts
         .iter()
         .find_map(|t| reason::command(&reason::normalize(t)))
-        .or_else(|| texts.iter().find_map(|t| reason::command_named(t)));
+        .or_else(|| texts.iter().find_map(|t| reason::command_named(t)))
+        .or_else(|| texts.iter().find_map(|t| local_delivery(t)));
     let mut fallback = None;
     for text in texts.iter().filter(|t| !t.trim().is_empty()) {
         let r = decide(&Evidence { status, reply: None, text, delayed, command });
@@ -77,6 +78,14 @@ fn reason_of(status: Option<&str>, texts: &[&str], delayed: bool, whole: &mut Wh
         Some(f) if matches!(r, BounceReason::Onhold | BounceReason::Undefined) => f,
         _ => r,
     }
+}
+
+/// A Diagnostic-Code of the reporting system's own (RFC 3464 2.3.6: `X-Postfix;`, `X-Unix;`, not
+/// `smtp;`) tells a failure of its own recipient lookup or local delivery, where no remote server
+/// read the message: a "user unknown" there is the recipient's, as at RCPT TO.
+fn local_delivery(diagnostic: &str) -> Option<reason::Command> {
+    let kind = diagnostic.trim_start().split_once(';')?.0.trim().to_ascii_lowercase();
+    matches!(kind.as_str(), "x-postfix" | "x-unix" | "x-local").then_some(reason::Command::Rcpt)
 }
 
 /// Analyses `mail` as a delivery report.
@@ -136,7 +145,9 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
             }
             let section = section_near(&report_lines, address);
             let reason = reason_of(status.as_deref(), &[diagnostic, &section], delayed, &mut whole);
-            out.push(Recipient::bounced(address.to_string(), reason, status));
+            let mut recipient = Recipient::bounced(address.to_string(), reason, status);
+            recipient.original = r.original_rcpt.clone().filter(|o| o != address);
+            out.push(recipient);
         }
         if out.is_empty() {
             out = text_recipients(mail, report_text, &lower_report, &subject, originals);
@@ -148,11 +159,26 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
         let automatic = daemon_sender(&mail.top) || null_sender(&mail.top) || auto_submitted(&mail.top);
         return if automatic { Detection::Delivered } else { Detection::None };
     }
-    if is_report || looks_like_bounce(mail, report_text, &lower_report, &subject) {
+    if is_report || looks_like_bounce(mail, report_text, &lower_report, &subject, originals) {
         let out = text_recipients(mail, report_text, &lower_report, &subject, originals);
         return Detection::Bounce(google_groups(out, report_text, &lower_report));
     }
     Detection::None
+}
+
+/// The verdict of a failure notice as a whole, for a notice that names no recipient that could be
+/// read: the status code and the reason its text tells (a delay is only a delay).
+pub(crate) fn notice_verdict(mail: &Mail, report_text: &str) -> (BounceReason, Option<String>) {
+    let lower_report = text::squash(report_text);
+    let subject = mail.top.subject.as_deref().map(text::squash).unwrap_or_default();
+    let status = text_status(report_text);
+    let delayed =
+        notice::is_delay_notice(&lower_report, &subject) && !status.as_deref().is_some_and(|s| s.starts_with('5'));
+    let mut whole = WholeNotice::new(&lower_report);
+    let reason = reason_of(status.as_deref(), &[report_text], delayed, &mut whole);
+    // A delay without a code is passing trouble, whatever its words.
+    let status = status.or_else(|| delayed.then(|| "4.0.0".to_string()));
+    (reason, status)
 }
 
 /// Google Groups' refusal of a post ("the group you tried to contact may not exist, or you may not have

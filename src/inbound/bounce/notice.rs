@@ -121,6 +121,8 @@ const BOUNCE_SUBJECTS: &[&str] = &[
     "rejected:",
     "considered unsolicited bulk email",
     "message you sent blocked",
+    "failed mail",
+    "error during delivery",
 ];
 
 /// Phrases of failure notices, lowercased, white space collapsed.
@@ -128,6 +130,12 @@ pub(super) const BOUNCE_PHRASES: &[&str] = &[
     "this message was created automatically by mail delivery software",
     "this is the qmail-send program",
     "i'm afraid i wasn't able to deliver",
+    // Section headings of the notices of MDaemon, SMTP32, E500 and the like.
+    "failed recipients",
+    "failed recipient(s)",
+    "following recipient(s) could not be reached",
+    "the following recipients could not be reached",
+    "did not reach some or all of the intended recipients",
     "delivery has failed to these recipients or groups",
     "couldn't be delivered",
     "could not be delivered",
@@ -187,6 +195,9 @@ pub(super) const BOUNCE_PHRASES: &[&str] = &[
     "unzustellbar",
     "n'a pas pu être remis",
     "n'a pas pu être délivré",
+    // The same, as the older systems write French in ASCII.
+    "n'a pas pu etre remis",
+    "n'a pas pu etre delivre",
     "non remis",
     "no se pudo entregar",
     "no se ha podido entregar",
@@ -243,9 +254,24 @@ pub(super) fn auto_submitted(top: &Envelope) -> bool {
     top.get("auto-submitted").is_some_and(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("no"))
 }
 
+/// True when the notice's text opens with a failure phrase: its first line of words (rules of
+/// asterisks, dashes or equal signs left out). A person forwarding or answering a failure notice
+/// writes their own words first, or quotes it under a forward line.
+fn opens_with_failure(report: &str) -> bool {
+    let opening = report.lines().map(str::trim).find(|l| l.chars().any(char::is_alphanumeric)).unwrap_or("");
+    !opening.starts_with('>') && text::contains_any(&text::squash(opening), BOUNCE_PHRASES)
+}
+
 /// Whether a message without delivery-status fields is a failure notice: `report` is its text,
-/// `report_lower` the same lowercased with white space collapsed.
-pub(super) fn looks_like_bounce(mail: &Mail, report: &str, report_lower: &str, subject: &str) -> bool {
+/// `report_lower` the same lowercased with white space collapsed, `originals` the headers of the
+/// messages it returns (attached or inlined).
+pub(super) fn looks_like_bounce(
+    mail: &Mail,
+    report: &str,
+    report_lower: &str,
+    subject: &str,
+    originals: &[Envelope],
+) -> bool {
     let daemon = daemon_sender(&mail.top);
     let null_sender = null_sender(&mail.top) || mail.top.from.is_empty();
     let auto = auto_submitted(&mail.top);
@@ -255,16 +281,28 @@ pub(super) fn looks_like_bounce(mail: &Mail, report: &str, report_lower: &str, s
     let strong_hit = text::contains_any(report_lower, STRONG_PHRASES);
     // Reply codes are read on the lines as written (a code starts a line of a transcript).
     let has_code = !text::enhanced_codes(report_lower).is_empty() || !text::smtp_codes(report).is_empty();
-    let has_original = !mail.attached.is_empty();
+    let has_original = !originals.is_empty();
 
-    // A person forwarding or answering a failure notice.
-    if starts_with_reply_prefix(subject) && !daemon && !null_sender && !auto && !failed_header {
+    // A person forwarding or answering a failure notice (and not a mail system that kept the
+    // "RE:" of the subject of the message it returns: its notice opens with the failure).
+    if starts_with_reply_prefix(subject)
+        && !daemon
+        && !null_sender
+        && !auto
+        && !failed_header
+        && (!mail.in_reply_to.is_empty() || !subject_hit || !opens_with_failure(report))
+    {
         return false;
     }
     failed_header
         || (daemon && (subject_hit || phrase_hit || has_code))
+        // A mail system returning a message (RFC 5321 6.1: it returns it when it cannot deliver
+        // it), in whatever language its notice is written.
+        || (daemon && !mail.attached.is_empty() && mail.attached.iter().any(|e| e.depth == 1))
         || (strong_hit && (null_sender || auto || subject_hit || has_original || has_code))
         || (subject_hit && phrase_hit && (null_sender || auto || has_original || has_code))
+        // A notice that says it in its subject and opens with it.
+        || (subject_hit && opens_with_failure(report))
         // A null reverse path (RFC 5321 4.5.5: what notifications are sent with) on a failure's
         // wording, with a reply code or the returned message.
         || (null_sender && (subject_hit || phrase_hit) && (has_code || has_original))

@@ -34,7 +34,9 @@ fn is_marker_line(line: &str) -> bool {
     if t.is_empty() || t.len() > 100 {
         return false;
     }
+    // "The following addresses did not receive a copy of your message:" heads the failed list.
     text::contains_any(&t, ORIGINAL_MARKERS)
+        && !text::contains_any(&text::squash(&t), super::recipients::FAILED_HEADINGS)
         && (t.contains("--")
             || t.contains("==")
             || t.contains("**")
@@ -58,17 +60,21 @@ pub(crate) fn split_original(text: &str) -> (&str, Option<&str>) {
         // An unannounced header block: three or more header lines at the left margin.
         if !line.starts_with([' ', '\t']) && text::is_header_line(line) && i > 0 {
             let mut n = 0;
+            // A MIME part's own header (Content-Type, Content-Transfer-Encoding, ...: a part a
+            // broken multipart left in the text) is not a message's.
+            let mut message_field = false;
             for l in lines.iter().skip(i).take(8) {
                 if l.starts_with([' ', '\t']) {
                     continue;
                 }
-                if text::parse_field_line(l.trim_end()).is_some() {
+                if let Some(f) = text::parse_field_line(l.trim_end()) {
                     n += 1;
+                    message_field |= !f.name.starts_with("content-") && f.name != "mime-version";
                 } else {
                     break;
                 }
             }
-            if n >= 3 {
+            if n >= 3 && message_field {
                 return (text.get(..start).unwrap_or(text), text.get(start..));
             }
         }
@@ -106,7 +112,7 @@ pub(crate) fn report_and_originals(mail: &Mail) -> (String, Vec<Envelope>, Vec<S
     for t in &original_texts {
         let fields = text::header_block(t);
         if !fields.is_empty() {
-            originals.push(Envelope::from_fields(fields));
+            originals.push(Envelope { depth: 1, ..Envelope::from_fields(fields) });
         }
     }
     (report, originals, original_texts)
@@ -129,7 +135,8 @@ pub(crate) fn original_ids(mail: &Mail, originals: &[Envelope], original_texts: 
     for t in texts {
         let mut lines = t.lines().peekable();
         while let Some(line) = lines.next() {
-            let l = line.trim_start();
+            // Indented or quoted as a whole (">Message-ID: ...") in some notices.
+            let l = line.trim_start_matches([' ', '\t', '>']);
             let lower = l.get(..l.len().min(24)).unwrap_or("").to_ascii_lowercase();
             if lower.starts_with("message-id") || lower.starts_with("original-message-id") {
                 let mut value = l.split_once(':').map(|(_, v)| v.to_string()).unwrap_or_default();

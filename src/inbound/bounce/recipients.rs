@@ -22,7 +22,9 @@ fn own_addresses(mail: &Mail, originals: &[Envelope], report_lower: &str) -> Has
             set.extend(text::find_addresses(v).into_iter().map(|f| f.address));
         }
     }
-    for env in originals {
+    // The returned original only: a message quoted inside it (a list server's answer returning the
+    // command it answers) is someone else's, maybe the failed recipient's.
+    for env in originals.iter().filter(|e| e.depth <= 1) {
         set.extend(env.from.iter().cloned());
         for name in ["sender", "return-path", "reply-to", "errors-to", "x-envelope-from"] {
             for v in env.all(name) {
@@ -116,6 +118,36 @@ const RECIPIENT_CUES: &[&str] = &[
     "userid",
 ];
 
+/// Headings that introduce the list of failed recipients, in the wordings of the common systems
+/// (Exchange 5.5 to 2003, Sendmail, qmail, MDaemon, Lotus Notes, Postfix, Exim), lowercased.
+pub(super) const FAILED_HEADINGS: &[&str] = &[
+    "did not reach the following recipient",
+    "following recipient(s) could not be reached",
+    "following recipients could not be reached",
+    "following addresses had permanent fatal errors",
+    "following addresses had transient non-fatal errors",
+    "delivery has failed to these recipients or groups",
+    "the following address(es) failed",
+    "did not receive a copy of your message",
+    "wasn't able to deliver your message to the following addresses",
+    "could not be delivered to the following recipient",
+    "delivery to the following recipient",
+    "failed recipients",
+    "was not delivered to:",
+    "could not be delivered to one or more recipients",
+    "failed to deliver to the following recipient",
+];
+
+/// The lines of the notice that head the list of failed recipients.
+fn heading_lines(lines: &[String]) -> Vec<usize> {
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| text::contains_any(&text::squash(l), FAILED_HEADINGS))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 fn line_has_failure(line: &str) -> bool {
     text::contains_any(line, FAILURE_WORDS)
         || text::contains_any(line, BOUNCE_PHRASES)
@@ -131,6 +163,7 @@ struct Candidate {
 
 fn candidates(report_lower_lines: &[String], own: &HashSet<String>) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = Vec::new();
+    let headings = heading_lines(report_lower_lines);
     for (i, line) in report_lower_lines.iter().enumerate() {
         let trimmed = line.trim();
         if text::is_header_line(trimmed) || trimmed.starts_with("received:") || trimmed.starts_with("message-id") {
@@ -196,6 +229,19 @@ fn candidates(report_lower_lines: &[String], own: &HashSet<String>) -> Vec<Candi
             } else if report_lower_lines.iter().skip(i + 1).take(3).any(|l| line_has_failure(l)) {
                 score += 1;
             }
+            // Under a heading of the failed list, an address is one of them; above the first
+            // heading it is the summary of the original message (Exchange's "Your message To: ...
+            // Cc: ... did not reach the following recipient(s)").
+            if headings.iter().any(|&h| h < i && i <= h + 6) || headings.contains(&i) && lead.ends_with(':') {
+                score += 3;
+            } else if headings.first().is_some_and(|&h| i < h) {
+                score -= 3;
+            }
+            if before.trim_end().ends_with("expanded from:") {
+                // Sendmail's "(expanded from: <addr>)": the address the sender gave, not another
+                // recipient (see `expanded_from`).
+                continue;
+            }
             if service && score < 6 {
                 continue;
             }
@@ -241,6 +287,14 @@ pub(super) fn section_near(lines: &[String], address: &str) -> String {
     }
 }
 
+/// Sendmail's "(expanded from: <addr>)" on the line after a failed address: the address the
+/// sender gave, before an alias or a forward.
+fn expanded_from(lines: &[String], line: usize) -> Option<String> {
+    let next = lines.get(line + 1)?;
+    let (_, after) = next.split_once("expanded from:")?;
+    text::find_addresses(after).into_iter().next().map(|f| f.address)
+}
+
 /// Recipients of a failure notice without (usable) delivery-status fields.
 pub(super) fn text_recipients(
     mail: &Mail,
@@ -277,7 +331,7 @@ pub(super) fn text_recipients(
     }
     if addresses.is_empty() {
         // Fall back to where the returned original was sent.
-        for env in originals {
+        for env in originals.iter().filter(|e| e.depth <= 1) {
             for a in env.to.iter().chain(env.cc.iter()) {
                 if !own.contains(a) && !addresses.iter().any(|(x, _)| x == a) {
                     let line = lines.iter().position(|l| l.contains(a.as_str()));
@@ -293,6 +347,12 @@ pub(super) fn text_recipients(
         return Vec::new();
     }
 
+    // The address a failed one was "expanded from" is that one's original, not another recipient.
+    let expanded: Vec<String> =
+        addresses.iter().filter_map(|(_, l)| l.and_then(|l| expanded_from(&lines, l))).collect();
+    if addresses.iter().any(|(a, _)| !expanded.contains(a)) {
+        addresses.retain(|(a, _)| !expanded.contains(a));
+    }
     let candidate_lines: Vec<usize> = addresses.iter().filter_map(|(_, l)| *l).collect();
     let mut whole = WholeNotice::new(report_lower);
     addresses
@@ -319,7 +379,8 @@ pub(super) fn text_recipients(
             let status = text_status(&section).or_else(|| global.clone());
             let delayed = delay_notice && !status.as_deref().is_some_and(|s| s.starts_with('5'));
             let reason = reason_of(status.as_deref(), &[&section], delayed, &mut whole);
-            Recipient::bounced(address, reason, status)
+            let original = line.and_then(|l| expanded_from(&lines, l)).filter(|o| *o != address);
+            Recipient { original, ..Recipient::bounced(address, reason, status) }
         })
         .collect()
 }

@@ -329,3 +329,172 @@ visit the Help Center at https://groups.google.com/support/.\r\n\r\nThanks,\r\n\
     assert_eq!(c.recipients[0].reason, BounceReason::Rejected);
     assert!(!c.recipients[0].permanent);
 }
+
+/// qmail's notice with the copy of the message cut to a few headers.
+fn qmail_notice(recipient_line: &str) -> String {
+    format!(
+        "From: MAILER-DAEMON@mx.example.com\r\nTo: sales@ourco.example\r\nSubject: failure notice\r\n\r\n\
+Hi. This is the qmail-send program at mx.example.com.\r\n\
+I'm afraid I wasn't able to deliver your message to the following addresses.\r\n\
+This is a permanent error; I've given up. Sorry it didn't work out.\r\n\r\n\
+{recipient_line}Sorry, no mailbox here by that name. (#5.1.1)\r\n\r\n\
+--- Below this line is a copy of the message.\r\n\r\n\
+Message-ID: <send-9@ourco.example>\r\nSubject: Quick question\r\n\r\nHello\r\n"
+    )
+}
+
+#[test]
+fn a_notice_naming_no_recipient_keeps_its_own_verdict_and_the_returned_message_id() {
+    let c = classify(qmail_notice("").as_bytes());
+    assert_eq!(c.kind, Kind::Bounce);
+    assert!(c.recipients.is_empty(), "{:?}", c.recipients);
+    assert_eq!(c.original_message_ids, ["<send-9@ourco.example>"]);
+    let u = c.unattributed.as_ref().unwrap();
+    assert_eq!(u.reason, BounceReason::Userunknown);
+    assert_eq!(u.status.as_deref(), Some("5.1.1"));
+    let r = u.for_address("Lead@Example.com");
+    assert_eq!(r.address, "lead@example.com");
+    assert!(r.permanent);
+
+    // With its recipient read, there is nothing unattributed.
+    let c = classify(qmail_notice("<lead@example.com>:\r\n").as_bytes());
+    assert_eq!(c.recipients.len(), 1);
+    assert_eq!(c.recipients[0].address, "lead@example.com");
+    assert!(c.unattributed.is_none());
+}
+
+#[test]
+fn original_recipient_is_kept_beside_the_address_that_failed() {
+    let block = "Original-Recipient: rfc822; lead@example.com\r\nFinal-Recipient: rfc822; lead.fwd@elsewhere.example\r\n\
+Action: failed\r\nStatus: 5.1.1\r\n";
+    let c = classify(dsn(block).as_bytes());
+    assert_eq!(c.kind, Kind::Bounce);
+    let r = &c.recipients[0];
+    assert_eq!(r.address, "lead.fwd@elsewhere.example");
+    assert_eq!(r.original.as_deref(), Some("lead@example.com"));
+    assert!(r.is("LEAD@example.com") && r.is("lead.fwd@elsewhere.example") && !r.is("other@example.com"));
+}
+
+#[test]
+fn a_report_a_gateway_passed_on_attached_is_read_as_the_report() {
+    let inner = dsn("Final-Recipient: rfc822; lead@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n");
+    let raw = format!(
+        "From: postmaster@gw.example.com\r\nTo: sales@ourco.example\r\nSubject: Delivery Status Notification (Failure)\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"W\"\r\n\r\n--W\r\n\
+Content-Type: message/rfc822\r\n\r\n{inner}\r\n--W\r\nContent-Type: text/plain\r\n\r\n\
+This e-mail is confidential.\r\n--W--\r\n"
+    );
+    let c = classify(raw.as_bytes());
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.len(), 1);
+    assert_eq!(c.recipients[0].address, "lead@example.com");
+    assert!(c.recipients[0].permanent);
+    assert_eq!(c.original_message_ids, ["<send-7@ourco.example>"]);
+}
+
+#[test]
+fn a_list_servers_returned_command_is_not_taken_for_ours() {
+    // The returned original is the list server's answer to a command; the command it quotes was
+    // sent by the failed recipient, who is not "us".
+    let raw = "From: imss@example.be\r\nTo: list-bounces@lists.example.org\r\nSubject: Mail could not be delivered\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n\
+Sent <<< RCPT TO:<isam@example.be>\r\nReceived >>> 550 5.1.1 unknown user.\r\n\r\n\
+Unable to deliver message to <isam@example.be>.\r\n\r\n--B\r\nContent-Type: message/rfc822\r\n\r\n\
+From: list-bounces@lists.example.org\r\nTo: isam@example.be\r\nSubject: The results of your email commands\r\n\
+Message-ID: <cmd-1@lists.example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"C\"\r\n\r\n\
+--C\r\nContent-Type: text/plain\r\n\r\nThe results.\r\n--C\r\nContent-Type: message/rfc822\r\n\r\n\
+From: Isam <isam@example.be>\r\nTo: list-unsubscribe@lists.example.org\r\nSubject: unsubscribe\r\n\r\nunsubscribe\r\n\
+--C--\r\n\r\n--B--\r\n";
+    let c = classify(raw.as_bytes());
+    assert_eq!(c.kind, Kind::Bounce);
+    let got: Vec<&str> = c.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(got, ["isam@example.be"]);
+}
+
+#[test]
+fn the_failed_list_is_read_under_its_heading_not_in_the_summary_of_the_original() {
+    // Exchange 5.5 to 2003: the summary of the original names its To and Cc first.
+    let raw = b"From: System Administrator <postmaster@example.com>\r\nTo: sales@ourco.example\r\n\
+Subject: Undeliverable: Quick question\r\n\r\nYour message\r\n\r\n  To:      team@ourco.example\r\n\
+  Cc:      lead@example.com; other@ourco.example\r\n  Subject: Quick question\r\n\r\n\
+did not reach the following recipient(s):\r\n\r\nlead@example.com on Thu, 11 Jul 2002 16:54:54 -0300\r\n\
+    The recipient name is not recognized\r\n    MSEXCH:IMS:Example:CENTRAL:EX02 0 (000C05A6) Unknown Recipient\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    let got: Vec<&str> = c.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(got, ["lead@example.com"]);
+    assert!(c.recipients[0].permanent);
+
+    // MDaemon: "did not receive a copy of your message" heads the list; it is not where the copy starts.
+    let raw = b"From: MDaemon@mx.example.com\r\nTo: sales@ourco.example\r\nSubject: Permanent Delivery Failure\r\n\r\n\
+The attached message had PERMANENT fatal delivery errors!\r\n\r\nYOUR MESSAGE WAS NOT DELIVERED!\r\n\r\n\
+The following addresses did NOT receive a copy of your message:\r\n\r\n> lead@example.com\r\n\r\n\
+--- Session Transcript ---\r\n RCPT To:<lead@example.com>\r\n 552 Message for <lead@example.com> would exceed mailbox quota\r\n";
+    let c = classify(raw);
+    let got: Vec<&str> = c.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(got, ["lead@example.com"]);
+    assert!(!c.recipients[0].permanent);
+}
+
+#[test]
+fn sendmails_expanded_from_is_the_original_recipient() {
+    let raw = b"From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.com>\r\nTo: sales@ourco.example\r\n\
+Subject: Returned mail: see transcript for details\r\n\r\n\
+   ----- The following addresses had permanent fatal errors -----\r\nlead@mail.example.com\r\n\
+    (expanded from: lead@example.com)\r\n\r\n   ----- Transcript of session follows -----\r\n\
+550 5.1.1 lead@mail.example.com... User unknown\r\n";
+    let c = classify(raw);
+    assert_eq!(c.recipients.len(), 1, "{:?}", c.recipients);
+    assert_eq!(c.recipients[0].address, "lead@mail.example.com");
+    assert_eq!(c.recipients[0].original.as_deref(), Some("lead@example.com"));
+}
+
+#[test]
+fn a_part_header_a_broken_multipart_left_in_the_text_is_not_the_returned_copy() {
+    // The boundary of the inner multipart is on an unfolded line: its part comes as text, its
+    // own Content-* header at the top. That is not the start of the returned message.
+    let raw = b"From: post_master@vtext.example\r\nTo: sales@ourco.example\r\nSubject: Re:Quick question\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\n\
+Content-Type: multipart/alternative;\r\nboundary=\"X\"\r\n\r\n--X\r\nContent-Type: text/plain; charset=us-ascii\r\n\
+Content-Transfer-Encoding: 7bit\r\nContent-Disposition: inline\r\n\r\nError: Invalid user address\r\n\r\n\
+Error message below:\r\n550 - Requested action not taken: no such user here\r\n\r\nMessage details:\r\n\
+  Subject: Quick question\r\n  RCPT TO: lead@vtext.example\r\n\r\n--X--\r\n\r\n--B--\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    let got: Vec<&str> = c.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(got, ["lead@vtext.example"]);
+    assert!(c.recipients[0].permanent);
+}
+
+#[test]
+fn a_user_unknown_of_the_reporting_systems_own_lookup_is_a_dead_address() {
+    // Postfix's local delivery: X-Postfix, not smtp. No remote server read the message, so the
+    // "unknown user" is not a filter's answer after DATA.
+    let c = classify(
+        dsn("Final-Recipient: rfc822; lead@example.com\r\nAction: failed\r\nStatus: 5.0.0\r\n\
+Diagnostic-Code: X-Postfix; unknown user: \"lead\"\r\n")
+        .as_bytes(),
+    );
+    assert_eq!(c.recipients[0].reason, BounceReason::Userunknown);
+    assert!(c.recipients[0].permanent);
+    // The same words from a remote server, the command untold, stay the reference's `filtered`.
+    let c = classify(
+        dsn("Final-Recipient: rfc822; lead@example.com\r\nAction: failed\r\nStatus: 5.0.0\r\n\
+Diagnostic-Code: smtp; 550 : User unknown\r\n")
+        .as_bytes(),
+    );
+    assert_eq!(c.recipients[0].reason, BounceReason::Filtered);
+}
+
+#[test]
+fn a_copy_quoted_line_by_line_still_gives_its_message_id() {
+    let raw = b"From: postmaster@example.gov (Automated response from the postmaster)\r\nTo: sales@ourco.example\r\n\
+Subject: FAILED MAIL to \"lead\" regarding \"Quick question\"\r\n\r\n\
+The address to which your message was addressed did not exactly match an address here.\r\n\r\n\
+Original message as received is as follows:\r\n=====================================\r\n\
+>Return-Path: <sales@ourco.example>\r\n>Received: from mx.ourco.example by mx.example.gov; Sun, 27 May 2001 14:21:25 -0700\r\n\
+>From: sales@ourco.example\r\n>Subject: Quick question\r\n>Message-ID: <send-11@ourco.example>\r\n>\r\n>Hello\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.original_message_ids, ["<send-11@ourco.example>"]);
+}

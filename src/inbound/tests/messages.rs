@@ -232,3 +232,51 @@ Auto-Submitted: auto-generated\r\n\r\n\r\n";
 Auto-Submitted: auto-replied\r\n\r\nunsubscribe\r\n";
     assert_eq!(classify(raw).kind, Kind::AutoReply);
 }
+
+#[test]
+fn failure_notices_without_the_usual_signals_are_bounces_not_replies() {
+    // A mail system's notice under the "RE:" of the message it returns, opening with the failure.
+    let raw = b"From: gateway@example.fr\r\nTo: list-bounces@lists.example.org\r\n\
+Subject: RE: Your message awaits moderator approval : non remis (delivery failed)\r\n\r\n\
+***********************************************\r\nYour message could not be delivered to\r\n\
+duke@example.fr\r\n***********************************************\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.iter().map(|r| r.address.as_str()).collect::<Vec<_>>(), ["duke@example.fr"]);
+    // A mail system returning a message, its notice in a language no phrase list holds.
+    let raw = "From: MAILER-DAEMON@example.cn\r\nTo: list-admin@lists.example.org\r\nSubject: =?gb2312?B?08q8/reiy83Kp7Dc?=\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain; charset=gb2312\r\n\r\n\
+\u{90ae}\u{4ef6}\u{65e0}\u{6cd5}\u{53d1}\u{9001}\r\n\r\n<boboman76@example.cn>:\r\n\r\n--B\r\nContent-Type: message/rfc822\r\n\r\n\
+From: list-admin@lists.example.org\r\nTo: boboman76@example.cn\r\nSubject: news\r\n\r\nHello\r\n--B--\r\n";
+    let c = classify(raw.as_bytes());
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.iter().map(|r| r.address.as_str()).collect::<Vec<_>>(), ["boboman76@example.cn"]);
+    // MDaemon's and E500's "Failed Recipients" section under a "Returned Mail" subject.
+    let raw = b"From: E500_SMTP_Mail_Service@example.org\r\nTo: <list-bounces@example.org>\r\n\
+Subject: Returned Mail - Error During Delivery\r\n\r\n------ Failed Recipients ------\r\n\r\n\
+<acinsp1@example.com>: Requested action not taken: mailbox unavailable. [SMTP Error Code 550]\r\n\
+-------- Returned Mail --------\r\n\r\nFrom: list-bounces@example.org\r\nTo: acinsp1@example.com\r\nSubject: x\r\n\r\nHi\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.recipients.iter().map(|r| r.address.as_str()).collect::<Vec<_>>(), ["acinsp1@example.com"]);
+}
+
+#[test]
+fn a_system_returning_a_copy_with_its_trace_fields_is_not_a_reply() {
+    // A list server's alert that quotes our message, indented, with the fields only mail systems
+    // copy: it names our Message-ID in References, yet nobody answered.
+    let raw = b"From: list-admin@lists.example.org\r\nTo: list-admin@lists.example.org\r\n\
+Subject: Loop Alert: Duplicated Message-ID (list)\r\nReferences: <send-3@ourco.example>\r\n\r\n\
+Duplicated Message-ID in <list@lists.example.org>.\r\nOriginal mail as follows:\r\n\r\n\
+   From owner-list@lists.example.org  Thu Apr 29 23:34:45 2017\r\n\
+   Return-Path: <owner-list@lists.example.org>\r\n\
+   Received: from mx.ourco.example (mx.ourco.example [192.0.2.1])\r\n\
+   \tby lists.example.org (Postfix) with ESMTP id 2000\r\n\
+   Message-ID: <send-3@ourco.example>\r\n   From: sales@ourco.example\r\n   Subject: Quick question\r\n";
+    assert_eq!(classify(raw).kind, Kind::Other);
+    // A person quoting the same message the way mail clients do is still a reply.
+    let raw = b"From: lead@example.com\r\nTo: sales@ourco.example\r\nSubject: Re: Quick question\r\n\
+In-Reply-To: <send-3@ourco.example>\r\n\r\nSounds good, call me.\r\n\r\n-----Original Message-----\r\n\
+From: sales@ourco.example\r\nSent: Monday, March 2, 2026 9:00 AM\r\nTo: lead@example.com\r\nSubject: Quick question\r\n\r\nHello\r\n";
+    assert_eq!(classify(raw).kind, Kind::Reply);
+}
