@@ -45,9 +45,8 @@ use crate::core::pacing::{self, Caps, Load};
 use crate::core::plan;
 use crate::core::react::TEMPORARY_BOUNCES;
 use crate::core::schedule::retry_delay;
-use crate::inbound::Blame;
 use crate::model::{
-    DueStep, Ended, LeadTime, Next, OnUncertain, Reason, Refusal, Reply, Sent, Settled, State, Status, reply_subject,
+    Blame, DueStep, Ended, LeadTime, Next, OnUncertain, Reason, Reply, Sent, Settled, State, Status, reply_subject,
 };
 
 /// Temporary failures of one step before it is recorded as failed (with the
@@ -336,7 +335,7 @@ pub struct Claimed<'a> {
 pub const PASSING_RETRY: Duration = Duration::days(1);
 
 /// The one conversion from how a send ended to what is recorded. A refusal
-/// is judged by why the server refused ([`Refusal::of`]): a dead address
+/// is judged by why the server refused ([`crate::inbound::refusal`]): a dead address
 /// bounces the lead everywhere and suppresses it; a refusal aimed at the
 /// sender never blames the lead, the step is tried again later (and the
 /// refusal counts against the mailbox); passing trouble is tried again the
@@ -357,25 +356,27 @@ pub fn settle(ended: Ended, claimed: Claimed<'_>, now: DateTime<Utc>) -> Settled
     };
     match ended {
         Ended::Sent => record(Status::Sent, None, next),
-        Ended::Refused(rejection) => match (Refusal::of(&rejection).map(|r| r.blame), rejection.to_string()) {
-            // Refused before any server answered (an address that cannot be sent to).
-            (None, reply) => record(Status::Failed, Some(reply), Next::End(State::Bounced)),
-            (Some(Blame::DeadAddress), reply) => dead(reply),
-            (Some(Blame::Sender), reply) if due.attempts + 1 >= MAX_ATTEMPTS => give_up(&reply, next),
-            (Some(Blame::Sender), reply) => Settled::Retry {
-                retry_at: now + retry_delay(due.attempts + 1),
-                error: format!("refused, aimed at the sender, not the lead: {reply}"),
-                count: true,
-            },
-            (Some(Blame::Passing), reply) if temporary_bounces + 1 >= TEMPORARY_BOUNCES => {
-                dead(format!("{reply} (the {TEMPORARY_BOUNCES}rd temporary refusal: treated as a dead address)"))
+        Ended::Refused(rejection) => {
+            match (crate::inbound::refusal(&rejection).map(|r| r.blame), rejection.to_string()) {
+                // Refused before any server answered (an address that cannot be sent to).
+                (None, reply) => record(Status::Failed, Some(reply), Next::End(State::Bounced)),
+                (Some(Blame::DeadAddress), reply) => dead(reply),
+                (Some(Blame::Sender), reply) if due.attempts + 1 >= MAX_ATTEMPTS => give_up(&reply, next),
+                (Some(Blame::Sender), reply) => Settled::Retry {
+                    retry_at: now + retry_delay(due.attempts + 1),
+                    error: format!("refused, aimed at the sender, not the lead: {reply}"),
+                    count: true,
+                },
+                (Some(Blame::Passing), reply) if temporary_bounces + 1 >= TEMPORARY_BOUNCES => {
+                    dead(format!("{reply} (the {TEMPORARY_BOUNCES}rd temporary refusal: treated as a dead address)"))
+                }
+                (Some(Blame::Passing), reply) => Settled::Retry {
+                    retry_at: now + PASSING_RETRY,
+                    error: format!("refused for passing trouble, tried again tomorrow: {reply}"),
+                    count: true,
+                },
             }
-            (Some(Blame::Passing), reply) => Settled::Retry {
-                retry_at: now + PASSING_RETRY,
-                error: format!("refused for passing trouble, tried again tomorrow: {reply}"),
-                count: true,
-            },
-        },
+        }
         Ended::Uncertain(why) => record(Status::Uncertain, Some(why), after_uncertain(on_uncertain, due, next)),
         Ended::Unavailable(error) => Settled::Retry { retry_at: mailbox_back_at, error, count: false },
         Ended::Temporary(why) if due.attempts + 1 >= MAX_ATTEMPTS => give_up(&why, next),

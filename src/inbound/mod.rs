@@ -24,7 +24,7 @@
 use serde::Serialize;
 
 pub use arrival::date_of;
-pub use reason::{Blame, BounceReason, smtp_reason};
+pub use reason::{Blame, BounceReason, refusal, smtp_reason};
 
 mod arf;
 mod arrival;

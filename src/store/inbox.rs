@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{Result, Store};
-use crate::inbound::{Blame, BounceReason, Kind};
+use crate::inbound::Kind;
+use crate::model::{Blame, BounceReason};
 use crate::model::{Effect, Matched, State};
 use crate::time::from_unix;
 

@@ -38,8 +38,7 @@ use crate::config::{Config, Mailbox};
 use crate::core::decide::{self, Claimed};
 use crate::core::pacing::{self, Load};
 use crate::core::unsubscribe;
-use crate::inbound::Blame;
-use crate::model::{DueStep, Ended, Next, Reason, Refusal, Reply, Settled};
+use crate::model::{Blame, DueStep, Ended, Next, Reason, Reply, Settled};
 use crate::store::{Content, NewSend, SendGroup, SendLog, Settlement, Store, StoreError, sendlog};
 
 use super::sender::{self, Batch, Finished, Job};
@@ -379,7 +378,7 @@ impl<'a> Pipeline<'a> {
         let mailbox_back_at = env.transports.observe(&mailbox.name, &ended, env.now);
         let on_uncertain = env.cadences.get(&due.cadence).and_then(|c| c.on_uncertain);
         let refusal = match &ended {
-            Ended::Refused(reply) => Refusal::of(reply),
+            Ended::Refused(reply) => crate::inbound::refusal(reply),
             _ => None,
         };
         let temporary_bounces = match &refusal {

@@ -2,6 +2,16 @@
 
 use super::{BounceReason, Evidence, decide};
 use crate::inbound::text;
+use crate::model::{Refusal, Rejection};
+
+/// The refusal a transport reported, if the server answered with a 5xx
+/// reply code; `None` for a refusal of our own (an address no server could
+/// take).
+pub fn refusal(rejection: &Rejection) -> Option<Refusal> {
+    let code = rejection.code.filter(|c| (500..600).contains(c))?;
+    let reason = smtp_reason(code, None, &rejection.text);
+    Some(Refusal { reason, blame: reason.blame(), reply: rejection.to_string() })
+}
 
 /// The reason of an SMTP refusal met while sending: the reply `code` (550), its enhanced status code
 /// when the server gave one (`"5.1.1"`; else it is looked for in `text`) and the reply text. The text
