@@ -359,8 +359,7 @@ fn spawn_inbox_watchers(
                     }
                     Err(e) => {
                         failures += 1;
-                        let pause =
-                            crate::core::schedule::retry_delay(failures).to_std().unwrap_or(Duration::from_secs(60));
+                        let pause = crate::schedule::retry_delay(failures).to_std().unwrap_or(Duration::from_secs(60));
                         warn!(mailbox = %name, "inbox watcher: {e}; again in {}s", pause.as_secs());
                         tokio::time::sleep(pause).await;
                     }

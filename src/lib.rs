@@ -5,8 +5,11 @@
 //! * [`model`]: the domain's words (an enrollment's [`model::State`], a
 //!   touchpoint's [`model::Status`], where a lead goes [`model::Next`], a
 //!   [`model::DueStep`]), shared by the pure core and the store.
+//! * [`schedule`] and [`time`]: PURE waits, send windows and calendars, and
+//!   local wall-clock time to instants, which the model, the cadence files and
+//!   the core all use.
 //! * [`core`]: PURE rules over that model with the clock as an argument: when
-//!   a step is due ([`core::schedule`], [`core::plan`]), the mailbox's caps
+//!   a step is due ([`core::plan`]), the mailbox's caps
 //!   ([`core::pacing`]), what inbound mail does ([`core::react`]), owners'
 //!   digests and the forecast.
 //! * [`cadence`] and [`config`]: the files a user edits, read into checked
@@ -38,6 +41,7 @@ pub mod intake;
 pub mod location;
 pub mod model;
 pub mod oauth;
+pub mod schedule;
 pub mod send;
 pub mod store;
 pub mod tick;

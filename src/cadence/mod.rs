@@ -12,7 +12,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::config::Config;
-use crate::core::schedule::{Wait, Window};
+use crate::schedule::{Wait, Window};
 
 pub use folder::Cadences;
 pub use templates::{BODY_LIMIT, Fields, RenderError, Rendered, SUBJECT_LIMIT, Templates};
@@ -77,7 +77,7 @@ pub struct Step {
     /// previous email in the cadence (`Re: ` its subject, `In-Reply-To`, `References`).
     pub threaded: bool,
     /// Versions of the step (`[[steps.variants]]`): each lead gets one,
-    /// chosen stably ([`crate::core::variants`]). Empty: the step's own text.
+    /// chosen stably (by `core::variants`). Empty: the step's own text.
     pub variants: Vec<Variant>,
     /// The share of leads that skip the step (recorded skipped, reason `holdout`).
     pub holdout: Option<f64>,
@@ -105,23 +105,6 @@ impl Step {
             Some(v) if self.variants.iter().any(|x| x.id == v) => format!("{}@{v}", self.id),
             _ => self.id.clone(),
         }
-    }
-
-    /// The variant a lead with address `email` gets at this step of
-    /// `cadence`: `winner` when one was picked (`pick_winner`), else the
-    /// stable draw; `None` for a step without variants.
-    pub fn variant_for(&self, email: &str, cadence: &str, winner: Option<&str>) -> Option<&str> {
-        if let Some(w) = winner.and_then(|w| self.variants.iter().find(|v| v.id == w)) {
-            return Some(&w.id);
-        }
-        let weights: Vec<f64> = self.variants.iter().map(|v| v.weight).collect();
-        let u = crate::core::variants::draw(crate::core::variants::Purpose::Variant, email, cadence, &self.id);
-        crate::core::variants::pick(&weights, u).map(|i| self.variants[i].id.as_str())
-    }
-
-    /// Whether a lead with address `email` is held out of this step of `cadence`.
-    pub fn held_out(&self, email: &str, cadence: &str) -> bool {
-        crate::core::variants::held_out(self.holdout, email, cadence, &self.id)
     }
 }
 

@@ -13,9 +13,9 @@ use toml::Spanned;
 
 use super::{Cadence, DEFAULT_MIN_SAMPLE, Step, StepKind, StopOn, Templates, Variant, is_identifier};
 use crate::config::Config;
-use crate::core::schedule::{Wait, Window};
 use crate::location::{FileErrors, SourceError, toml_message};
 use crate::model::OnUncertain;
+use crate::schedule::{Wait, Window};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

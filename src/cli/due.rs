@@ -7,7 +7,7 @@ use anyhow::{Result, anyhow};
 use serde_json::json;
 
 use crate::cadence::Cadences;
-use crate::core::schedule::{Accepted, Unit, Units, parse_duration};
+use crate::schedule::{Accepted, Unit, Units, parse_duration};
 use crate::time::rfc3339;
 
 #[derive(Debug, clap::Args)]

@@ -235,8 +235,8 @@ fn render(
             };
             let step = &cadence.steps[index];
             let winner = winners.iter().find(|(s, _)| *s == step.id).map(|(_, v)| v.as_str());
-            let variant = step.variant_for(email, &cadence.name, winner).map(str::to_string);
-            if step.held_out(email, &cadence.name) {
+            let variant = crate::core::variants::variant_of(step, email, &cadence.name, winner).map(str::to_string);
+            if crate::core::variants::is_held_out(step, email, &cadence.name) {
                 return Row { planned: p, variant: None, held_out: true, subject: None, body: None, error: None };
             }
             match cadence.templates.render(&step.template_key(variant.as_deref()), email, fields) {
@@ -264,7 +264,7 @@ fn render(
 /// the nearest earlier email step that has one, as the tick does it.
 fn opener_subject(cadence: &Cadence, index: usize, email: &str, fields: &Fields) -> Option<String> {
     let opener = cadence.steps[..index].iter().rev().find(|s| s.kind == StepKind::Email && !s.threaded)?;
-    let key = opener.template_key(opener.variant_for(email, &cadence.name, None));
+    let key = opener.template_key(crate::core::variants::variant_of(opener, email, &cadence.name, None));
     cadence.templates.render(&key, email, fields).ok()?.subject
 }
 

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::core::schedule::Calendar;
+use crate::schedule::Calendar;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -17,8 +17,8 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::core::schedule::{Accepted, Calendar, DurationError, Unit, Units, parse_duration};
 use crate::location::{FileErrors, SourceError, toml_message};
+use crate::schedule::{Accepted, Calendar, DurationError, Unit, Units, parse_duration};
 
 pub use http::Http;
 pub use mailbox::Delivery;
@@ -90,7 +90,7 @@ pub struct Config {
     /// Who checkpoints the WAL: cadenced after each tick, or Litestream.
     pub checkpoints: Checkpoints,
     /// How long an auto-reply without a readable return date pauses a lead.
-    pub ooo_pause: crate::core::schedule::Wait,
+    pub ooo_pause: crate::schedule::Wait,
     /// Before an email leaves, its mailbox's inbox was read at most this long ago.
     pub inbox_max_age: Duration,
     /// Domains of free mail (gmail.com, ...): a reply from one of them is no
@@ -105,7 +105,7 @@ pub struct Config {
     /// `verify_leads`: `import` and `enroll` verify each address's domain first.
     pub verify_leads: bool,
     /// Working window of owners without one: weekdays 09:00 to 16:59.
-    pub default_owner_window: crate::core::schedule::Window,
+    pub default_owner_window: crate::schedule::Window,
     /// The HTTP side (`[http]`), off when `None`.
     pub http: Option<Http>,
 }
@@ -237,10 +237,10 @@ impl Config {
             }),
         };
         let ooo_pause = match &raw.ooo_pause {
-            None => crate::core::schedule::Wait::Days(3),
+            None => crate::schedule::Wait::Days(3),
             Some(v) => v.get_ref().parse().unwrap_or_else(|e| {
                 err(v.span(), format!("ooo_pause: {e}"));
-                crate::core::schedule::Wait::Days(3)
+                crate::schedule::Wait::Days(3)
             }),
         };
         let inbox_max_age = match &raw.inbox_max_age {
@@ -321,7 +321,7 @@ impl Config {
                 }
             }
         }
-        let default_owner_window = match owners::DEFAULT_WINDOW.parse::<crate::core::schedule::Window>() {
+        let default_owner_window = match owners::DEFAULT_WINDOW.parse::<crate::schedule::Window>() {
             Ok(w) => Some(w),
             Err(e) => {
                 err(0..0, format!("built-in owner window: {e}"));

@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::core::schedule::Window;
+use crate::schedule::Window;
 
 pub use crate::model::{Digest, Owner};
 
@@ -86,6 +86,6 @@ pub(super) fn check(
 mod tests {
     #[test]
     fn default_window_parses() {
-        assert!(super::DEFAULT_WINDOW.parse::<crate::core::schedule::Window>().is_ok());
+        assert!(super::DEFAULT_WINDOW.parse::<crate::schedule::Window>().is_ok());
     }
 }

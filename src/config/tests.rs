@@ -197,10 +197,7 @@ fn interval_and_wait_settings_name_their_field() {
         let err = parse(&format!("{prefix}{MAILBOX}")).unwrap_err();
         assert!(err.contains(want), "{prefix:?}: expected {want:?} in {err:?}");
     }
-    assert_eq!(
-        parse(&format!("ooo_pause = \"0d\"\n{MAILBOX}")).unwrap().ooo_pause,
-        crate::core::schedule::Wait::Days(0)
-    );
+    assert_eq!(parse(&format!("ooo_pause = \"0d\"\n{MAILBOX}")).unwrap().ooo_pause, crate::schedule::Wait::Days(0));
     let mailbox = "[mailboxes.m]\nfrom = \"a@b.test\"\noutbox = \"o\"\nmin_gap = \"0m\"\n";
     assert!(
         parse(mailbox).unwrap_err().contains("mailboxes.m: min_gap: invalid duration \"0m\": must be more than zero")

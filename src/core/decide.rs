@@ -44,10 +44,10 @@ use crate::cadence::{Cadence, Rendered, StepKind};
 use crate::core::pacing::{self, Caps, Load};
 use crate::core::plan;
 use crate::core::react::TEMPORARY_BOUNCES;
-use crate::core::schedule::retry_delay;
 use crate::model::{
     Blame, DueStep, Ended, LeadTime, Next, OnUncertain, Reason, Reply, Sent, Settled, State, Status, reply_subject,
 };
+use crate::schedule::retry_delay;
 
 /// Temporary failures of one step before it is recorded as failed (with the
 /// one-hour backoff cap, about four days of trying).
@@ -170,10 +170,10 @@ pub fn decide(due: &DueStep, facts: &Facts<'_>, now: DateTime<Utc>) -> Action {
     if let Some(task) = due.task_id {
         return Action::ExpireTask { task, next };
     }
-    if step.held_out(&due.email, &cadence.name) {
+    if crate::core::variants::is_held_out(step, &due.email, &cadence.name) {
         return skip_held_out(due, cadence, index, lead);
     }
-    let variant = step.variant_for(&due.email, &cadence.name, facts.winner).map(str::to_string);
+    let variant = crate::core::variants::variant_of(step, &due.email, &cadence.name, facts.winner).map(str::to_string);
     let mut rendered = match cadence.templates.render(&step.template_key(variant.as_deref()), &due.email, &due.fields) {
         Ok(r) => r,
         Err(e) => return Action::Hold { reason: e.to_string() },
@@ -255,7 +255,7 @@ fn thread(cadence: &Cadence, index: usize, due: &DueStep, sent: &[Sent]) -> Resu
         return Err(format!("step {:?} has no earlier email step to take its subject from", due.step));
     };
     // Under the variant of the opener the lead got (or would have got).
-    let key = opener.template_key(opener.variant_for(&due.email, &cadence.name, None));
+    let key = opener.template_key(crate::core::variants::variant_of(opener, &due.email, &cadence.name, None));
     let rendered = cadence.templates.render(&key, &due.email, &due.fields).map_err(|e| e.to_string())?;
     Ok((rendered.subject.unwrap_or_default(), None))
 }

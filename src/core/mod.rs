@@ -3,7 +3,6 @@
 //! the tick, the CLI and the tests call the same functions with the instants
 //! they choose.
 //!
-//! * [`schedule`]: waits, send windows and calendars: when a step is due.
 //! * [`plan`]: where a lead goes next in its cadence.
 //! * [`pacing`]: a mailbox's caps (`daily_limit`, `min_gap`).
 //! * [`react`]: what an inbound message does to its lead.
@@ -30,7 +29,6 @@ pub mod react;
 pub mod reminders;
 pub mod report;
 pub mod restore;
-pub mod schedule;
 pub mod stats;
 pub mod unsubscribe;
 pub mod variants;

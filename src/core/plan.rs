@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::cadence::{Cadence, Step};
-use crate::core::schedule;
 use crate::model::{LeadTime, Next, Reason, State};
+use crate::schedule;
 
 /// What is next after step `index` (or the first step when `None`) happened at `at`.
 pub fn next(cadence: &Cadence, index: Option<usize>, at: DateTime<Utc>, lead: LeadTime<'_>) -> Next {

@@ -22,9 +22,9 @@
 use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 
-use crate::core::schedule::{Calendar, Wait, resolve_local};
 use crate::inbound::{Blame, Classified, Kind, Recipient};
 use crate::model::{Effect, Matched, State};
+use crate::schedule::{Calendar, Wait, resolve_local};
 
 /// Temporary bounces after which an address counts as bounced for good.
 pub const TEMPORARY_BOUNCES: u32 = 3;

@@ -6,8 +6,8 @@ use std::fmt::Write;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use chrono_tz::Tz;
 
-use crate::core::schedule::Calendar;
 use crate::model::{Digest, Owner, Task};
+use crate::schedule::Calendar;
 use crate::time::human;
 use crate::time::resolve_local;
 

@@ -14,6 +14,8 @@
 
 use ring::digest::{SHA256, digest};
 
+use crate::cadence::Step;
+
 /// Why a lead is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -72,6 +74,23 @@ pub fn pick(weights: &[f64], u: f64) -> Option<usize> {
 /// Whether the lead is held out of a step with share `holdout` held out.
 pub fn held_out(holdout: Option<f64>, email: &str, cadence: &str, step: &str) -> bool {
     holdout.is_some_and(|h| h > 0.0 && draw(Purpose::Holdout, email, cadence, step) < h)
+}
+
+/// The variant a lead with address `email` gets at `step` of `cadence`:
+/// `winner` when one was picked (`pick_winner`), else the stable draw;
+/// `None` for a step without variants.
+pub fn variant_of<'s>(step: &'s Step, email: &str, cadence: &str, winner: Option<&str>) -> Option<&'s str> {
+    if let Some(w) = winner.and_then(|w| step.variants.iter().find(|v| v.id == w)) {
+        return Some(&w.id);
+    }
+    let weights: Vec<f64> = step.variants.iter().map(|v| v.weight).collect();
+    let u = draw(Purpose::Variant, email, cadence, &step.id);
+    pick(&weights, u).map(|i| step.variants[i].id.as_str())
+}
+
+/// Whether a lead with address `email` is held out of `step` of `cadence`.
+pub fn is_held_out(step: &Step, email: &str, cadence: &str) -> bool {
+    held_out(step.holdout, email, cadence, &step.id)
 }
 
 #[cfg(test)]

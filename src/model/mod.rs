@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::core::schedule::Calendar;
+use crate::schedule::Calendar;
 
 /// A lead's fields: `first_name`, `company`, ... (plus `email` when rendering).
 pub type Fields = std::collections::BTreeMap<String, String>;
@@ -227,11 +227,11 @@ impl Reason {
     }
 }
 
-impl From<crate::core::schedule::Delay> for Reason {
-    fn from(delay: crate::core::schedule::Delay) -> Reason {
+impl From<crate::schedule::Delay> for Reason {
+    fn from(delay: crate::schedule::Delay) -> Reason {
         match delay {
-            crate::core::schedule::Delay::Window => Reason::Window,
-            crate::core::schedule::Delay::Holiday => Reason::Holiday,
+            crate::schedule::Delay::Window => Reason::Window,
+            crate::schedule::Delay::Holiday => Reason::Holiday,
         }
     }
 }
@@ -381,7 +381,7 @@ pub enum Digest {
     /// One per working day, at the first slot of the owner's window.
     StartOfWindow,
     /// At each slot of this cron schedule (in the owner's zone).
-    Schedule(Box<crate::core::schedule::Window>),
+    Schedule(Box<crate::schedule::Window>),
     /// No reminder emails: the owner uses `cadenced tasks`.
     Off,
 }
@@ -392,7 +392,7 @@ pub struct Owner {
     pub address: String,
     pub timezone: Tz,
     /// Working hours; the digest comes at their start by default.
-    pub window: crate::core::schedule::Window,
+    pub window: crate::schedule::Window,
     pub digest: Digest,
     /// The mailbox that sends this owner's digests (default: that of the
     /// cadence of their oldest open task).

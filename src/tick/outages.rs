@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use crate::config::Mailbox;
-use crate::core::schedule::retry_delay;
 use crate::model::Ended;
+use crate::schedule::retry_delay;
 use crate::send::{self, Transport};
 
 /// The open transports, by mailbox name.

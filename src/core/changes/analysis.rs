@@ -10,8 +10,8 @@ use super::moves::{Cause, Counts, InFlight, Move, Target, Touch};
 use super::snapshot::{Edit, Snapshot, edits};
 use crate::cadence::Cadence;
 use crate::core::plan;
-use crate::core::schedule::Wait;
 use crate::model::LeadTime;
+use crate::schedule::Wait;
 
 /// One edit and what it does to the leads in flight.
 #[derive(Debug, Clone, PartialEq, Eq)]

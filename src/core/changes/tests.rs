@@ -87,7 +87,7 @@ fn a_lead_is_planned_again_from_the_touch_its_step_was_planned_from() {
     let old = cadence(["0d", "1d", "2d"]);
     let new = cadence(["0d", "1d", "3d"]);
     let old_snapshot = Snapshot::of(&old);
-    let calendar = crate::core::schedule::Calendar::default();
+    let calendar = crate::schedule::Calendar::default();
     let time = LeadTime { tz: chrono_tz::UTC, calendar: &calendar };
     let lead = InFlight {
         enrollment_id: 1,

@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use super::*;
 use crate::cadence::{Cadence, Fields};
 use crate::config::Config;
-use crate::core::schedule::Calendar;
 use crate::model::{Sent, reply_subject};
+use crate::schedule::Calendar;
 use crate::time::parse_instant;
 
 mod settle;
@@ -478,7 +478,7 @@ fn tested(config: &Config) -> Cadence {
 fn a_lead_gets_its_own_variant_and_the_bump_threads_under_it() {
     let (config, cal) = (config(), Calendar::default());
     let c = tested(&config);
-    let mine = c.steps[0].variant_for("jane@acme.test", "c", None).unwrap().to_string();
+    let mine = crate::core::variants::variant_of(&c.steps[0], "jane@acme.test", "c", None).unwrap().to_string();
     let subject = if mine == "a" { "Hi Jane" } else { "Jane, a question" };
     let Action::Send { rendered, variant, .. } = decide(&due("intro", MONDAY_10), &facts(&c, &cal), t(MONDAY_10))
     else {

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use cron::TimeUnitSpec;
 
 use super::{Window, WindowError};
-use crate::core::schedule::calendar::Calendar;
+use crate::schedule::calendar::Calendar;
 use crate::time::{naive_local, resolve_local};
 
 const NY: Tz = chrono_tz::America::New_York;

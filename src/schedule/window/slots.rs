@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Months, NaiveDate, NaiveDateTime, NaiveTime, Ut
 use chrono_tz::Tz;
 
 use super::Window;
-use crate::core::schedule::calendar::Calendar;
+use crate::schedule::calendar::Calendar;
 use crate::time::local::first_reaching;
 use crate::time::{naive_local, resolve_local};
 
