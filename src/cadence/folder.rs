@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::Cadence;
-use crate::config::Config;
+use super::{Cadence, Setting};
 use crate::location::{FileErrors, SourceError};
 
 /// Every cadence in the folder that loaded, and every file that did not.
@@ -18,14 +17,14 @@ pub struct Cadences {
 
 impl Cadences {
     /// Loads `config.cadences_dir/*.toml`, in name order.
-    pub fn load(config: &Config) -> Cadences {
-        let dir = &config.cadences_dir;
+    pub fn load(config: &(impl Setting + ?Sized)) -> Cadences {
+        let dir = config.cadences_dir();
         let mut out = Cadences::default();
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) => {
                 out.broken.push(FileErrors {
-                    file: dir.clone(),
+                    file: dir.to_path_buf(),
                     errors: vec![SourceError::at(dir, "", None, format!("cannot read cadence folder: {e}"))],
                 });
                 return out;
@@ -56,7 +55,7 @@ impl Cadences {
     /// loads keeps its last good version (listed in `kept`, its errors in
     /// `broken`); a file that is gone is dropped, leaving its leads orphaned
     /// until it returns.
-    pub fn reload(mut previous: Cadences, config: &Config) -> (Cadences, Vec<String>) {
+    pub fn reload(mut previous: Cadences, config: &(impl Setting + ?Sized)) -> (Cadences, Vec<String>) {
         let mut fresh = Cadences::load(config);
         let mut kept = Vec::new();
         for broken in &fresh.broken {
@@ -76,7 +75,7 @@ impl Cadences {
 }
 
 impl Cadence {
-    pub fn load(file: &Path, config: &Config) -> Result<Cadence, FileErrors> {
+    pub fn load(file: &Path, config: &(impl Setting + ?Sized)) -> Result<Cadence, FileErrors> {
         let source = std::fs::read_to_string(file).map_err(|e| FileErrors {
             file: file.to_path_buf(),
             errors: vec![SourceError::at(file, "", None, format!("cannot read cadence file: {e}"))],

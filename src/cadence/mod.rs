@@ -11,10 +11,24 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::config::Config;
 use crate::schedule::{Wait, Window};
 
 pub use folder::Cadences;
+
+/// What cadence files are read against: where they live, the configured
+/// mailboxes and calendars. The checked config is one
+/// ([`crate::config::Config`]); the cadences know nothing else of it.
+pub trait Setting {
+    /// The folder of `*.toml` cadence files.
+    fn cadences_dir(&self) -> &std::path::Path;
+    /// The configured mailboxes' names, in order.
+    fn mailbox_names(&self) -> Vec<&str>;
+    /// The configured calendars' names, in order.
+    fn calendar_names(&self) -> Vec<&str>;
+    /// Whether mailbox `name` names an owner for its leads.
+    fn mailbox_has_owner(&self, name: &str) -> bool;
+}
+
 pub use templates::{BODY_LIMIT, Fields, RenderError, Rendered, SUBJECT_LIMIT, Templates};
 
 /// What a step asks for.
@@ -168,8 +182,8 @@ impl Cadence {
     /// lead brings one in its `owner` field: neither the cadence nor its
     /// mailbox names an `owner`, so their tasks list `owner -` and no
     /// reminder goes out. Empty when an owner is set or no step is manual.
-    pub fn unowned_manual_steps(&self, config: &Config) -> Vec<&str> {
-        let mailbox_owner = config.mailboxes.get(&self.mailbox).is_some_and(|m| m.owner.is_some());
+    pub fn unowned_manual_steps(&self, config: &(impl Setting + ?Sized)) -> Vec<&str> {
+        let mailbox_owner = config.mailbox_has_owner(&self.mailbox);
         if self.owner.is_some() || mailbox_owner {
             return Vec::new();
         }
@@ -178,7 +192,7 @@ impl Cadence {
 
     /// [`unowned_manual_steps`](Self::unowned_manual_steps) as a warning a
     /// user can act on, or `None` when every manual step has an owner.
-    pub fn unowned_warning(&self, config: &Config) -> Option<String> {
+    pub fn unowned_warning(&self, config: &(impl Setting + ?Sized)) -> Option<String> {
         let steps = self.unowned_manual_steps(config);
         if steps.is_empty() {
             return None;

@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Cadence, DEFAULT_MIN_SAMPLE, Step, StepKind, StopOn, Templates, Variant, is_identifier};
-use crate::config::Config;
+use super::{Cadence, DEFAULT_MIN_SAMPLE, Setting, Step, StepKind, StopOn, Templates, Variant, is_identifier};
 use crate::location::{FileErrors, SourceError, toml_message};
 use crate::model::OnUncertain;
 use crate::schedule::{Wait, Window};
@@ -85,7 +84,7 @@ struct Check<'a> {
 
 impl Cadence {
     /// Checks `source`, the text of cadence file `file`; lists every problem found.
-    pub fn parse(file: &Path, source: &str, config: &Config) -> Result<Cadence, FileErrors> {
+    pub fn parse(file: &Path, source: &str, config: &(impl Setting + ?Sized)) -> Result<Cadence, FileErrors> {
         let fail = |errors| FileErrors { file: file.to_path_buf(), errors };
         let raw: RawCadence = toml::from_str(source)
             .map_err(|e| fail(vec![SourceError::at(file, source, e.span(), toml_message(&e))]))?;
@@ -139,26 +138,25 @@ impl Check<'_> {
     }
 
     /// The keys above the first `[[steps]]`.
-    fn header(&mut self, raw: &RawCadence, config: &Config) -> Header {
+    fn header(&mut self, raw: &RawCadence, config: &(impl Setting + ?Sized)) -> Header {
+        let known = config.mailbox_names();
         let mailbox = match &raw.mailbox {
-            Some(m) if config.mailboxes.contains_key(m.get_ref()) => m.get_ref().clone(),
+            Some(m) if known.contains(&m.get_ref().as_str()) => m.get_ref().clone(),
             Some(m) => {
-                let known: Vec<_> = config.mailboxes.keys().cloned().collect();
                 self.err(
                     Some(m.span()),
                     format!("mailbox: unknown mailbox {:?} (configured: {})", m.get_ref(), known.join(", ")),
                 );
                 String::new()
             }
-            None if config.mailboxes.len() == 1 => config.mailboxes.keys().next().cloned().unwrap_or_default(),
+            None if known.len() == 1 => known.first().map(|m| m.to_string()).unwrap_or_default(),
             None => {
-                let known: Vec<_> = config.mailboxes.keys().cloned().collect();
                 self.err(
                     None,
                     format!(
                         "mailbox: required when more than one mailbox is configured: add a line mailbox = {:?} \
                          above the first [[steps]] (one of: {})",
-                        known.first().map_or("NAME", String::as_str),
+                        known.first().copied().unwrap_or("NAME"),
                         known.join(", ")
                     ),
                 );
@@ -171,8 +169,8 @@ impl Check<'_> {
         });
 
         let calendar = raw.calendar.as_ref().map(|c| {
-            if !config.calendars.contains_key(c.get_ref()) {
-                let known: Vec<_> = config.calendars.keys().cloned().collect();
+            let known = config.calendar_names();
+            if !known.contains(&c.get_ref().as_str()) {
                 self.err(
                     Some(c.span()),
                     format!("calendar: unknown calendar {:?} (configured: {})", c.get_ref(), known.join(", ")),

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::config::Config;
 
 fn config() -> Config {
     Config::parse(

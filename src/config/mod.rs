@@ -380,6 +380,21 @@ impl Config {
     }
 }
 
+impl crate::cadence::Setting for Config {
+    fn cadences_dir(&self) -> &Path {
+        &self.cadences_dir
+    }
+    fn mailbox_names(&self) -> Vec<&str> {
+        self.mailboxes.keys().map(String::as_str).collect()
+    }
+    fn calendar_names(&self) -> Vec<&str> {
+        self.calendars.keys().map(String::as_str).collect()
+    }
+    fn mailbox_has_owner(&self, name: &str) -> bool {
+        self.mailboxes.get(name).is_some_and(|m| m.owner.is_some())
+    }
+}
+
 /// `tokens/` beside the database: each OAuth mailbox's `NAME.json`.
 pub fn tokens_dir(database: &Path) -> PathBuf {
     database.parent().map_or_else(|| PathBuf::from("tokens"), |d| d.join("tokens"))
