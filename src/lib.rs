@@ -34,6 +34,7 @@ pub mod intake;
 pub mod location;
 pub mod model;
 pub mod oauth;
+pub mod preflight;
 pub mod send;
 pub mod store;
 pub mod tick;

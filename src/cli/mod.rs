@@ -34,6 +34,7 @@ mod state;
 pub(crate) mod status;
 mod tasks;
 mod tick;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -130,6 +131,9 @@ enum Command {
     /// Record the sends found in each mailbox's Sent folder (or outbox) that the database lacks, as
     /// after a restore; `--confirm-unreadable NAME` ends the hold of a mailbox with no Sent folder.
     Reconcile(reconcile::Args),
+    /// The lead preflight: each address's syntax and its domain's DNS (dead, disposable, unknown, role),
+    /// writing nothing; exits 1 when any address would be refused.
+    Verify(verify::Args),
 }
 
 /// Parses the process arguments and runs the command.
@@ -168,6 +172,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::Report(args) => report::run(&config_path, args),
         Command::Login(args) => login::run(&config_path, args),
         Command::Reconcile(args) => reconcile::run(&config_path, args),
+        Command::Verify(args) => verify::run(&config_path, args),
     }
 }
 

@@ -13,6 +13,8 @@
 //! * [`forecast`]: the load ahead, per mailbox and day.
 //! * [`unsubscribe`]: per-lead unsubscribe tokens and addresses.
 //! * [`report`]: which tallies make up a period; each step's funnel and rates.
+//! * [`verify`]: the lead preflight: an address's syntax, role addresses, and
+//!   what DNS answers about its domain come to (dead, disposable, unknown).
 //! * [`restore`]: whether the database is a restored copy, and which emails
 //!   found in a Sent folder are sends it lacks.
 
@@ -31,3 +33,4 @@ pub mod schedule;
 pub mod stats;
 pub mod unsubscribe;
 pub mod variants;
+pub mod verify;

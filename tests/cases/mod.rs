@@ -26,3 +26,4 @@ mod safety;
 mod tasks;
 mod threading;
 mod variants;
+mod verify;
