@@ -4,9 +4,10 @@
 //! `import --verify` and `enroll --verify` all go through [`verify`].
 //!
 //! Per domain: its MX records; then, in a second round over every domain at
-//! once, the addresses of the mail hosts named (each host asked once, however
-//! many domains share it: most lists are mostly a few providers' customers)
-//! and of the domains without MX. No SMTP probing: asking a mail server
+//! once, whether the mail hosts named have an address (each host asked once,
+//! however many domains share it: most lists are mostly a few providers'
+//! customers; A first, AAAA only without an A) and whether the domains
+//! without MX have one. No SMTP probing: asking a mail server
 //! whether a mailbox exists costs the sender's reputation.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -118,7 +119,7 @@ async fn gather<R: Resolve>(resolver: &R, domains: HashSet<String>) -> Vec<(Stri
     }
     let ips: HashMap<String, Answer<IpAddr>> = futures_util::stream::iter(names)
         .map(|name| async move {
-            let answer = resolver.ips(&name).await;
+            let answer = resolver.any_ip(&name).await;
             (name, answer)
         })
         .buffer_unordered(IN_FLIGHT)
