@@ -195,3 +195,31 @@ fn verify_leads_makes_it_the_default_and_enroll_verify_refuses_one_address() {
     assert_eq!(status["enrollments"][0]["state"], "bounced", "{status}");
     assert!(status["suppressed"].as_str().unwrap().starts_with("preflight: dead"), "{status}");
 }
+
+#[test]
+fn the_api_runs_the_preflight_when_verify_leads_is_on() {
+    use crate::support::http::{Served, TOKEN, http_config};
+    let dns = DnsServer::start(&[]);
+    let p = project(&dns, "verify_leads = true\n");
+    let (table, addr) = http_config(&p);
+    let config = std::fs::read_to_string(p.path("config.toml")).unwrap();
+    p.write("config.toml", &format!("{config}{table}"));
+    let served = Served::start(&p, &addr);
+    let auth = format!("Bearer {TOKEN}");
+    let headers = [("Content-Type", "application/json"), ("Authorization", auth.as_str())];
+    let post = |email: &str| {
+        let body = format!(r#"{{"email": "{email}", "cadence": "intro"}}"#);
+        served.post("/api/v1/enrollments", &headers, body.as_bytes())
+    };
+    let dead = post("x@nxdomain.test");
+    assert_eq!(dead.status, 422, "{}", dead.body);
+    assert!(dead.body.contains("refused (preflight: dead, nxdomain.test does not exist (NXDOMAIN))"), "{}", dead.body);
+    let disposable = post("w@burner.test");
+    assert_eq!(disposable.status, 422, "{}", disposable.body);
+    assert_eq!(post("jane@good.test").status, 201);
+    assert_eq!(post("u@servfail.test").status, 201, "DNS that cannot tell lets the lead in");
+    served.stop();
+    let err = p.fails(&["enroll", "x@nxdomain.test", "--cadence", "intro", "--no-verify", "--at", AT]);
+    assert!(err.contains("on the suppression list (preflight: dead"), "{err}");
+    assert!(enrolled(&p, "jane@good.test") && enrolled(&p, "u@servfail.test"));
+}
