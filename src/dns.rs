@@ -47,6 +47,12 @@ pub trait Resolve {
     async fn txt(&self, name: &str) -> Answer<String>;
     /// The A and AAAA records.
     async fn ips(&self, name: &str) -> Answer<IpAddr>;
+    /// Whether `name` has an address, for a check that needs one, not all:
+    /// its A records, else its AAAA records (a resolver may save the second
+    /// question when the first has an answer).
+    async fn any_ip(&self, name: &str) -> Answer<IpAddr> {
+        self.ips(name).await
+    }
 }
 
 /// A fixed table of answers, for tests of what is made of them.

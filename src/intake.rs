@@ -366,6 +366,35 @@ pub fn read_rows_each(
     Ok(ReadReport { errors: bad, notes })
 }
 
+/// Every row's address with its line, and nothing else checked: the lead
+/// preflight's first pass over a file, which must know every domain before
+/// the first row is enrolled. Rows the CSV reader cannot read are left to
+/// the second pass to report.
+pub fn read_emails(file: &Path, reader: impl std::io::Read) -> anyhow::Result<Vec<(u64, String)>> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(reader);
+    let start = reader.fill_buf().with_context(|| format!("{}: reading the header row", file.display()))?;
+    let sep = separator(start.split(|b| *b == b'\n').next().unwrap_or_default());
+    let mut csv = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).delimiter(sep).from_reader(reader);
+    let headers = csv.headers().with_context(|| format!("{}: reading the header row", file.display()))?;
+    let Some(email_col) = headers.iter().position(|h| h.eq_ignore_ascii_case("email")) else {
+        anyhow::bail!("{}:1: no `email` column in the header row", file.display());
+    };
+    let mut emails = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = csv.position().line();
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(_) => continue,
+        }
+        let line = record.position().map_or(line, csv::Position::line);
+        emails.push((line, record.get(email_col).unwrap_or("").trim().to_string()));
+    }
+    Ok(emails)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,6 +42,7 @@ pub mod location;
 pub mod model;
 pub mod oauth;
 pub mod schedule;
+pub mod preflight;
 pub mod send;
 pub mod store;
 pub mod tick;

@@ -1,9 +1,13 @@
-//! `cadenced enroll EMAIL --cadence NAME [--field KEY=VALUE]... [--tz ZONE] [--at TIME]`
+//! `cadenced enroll EMAIL --cadence NAME [--field KEY=VALUE]... [--tz ZONE] [--at TIME] [--verify|--no-verify]`
 //!
 //! A known lead keeps what it has: its stored fields and zone are used, and
 //! `--field`/`--tz` add to or override them; the templates are checked against
 //! the result. A lead already in the cadence is left exactly as it is (fields
 //! too), whatever the arguments say, and the command says so.
+//!
+//! With the lead preflight (`--verify`, or `verify_leads = true`), a dead,
+//! disposable or malformed address is refused and suppressed, as `import
+//! --verify` does; "unknown" (DNS could not tell) is enrolled with a note.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -33,6 +37,8 @@ pub struct Args {
     /// Act as if the clock read TIME (RFC 3339).
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
+    #[command(flatten)]
+    verify: super::verify::Flags,
 }
 
 pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
@@ -54,6 +60,21 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
         outln!("{} is already in {} ({}): nothing changed{}", lead.email, e.cadence, e.state, ignored(lead, &given));
         return Ok(ExitCode::SUCCESS);
     }
+    let preflight = if args.verify.wanted(&config) {
+        let email = args.email.trim();
+        let check = super::verify::lookup(&config, [email])?.check(email);
+        if check.verdict.refuses() {
+            let reason = crate::core::verify::suppression_reason(&check.verdict);
+            store.refuse(email, &reason, now).context("suppressing the address")?;
+            bail!("{email}: {}: not enrolled, suppressed", super::verify::describe(&check));
+        }
+        if check.role {
+            eprintln!("warning: {email} is a role address, not a person");
+        }
+        Some(check)
+    } else {
+        None
+    };
     let stored = known.as_ref().map(|l| l.fields.clone()).unwrap_or_default();
     let mut fields = stored.clone();
     fields.extend(given);
@@ -91,6 +112,9 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
         row.first_step,
         time::human(row.due_at, tz)
     );
+    if let Some(check) = preflight.filter(|c| matches!(c.verdict, crate::core::verify::Verdict::Unknown(_))) {
+        outln!("note: the preflight could not verify it: {}", check.verdict.reason());
+    }
     // Only where nothing leaves the machine: a tick in virtual time would send
     // a real email ahead of its time.
     if config.mailboxes.get(&cadence.mailbox).is_some_and(|m| matches!(m.delivery, Delivery::Outbox(_))) {

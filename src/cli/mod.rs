@@ -35,6 +35,7 @@ mod state;
 pub(crate) mod status;
 mod tasks;
 mod tick;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -134,6 +135,9 @@ enum Command {
     /// Before the first send: MX, SPF, DKIM and DMARC of each mailbox's domain and its sending config,
     /// each ok, warning or error with the DNS record to publish; `--connect` also tries TLS.
     Doctor(doctor::Args),
+    /// The lead preflight: each address's syntax and its domain's DNS (dead, disposable, unknown, role),
+    /// writing nothing; exits 1 when any address would be refused.
+    Verify(verify::Args),
 }
 
 /// Parses the process arguments and runs the command.
@@ -173,6 +177,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::Login(args) => login::run(&config_path, args),
         Command::Reconcile(args) => reconcile::run(&config_path, args),
         Command::Doctor(args) => doctor::run(&config_path, args),
+        Command::Verify(args) => verify::run(&config_path, args),
     }
 }
 

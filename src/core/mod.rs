@@ -14,6 +14,8 @@
 //! * [`report`]: which tallies make up a period; each step's funnel and rates.
 //! * [`doctor`]: what `cadenced doctor` makes of a sending domain's MX, SPF,
 //!   DKIM and DMARC records and of a mailbox's sending config.
+//! * [`verify`]: the lead preflight: an address's syntax, role addresses, and
+//!   what DNS answers about its domain come to (dead, disposable, unknown).
 //! * [`restore`]: whether the database is a restored copy, and which emails
 //!   found in a Sent folder are sends it lacks.
 
@@ -32,3 +34,4 @@ pub mod restore;
 pub mod stats;
 pub mod unsubscribe;
 pub mod variants;
+pub mod verify;

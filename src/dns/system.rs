@@ -87,6 +87,18 @@ impl SystemResolver {
     }
 }
 
+/// The addresses among `records`.
+fn addresses(records: Vec<RData>) -> Vec<IpAddr> {
+    records
+        .into_iter()
+        .filter_map(|data| match data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The resolver's settings: short timeouts, few tries, no hosts file.
 fn options() -> ResolverOpts {
     let mut opts = ResolverOpts::default();
@@ -141,6 +153,19 @@ impl Resolve for SystemResolver {
             .collect())
     }
 
+    /// Asks A first and AAAA only when there is no A: one question for most
+    /// mail hosts instead of two.
+    async fn any_ip(&self, name: &str) -> Answer<IpAddr> {
+        match self.lookup(name, RecordType::A).await {
+            Ok(records) if !records.is_empty() => Ok(addresses(records)),
+            Err(DnsError::NxDomain) => Err(DnsError::NxDomain),
+            v4 => match self.lookup(name, RecordType::AAAA).await {
+                Ok(records) if records.is_empty() => v4.map(addresses),
+                v6 => v6.map(addresses),
+            },
+        }
+    }
+
     /// Asks A and AAAA together. NXDOMAIN from either is NXDOMAIN; an address
     /// from either is an answer even when the other could not tell.
     async fn ips(&self, name: &str) -> Answer<IpAddr> {
@@ -149,11 +174,7 @@ impl Resolve for SystemResolver {
         let mut failed = None;
         for answer in [v4, v6] {
             match answer {
-                Ok(records) => ips.extend(records.into_iter().filter_map(|data| match data {
-                    RData::A(a) => Some(IpAddr::V4(a.0)),
-                    RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
-                    _ => None,
-                })),
+                Ok(records) => ips.extend(addresses(records)),
                 Err(DnsError::NxDomain) => return Err(DnsError::NxDomain),
                 Err(failure) => failed = failed.or(Some(failure)),
             }

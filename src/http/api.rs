@@ -5,6 +5,10 @@
 //! `POST /api/v1/leads/EMAIL/outcomes` with `{"outcome", "value", "at"}`
 //! records a meeting, a deal won or lost as `cadenced mark` does (201, 404
 //! for an unknown lead, 422 with the errors).
+//!
+//! With `verify_leads = true`, an enrollment runs the lead preflight first,
+//! as `enroll` does: a dead, disposable or malformed address is a 422 and is
+//! suppressed; DNS that cannot tell (or no resolver) lets the lead in.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::auth::{authorized, denied_json};
 use super::{App, Failure, json, now};
@@ -91,7 +95,14 @@ pub(super) async fn enroll(
         }
     };
     let at = now();
+    let refused = if app.config.verify_leads { refusal(&app.config, lead.email.trim()).await } else { None };
     app.blocking(move |app, store| {
+        if let Some(reason) = refused {
+            let email = lead.email.trim();
+            store.refuse(email, &reason, at)?;
+            info!(lead = %email, %reason, "refused by the lead preflight (API)");
+            return Ok(errors(&[("email", format!("{email} is refused ({reason}): not enrolled, suppressed"))]));
+        }
         let cadences = app.cadences();
         let Some(cadence) = cadences.get(&cadence_name) else {
             return Ok(errors(&[("cadence", crate::views::unknown_cadence(&cadences, &cadence_name))]));
@@ -121,6 +132,21 @@ pub(super) async fn enroll(
         })
     })
     .await
+}
+
+/// The suppression reason when the lead preflight refuses `email`; None
+/// when it passes or DNS could not tell (no resolver at all included: DNS
+/// trouble never refuses a lead).
+async fn refusal(config: &crate::config::Config, email: &str) -> Option<String> {
+    let resolver = match crate::dns::SystemResolver::new(&config.dns_servers) {
+        Ok(resolver) => resolver,
+        Err(e) => {
+            warn!(lead = %email, "lead preflight skipped: {e}");
+            return None;
+        }
+    };
+    let check = crate::preflight::verdicts(&resolver, [email], &config.disposable_domains).await.check(email);
+    check.verdict.refuses().then(|| crate::core::verify::suppression_reason(&check.verdict))
 }
 
 /// `GET /api/v1/leads/EMAIL`: what `status EMAIL --json` prints.

@@ -43,6 +43,13 @@ impl Store {
         Ok(outcomes)
     }
 
+    /// [`Enrolling::refuse`] for one address, in a transaction of its own.
+    pub fn refuse(&mut self, email: &str, reason: &str, now: DateTime<Utc>) -> Result<()> {
+        let mut enrolling = self.begin_enrolling(now, false)?;
+        enrolling.refuse(email, reason)?;
+        enrolling.commit()
+    }
+
     /// Starts a transaction that enrolls leads one at a time as they come (an
     /// import enrolls rows while the next ones are still being read): nothing
     /// is written unless [`Enrolling::commit`] is called.
@@ -183,6 +190,29 @@ impl Enrolling<'_> {
             self.flush()?;
         }
         Ok(EnrollOutcome::Enrolled)
+    }
+
+    /// Keeps `email` out for good, as a dead bounce does, in this
+    /// transaction: the lead preflight refused it (`reason` says why). A known
+    /// lead's active and paused enrollments end as bounced; the address goes
+    /// on the suppression list, so no later `enroll` or `import` takes it.
+    pub fn refuse(&mut self, email: &str, reason: &str) -> Result<()> {
+        // The pending enrollments may include this lead's.
+        self.flush()?;
+        self.tx
+            .prepare_cached(
+                "UPDATE enrollments SET state = 'bounced', next_due_at = NULL, resume_at = NULL, updated_at = ?3,
+                        last_error = ?2
+                 WHERE lead_id = (SELECT id FROM leads WHERE email = ?1) AND state IN ('active', 'paused')",
+            )?
+            .execute(params![email, reason, self.now])?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO suppressions (email, reason, at) VALUES (?1, ?2, ?3) ON CONFLICT (email) DO NOTHING",
+            )?
+            .execute(params![email, reason, self.now])?;
+        self.any_suppressed = true;
+        Ok(())
     }
 
     /// Inserts the pending enrollments.

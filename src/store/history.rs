@@ -14,7 +14,8 @@ pub struct Event {
     pub at: DateTime<Utc>,
     /// `sent`, `failed`, `uncertain`, `sending`, `skipped`, `opened` (a task),
     /// `done` (a task closed), `received` (inbound mail), `outcome` (its kind:
-    /// meeting, won, lost) or, for a digest, its status.
+    /// meeting, won, lost), `refused` (by the lead preflight, kind
+    /// `preflight`) or, for a digest, its status.
     pub what: String,
     /// The lead's address, or the owner's for a digest.
     pub email: Option<String>,
@@ -90,6 +91,13 @@ SELECT at, what, email, timezone, cadence, step, kind, mailbox, subject, detail,
          CAST(r.recorded AS TEXT), 6, r.id, NULL
   FROM reconciliations r
   WHERE COALESCE(r.finished_at, r.started_at) >= ?1 AND ?3 IS NULL AND (?2 IS NULL OR r.mailbox = ?2)
+  UNION ALL
+  -- Addresses the lead preflight refused (core::verify::REASON_PREFIX): a
+  -- bounce or an unsubscribe shows as the message that caused it instead.
+  SELECT s.at, 'refused', s.email, NULL, NULL, NULL, 'preflight', NULL, NULL, s.reason, NULL, NULL, NULL, 7,
+         s.rowid, NULL
+  FROM suppressions s
+  WHERE s.at >= ?1 AND s.reason LIKE 'preflight:%' AND ?2 IS NULL AND ?3 IS NULL
 )
 ORDER BY at DESC, source DESC, id DESC";
 

@@ -57,6 +57,14 @@ fn each_kind_of_dns_answer_comes_through_the_resolver() {
         assert!(refused.contains("Refused") || refused.contains("REFUSED"), "{refused}");
         let slow = failed(dns.mx("slow.test").await);
         assert!(slow.contains("MX slow.test: timed out"), "{slow}");
+        // Anything else in the zone: no answer in time either.
+        let again = failed(dns.any_ip("www.slow.test").await);
+        assert!(again.contains("slow.test: timed out"), "{again}");
+        // A first, AAAA only without an A; NXDOMAIN as NXDOMAIN.
+        assert_eq!(dns.any_ip("aaaa-only.test").await, Ok(vec!["::1".parse::<IpAddr>().unwrap()]));
+        assert_eq!(dns.any_ip("a-only.test").await, Ok(vec!["127.0.0.1".parse::<IpAddr>().unwrap()]));
+        assert_eq!(dns.any_ip("nxdomain.test").await, Err(DnsError::NxDomain));
+        assert_eq!(dns.any_ip("txt-only.test").await, Ok(vec![]));
     });
 }
 

@@ -27,3 +27,4 @@ mod safety;
 mod tasks;
 mod threading;
 mod variants;
+mod verify;

@@ -30,11 +30,14 @@
 //! | `mx-noaddr.test` | MX `10 mail.mx-noaddr.test`, a name with no address |
 //! | `servfail.test` | SERVFAIL at once for every name in it (its name server's name does not resolve) |
 //! | `refused.test` | REFUSED for every name in it |
-//! | `slow.test` | the name server of this zone answers NXDOMAIN only after [`SLOW_DELAY`], longer than cadenced waits: a timeout |
+//! | `slow.test` | the name server of this zone answers (NXDOMAIN) only after [`SLOW_DELAY`], longer than cadenced waits: a timeout, every time it is asked |
 //!
 //! `slow.test` is the one piece of fault injection: unbound delegates the
 //! zone (a stub zone) to a small UDP responder in this file that holds every
-//! answer for [`SLOW_DELAY`]; unbound itself cannot be made slow.
+//! answer for [`SLOW_DELAY`]; unbound itself cannot be made slow. Unbound
+//! waits for it (`unknown-server-time-limit`) and never passes the late
+//! NXDOMAIN on in time: a client asking twice times out twice (the DNS
+//! self-test checks it), so no test sees "dead" where it expects "unknown".
 //!
 //! `extra` adds unbound `local-data:` records (given without the keyword), e.g.
 //! `"doctor-good.test. MX 10 mx.doctor-good.test."` or a TXT record

@@ -1,0 +1,199 @@
+//! The lead preflight's I/O: asks DNS about each distinct domain of a set of
+//! addresses once, many at a time (a bounded number in flight), and hands
+//! what it heard to the pure rules of [`crate::core::verify`]. `verify`,
+//! `import --verify` and `enroll --verify` all go through [`verify`].
+//!
+//! Per domain: its MX records; then, in a second round over every domain at
+//! once, whether the mail hosts named have an address (each host asked once,
+//! however many domains share it: most lists are mostly a few providers'
+//! customers; A first, AAAA only without an A) and whether the domains
+//! without MX have one. No SMTP probing: asking a mail server
+//! whether a mailbox exists costs the sender's reputation.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+
+use futures_util::StreamExt;
+
+use crate::core::verify::{self, Check, DomainFacts, Verdict};
+use crate::dns::{Answer, DnsError, Mx, Resolve, SystemResolver};
+
+/// Questions in flight at once.
+pub const IN_FLIGHT: usize = 64;
+
+/// The verdicts of a run: one per distinct domain, and the rules that need
+/// no lookup (syntax, disposable, role).
+#[derive(Debug, Clone, Default)]
+pub struct Verdicts {
+    domains: HashMap<String, Verdict>,
+    disposable: BTreeSet<String>,
+}
+
+impl Verdicts {
+    /// The preflight of `email` (which should be among the addresses the
+    /// verdicts were made for: another domain is "unknown").
+    pub fn check(&self, email: &str) -> Check {
+        match verify::before_dns(email, &self.disposable) {
+            Err(settled) => settled,
+            Ok(address) => Check {
+                verdict: self
+                    .domains
+                    .get(&address.domain)
+                    .cloned()
+                    .unwrap_or_else(|| Verdict::Unknown("not looked up".into())),
+                role: verify::is_role(&address.local),
+            },
+        }
+    }
+
+    /// How many distinct domains were looked up.
+    pub fn domains(&self) -> usize {
+        self.domains.len()
+    }
+}
+
+/// Looks up the domains of `emails` through the config's `dns_servers` (or
+/// the system's resolver) on a runtime of its own: for the CLI, which has
+/// none. Fails only when there is no resolver to ask.
+pub fn verify<'e>(
+    emails: impl IntoIterator<Item = &'e str>,
+    disposable: &BTreeSet<String>,
+    servers: &[std::net::SocketAddr],
+) -> Result<Verdicts, DnsError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| DnsError::Failed(format!("cannot start the DNS runtime: {e}")))?;
+    runtime.block_on(async {
+        let resolver = SystemResolver::new(servers)?;
+        Ok(verdicts(&resolver, emails, disposable).await)
+    })
+}
+
+/// The verdicts for `emails`, asking `resolver` about each distinct domain
+/// that needs asking (a malformed or disposable address needs none).
+pub async fn verdicts<'e, R: Resolve>(
+    resolver: &R,
+    emails: impl IntoIterator<Item = &'e str>,
+    disposable: &BTreeSet<String>,
+) -> Verdicts {
+    let mut domains: HashSet<String> = HashSet::new();
+    for email in emails {
+        if let Ok(address) = verify::before_dns(email, disposable) {
+            domains.insert(address.domain);
+        }
+    }
+    let facts = gather(resolver, domains).await;
+    Verdicts {
+        domains: facts
+            .into_iter()
+            .map(|(domain, facts)| {
+                let verdict = verify::judge_domain(&domain, &facts);
+                (domain, verdict)
+            })
+            .collect(),
+        disposable: disposable.clone(),
+    }
+}
+
+/// What DNS says about each of `domains`, in two rounds (MX; then the
+/// addresses of mail hosts and of MX-less domains, each name once).
+async fn gather<R: Resolve>(resolver: &R, domains: HashSet<String>) -> Vec<(String, DomainFacts)> {
+    let mx: Vec<(String, Answer<Mx>)> = futures_util::stream::iter(domains)
+        .map(|domain| async move {
+            let answer = resolver.mx(&domain).await;
+            (domain, answer)
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    let mut names: HashSet<String> = HashSet::new();
+    for (domain, answer) in &mx {
+        match answer {
+            Ok(records) if records.is_empty() => {
+                names.insert(domain.clone());
+            }
+            Ok(records) => names.extend(verify::hosts_to_ask(records)),
+            Err(_) => {}
+        }
+    }
+    let ips: HashMap<String, Answer<IpAddr>> = futures_util::stream::iter(names)
+        .map(|name| async move {
+            let answer = resolver.any_ip(&name).await;
+            (name, answer)
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    let lookup = |name: &str| ips.get(name).cloned().unwrap_or_else(|| Err(DnsError::Failed("not asked".into())));
+    mx.into_iter()
+        .map(|(domain, mx)| {
+            let facts = match &mx {
+                Ok(records) if records.is_empty() => DomainFacts { ips: Some(lookup(&domain)), hosts: vec![], mx },
+                Ok(records) => {
+                    let hosts = verify::hosts_to_ask(records)
+                        .into_iter()
+                        .map(|host| {
+                            let answer = lookup(&host);
+                            (host, answer)
+                        })
+                        .collect();
+                    DomainFacts { ips: None, hosts, mx }
+                }
+                Err(_) => DomainFacts { ips: None, hosts: vec![], mx },
+            };
+            (domain, facts)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::Static;
+
+    #[test]
+    fn each_domain_is_judged_from_a_static_table() {
+        let mut dns = Static::default();
+        dns.mx.insert("acme.test".into(), Ok(vec![Mx { preference: 10, exchange: "mx.shared.test".into() }]));
+        dns.mx.insert("beta.test".into(), Ok(vec![Mx { preference: 10, exchange: "mx.shared.test".into() }]));
+        dns.ips.insert("mx.shared.test".into(), Ok(vec![IpAddr::from([192, 0, 2, 1])]));
+        dns.mx.insert("null.test".into(), Ok(vec![Mx { preference: 0, exchange: String::new() }]));
+        dns.ips.insert("aonly.test".into(), Ok(vec![IpAddr::from([192, 0, 2, 2])]));
+        dns.mx.insert("broken.test".into(), Err(DnsError::Failed("SERVFAIL".into())));
+        let disposable: BTreeSet<String> = ["burner.test".to_string()].into();
+        let emails = [
+            "jane@acme.test",
+            "info@beta.test",
+            "x@null.test",
+            "y@aonly.test",
+            "z@gone.test",
+            "w@broken.test",
+            "v@burner.test",
+            "not an address",
+        ];
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let verdicts = runtime.block_on(verdicts(&dns, emails, &disposable));
+        assert_eq!(verdicts.domains(), 6, "the disposable and the malformed need no lookup");
+        let words: Vec<(&str, bool)> = emails
+            .iter()
+            .map(|e| {
+                let check = verdicts.check(e);
+                (check.verdict.word(), check.role)
+            })
+            .collect();
+        assert_eq!(
+            words,
+            [
+                ("ok", false),
+                ("ok", true),
+                ("dead", false),
+                ("ok", false),
+                ("dead", false),
+                ("unknown", false),
+                ("disposable", false),
+                ("invalid", false)
+            ]
+        );
+    }
+}
