@@ -77,10 +77,19 @@ pub async fn verdicts<'e, R: Resolve>(
     emails: impl IntoIterator<Item = &'e str>,
     disposable: &BTreeSet<String>,
 ) -> Verdicts {
+    // Each distinct spelling of a domain is read once: a list has many
+    // addresses per domain, and only the domain decides what to ask.
+    let mut spellings: HashSet<&str> = HashSet::new();
     let mut domains: HashSet<String> = HashSet::new();
     for email in emails {
-        if let Ok(address) = verify::before_dns(email, disposable) {
-            domains.insert(address.domain);
+        let Some((_, spelling)) = email.trim().rsplit_once('@') else { continue };
+        if !spellings.insert(spelling) {
+            continue;
+        }
+        if let Ok(domain) = verify::ascii_domain(spelling)
+            && !verify::is_disposable(&domain, disposable)
+        {
+            domains.insert(domain);
         }
     }
     let facts = gather(resolver, domains).await;
