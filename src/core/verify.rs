@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use crate::dns::{Answer, DnsError, Mx};
+use crate::model::{Answer, DnsError, Mx};
 
 /// An address split and normalised: the local part as given, the domain in
 /// ASCII (punycode for an internationalised one), lowercase.

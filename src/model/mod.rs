@@ -4,9 +4,11 @@
 //! clock, no SQL. The store reads and writes these; the core decides with them.
 //! A send's words are in [`sending`], inbound mail's in [`inbound`].
 
+mod dns;
 mod inbound;
 mod sending;
 
+pub use dns::{Answer, DnsError, Mx};
 pub use inbound::{Blame, BounceReason, InboundKind, Matched};
 pub use sending::{Ended, Refusal, Rejection, Reply, Sent, Settled, message_id, reply_subject};
 
