@@ -7,7 +7,7 @@
 //! address (RFC 5321 §5.1), mail hosts that do not exist, a disposable
 //! domain or a malformed address refuse the lead; a timeout or SERVFAIL is
 //! "unknown" and the lead goes in. The questions are asked elsewhere
-//! ([`crate::preflight`]); here they arrive as plain [`DomainFacts`].
+//! (`preflight`); here they arrive as plain [`DomainFacts`].
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -245,7 +245,7 @@ pub fn suppression_reason(verdict: &Verdict) -> String {
     format!("{REASON_PREFIX}{}, {}", verdict.word(), verdict.reason())
 }
 
-/// What DNS said about a domain, as [`crate::preflight`] gathered it: its MX
+/// What DNS said about a domain, as `preflight` gathered it: its MX
 /// records; its own addresses when it has no MX; each mail host's addresses
 /// when it has (most preferred first).
 #[derive(Debug, Clone, PartialEq, Eq)]
