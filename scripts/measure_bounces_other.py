@@ -43,6 +43,9 @@ import subprocess
 import sys
 from collections import Counter, defaultdict
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from measure_bounces import Rate, classify  # noqa: E402  (the same runner and rate as the first set's)
+
 # BounceParser's std_reason: the reasons of ours that agree, and whether the address is dead.
 STD_REASON = {
     "user_unknown": ({"userunknown", "hasmoved", "hostunknown", "notaccept"}, True),
@@ -184,30 +187,6 @@ def bounceparser_expectations(root):
 def part(name):
     """0 = tune, 1 = held out: fixed by the name, never by the outcome."""
     return hashlib.sha256(b"cadenced-other-corpus:" + name.encode()).digest()[0] % 2
-
-
-def classify(binary, paths):
-    out = {}
-    for i in range(0, len(paths), 100):
-        chunk = paths[i : i + 100]
-        run = subprocess.run([binary, "classify", "--json", *chunk], capture_output=True, check=True)
-        for doc in json.loads(run.stdout):
-            out[doc["file"]] = doc
-    return out
-
-
-class Rate:
-    def __init__(self):
-        self.ok = 0
-        self.total = 0
-
-    def add(self, ok):
-        self.total += 1
-        self.ok += bool(ok)
-
-    def __str__(self):
-        pct = 100.0 * self.ok / self.total if self.total else 100.0
-        return f"{self.ok:4}/{self.total:<4} = {pct:6.2f}%"
 
 
 def main():
