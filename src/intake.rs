@@ -281,30 +281,17 @@ fn missing_hint(field: &str, names: &[String], headers: &csv::StringRecord) -> S
     }
 }
 
-/// Reads and checks every row, handing each good one to `good` as soon as it
-/// is checked (an import enrolls it while the next rows are read); returns
-/// the rejected ones and notes on how the header was read. Stops early, with
-/// the rows read so far, when `good` breaks. `variables` are the fields the
-/// cadence's templates use: a column spelled like one of them but for case,
-/// spaces or hyphens fills it.
-pub fn read_rows_each(
+/// A CSV file opened at its header row: the reader, the separator guessed
+/// from the first line (`,`, `;` or tab), the header and the `email` column
+/// (an error that names the file and says what to rename when there is none).
+fn open_csv<R: std::io::Read>(
     file: &Path,
-    reader: impl std::io::Read,
-    progress: &ProgressBar,
-    variables: &BTreeSet<String>,
-    mut check: impl FnMut(LeadInput) -> Result<NewEnrollment, IntakeError>,
-    mut good: impl FnMut(NewEnrollment) -> ControlFlow<()>,
-) -> anyhow::Result<ReadReport> {
+    reader: R,
+) -> anyhow::Result<(csv::Reader<std::io::BufReader<R>>, u8, csv::StringRecord, usize)> {
     use std::io::BufRead;
     let mut reader = std::io::BufReader::new(reader);
     let start = reader.fill_buf().with_context(|| format!("{}: reading the header row", file.display()))?;
-    let first_line = start.split(|b| *b == b'\n').next().unwrap_or_default();
-    let sep = separator(first_line);
-    let mut notes = Vec::new();
-    if sep != b',' {
-        let name = if sep == b'\t' { "tabs" } else { "';'" };
-        notes.push(format!("columns are separated by {name}"));
-    }
+    let sep = separator(start.split(|b| *b == b'\n').next().unwrap_or_default());
     let mut csv = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).delimiter(sep).from_reader(reader);
     let headers = csv.headers().with_context(|| format!("{}: reading the header row", file.display()))?.clone();
     let Some(email_col) = headers.iter().position(|h| h.eq_ignore_ascii_case("email")) else {
@@ -319,6 +306,29 @@ pub fn read_rows_each(
             listed.join(", ")
         );
     };
+    Ok((csv, sep, headers, email_col))
+}
+
+/// Reads and checks every row, handing each good one to `good` as soon as it
+/// is checked (an import enrolls it while the next rows are read); returns
+/// the rejected ones and notes on how the header was read. Stops early, with
+/// the rows read so far, when `good` breaks. `variables` are the fields the
+/// cadence's templates use: a column spelled like one of them but for case,
+/// spaces or hyphens fills it.
+pub fn read_rows_each(
+    file: &Path,
+    reader: impl std::io::Read,
+    progress: &ProgressBar,
+    variables: &BTreeSet<String>,
+    mut check: impl FnMut(LeadInput) -> Result<NewEnrollment, IntakeError>,
+    mut good: impl FnMut(NewEnrollment) -> ControlFlow<()>,
+) -> anyhow::Result<ReadReport> {
+    let (mut csv, sep, headers, email_col) = open_csv(file, reader)?;
+    let mut notes = Vec::new();
+    if sep != b',' {
+        let name = if sep == b'\t' { "tabs" } else { "';'" };
+        notes.push(format!("columns are separated by {name}"));
+    }
     let names = column_names(&headers, variables, &mut notes);
     let mut seen = HashSet::new();
     let mut bad = Vec::new();
@@ -371,15 +381,7 @@ pub fn read_rows_each(
 /// the first row is enrolled. Rows the CSV reader cannot read are left to
 /// the second pass to report.
 pub fn read_emails(file: &Path, reader: impl std::io::Read) -> anyhow::Result<Vec<(u64, String)>> {
-    use std::io::BufRead;
-    let mut reader = std::io::BufReader::new(reader);
-    let start = reader.fill_buf().with_context(|| format!("{}: reading the header row", file.display()))?;
-    let sep = separator(start.split(|b| *b == b'\n').next().unwrap_or_default());
-    let mut csv = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).delimiter(sep).from_reader(reader);
-    let headers = csv.headers().with_context(|| format!("{}: reading the header row", file.display()))?;
-    let Some(email_col) = headers.iter().position(|h| h.eq_ignore_ascii_case("email")) else {
-        anyhow::bail!("{}:1: no `email` column in the header row", file.display());
-    };
+    let (mut csv, _, _, email_col) = open_csv(file, reader)?;
     let mut emails = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
