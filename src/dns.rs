@@ -15,6 +15,23 @@ pub use system::SystemResolver;
 
 pub use crate::model::{Answer, DnsError, Mx};
 
+/// Runs `ask` with the resolver of `servers` (the system's when empty) on a
+/// runtime of its own, for a command that has none. Fails only when there is
+/// no runtime or no resolver to ask.
+pub fn with_resolver<T>(
+    servers: &[std::net::SocketAddr],
+    ask: impl AsyncFnOnce(&SystemResolver) -> T,
+) -> Result<T, DnsError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| DnsError::Failed(format!("cannot start the DNS runtime: {e}")))?;
+    runtime.block_on(async {
+        let resolver = SystemResolver::new(servers)?;
+        Ok(ask(&resolver).await)
+    })
+}
+
 /// The questions `doctor` and `verify` ask. Names are given without a
 /// trailing dot and are asked as fully qualified (no search domains).
 #[allow(async_fn_in_trait)]

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use futures_util::StreamExt;
 
 use crate::core::verify::{self, Check, DomainFacts, Verdict};
-use crate::dns::{Answer, DnsError, Mx, Resolve, SystemResolver};
+use crate::dns::{Answer, DnsError, Mx, Resolve};
 
 /// Questions in flight at once.
 pub const IN_FLIGHT: usize = 64;
@@ -60,14 +60,7 @@ pub fn verify<'e>(
     disposable: &BTreeSet<String>,
     servers: &[std::net::SocketAddr],
 ) -> Result<Verdicts, DnsError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| DnsError::Failed(format!("cannot start the DNS runtime: {e}")))?;
-    runtime.block_on(async {
-        let resolver = SystemResolver::new(servers)?;
-        Ok(verdicts(&resolver, emails, disposable).await)
-    })
+    crate::dns::with_resolver(servers, async |resolver| verdicts(resolver, emails, disposable).await)
 }
 
 /// The verdicts for `emails`, asking `resolver` about each distinct domain

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use serde_json::{Value, json};
 
 use crate::config::Mailbox;
@@ -36,14 +36,10 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
     };
     let first_sends = crate::store::first_sends::first_sends(&config.database).map_err(|e| e.to_string());
     let now = super::now_or(None)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the DNS lookups' runtime")?;
-    let mut report = runtime.block_on(async {
-        let resolver = crate::dns::SystemResolver::new(&config.dns_servers).map_err(|e| anyhow!("DNS: {e}"))?;
-        Ok::<_, anyhow::Error>(doctor::examine(&resolver, &config, &mailboxes, &first_sends, now).await)
-    })?;
+    let mut report = crate::dns::with_resolver(&config.dns_servers, async |resolver| {
+        doctor::examine(resolver, &config, &mailboxes, &first_sends, now).await
+    })
+    .map_err(|e| anyhow!("DNS: {e}"))?;
     if args.connect {
         let found: Vec<Vec<Finding>> = std::thread::scope(|scope| {
             let probes: Vec<_> = mailboxes.iter().map(|m| scope.spawn(|| doctor::connect(m))).collect();

@@ -220,9 +220,7 @@ impl<'a> Pipeline<'a> {
         }
         Ok(())
     }
-}
 
-impl<'a> Pipeline<'a> {
     /// Claims the pending emails in one durable commit, together with the
     /// outcomes of the sends that came back meanwhile, and hands them to the
     /// sending thread.
