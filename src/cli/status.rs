@@ -6,9 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use chrono_tz::Tz;
 
-use crate::model::State;
 use crate::time::rfc3339;
-use crate::views::status::{to_json, to_text};
+use crate::views::status::{is_running, mark_orphaned, to_json, to_text};
 
 pub fn run(config_path: &Path, email: &str, as_json: bool) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
@@ -22,9 +21,9 @@ pub fn run(config_path: &Path, email: &str, as_json: bool) -> Result<ExitCode> {
     let mut lead = lead;
     let loaded = crate::cadence::Cadences::load(&config);
     let pauses = store.pauses()?;
+    mark_orphaned(&mut lead, &loaded);
     for e in &mut lead.enrollments {
-        let running = matches!(e.state, State::Active | State::Paused);
-        e.orphaned = loaded.get(&e.cadence).is_none() && running;
+        let running = is_running(e);
         let mailbox = loaded.get(&e.cadence).map(|c| c.mailbox.as_str());
         e.mailbox_paused = pauses
             .iter()

@@ -179,10 +179,7 @@ pub(super) fn status_document(
     let Some(mut lead) = store.lead(email.trim())? else { return Ok(None) };
     let tz = app.config.lead_zone(lead.timezone.as_deref());
     let loaded = app.cadences();
-    for e in &mut lead.enrollments {
-        e.orphaned = loaded.get(&e.cadence).is_none()
-            && matches!(e.state, crate::model::State::Active | crate::model::State::Paused);
-    }
+    crate::views::status::mark_orphaned(&mut lead, &loaded);
     let overdue_before = now - crate::tick::downtime_after(&app.config);
     Ok(Some(crate::views::status::to_json(&lead, tz, overdue_before)))
 }

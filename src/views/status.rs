@@ -10,6 +10,19 @@ use crate::model::{Reason, State, Status};
 use crate::store::LeadView;
 use crate::time::{human, rfc3339};
 
+/// Marks each running enrollment whose cadence file is not loaded (any more)
+/// as orphaned.
+pub fn mark_orphaned(lead: &mut LeadView, loaded: &crate::cadence::Cadences) {
+    for e in &mut lead.enrollments {
+        e.orphaned = loaded.get(&e.cadence).is_none() && is_running(e);
+    }
+}
+
+/// Active or paused: the enrollment still has steps ahead.
+pub fn is_running(e: &crate::store::EnrollmentView) -> bool {
+    matches!(e.state, State::Active | State::Paused)
+}
+
 fn is_overdue(e: &crate::store::EnrollmentView, before: DateTime<Utc>) -> bool {
     e.state == State::Active && e.next_due_at.is_some_and(|t| t < before)
 }
@@ -47,8 +60,8 @@ pub fn to_json(lead: &LeadView, tz: Tz, overdue_before: DateTime<Utc>) -> Value 
             json!({
                 "cadence": e.cadence,
                 "state": e.state,
-                "next_step": e.next_step.as_ref().filter(|_| matches!(e.state, State::Active | State::Paused)),
-                "next_due_at": e.next_due_at.filter(|_| matches!(e.state, State::Active | State::Paused)).map(rfc3339),
+                "next_step": e.next_step.as_ref().filter(|_| is_running(e)),
+                "next_due_at": e.next_due_at.filter(|_| is_running(e)).map(rfc3339),
                 "reason": e.reason,
                 "overdue": is_overdue(e, overdue_before),
                 "owner": e.owner,
