@@ -14,6 +14,12 @@ Class::Accessor::Lite and JSON: `apt-get install libclass-accessor-lite-perl lib
 script runs the reference parser on the same messages for the addresses, in the tests' order.
 Otherwise the recipient rate compares only the number of bounced recipients.
 
+Dead address or not is measured twice: against the reference's `hardbounce`, and against the blind
+reading of each notice in scripts/bounce_truth/sisimai.tsv (see scripts/bounce_truth/README.md: the
+reference's verdicts contradict themselves on the same words). A recipient not found in a notice is
+left alive by the product, which is right for one that is not dead unless the notice was read as a
+reply; a notice naming no recipient is judged by its own verdict (`unattributed`).
+
 Messages already in tests/fixtures/bounces are left out. The rest is split in two by a hash of the
 file name: `tune` (whose failures may be looked at one by one) and `held` (measured only: --list
 refuses to print its failures unless --show-held is given too).
@@ -124,6 +130,37 @@ def classify(binary, paths):
     return out
 
 
+def load_truth(paths):
+    """{key: True/False, or None for unclear} from adjudication files (TSV: key, dead yes|no|unclear, quote)."""
+    truth = {}
+    for path in paths or []:
+        for line in open(path, encoding="utf-8").read().splitlines()[1:]:
+            cols = line.split("\t")
+            if len(cols) >= 2 and cols[1] in ("yes", "no", "unclear"):
+                truth[cols[0]] = None if cols[1] == "unclear" else cols[1] == "yes"
+    return truth
+
+
+def unattributed_verdict(doc):
+    """The notice's own verdict when it names no recipient, as Recipient::bounced gives it to the lead its
+    returned Message-ID names; None without one."""
+    u = doc.get("unattributed")
+    if not u:
+        return None
+    dead_reason = u["reason"] in ("userunknown", "hostunknown", "hasmoved", "notaccept")
+    temporary = (u.get("status") or "").startswith("4")
+    return dict(u, permanent=dead_reason and not (u["reason"] == "notaccept" and temporary))
+
+
+def dead_ok(found, dead, kind):
+    """Whether the product's outcome for one failed recipient is right: its `permanent` verdict when it found
+    the recipient; when it found none, the address is left alive, which is right for an address that is not
+    dead unless the notice was read as a reply (which stops the lead as replied)."""
+    if found is not None:
+        return found["permanent"] == dead
+    return not dead and kind != "reply"
+
+
 class Rate:
     def __init__(self):
         self.ok = 0
@@ -146,7 +183,14 @@ def main():
     ap.add_argument("--part", choices=["tune", "held", "all"], default="all")
     ap.add_argument("--list", action="store_true", help="print each disagreement")
     ap.add_argument("--show-held", action="store_true", help="with --list: the held-out part's too")
+    ap.add_argument(
+        "--truth",
+        action="append",
+        help="the blind reading, TSV (default scripts/bounce_truth/sisimai.tsv; repeatable)",
+    )
     args = ap.parse_args()
+    here = os.path.dirname(os.path.abspath(__file__))
+    truth = load_truth(args.truth or [os.path.join(here, "bounce_truth", "sisimai.tsv")])
 
     maildir = os.path.join(args.sisimai, "set-of-emails", "maildir", "bsd")
     known = set(os.listdir(args.fixtures))
@@ -209,6 +253,8 @@ def main():
                 found = next((x for x in doc["recipients"] if x["address"].lower() == addrs[i]), None)
             else:
                 found = doc["recipients"][i] if i < len(doc["recipients"]) else None
+            if found is None and not doc["recipients"]:
+                found = unattributed_verdict(doc)
             ok = found is not None and found["reason"] in accepted
             r["reason, per recipient"].add(ok)
             by_reason[p][want].add(ok)
@@ -218,19 +264,28 @@ def main():
                 confusion[p][(want, gotr)] += 1
             if not ok:
                 lines[p].append(f"REASON {f} #{i}: got {gotr} ({found and found['status']}), want {want} ({status})")
-            ok = found is not None and found["permanent"] == bool(hard)
+            ok = dead_ok(found, bool(hard), doc["kind"])
             r["dead address or not, per recipient"].add(ok)
             by_group[p][group]["dead"].add(ok)
             if not ok:
                 lines[p].append(
                     f"DEAD   {f} #{i}: got {found and found['permanent']} ({gotr}), want {bool(hard)} ({want}, {status})"
                 )
+            key = f"sisimai/{f}#{i}"
+            if truth:
+                r["rows adjudicated"].add(truth.get(key) is not None)
+            if truth.get(key) is not None:
+                dead = truth[key]
+                ok = dead_ok(found, dead, doc["kind"])
+                r["dead or not, adjudicated truth"].add(ok)
+                if not ok:
+                    lines[p].append(f"TRUTH  {f} #{i}: got {found and found['permanent']} ({gotr}), truth {dead}")
 
     print(f"wide corpus: {len(files)} messages not in {args.fixtures} (tune {sizes[0]}, held out {sizes[1]})")
     for p in parts:
         print(f"\n== {names[p]} ({sizes[p]} messages)")
         for k in ["kind (bounces)", "kind (not bounces)", "recipient set, per message", "reason, per recipient",
-                  "dead address or not, per recipient"]:
+                  "dead address or not, per recipient", "rows adjudicated", "dead or not, adjudicated truth"]:
             print(f"  {k:<40} {rates[p][k]}")
         print("  per expected reason:")
         for k, v in sorted(by_reason[p].items(), key=lambda kv: -kv[1].total):

@@ -30,6 +30,9 @@ Sendmail's "expanded from"): BounceParser's tests expect the original, flufl.bou
 notice with no readable recipient is judged by its own verdict (`unattributed`, which the tick
 gives the lead its returned Message-ID names) where the source names no recipient.
 
+Dead or not is also measured against the blind reading of each notice, scripts/bounce_truth/other.tsv
+(see scripts/bounce_truth/README.md).
+
 The numbers before and after each round are in BENCHMARKS.md, "Bounce classifier on unseen bounces".
 """
 
@@ -44,7 +47,7 @@ import sys
 from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from measure_bounces import Rate, classify  # noqa: E402  (the same runner and rate as the first set's)
+from measure_bounces import Rate, classify, dead_ok, load_truth, unattributed_verdict  # noqa: E402  (as the first set's)
 
 # BounceParser's std_reason: the reasons of ours that agree, and whether the address is dead.
 STD_REASON = {
@@ -197,7 +200,14 @@ def main():
     ap.add_argument("--part", choices=["tune", "held", "all"], default="all")
     ap.add_argument("--list", action="store_true", help="print each disagreement")
     ap.add_argument("--show-held", action="store_true", help="with --list: the held-out part's too")
+    ap.add_argument(
+        "--truth",
+        action="append",
+        help="the blind reading, TSV (default scripts/bounce_truth/other.tsv; repeatable)",
+    )
     args = ap.parse_args()
+    here = os.path.dirname(os.path.abspath(__file__))
+    truth = load_truth(args.truth or [os.path.join(here, "bounce_truth", "other.tsv")])
     if not args.flufl and not args.bounceparser:
         ap.error("give --flufl and/or --bounceparser")
 
@@ -256,13 +266,7 @@ def main():
                 lines[p].append(f"RCPT   {f}: got {got_rcpt}, want {want}")
         # Per recipient: the expected ones, else every one we found (the source names none), else
         # the notice's own verdict, which the tick gives the lead its returned Message-ID names.
-        fallback = [None]
-        if doc.get("unattributed"):
-            u = doc["unattributed"]
-            # As Recipient::bounced decides it.
-            dead_reason = u["reason"] in ("userunknown", "hostunknown", "hasmoved", "notaccept")
-            temporary = (u.get("status") or "").startswith("4")
-            fallback = [dict(u, permanent=dead_reason and not (u["reason"] == "notaccept" and temporary))]
+        fallback = [unattributed_verdict(doc)]
         targets = [next((ours[a] for a in alt if a in ours), None) for alt in alternatives] if want else list(
             doc["recipients"]
         ) or fallback
@@ -281,10 +285,19 @@ def main():
                 if not ok:
                     lines[p].append(f"REASON {f} #{i}: got {gotr} ({x and x['status']}), want {reason}")
             if dead is not None:
-                ok = (x is not None and x["permanent"] == dead) or (x is None and not dead and kind != "reply")
+                ok = dead_ok(x, dead, kind)
                 r["dead address or not, per recipient"].add(ok)
                 if not ok:
                     lines[p].append(f"DEAD   {f} #{i}: got {x and x['permanent']} ({gotr}), want {dead}")
+                key = f"{f}#{i}"
+                if truth:
+                    r["rows adjudicated"].add(truth.get(key) is not None)
+                if truth.get(key) is not None:
+                    adjudicated = truth[key]
+                    ok = dead_ok(x, adjudicated, kind)
+                    r["dead or not, adjudicated truth"].add(ok)
+                    if not ok:
+                        lines[p].append(f"TRUTH  {f} #{i}: got {x and x['permanent']} ({gotr}), truth {adjudicated}")
         if e.get("msgid"):
             ok = e["msgid"] in doc.get("original_message_ids", [])
             r["original Message-ID"].add(ok)
@@ -296,7 +309,7 @@ def main():
         print(f"\n== {names[p]} ({sizes[p]} messages)")
         for k in ["kind (bounces)", "kind (delays: bounce or other)", "kind (not bounces)",
                   "recipient set, per message", "reason, per recipient", "dead address or not, per recipient",
-                  "original Message-ID"]:
+                  "rows adjudicated", "dead or not, adjudicated truth", "original Message-ID"]:
             print(f"  {k:<40} {rates[p][k]}")
         print("  bounces read as:", dict(misread[p]))
         if args.list and (p == 0 or args.show_held):
