@@ -82,11 +82,12 @@ pub(super) fn judge(status: Option<&str>, diagnostic: &str) -> Option<String> {
     if code.is_none() {
         code = diag_enhanced.clone();
     }
-    // A generic X.0.0 in the Status field is refined by a more specific code of the same class.
+    // A Status field that is "other" (RFC 3463: X.0.0, or X.Y.0 "other or undefined" within a
+    // subject) is refined by the remote server's own, more specific code of the same class.
     if let (Some(c), Some(d)) = (&code, &diag_enhanced)
-        && (c == "5.0.0" || c == "4.0.0")
         && d.get(..1) == c.get(..1)
         && d != c
+        && (c.ends_with(".0.0") || (c.ends_with(".0") && !d.ends_with(".0")))
     {
         code = Some(d.clone());
     }

@@ -104,18 +104,22 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
     let subject = mail.top.subject.as_deref().map(text::squash).unwrap_or_default();
 
     let mut records: Vec<DsnRecord> = dsn_parts.iter().flat_map(|t| dsn_records(t)).collect();
-    if records.is_empty() && is_report {
-        // Some reports put the delivery-status fields in a text part.
+    if records.is_empty() {
+        // Some reports put the delivery-status fields in a text part, and some notices that are
+        // no multipart/report paste them whole (Amazon WorkMail's "Technical report:").
         records = mail
             .parts
             .iter()
             .filter(|p| p.depth == 0 && p.ctype.starts_with("text/") && !is_headers_type(&p.ctype))
             .flat_map(|p| dsn_records(&p.text))
             .filter(|r| r.action.is_some() || r.status.is_some())
+            .filter(|r| is_report || (r.final_rcpt.is_some() && r.action.is_some()))
             .collect();
     }
+    let fields =
+        !records.is_empty() && (is_report || looks_like_bounce(mail, report_text, &lower_report, &subject, originals));
 
-    if is_report && !records.is_empty() {
+    if fields {
         let failed: Vec<&DsnRecord> = records.iter().filter(|r| !r.is_success()).collect();
         if failed.is_empty() {
             return Detection::Delivered;
@@ -123,6 +127,7 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
         let report_lines: Vec<String> = report_text.lines().map(str::to_lowercase).collect();
         let mut whole = WholeNotice::new(&lower_report);
         let mut out: Vec<Recipient> = Vec::new();
+        let addresses: Vec<&str> = failed.iter().filter_map(|r| r.address()).collect();
         for r in failed.into_iter().take(MAX_RECIPIENTS) {
             let Some(address) = r.address() else { continue };
             if out.iter().any(|o| o.address == address) {
@@ -143,9 +148,14 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
                 // No code in the record: look at the human-readable part.
                 status = text_status(report_text);
             }
-            let section = section_near(&report_lines, address);
+            let section = section_near(&report_lines, address, &addresses);
             let reason = reason_of(status.as_deref(), &[diagnostic, &section], delayed, &mut whole);
             let mut recipient = Recipient::bounced(address.to_string(), reason, status);
+            if reason == BounceReason::Notaccept && r.action.as_deref().is_some_and(|a| a.starts_with("failed")) {
+                // RFC 3464 "failed" is final: a domain that accepts no mail (a null MX, RFC 7505)
+                // stays so whatever class the Status field gives (Gmail writes 4.0.0).
+                recipient.permanent = true;
+            }
             recipient.original = r.original_rcpt.clone().filter(|o| o != address);
             out.push(recipient);
         }

@@ -272,6 +272,23 @@ fn starts_with_reply_code(line: &str) -> bool {
         && b.get(3) == Some(&b' ')
 }
 
+/// The first line of the session transcript (Sendmail's "while talking to host:", then ">>>" for
+/// what was sent and "<<<" for the answer) right above line `l`; `l` when there is none.
+fn dialogue_start(lines: &[String], l: usize) -> usize {
+    let mut start = l;
+    while let Some(prev) = start.checked_sub(1).and_then(|i| lines.get(i)).map(|p| p.trim_start()) {
+        if prev.starts_with(">>>") || prev.starts_with("<<<") {
+            start -= 1;
+        } else {
+            if prev.starts_with("while talking to") {
+                start -= 1;
+            }
+            break;
+        }
+    }
+    start
+}
+
 /// The enhanced status code of a piece of text (no structured fields), or X.0.0 from a bare reply code.
 pub(super) fn text_status(section: &str) -> Option<String> {
     text::best_enhanced(section).or_else(|| {
@@ -279,12 +296,17 @@ pub(super) fn text_status(section: &str) -> Option<String> {
     })
 }
 
-/// The lines of the notice about `address`: its line and the next few.
-pub(super) fn section_near(lines: &[String], address: &str) -> String {
-    match lines.iter().position(|l| l.contains(address)) {
-        Some(i) => lines.get(i..(i + 8).min(lines.len())).map(|s| s.join("\n")).unwrap_or_default(),
-        None => String::new(),
+/// The lines of the notice about `address`: its line and the next few, up to a line that names
+/// another of the failed recipients (`others`).
+pub(super) fn section_near(lines: &[String], address: &str, others: &[&str]) -> String {
+    let Some(i) = lines.iter().position(|l| l.contains(address)) else { return String::new() };
+    let mut end = (i + 8).min(lines.len());
+    if let Some(next) = (i + 1..end)
+        .find(|&j| lines.get(j).is_some_and(|l| !l.contains(address) && others.iter().any(|o| l.contains(o))))
+    {
+        end = next;
     }
+    lines.get(i..end).map(|s| s.join("\n")).unwrap_or_default()
 }
 
 /// Sendmail's "(expanded from: <addr>)" on the line after a failed address: the address the
@@ -371,8 +393,12 @@ pub(super) fn text_recipients(
                     {
                         end = next;
                     }
+                    // Sendmail writes the dialogue ("while talking to host:", ">>> MAIL From:",
+                    // "<<< 501 ...") above the line that gives up on a recipient ("554 <a@b>...
+                    // Remote protocol error"): that dialogue is this recipient's.
+                    let start = if starts_with_reply(l) { dialogue_start(&lines, l) } else { l };
                     // As written: a transcript names the refused command in capitals.
-                    raw_lines.get(l..end.max(l + 1)).map(|s| s.join("\n")).unwrap_or_default()
+                    raw_lines.get(start..end.max(l + 1)).map(|s| s.join("\n")).unwrap_or_default()
                 }
                 None => String::new(),
             };

@@ -65,7 +65,7 @@ pub(crate) fn decide(ev: &Evidence<'_>) -> BounceReason {
     }
 
     // 2. The telling codes and texts, in order: a full mailbox beats everything, "5.1.1 + user
-    //    unknown" wins over a generic code, a "user unknown" answered to DATA is a filter.
+    //    unknown" wins over a generic code.
     for r in FIRST {
         let hit = match r {
             BounceReason::Mesgtoobig => {
@@ -85,14 +85,13 @@ pub(crate) fn decide(ev: &Evidence<'_>) -> BounceReason {
                 ]
                 .into_iter()
                 .any(matches),
-                _ => matches!(command, Some(Command::Rcpt)) && matches(r),
+                // A text saying the mailbox does not exist says so whatever command it answered: a
+                // server that takes every RCPT TO and looks the mailbox up after DATA still answers
+                // for the address, and a recipient's filter that answers "unknown user" to us will
+                // never let a follow-up through either.
+                _ => matches(r),
             },
-            BounceReason::Filtered => match by_code {
-                Some(BounceReason::Suspend) => false,
-                _ if matches(r) => true,
-                Some(BounceReason::Filtered) => matches(BounceReason::Userunknown),
-                _ => !matches!(command, Some(Command::Rcpt | Command::Mail)) && matches(BounceReason::Userunknown),
-            },
+            BounceReason::Filtered => by_code != Some(BounceReason::Suspend) && matches(r),
             BounceReason::Rejected => {
                 by_code == Some(r)
                     || text_has(&t, SENDER_REFUSED)

@@ -29,6 +29,11 @@ pub(super) fn provider_reason(t: &str) -> Option<BounceReason> {
             return Some(*r);
         }
     }
+    // Gmail found neither an MX nor an address record: the domain takes no mail (RFC 5321 5.1).
+    let none_of = |rtype: &str| phrase_in(t, &format!("dns type '{rtype}' lookup of * had no relevant answers"));
+    if none_of("mx") && (none_of("a") || none_of("aaaa")) {
+        return Some(BounceReason::Notaccept);
+    }
     PROVIDER_PHRASES.iter().find(|(p, _)| phrase_in(t, p)).map(|(_, r)| *r)
 }
 
@@ -130,7 +135,9 @@ const PROVIDER_PHRASES: &[(&str, BounceReason)] = &[
     ("because the domain * couldn't be found", BounceReason::Hostunknown),
     ("null mx", BounceReason::Notaccept),
     (" had no relevant answers.", BounceReason::Networkerror),
-    (" responded with code nxdomain", BounceReason::Networkerror),
+    // NXDOMAIN: the name does not exist (RFC 1035 4.1.1, RFC 8020), whatever class Gmail's Status
+    // field gives it; "no relevant answers" (NODATA, SERVFAIL) is not that.
+    (" responded with code nxdomain", BounceReason::Hostunknown),
     ("this message is likely unsolicited mail", BounceReason::Spamdetected),
     ("has been blocked because it may be unsolicited mail", BounceReason::Spamdetected),
     ("does not have a ptr record setup", BounceReason::Blocked),

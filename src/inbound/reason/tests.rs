@@ -173,8 +173,9 @@ fn smtp_replies_of_real_servers() {
         (421, Some("4.7.0"), "Too many connections from your IP, try again later", BounceReason::Toomanyconn),
         (530, Some("5.7.0"), "Authentication required", BounceReason::Securityerror),
         (500, Some("5.5.1"), "Command unrecognized", BounceReason::Syntaxerror),
-        // A "user unknown" said to DATA, after the recipient was accepted, is a filter.
-        (550, None, "Unknown user (in reply to end of DATA command)", BounceReason::Filtered),
+        // A "user unknown" said to DATA, after the recipient was accepted, is still about the address.
+        (550, None, "Unknown user (in reply to end of DATA command)", BounceReason::Userunknown),
+        (550, Some("5.7.1"), "Refused due to recipient preferences", BounceReason::Filtered),
     ];
     for (code, enhanced, text, want) in cases {
         assert_eq!(smtp_reason(*code, *enhanced, text), *want, "{code} {enhanced:?} {text}");
@@ -204,6 +205,32 @@ fn status_codes_alone() {
     // No code and no text: nothing to go by.
     assert_eq!(decide(&Evidence::default()), BounceReason::Undefined);
     assert_eq!(decide(&Evidence { delayed: true, ..Evidence::default() }), BounceReason::Expired);
+}
+
+/// A text saying the mailbox does not exist, whether or not the notice says which command it
+/// answered (a relaying system's summary, a reply quoted without its transcript, an answer to DATA):
+/// the address is dead.
+#[test]
+fn user_unknown_is_a_dead_address_whatever_the_command() {
+    let reason = |status: Option<&'static str>, text: &'static str, command: Option<Command>| {
+        decide(&Evidence { status, reply: None, text, delayed: false, command })
+    };
+    assert_eq!(reason(Some("5.0.0"), "550 <lead@example.com>: User unknown", None), BounceReason::Userunknown);
+    assert_eq!(reason(None, "550 unknown user<lead@example.co.jp>", None), BounceReason::Userunknown);
+    // PowerMTA's 5.2.1 ("mailbox disabled") with the remote's own "User Unknown".
+    assert_eq!(reason(Some("5.2.1"), "550 5.2.1 <lead@example.org>... User Unknown", None), BounceReason::Userunknown);
+    assert_eq!(reason(Some("5.0.0"), "550 User unknown", Some(Command::Data)), BounceReason::Userunknown);
+    assert_eq!(
+        reason(Some("5.0.0"), "550 <lead@example.com>: User unknown (in reply to end of DATA command)", None),
+        BounceReason::Userunknown
+    );
+    // Other words still win: a full mailbox, a disabled account, the recipient's own filter.
+    assert_eq!(reason(Some("5.2.2"), "552 5.2.2 Over quota", None), BounceReason::Mailboxfull);
+    assert_eq!(reason(Some("5.2.1"), "550 5.2.1 Account disabled", None), BounceReason::Suspend);
+    assert_eq!(
+        reason(Some("5.7.1"), "550 You have been blocked by the recipient", Some(Command::Data)),
+        BounceReason::Filtered
+    );
 }
 
 #[test]

@@ -274,9 +274,9 @@ Subject: failure notice\r\n\r\nSending to this address did not work:\r\nlead@exa
 }
 
 #[test]
-fn command_named_in_capitals_tells_a_user_unknown_at_rcpt() {
-    // Yahoo's notice: 5.2.1 alone would make it the recipient's filter, "[RCPT_TO]" says the address
-    // was refused.
+fn a_user_unknown_under_a_filters_code_is_a_dead_address() {
+    // Yahoo's notice: 5.2.1 alone would make it the recipient's filter; the remote's words say the
+    // address is unknown, whichever command it names.
     let notice = |command: &str| {
         format!(
             "From: MAILER-DAEMON@yahoo.com\r\nTo: sales@ourco.example\r\nSubject: Failure Notice\r\n\r\n\
@@ -289,8 +289,8 @@ Remote host said:\r\n550 5.2.1 <lead@example.co.jp>... User Unknown\r\n{command}
     assert_eq!(c.recipients[0].reason, BounceReason::Userunknown, "{c:?}");
     assert!(c.recipients[0].permanent);
     let c = classify(notice("[DATA]").as_bytes());
-    assert_eq!(c.recipients[0].reason, BounceReason::Filtered, "{c:?}");
-    assert!(!c.recipients[0].permanent);
+    assert_eq!(c.recipients[0].reason, BounceReason::Userunknown, "{c:?}");
+    assert!(c.recipients[0].permanent);
 }
 
 #[test]
@@ -477,13 +477,21 @@ Diagnostic-Code: X-Postfix; unknown user: \"lead\"\r\n")
     );
     assert_eq!(c.recipients[0].reason, BounceReason::Userunknown);
     assert!(c.recipients[0].permanent);
-    // The same words from a remote server, the command untold, stay the reference's `filtered`.
+    // The same words from a remote server say the same, whether the command is untold or DATA.
     let c = classify(
         dsn("Final-Recipient: rfc822; lead@example.com\r\nAction: failed\r\nStatus: 5.0.0\r\n\
 Diagnostic-Code: smtp; 550 : User unknown\r\n")
         .as_bytes(),
     );
-    assert_eq!(c.recipients[0].reason, BounceReason::Filtered);
+    assert_eq!(c.recipients[0].reason, BounceReason::Userunknown);
+    assert!(c.recipients[0].permanent);
+    let c = classify(
+        dsn("Final-Recipient: rfc822; lead@example.com\r\nAction: failed\r\nStatus: 5.0.0\r\n\
+Diagnostic-Code: smtp; 550 : User unknown (in reply to end of DATA command)\r\n")
+        .as_bytes(),
+    );
+    assert_eq!(c.recipients[0].reason, BounceReason::Userunknown);
+    assert!(c.recipients[0].permanent);
 }
 
 #[test]
@@ -497,4 +505,51 @@ Original message as received is as follows:\r\n=================================
     let c = classify(raw);
     assert_eq!(c.kind, Kind::Bounce);
     assert_eq!(c.original_message_ids, ["<send-11@ourco.example>"]);
+}
+
+#[test]
+fn sendmail_dialogue_above_a_recipients_line_is_that_recipients() {
+    // Old Sendmail: the session with each server ("While talking to ...", ">>>", "<<<") comes above
+    // the line that gives up on the recipient; a refused MAIL FROM is the sender's trouble, not the
+    // address's, whatever another server said about another recipient below it.
+    let notice = "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.ourco.example>\r\n\
+To: sales@ourco.example\r\nSubject: Returned mail: User unknown\r\n\r\n\
+   ----- Transcript of session follows -----\r\n\
+While talking to mx.example.org:\r\n\
+>>> MAIL From:<sales@ourco.example>\r\n\
+<<< 501 <sales@ourco.example>... no access from mail server [192.0.2.55] which is an open relay.\r\n\
+554 <lead@example.org>... Remote protocol error\r\n\
+While talking to mx.example.edu:\r\n\
+>>> RCPT To:<other@example.edu>\r\n\
+<<< 550 <other@example.edu>... User unknown\r\n\
+550 <other@example.edu>... User unknown\r\n\r\n\
+   ----- Unsent message follows -----\r\n\
+From: sales@ourco.example\r\nTo: lead@example.org\r\nSubject: Hello\r\n\r\nHi\r\n";
+    let c = classify(notice.as_bytes());
+    assert_eq!(c.kind, Kind::Bounce);
+    let lead = c.recipients.iter().find(|r| r.address == "lead@example.org").expect("lead");
+    assert!(!lead.permanent, "{c:?}");
+    assert!(lead.reason.blames_sender(), "{c:?}");
+    let other = c.recipients.iter().find(|r| r.address == "other@example.edu").expect("other");
+    assert_eq!(other.reason, BounceReason::Userunknown);
+}
+
+#[test]
+fn an_other_status_is_refined_by_the_remote_servers_code() {
+    // RFC 3463: X.Y.0 is "other" within subject Y; the remote's 5.2.2 says more than 5.1.0.
+    let c = classify(
+        dsn("Final-Recipient: rfc822; lead@example.com\r\nAction: failed\r\nStatus: 5.1.0\r\n\
+Diagnostic-Code: smtp; 552 5.2.2 <lead@example.com>... Mailbox full\r\n")
+        .as_bytes(),
+    );
+    assert_eq!(c.recipients[0].status.as_deref(), Some("5.2.2"), "{c:?}");
+    assert_eq!(c.recipients[0].reason, BounceReason::Mailboxfull);
+    assert!(!c.recipients[0].permanent);
+    // A specific Status stays.
+    let c = classify(
+        dsn("Final-Recipient: rfc822; lead@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+Diagnostic-Code: smtp; 550 5.7.1 <lead@example.com>... User unknown\r\n")
+        .as_bytes(),
+    );
+    assert_eq!(c.recipients[0].status.as_deref(), Some("5.1.1"), "{c:?}");
 }

@@ -46,6 +46,10 @@ pub(super) const MTA_PHRASES: &[(&str, BounceReason)] = &[
     ("temporary failure in mx lookup", BounceReason::Networkerror),
     // Courier.
     ("this domain's dns violates rfc 1035", BounceReason::Systemerror),
+    // Ipswitch IMail.
+    ("invalid final delivery userid", BounceReason::Userunknown),
+    // Verizon's MMS gateway (vzwpix.com): the number is no subscriber's.
+    ("no valid recipients for this mm", BounceReason::Userunknown),
     // Lotus Domino / Notes.
     ("not listed in domino directory", BounceReason::Userunknown),
     ("no se encuentra en el directorio de domino", BounceReason::Userunknown),

@@ -311,6 +311,7 @@ pub(super) const PHRASES: &[(BounceReason, &[&str])] = &[
             "domain is not reachable",
             "domain must exist",
             "domain not found",
+            "responded with code nxdomain",
             "host or domain name not found",
             "host unknown",
             "host unreachable",

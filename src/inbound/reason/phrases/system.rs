@@ -76,7 +76,6 @@ pub(super) const PHRASES: &[(BounceReason, &[&str])] = &[
             "temporary failure in mx lookup",
             "routing loop detected",
             "had no relevant answers.",
-            "responded with code nxdomain",
         ],
     ),
     (
