@@ -12,6 +12,61 @@ const MAX_PART_TEXT: usize = 256 * 1024;
 /// Embedded messages deeper than this are ignored.
 const MAX_DEPTH: usize = 6;
 
+/// `raw` without the lines of white space alone before and inside its header block, when it has
+/// any. A copy saved with blank lines above its first field still has its header there; and RFC 5322
+/// 4.2 (obs-FWS) lets a field be folded onto a line of white space, which mail-parser takes for the
+/// end of the header, reading the rest of the fields (Content-Type among them) as the body. A line is
+/// only taken out when a field or a folded line follows; the header still ends at the first empty
+/// line after a field.
+fn without_blank_folds(raw: &[u8]) -> Option<Vec<u8>> {
+    let blank = |l: &[u8]| l.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+    let empty = |l: &[u8]| l.iter().all(|b| matches!(b, b'\r' | b'\n'));
+    let is_field = |l: &[u8]| {
+        l.iter().position(|b| *b == b':').is_some_and(|colon| {
+            colon > 0 && l.get(..colon).is_some_and(|n| n.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-'))
+        })
+    };
+    let folded = |l: &[u8]| l.first().is_some_and(|b| matches!(b, b' ' | b'\t')) && !blank(l);
+    // The byte ranges of the lines to take out; only the header block is read.
+    let mut drop: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut lines = raw.split_inclusive(|b| *b == b'\n').peekable();
+    let mut at = 0;
+    let mut in_header = false;
+    while let Some(line) = lines.next() {
+        let range = at..at + line.len();
+        at = range.end;
+        if !in_header {
+            if blank(line) {
+                drop.push(range);
+                continue;
+            }
+            if !is_field(line) {
+                return None;
+            }
+            in_header = true;
+        } else if empty(line) {
+            break;
+        } else if blank(line) {
+            // White space alone: the header goes on when a field or a fold follows.
+            if !lines.peek().is_some_and(|l| is_field(l) || folded(l)) {
+                break;
+            }
+            drop.push(range);
+        }
+    }
+    if drop.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut from = 0;
+    for r in drop {
+        out.extend_from_slice(raw.get(from..r.start).unwrap_or_default());
+        from = r.end;
+    }
+    out.extend_from_slice(raw.get(from..).unwrap_or_default());
+    Some(out)
+}
+
 /// The headers of a message (top-level, embedded or recovered from text).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Envelope {
@@ -100,6 +155,8 @@ pub(crate) struct Mail {
 impl Mail {
     /// Parses `raw`. Returns `None` when no header could be found.
     pub fn parse(raw: &[u8]) -> Option<Mail> {
+        let unfolded = without_blank_folds(raw);
+        let raw: &[u8] = unfolded.as_deref().unwrap_or(raw);
         // mail-parser is written not to panic, but it has debug assertions on malformed MIME structure;
         // the guard keeps those (and any parser bug) from taking down the caller. On failure the
         // headers are parsed alone and the body is read as plain text.

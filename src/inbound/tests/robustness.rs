@@ -62,3 +62,30 @@ fn truncated_fixtures_do_not_panic() {
         }
     }
 }
+
+#[test]
+fn blank_lines_above_the_header_and_white_space_folds_in_it_keep_the_header() {
+    let dsn = "From: postmaster@example.net\r\nTo: sales@ourco.example\r\n\
+Subject: Delivery Status Notification (Failure)\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
+--B\r\nContent-Type: text/plain\r\n\r\nDelivery to the following recipients failed.\r\n  lead@example.net\r\n\
+--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns;mx.example.net\r\n\r\n\
+Final-Recipient: rfc822;lead@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n--B--\r\n";
+    // A copy saved with a blank line and a line of spaces above its first field, and a field folded
+    // onto a line of white space (RFC 5322 obs-FWS) above Content-Type.
+    let copies = [
+        format!("\r\n        \r\n{dsn}"),
+        dsn.replacen("Subject:", "X-Note: one\r\n   \r\n two\r\nSubject:", 1),
+        dsn.replacen("Subject:", "X-Note: one\r\n \t \r\nSubject:", 1),
+    ];
+    for raw in copies {
+        let c = classify(raw.as_bytes());
+        assert_eq!(c.kind, Kind::Bounce, "{raw}");
+        assert!(c.recipients.first().is_some_and(|r| r.address == "lead@example.net" && r.permanent), "{c:?}");
+    }
+    // A line of white space that ends the header before the body's words still ends it.
+    let reply = "From: lead@example.net\r\nTo: sales@ourco.example\r\nSubject: Re: Hello\r\n   \r\n\
+Thanks, let's talk on Monday.\r\n";
+    let c = classify(reply.as_bytes());
+    assert_eq!(c.kind, Kind::Reply, "{c:?}");
+}
