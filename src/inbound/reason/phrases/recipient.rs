@@ -323,6 +323,8 @@ pub(super) const PHRASES: &[(BounceReason, &[&str])] = &[
             "the account or domain may not exist",
             "unknown host",
             "unrouteable address",
+            // Exim, in its list of permanent failures: the domain's lookup found nothing to route to.
+            "unrouteable mail domain",
             "unroutable address",
             "553 * does not exist",
             "all host address lookups failed permanently",

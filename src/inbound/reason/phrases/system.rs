@@ -58,7 +58,6 @@ pub(super) const PHRASES: &[(BounceReason, &[&str])] = &[
             "no route to host",
             "too many hops",
             "unable to resolve route ",
-            "unrouteable mail domain",
             "message has exceeded maximum hop count",
             "dns lookup failed",
             "sorry, i wasn't able to establish an smtp connection",
