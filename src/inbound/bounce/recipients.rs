@@ -118,6 +118,10 @@ const RECIPIENT_CUES: &[&str] = &[
     "userid",
 ];
 
+/// Words that name the address right after them as the one the failed message was for.
+const ADDRESSED_CUES: &[&str] =
+    &["was addressed,", "addressed to", "message to", "mail to", "could not be delivered to"];
+
 /// Headings that introduce the list of failed recipients, in the wordings of the common systems
 /// (Exchange 5.5 to 2003, Sendmail, qmail, MDaemon, Lotus Notes, Postfix, Exim), lowercased.
 pub(super) const FAILED_HEADINGS: &[&str] = &[
@@ -218,6 +222,11 @@ fn candidates(report_lower_lines: &[String], own: &HashSet<String>) -> Vec<Candi
             } else if lead.len() <= 12 && lead.bytes().all(|b| b.is_ascii_digit() || b".<>- #".contains(&b)) {
                 // Transcripts: "550 <addr>... User unknown", "<<< 550 <addr>".
                 score += 3;
+            }
+            if ADDRESSED_CUES.iter().any(|c| lead.ends_with(c)) {
+                // "The address to which your message was addressed, x@y, did not ...", "The
+                // following message, addressed to 'x@y', failed": the sentence is about this one.
+                score += 2;
             }
             let window_start = before.len().saturating_sub(60);
             let window = before.get(window_start..).unwrap_or(before);

@@ -553,3 +553,18 @@ Diagnostic-Code: smtp; 550 5.7.1 <lead@example.com>... User unknown\r\n")
     );
     assert_eq!(c.recipients[0].status.as_deref(), Some("5.1.1"), "{c:?}");
 }
+
+#[test]
+fn the_address_a_sentence_says_the_message_was_addressed_to_is_the_failed_one() {
+    // A postmaster's own words, then the returned copy quoted line by line: the recipient is the one
+    // the sentence names, not the To of the copy (a list's address).
+    let raw = b"From: postmaster@example.gov (Automated response from the postmaster)\r\n\
+To: list-admin@lists.example.org\r\nSubject: FAILED MAIL to \"lead\" regarding \"News\"\r\n\r\n\
+The address to which your message was addressed, lead@example.gov, did not exactly match an\r\n\
+address here.\r\n\r\nOriginal message as received is as follows:\r\n=====================\r\n\
+>From: sales@ourco.example\r\n>To: list@lists.example.org\r\n>Subject: News\r\n>\r\n>Hello\r\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    let got: Vec<&str> = c.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(got, ["lead@example.gov"], "{c:?}");
+}
