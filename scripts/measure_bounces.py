@@ -161,6 +161,20 @@ def dead_ok(found, dead, kind):
     return not dead and kind != "reply"
 
 
+def print_parts(parts, names, sizes, rates, keys, lines, args, misread=None):
+    """The rates of each part asked for, in the order of `keys`, and with --list its disagreements (the
+    held part's only with --show-held)."""
+    for p in parts:
+        print(f"\n== {names[p]} ({sizes[p]} messages)")
+        for k in keys:
+            print(f"  {k:<40} {rates[p][k]}")
+        if misread is not None:
+            print("  bounces read as:", dict(misread[p]))
+        if args.list and (p == 0 or args.show_held):
+            print()
+            print("\n".join(lines[p]))
+
+
 class Rate:
     def __init__(self):
         self.ok = 0

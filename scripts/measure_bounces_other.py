@@ -47,7 +47,14 @@ import sys
 from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from measure_bounces import Rate, classify, dead_ok, load_truth, unattributed_verdict  # noqa: E402  (as the first set's)
+from measure_bounces import (  # noqa: E402  (the same runner, rates and rules as the first set's)
+    Rate,
+    classify,
+    dead_ok,
+    load_truth,
+    print_parts,
+    unattributed_verdict,
+)
 
 # BounceParser's std_reason: the reasons of ours that agree, and whether the address is dead.
 STD_REASON = {
@@ -305,16 +312,10 @@ def main():
                 lines[p].append(f"MSGID  {f}: got {doc.get('original_message_ids')}, want {e['msgid']}")
 
     print(f"other corpora: {len(cases)} messages (tune {sizes[0]}, held out {sizes[1]})")
-    for p in parts:
-        print(f"\n== {names[p]} ({sizes[p]} messages)")
-        for k in ["kind (bounces)", "kind (delays: bounce or other)", "kind (not bounces)",
-                  "recipient set, per message", "reason, per recipient", "dead address or not, per recipient",
-                  "rows adjudicated", "dead or not, adjudicated truth", "original Message-ID"]:
-            print(f"  {k:<40} {rates[p][k]}")
-        print("  bounces read as:", dict(misread[p]))
-        if args.list and (p == 0 or args.show_held):
-            print()
-            print("\n".join(lines[p]))
+    keys = ["kind (bounces)", "kind (delays: bounce or other)", "kind (not bounces)", "recipient set, per message",
+            "reason, per recipient", "dead address or not, per recipient", "rows adjudicated",
+            "dead or not, adjudicated truth", "original Message-ID"]
+    print_parts(parts, names, sizes, rates, keys, lines, args, misread)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import sys
 from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from measure_bounces import Rate, classify, dead_ok, part, unattributed_verdict  # noqa: E402
+from measure_bounces import Rate, classify, dead_ok, part, print_parts, unattributed_verdict  # noqa: E402
 
 
 def reading(path):
@@ -120,15 +120,8 @@ def main():
                 lines[p].append(f"DEAD   {key} #{i} {address}: got {found and found['permanent']} ({gotr}), read {dead}")
 
     print(f"third set: {len(keys)} messages (tune {sizes[0]}, held out {sizes[1]})")
-    for p in parts:
-        print(f"\n== {names[p]} ({sizes[p]} messages)")
-        for k in ["kind (bounces)", "kind (not bounces)", "recipient set, per message",
-                  "dead address or not, per recipient"]:
-            print(f"  {k:<40} {rates[p][k]}")
-        print("  bounces read as:", dict(misread[p]))
-        if args.list and (p == 0 or args.show_held):
-            print()
-            print("\n".join(lines[p]))
+    keys = ["kind (bounces)", "kind (not bounces)", "recipient set, per message", "dead address or not, per recipient"]
+    print_parts(parts, names, sizes, rates, keys, lines, args, misread)
 
 
 if __name__ == "__main__":
