@@ -161,6 +161,14 @@ def dead_ok(found, dead, kind):
     return not dead and kind != "reply"
 
 
+def add_common_args(ap):
+    """The options every measure script takes: the binary, the part, --list and --show-held."""
+    ap.add_argument("--cadenced", default="target/debug/cadenced")
+    ap.add_argument("--part", choices=["tune", "held", "all"], default="all")
+    ap.add_argument("--list", action="store_true", help="print each disagreement")
+    ap.add_argument("--show-held", action="store_true", help="with --list: the held-out part's too")
+
+
 def print_parts(parts, names, sizes, rates, keys, lines, args, misread=None):
     """The rates of each part asked for, in the order of `keys`, and with --list its disagreements (the
     held part's only with --show-held)."""
@@ -192,11 +200,8 @@ class Rate:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("sisimai", help="a checkout of p5-sisimai (with t/ and set-of-emails/)")
-    ap.add_argument("--cadenced", default="target/debug/cadenced")
+    add_common_args(ap)
     ap.add_argument("--fixtures", default="tests/fixtures/bounces")
-    ap.add_argument("--part", choices=["tune", "held", "all"], default="all")
-    ap.add_argument("--list", action="store_true", help="print each disagreement")
-    ap.add_argument("--show-held", action="store_true", help="with --list: the held-out part's too")
     ap.add_argument(
         "--truth",
         action="append",

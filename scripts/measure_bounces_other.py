@@ -49,6 +49,7 @@ from collections import Counter, defaultdict
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from measure_bounces import (  # noqa: E402  (the same runner, rates and rules as the first set's)
     Rate,
+    add_common_args,
     classify,
     dead_ok,
     load_truth,
@@ -203,10 +204,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--flufl", help="a checkout of flufl.bounce")
     ap.add_argument("--bounceparser", help="a checkout of Mail-DeliveryStatus-BounceParser")
-    ap.add_argument("--cadenced", default="target/debug/cadenced")
-    ap.add_argument("--part", choices=["tune", "held", "all"], default="all")
-    ap.add_argument("--list", action="store_true", help="print each disagreement")
-    ap.add_argument("--show-held", action="store_true", help="with --list: the held-out part's too")
+    add_common_args(ap)
     ap.add_argument(
         "--truth",
         action="append",

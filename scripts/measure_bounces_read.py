@@ -29,7 +29,7 @@ import sys
 from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from measure_bounces import Rate, classify, dead_ok, part, print_parts, unattributed_verdict  # noqa: E402
+from measure_bounces import Rate, add_common_args, classify, dead_ok, part, print_parts, unattributed_verdict  # noqa: E402
 
 
 def reading(path):
@@ -51,10 +51,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--phpbh", help="PHP-Bounce-Handler's eml/ extracted (its parent folder)")
     ap.add_argument("--bounce-email", help="bounce_email's test/ extracted (its parent folder)")
-    ap.add_argument("--cadenced", default="target/debug/cadenced")
-    ap.add_argument("--part", choices=["tune", "held", "all"], default="all")
-    ap.add_argument("--list", action="store_true", help="print each disagreement")
-    ap.add_argument("--show-held", action="store_true", help="with --list: the held-out part's too")
+    add_common_args(ap)
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--reading", default=os.path.join(here, "bounce_truth", "third.tsv"))
     args = ap.parse_args()
