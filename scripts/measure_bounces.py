@@ -169,6 +169,17 @@ def add_common_args(ap):
     ap.add_argument("--show-held", action="store_true", help="with --list: the held-out part's too")
 
 
+def tallies(part_arg):
+    """Empty tallies per part: the part names, the parts asked for, the rates, what bounces were misread
+    as, the disagreement lines and the sizes."""
+    names = ["tune", "held"]
+    parts = [0, 1] if part_arg == "all" else [names.index(part_arg)]
+    rates = {p: defaultdict(Rate) for p in (0, 1)}
+    misread = {p: Counter() for p in (0, 1)}
+    lines = {p: [] for p in (0, 1)}
+    return names, parts, rates, misread, lines, Counter()
+
+
 def print_parts(parts, names, sizes, rates, keys, lines, args, misread=None):
     """The rates of each part asked for, in the order of `keys`, and with --list its disagreements (the
     held part's only with --show-held)."""

@@ -44,16 +44,15 @@ import json
 import os
 import subprocess
 import sys
-from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from measure_bounces import (  # noqa: E402  (the same runner, rates and rules as the first set's)
-    Rate,
     add_common_args,
     classify,
     dead_ok,
     load_truth,
     print_parts,
+    tallies,
     unattributed_verdict,
 )
 
@@ -223,12 +222,7 @@ def main():
         cases += [("bounceparser", p, e) for p, e in bounceparser_expectations(args.bounceparser)]
     got = classify(args.cadenced, [p for _, p, _ in cases])
 
-    names = ["tune", "held"]
-    parts = [0, 1] if args.part == "all" else [names.index(args.part)]
-    rates = {p: defaultdict(Rate) for p in (0, 1)}
-    misread = {p: Counter() for p in (0, 1)}
-    lines = {p: [] for p in (0, 1)}
-    sizes = Counter()
+    names, parts, rates, misread, lines, sizes = tallies(args.part)
     for source, path, e in cases:
         f = f"{source}/{os.path.basename(path)}"
         p = part(f)

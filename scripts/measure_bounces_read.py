@@ -26,10 +26,9 @@ matches the one that failed or its original), dead or not per recipient the read
 import argparse
 import os
 import sys
-from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from measure_bounces import Rate, add_common_args, classify, dead_ok, part, print_parts, unattributed_verdict  # noqa: E402
+from measure_bounces import add_common_args, classify, dead_ok, part, print_parts, tallies, unattributed_verdict  # noqa: E402
 
 
 def reading(path):
@@ -71,12 +70,7 @@ def main():
     keys = sorted(paths)
     got = classify(args.cadenced, [paths[k] for k in keys])
 
-    names = ["tune", "held"]
-    parts = [0, 1] if args.part == "all" else [names.index(args.part)]
-    rates = {p: defaultdict(Rate) for p in (0, 1)}
-    misread = {p: Counter() for p in (0, 1)}
-    lines = {p: [] for p in (0, 1)}
-    sizes = Counter()
+    names, parts, rates, misread, lines, sizes = tallies(args.part)
     for key in keys:
         p = part(key)
         sizes[p] += 1
