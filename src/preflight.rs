@@ -14,6 +14,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
 use futures_util::StreamExt;
+use tracing::warn;
 
 use crate::core::verify::{self, Check, DomainFacts, Verdict};
 use crate::dns::{Answer, DnsError, Mx, Resolve};
@@ -58,17 +59,22 @@ impl Verdicts {
 pub fn verify<'e>(
     emails: impl IntoIterator<Item = &'e str>,
     disposable: &BTreeSet<String>,
+    own: &[String],
     servers: &[std::net::SocketAddr],
 ) -> Result<Verdicts, DnsError> {
-    crate::dns::with_resolver(servers, async |resolver| verdicts(resolver, emails, disposable).await)
+    crate::dns::with_resolver(servers, async |resolver| verdicts(resolver, emails, disposable, own).await)
 }
 
 /// The verdicts for `emails`, asking `resolver` about each distinct domain
-/// that needs asking (a malformed or disposable address needs none).
+/// that needs asking (a malformed or disposable address needs none). When
+/// it says a domain does not exist, it is asked about our own sending
+/// domains `own` too: if it says none of them exists either, no NXDOMAIN of
+/// this run refuses anyone.
 pub async fn verdicts<'e, R: Resolve>(
     resolver: &R,
     emails: impl IntoIterator<Item = &'e str>,
     disposable: &BTreeSet<String>,
+    own: &[String],
 ) -> Verdicts {
     // Each distinct spelling of a domain is read once: a list has many
     // addresses per domain, and only the domain decides what to ask.
@@ -86,11 +92,23 @@ pub async fn verdicts<'e, R: Resolve>(
         }
     }
     let facts = gather(resolver, domains).await;
+    let mut denied = None;
+    if facts.iter().any(|(_, f)| verify::says_nxdomain(f)) {
+        let answers = futures_util::future::join_all(own.iter().map(|domain| async move {
+            let answer = resolver.mx(domain).await;
+            (domain.clone(), answer)
+        }))
+        .await;
+        denied = verify::own_domain_denied(&answers).map(str::to_string);
+        if let Some(own) = &denied {
+            warn!(domain = %own, "DNS says our own sending domain does not exist: its NXDOMAIN answers refuse no lead");
+        }
+    }
     Verdicts {
         domains: facts
             .into_iter()
             .map(|(domain, facts)| {
-                let verdict = verify::judge_domain(&domain, &facts);
+                let verdict = verify::judge_domain_with(&domain, &facts, denied.as_deref());
                 (domain, verdict)
             })
             .collect(),
@@ -163,6 +181,7 @@ mod tests {
         dns.mx.insert("null.test".into(), Ok(vec![Mx { preference: 0, exchange: String::new() }]));
         dns.ips.insert("aonly.test".into(), Ok(vec![IpAddr::from([192, 0, 2, 2])]));
         dns.mx.insert("broken.test".into(), Err(DnsError::Failed("SERVFAIL".into())));
+        dns.mx.insert("ourco.test".into(), Ok(vec![Mx { preference: 10, exchange: "mx.shared.test".into() }]));
         let disposable: BTreeSet<String> = ["burner.test".to_string()].into();
         let emails = [
             "jane@acme.test",
@@ -175,7 +194,7 @@ mod tests {
             "not an address",
         ];
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let verdicts = runtime.block_on(verdicts(&dns, emails, &disposable));
+        let verdicts = runtime.block_on(verdicts(&dns, emails, &disposable, &["ourco.test".to_string()]));
         assert_eq!(verdicts.domains(), 6, "the disposable and the malformed need no lookup");
         let words: Vec<(&str, bool)> = emails
             .iter()
@@ -197,5 +216,28 @@ mod tests {
                 ("invalid", false)
             ]
         );
+    }
+
+    #[test]
+    fn an_nxdomain_refuses_no_one_when_dns_denies_our_own_domain_too() {
+        // A resolver that answers NXDOMAIN for any name (no network, a captive one).
+        let everything_gone = Static::default();
+        let own = ["ourco.test".to_string()];
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let got = runtime.block_on(verdicts(&everything_gone, ["jane@acme.test"], &BTreeSet::new(), &own));
+        let check = got.check("jane@acme.test");
+        assert_eq!(check.verdict.word(), "unknown", "{check:?}");
+        assert!(check.verdict.reason().contains("ourco.test"), "{check:?}");
+        // Our own domain exists, or DNS cannot tell about it: the NXDOMAIN stands.
+        let mut dns = Static::default();
+        dns.ips.insert("ourco.test".into(), Ok(vec![IpAddr::from([192, 0, 2, 9])]));
+        let got = runtime.block_on(verdicts(&dns, ["jane@acme.test"], &BTreeSet::new(), &own));
+        assert_eq!(got.check("jane@acme.test").verdict.word(), "dead");
+        dns.mx.insert("ourco.test".into(), Err(DnsError::Failed("SERVFAIL".into())));
+        let got = runtime.block_on(verdicts(&dns, ["jane@acme.test"], &BTreeSet::new(), &own));
+        assert_eq!(got.check("jane@acme.test").verdict.word(), "dead");
+        // With no mailbox domain to ask, nothing can be checked: the NXDOMAIN stands.
+        let got = runtime.block_on(verdicts(&everything_gone, ["jane@acme.test"], &BTreeSet::new(), &[]));
+        assert_eq!(got.check("jane@acme.test").verdict.word(), "dead");
     }
 }

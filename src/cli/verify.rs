@@ -122,7 +122,7 @@ pub fn run(config_path: &Path, args: Args) -> Result<ExitCode> {
 
 /// The verdicts for `emails`, through the config's resolver.
 pub(super) fn lookup<'e>(config: &Config, emails: impl IntoIterator<Item = &'e str>) -> Result<Verdicts> {
-    preflight::verify(emails, &config.disposable_domains, &config.dns_servers).map_err(|e| {
+    preflight::verify(emails, &config.disposable_domains, &config.sending_domains(), &config.dns_servers).map_err(|e| {
         let servers = if config.dns_servers.is_empty() { "the system's resolver" } else { "dns_servers" };
         anyhow!("cannot verify addresses: {e} (check {servers}; --no-verify skips the preflight)")
     })

@@ -116,6 +116,14 @@ impl Config {
         name.and_then(|t| t.parse().ok()).unwrap_or(self.timezone)
     }
 
+    /// The domains of the mailboxes' From addresses, lowercased, each once: our
+    /// own, which DNS must know (the lead preflight's check on its resolver).
+    pub fn sending_domains(&self) -> Vec<String> {
+        let domains: std::collections::BTreeSet<String> =
+            self.mailboxes.values().map(|m| m.from.email.domain().to_ascii_lowercase()).collect();
+        domains.into_iter().collect()
+    }
+
     /// The owner `address`: their table, or the defaults (the config's zone,
     /// a weekday 09:00-17:00 window, a digest at its start).
     pub fn owner(&self, address: &str) -> Owner {

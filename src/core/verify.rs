@@ -303,6 +303,36 @@ impl Verdict {
     }
 }
 
+/// Whether DNS said the domain of `facts` does not exist (NXDOMAIN).
+pub fn says_nxdomain(facts: &DomainFacts) -> bool {
+    matches!(facts.mx, Err(DnsError::NxDomain)) || matches!(facts.ips, Some(Err(DnsError::NxDomain)))
+}
+
+/// The first of our own sending domains when DNS says that every one of them
+/// does not exist: a resolver that answers NXDOMAIN for any name (no network,
+/// a captive or broken one) would otherwise refuse, and suppress, a whole
+/// list. `None` when one of them exists or could not be told, or there is
+/// none to ask.
+pub fn own_domain_denied(own: &[(String, Answer<Mx>)]) -> Option<&str> {
+    if own.iter().all(|(_, answer)| matches!(answer, Err(DnsError::NxDomain))) {
+        own.first().map(|(domain, _)| domain.as_str())
+    } else {
+        None
+    }
+}
+
+/// [`judge_domain`], except that an NXDOMAIN is "could not tell" when DNS
+/// says the same of our own domain `own_denied` (see [`own_domain_denied`]).
+pub fn judge_domain_with(domain: &str, facts: &DomainFacts, own_denied: Option<&str>) -> Verdict {
+    match own_denied {
+        Some(own) if says_nxdomain(facts) => Verdict::Unknown(format!(
+            "DNS says {domain} does not exist, but says so of our own {own} too: its NXDOMAIN answers are not \
+             trusted (check the resolver, or dns_servers)"
+        )),
+        _ => judge_domain(domain, facts),
+    }
+}
+
 /// The verdict on `domain` from what DNS said.
 pub fn judge_domain(domain: &str, facts: &DomainFacts) -> Verdict {
     let unknown = |why: &str| Verdict::Unknown(why.to_string());

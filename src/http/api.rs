@@ -145,7 +145,8 @@ async fn refusal(config: &crate::config::Config, email: &str) -> Option<String> 
             return None;
         }
     };
-    let check = crate::preflight::verdicts(&resolver, [email], &config.disposable_domains).await.check(email);
+    let own = config.sending_domains();
+    let check = crate::preflight::verdicts(&resolver, [email], &config.disposable_domains, &own).await.check(email);
     check.verdict.refuses().then(|| crate::core::verify::suppression_reason(&check.verdict))
 }
 

@@ -223,3 +223,28 @@ fn the_api_runs_the_preflight_when_verify_leads_is_on() {
     assert!(err.contains("on the suppression list (preflight: dead"), "{err}");
     assert!(enrolled(&p, "jane@good.test") && enrolled(&p, "u@servfail.test"));
 }
+
+#[test]
+fn a_resolver_that_denies_our_own_domain_too_refuses_no_one() {
+    // The sending domain is one this DNS server says does not exist, as a resolver answering
+    // NXDOMAIN for every name would (no network, a captive or broken one): its NXDOMAIN about a
+    // lead's domain is no news, and nobody is refused or suppressed for it.
+    let dns = DnsServer::start(&[]);
+    let p = project(&dns, "");
+    let config = std::fs::read_to_string(p.path("config.toml")).unwrap();
+    assert!(config.contains("ada@seller.test"), "{config}");
+    p.write("config.toml", &config.replace("ada@seller.test", "ada@gone-own.test"));
+    let out = p.run(&["verify", "x@nxdomain.test", "y@nullmx.test", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "the null MX is still refused");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let x = &doc["addresses"][0];
+    assert_eq!(x["verdict"], "unknown", "{x}");
+    assert_eq!(x["refused"], false);
+    assert!(x["reason"].as_str().unwrap().contains("gone-own.test"), "{x}");
+    assert_eq!(doc["addresses"][1]["verdict"], "dead");
+    // And through import --verify: the lead is enrolled, not suppressed.
+    p.write("leads.csv", "email,first_name\nx@nxdomain.test,X\n");
+    let file = p.path("leads.csv");
+    p.ok(&["import", file.to_str().unwrap(), "--cadence", "intro", "--verify", "--at", AT]);
+    assert!(enrolled(&p, "x@nxdomain.test"));
+}
