@@ -116,8 +116,10 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
             .filter(|r| is_report || (r.final_rcpt.is_some() && r.action.is_some()))
             .collect();
     }
-    let fields =
-        !records.is_empty() && (is_report || looks_like_bounce(mail, report_text, &lower_report, &subject, originals));
+    let looks = std::cell::OnceCell::new();
+    let looks_like_bounce =
+        || *looks.get_or_init(|| looks_like_bounce(mail, report_text, &lower_report, &subject, originals));
+    let fields = !records.is_empty() && (is_report || looks_like_bounce());
 
     if fields {
         let failed: Vec<&DsnRecord> = records.iter().filter(|r| !r.is_success()).collect();
@@ -169,7 +171,7 @@ pub(crate) fn detect(mail: &Mail, report_text: &str, originals: &[Envelope]) -> 
         let automatic = daemon_sender(&mail.top) || null_sender(&mail.top) || auto_submitted(&mail.top);
         return if automatic { Detection::Delivered } else { Detection::None };
     }
-    if is_report || looks_like_bounce(mail, report_text, &lower_report, &subject, originals) {
+    if is_report || looks_like_bounce() {
         let out = text_recipients(mail, report_text, &lower_report, &subject, originals);
         return Detection::Bounce(google_groups(out, report_text, &lower_report));
     }

@@ -30,8 +30,11 @@ pub(super) fn provider_reason(t: &str) -> Option<BounceReason> {
         }
     }
     // Gmail found neither an MX nor an address record: the domain takes no mail (RFC 5321 5.1).
-    let none_of = |rtype: &str| phrase_in(t, &format!("dns type '{rtype}' lookup of * had no relevant answers"));
-    if none_of("mx") && (none_of("a") || none_of("aaaa")) {
+    let none = |pattern: &str| phrase_in(t, pattern);
+    if none("dns type 'mx' lookup of * had no relevant answers")
+        && (none("dns type 'a' lookup of * had no relevant answers")
+            || none("dns type 'aaaa' lookup of * had no relevant answers"))
+    {
         return Some(BounceReason::Notaccept);
     }
     PROVIDER_PHRASES.iter().find(|(p, _)| phrase_in(t, p)).map(|(_, r)| *r)

@@ -282,6 +282,28 @@ fn provider_and_mail_system_wordings() {
         (421, "4.7.0 This message does not have a PTR record", BounceReason::Blocked),
         (550, "5.2.1 The email account that you tried to reach is disabled.", BounceReason::Suspend),
         (550, "5.7.1 Daily user sending limit exceeded.", BounceReason::Toomanyconn),
+        // Gmail's DNS errors: NXDOMAIN, and neither an MX nor an address (dead domains); a lookup that
+        // only had no answers of one type is not that.
+        (
+            550,
+            "DNS Error: DNS type 'mx' lookup of example.jp responded with code NXDOMAIN Domain name not found",
+            BounceReason::Hostunknown,
+        ),
+        (
+            550,
+            "DNS Error: 1 DNS type 'mx' lookup of gmal.com responded with code NOERROR 1 DNS type 'mx' lookup of \
+             gmal.com had no relevant answers. 1 DNS type 'aaaa' lookup of gmal.com had no relevant answers.",
+            BounceReason::Notaccept,
+        ),
+        (550, "DNS type 'mx' lookup of gmal.com had no relevant answers.", BounceReason::Networkerror),
+        // IMail, Verizon's MMS gateway, Exim's permanent failures.
+        (550, "Invalid final delivery userid: lead@example.com", BounceReason::Userunknown),
+        (
+            550,
+            "Message could not be delivered to mobile. Error: No valid recipients for this MM",
+            BounceReason::Userunknown,
+        ),
+        (550, "unrouteable mail domain \"example.invalid\"", BounceReason::Hostunknown),
         // Mimecast.
         (
             554,
