@@ -15,6 +15,8 @@
 
 mod calendar;
 mod duration;
+#[cfg(test)]
+mod testing;
 mod wait;
 mod window;
 
@@ -120,30 +122,9 @@ pub fn retry_delay(attempts: u32) -> Duration {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    use super::testing::{NY, date, local, utc, wait, window};
     use super::*;
-    use chrono::{NaiveDate, TimeZone, Weekday};
-
-    const NY: Tz = chrono_tz::America::New_York;
-
-    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
-    }
-
-    fn local(tz: Tz, y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        tz.with_ymd_and_hms(y, mo, d, h, mi, 0).single().unwrap().with_timezone(&Utc)
-    }
-
-    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).unwrap()
-    }
-
-    fn wait(s: &str) -> Wait {
-        s.parse().unwrap()
-    }
-
-    fn window(s: &str) -> Window {
-        s.parse().unwrap()
-    }
+    use chrono::Weekday;
 
     fn weekdays() -> [Weekday; 5] {
         [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri]

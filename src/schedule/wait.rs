@@ -114,25 +114,8 @@ impl Wait {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use chrono::{NaiveDate, TimeZone, Weekday};
-
-    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
-    }
-
-    fn local(tz: Tz, y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        tz.with_ymd_and_hms(y, mo, d, h, mi, 0).single().unwrap().with_timezone(&Utc)
-    }
-
-    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).unwrap()
-    }
-
-    fn wait(s: &str) -> Wait {
-        s.parse().unwrap()
-    }
-
-    const NY: Tz = chrono_tz::America::New_York;
+    use crate::schedule::testing::{NY, date, local, utc, wait};
+    use chrono::Weekday;
 
     #[test]
     fn parse_accepts_every_unit() {

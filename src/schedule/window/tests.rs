@@ -10,27 +10,14 @@ use cron::TimeUnitSpec;
 
 use super::{Window, WindowError};
 use crate::schedule::calendar::Calendar;
+use crate::schedule::testing::{NY, date, local, window};
 use crate::time::{naive_local, resolve_local};
 
-const NY: Tz = chrono_tz::America::New_York;
 const ALL_DAYS: [Weekday; 7] =
     [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
 
 fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
-}
-
-/// An unambiguous local time.
-fn local(tz: Tz, y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    tz.with_ymd_and_hms(y, mo, d, h, mi, 0).single().unwrap().with_timezone(&Utc)
-}
-
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-fn window(s: &str) -> Window {
-    s.parse().unwrap()
 }
 
 fn every_day() -> Calendar {
